@@ -1,0 +1,283 @@
+//! Client configuration from the environment: brokers, topics, security settings passed through to
+//! librdkafka, and the fixed producer and consumer settings the guarantees rely on.
+
+use std::fmt;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+
+/// Kafka settings shared by every binary; flatten it into a binary's config.
+#[derive(Clone, clap::Args)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers, comma-separated.
+    #[arg(
+        long = "kafka-brokers",
+        env = "KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub brokers: String,
+    /// The events topic.
+    #[arg(long = "kafka-topic", env = "KAFKA_TOPIC", default_value = "analytics.events")]
+    pub topic: String,
+    /// Where consumers put messages they cannot decode.
+    #[arg(
+        long = "kafka-dlq-topic",
+        env = "KAFKA_DLQ_TOPIC",
+        default_value = "analytics.events.dlq"
+    )]
+    pub dlq_topic: String,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    #[arg(
+        long = "kafka-security-protocol",
+        env = "KAFKA_SECURITY_PROTOCOL",
+        default_value = "plaintext"
+    )]
+    pub security_protocol: String,
+    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`.
+    #[arg(long = "kafka-sasl-mechanism", env = "KAFKA_SASL_MECHANISM")]
+    pub sasl_mechanism: Option<String>,
+    #[arg(long = "kafka-sasl-username", env = "KAFKA_SASL_USERNAME")]
+    pub sasl_username: Option<String>,
+    #[arg(
+        long = "kafka-sasl-password",
+        env = "KAFKA_SASL_PASSWORD",
+        hide_env_values = true
+    )]
+    pub sasl_password: Option<String>,
+    /// CA bundle (PEM) to verify the brokers.
+    #[arg(long = "kafka-ssl-ca-location", env = "KAFKA_SSL_CA_LOCATION")]
+    pub ssl_ca_location: Option<String>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(
+        long = "kafka-ssl-certificate-location",
+        env = "KAFKA_SSL_CERTIFICATE_LOCATION"
+    )]
+    pub ssl_certificate_location: Option<String>,
+    /// Client key (PEM) for mutual TLS.
+    #[arg(long = "kafka-ssl-key-location", env = "KAFKA_SSL_KEY_LOCATION")]
+    pub ssl_key_location: Option<String>,
+    #[arg(
+        long = "kafka-ssl-key-password",
+        env = "KAFKA_SSL_KEY_PASSWORD",
+        hide_env_values = true
+    )]
+    pub ssl_key_password: Option<String>,
+    /// Further librdkafka properties as `key=value`, comma-separated; they override ours.
+    #[arg(long = "kafka-config", env = "KAFKA_CONFIG", value_delimiter = ',')]
+    pub extra: Vec<String>,
+}
+
+/// Secrets stay out of logs and panics.
+impl fmt::Debug for KafkaArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |secret: &Option<String>| secret.as_ref().map(|_| "<redacted>");
+        f.debug_struct("KafkaArgs")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("dlq_topic", &self.dlq_topic)
+            .field("security_protocol", &self.security_protocol)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password", &redact(&self.sasl_password))
+            .field("ssl_ca_location", &self.ssl_ca_location)
+            .field("ssl_certificate_location", &self.ssl_certificate_location)
+            .field("ssl_key_location", &self.ssl_key_location)
+            .field("ssl_key_password", &redact(&self.ssl_key_password))
+            .field(
+                "extra",
+                &self
+                    .extra
+                    .iter()
+                    .map(|kv| kv.split('=').next())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("KAFKA_SECURITY_PROTOCOL must be plaintext, ssl, sasl_plaintext or sasl_ssl, not {0:?}")]
+    SecurityProtocol(String),
+    #[error("KAFKA_SASL_MECHANISM is required when KAFKA_SECURITY_PROTOCOL is {0}")]
+    MissingSaslMechanism(String),
+    #[error("KAFKA_CONFIG entry {0:?} is not of the form key=value")]
+    Extra(String),
+}
+
+impl KafkaArgs {
+    /// Checks what librdkafka would only reject later with a less helpful message.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let protocol = self.security_protocol.to_ascii_lowercase();
+        if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&protocol.as_str()) {
+            return Err(ConfigError::SecurityProtocol(self.security_protocol.clone()));
+        }
+        if protocol.starts_with("sasl") && self.sasl_mechanism.is_none() {
+            return Err(ConfigError::MissingSaslMechanism(protocol));
+        }
+        if let Some(bad) = self.extra.iter().find(|kv| !kv.contains('=')) {
+            return Err(ConfigError::Extra(bad.clone()));
+        }
+        Ok(())
+    }
+
+    /// Settings common to producers, consumers and admin clients.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("security.protocol", self.security_protocol.to_ascii_lowercase());
+        let optional = [
+            ("sasl.mechanisms", &self.sasl_mechanism),
+            ("sasl.username", &self.sasl_username),
+            ("sasl.password", &self.sasl_password),
+            ("ssl.ca.location", &self.ssl_ca_location),
+            ("ssl.certificate.location", &self.ssl_certificate_location),
+            ("ssl.key.location", &self.ssl_key_location),
+            ("ssl.key.password", &self.ssl_key_password),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                config.set(key, value);
+            }
+        }
+        config
+    }
+
+    /// A producer whose acknowledgement means the message is on every in-sync replica, written
+    /// once even when librdkafka retries, and reported failed within `delivery_timeout`.
+    pub fn producer_config(&self, delivery_timeout: Duration) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5")
+            .set("queue.buffering.max.messages", "100000")
+            .set("message.timeout.ms", delivery_timeout.as_millis().to_string());
+        self.apply_extra(config)
+    }
+
+    /// A consumer that never commits by itself: the sink stores offsets, Kafka's commits only feed
+    /// lag monitoring.
+    pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "2000");
+        self.apply_extra(config)
+    }
+
+    fn apply_extra(&self, mut config: ClientConfig) -> ClientConfig {
+        for (key, value) in self.extra.iter().filter_map(|kv| kv.split_once('=')) {
+            config.set(key.trim(), value.trim());
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    }
+
+    fn parse(args: &[&str]) -> KafkaArgs {
+        Cli::parse_from(std::iter::once("test").chain(args.iter().copied())).kafka
+    }
+
+    #[test]
+    fn defaults_reach_the_local_broker_in_plaintext() {
+        let kafka = parse(&[]);
+        kafka.validate().unwrap();
+        let config = kafka.client_config();
+        assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:9092"));
+        assert_eq!(config.get("security.protocol"), Some("plaintext"));
+        assert_eq!(kafka.topic, "analytics.events");
+        assert_eq!(kafka.dlq_topic, "analytics.events.dlq");
+    }
+
+    #[test]
+    fn sasl_and_ssl_settings_reach_librdkafka() {
+        let kafka = parse(&[
+            "--kafka-security-protocol=SASL_SSL",
+            "--kafka-sasl-mechanism=SCRAM-SHA-512",
+            "--kafka-sasl-username=ingest",
+            "--kafka-sasl-password=s3cret",
+            "--kafka-ssl-ca-location=/etc/ca.pem",
+        ]);
+        kafka.validate().unwrap();
+        let config = kafka.producer_config(Duration::from_secs(5));
+        assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(config.get("sasl.mechanisms"), Some("SCRAM-SHA-512"));
+        assert_eq!(config.get("sasl.username"), Some("ingest"));
+        assert_eq!(config.get("sasl.password"), Some("s3cret"));
+        assert_eq!(config.get("ssl.ca.location"), Some("/etc/ca.pem"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let kafka = parse(&[
+            "--kafka-sasl-password=s3cret",
+            "--kafka-config=sasl.oauthbearer.config=tok3n",
+        ]);
+        let printed = format!("{kafka:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(!printed.contains("tok3n"), "{printed}");
+    }
+
+    #[test]
+    fn sasl_without_a_mechanism_is_refused() {
+        let kafka = parse(&["--kafka-security-protocol=sasl_plaintext"]);
+        assert!(matches!(
+            kafka.validate(),
+            Err(ConfigError::MissingSaslMechanism(_))
+        ));
+        let kafka = parse(&["--kafka-security-protocol=tls"]);
+        assert!(matches!(kafka.validate(), Err(ConfigError::SecurityProtocol(_))));
+    }
+
+    #[test]
+    fn producer_acknowledges_only_after_all_replicas_and_idempotently() {
+        let config = parse(&[]).producer_config(Duration::from_millis(4500));
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("message.timeout.ms"), Some("4500"));
+    }
+
+    #[test]
+    fn consumers_never_commit_on_their_own() {
+        let config = parse(&[]).consumer_config("lakehouse-lake");
+        assert_eq!(config.get("group.id"), Some("lakehouse-lake"));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
+    }
+
+    #[test]
+    fn extra_properties_override_ours_and_malformed_ones_are_refused() {
+        let kafka = parse(&["--kafka-config=linger.ms=50, session.timeout.ms=30000"]);
+        kafka.validate().unwrap();
+        assert_eq!(
+            kafka.producer_config(Duration::from_secs(5)).get("linger.ms"),
+            Some("50")
+        );
+        assert_eq!(
+            kafka.consumer_config("g").get("session.timeout.ms"),
+            Some("30000")
+        );
+        assert!(matches!(
+            parse(&["--kafka-config=linger.ms"]).validate(),
+            Err(ConfigError::Extra(_))
+        ));
+    }
+}

@@ -1,0 +1,19 @@
+//! Everything the services share about Kafka: typed client configuration (with SASL/SSL passed
+//! through), topic administration, and the consume loop that gives each sink exactly-once delivery
+//! by storing offsets inside the sink's own commit (DESIGN.md §6).
+
+mod admin;
+mod batch;
+mod config;
+mod pipeline;
+mod position;
+mod readiness;
+mod service;
+
+pub use admin::{AdminError, ensure_topic};
+pub use batch::{Batch, FlushPolicy, Record};
+pub use config::{ConfigError, KafkaArgs};
+pub use pipeline::{BatchSink, Pipeline, PipelineError};
+pub use position::{Admission, Positions};
+pub use readiness::{brokers_reachable, watch_brokers};
+pub use service::{ServiceError, SinkService, run_sink};

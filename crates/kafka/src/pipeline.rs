@@ -1,0 +1,384 @@
+//! The consume loop shared by the sinks: read, check each message against the sink's stored
+//! position, decode (poison messages go to the dead-letter topic), batch, and hand each batch to the
+//! sink, which commits its records and offsets atomically. A failed commit is retried with backoff
+//! for as long as it takes; nothing is dropped and nothing is written twice. Kafka's own commits
+//! follow only to feed lag monitoring.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use lakehouse_event::EnrichedEvent;
+use lakehouse_telemetry::Health;
+use lakehouse_telemetry::metrics as names;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use crate::batch::{Batch, FlushPolicy, Record};
+use crate::position::{Admission, Positions};
+use crate::service::Backoff;
+
+/// The name of the readiness check the loop maintains for its sink.
+pub(crate) const SINK_CHECK: &str = "sink";
+/// The name of the readiness check the loop maintains for Kafka.
+const KAFKA_CHECK: &str = "kafka";
+
+/// A store that commits a batch and its offsets in one atomic step.
+#[async_trait]
+pub trait BatchSink: Send {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The offset of the next message the sink expects from `partition`, or `None` when it has
+    /// stored nothing of it.
+    async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, Self::Error>;
+
+    /// Writes the batch's records and stores its `next_offsets`, all or nothing. Writing a batch
+    /// whose offsets are already stored must change nothing (a retry after an unclear failure).
+    async fn write(&mut self, batch: &Batch) -> Result<(), Self::Error>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot create the Kafka consumer or producer: {0}")]
+    Client(#[source] KafkaError),
+    #[error("cannot subscribe to {topic}: {source}")]
+    Subscribe {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// Records that a rebalance happened, so the loop drops what it has not committed.
+#[derive(Debug, Default)]
+struct RebalanceContext {
+    rebalanced: AtomicBool,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = ?partition_numbers(partitions), "partitions assigned")
+            }
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(partitions = ?partition_numbers(partitions), "partitions revoked")
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
+        }
+        self.rebalanced.store(true, Ordering::SeqCst);
+    }
+}
+
+fn partition_numbers(list: &TopicPartitionList) -> Vec<i32> {
+    list.elements()
+        .iter()
+        .map(|element| element.partition())
+        .collect()
+}
+
+/// One consumer group member feeding one sink.
+pub struct Pipeline<S: BatchSink> {
+    consumer: StreamConsumer<RebalanceContext>,
+    dlq: FutureProducer,
+    group: String,
+    topic: String,
+    dlq_topic: String,
+    policy: FlushPolicy,
+    sink: S,
+    health: Health,
+}
+
+impl<S: BatchSink> std::fmt::Debug for Pipeline<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("group", &self.group)
+            .field("topic", &self.topic)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Retries start at 200 ms and double up to 10 s.
+fn backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(10))
+}
+
+impl<S: BatchSink> Pipeline<S> {
+    /// `consumer` and `producer` are complete client configurations (see
+    /// [`crate::KafkaArgs::consumer_config`]); `health` must have the checks `kafka` and `sink`.
+    pub fn new(
+        consumer: &ClientConfig,
+        producer: &ClientConfig,
+        topic: &str,
+        dlq_topic: &str,
+        policy: FlushPolicy,
+        sink: S,
+        health: Health,
+    ) -> Result<Self, PipelineError> {
+        let group = consumer.get("group.id").unwrap_or_default().to_string();
+        let consumer: StreamConsumer<RebalanceContext> = consumer
+            .create_with_context(RebalanceContext::default())
+            .map_err(PipelineError::Client)?;
+        consumer
+            .subscribe(&[topic])
+            .map_err(|source| PipelineError::Subscribe {
+                topic: topic.into(),
+                source,
+            })?;
+        let dlq = producer.create().map_err(PipelineError::Client)?;
+        Ok(Self {
+            consumer,
+            dlq,
+            group,
+            topic: topic.into(),
+            dlq_topic: dlq_topic.into(),
+            policy,
+            sink,
+            health,
+        })
+    }
+
+    /// The names of the readiness checks the loop maintains.
+    pub const CHECKS: [&'static str; 2] = [KAFKA_CHECK, SINK_CHECK];
+
+    /// Runs until `shutdown` is cancelled, then commits what is buffered (if the sink lets it
+    /// within a few retries) and returns.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        tokio::spawn(crate::watch_brokers(
+            self.dlq.clone(),
+            self.topic.clone(),
+            self.health.clone(),
+            KAFKA_CHECK,
+            shutdown.clone(),
+        ));
+        let mut positions = Positions::default();
+        let mut batch = Batch::new(&self.topic);
+        tracing::info!(group = %self.group, topic = %self.topic, "consuming");
+        loop {
+            let deadline = batch.deadline(&self.policy);
+            let received = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                received = recv_until(&self.consumer, deadline) => received,
+            };
+            if self.consumer.context().rebalanced.swap(false, Ordering::SeqCst) {
+                if !batch.is_empty() {
+                    tracing::info!(
+                        records = batch.records.len(),
+                        "rebalance: dropping the uncommitted batch"
+                    );
+                }
+                batch.clear();
+                positions.reset();
+            }
+            match received {
+                None => {}
+                Some(Ok(message)) => {
+                    self.health.set_ok(KAFKA_CHECK);
+                    self.admit(message, &mut positions, &mut batch, &shutdown).await;
+                }
+                Some(Err(error)) => {
+                    self.health.set_failed(KAFKA_CHECK, &error);
+                    tracing::warn!(%error, "Kafka consumer error; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            let due = deadline.is_some_and(|deadline| Instant::now() >= deadline);
+            if batch.is_full(&self.policy) || (due && !batch.is_empty()) {
+                self.flush(&mut batch, &shutdown).await;
+            }
+        }
+        if !batch.is_empty() {
+            tracing::info!(
+                records = batch.records.len(),
+                "shutting down: committing the last batch"
+            );
+            let grace = CancellationToken::new();
+            let timer = grace.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                timer.cancel();
+            });
+            self.flush(&mut batch, &grace).await;
+        }
+        tracing::info!(group = %self.group, "consumer stopped");
+    }
+
+    async fn admit(
+        &mut self,
+        message: OwnedMessage,
+        positions: &mut Positions,
+        batch: &mut Batch,
+        shutdown: &CancellationToken,
+    ) {
+        let (partition, offset) = (message.partition(), message.offset());
+        let mut admission = positions.admit(partition, offset);
+        if admission == Admission::Lookup {
+            let Some(stored) = self.stored_offset(partition, shutdown).await else {
+                return;
+            };
+            positions.resolve(partition, stored);
+            admission = positions.admit(partition, offset);
+        }
+        match admission {
+            Admission::Lookup | Admission::Skip => {}
+            Admission::Seek(target) => {
+                tracing::info!(partition, offset, target = ?target, "seeking to the sink's stored position");
+                if let Err(error) =
+                    self.consumer
+                        .seek(&self.topic, partition, target, Duration::from_secs(10))
+                {
+                    tracing::warn!(partition, %error, "seek failed; will look the partition up again");
+                    positions.forget(partition);
+                }
+            }
+            Admission::Accept => {
+                metrics::counter!(names::CONSUMER_MESSAGES_TOTAL, "group" => self.group.clone()).increment(1);
+                let payload = message.payload().unwrap_or_default();
+                match serde_json::from_slice::<EnrichedEvent>(payload) {
+                    Ok(event) => batch.push(
+                        Record {
+                            event,
+                            partition,
+                            offset,
+                        },
+                        payload.len(),
+                    ),
+                    Err(error) => {
+                        self.dead_letter(&message, &error.to_string(), shutdown).await;
+                        batch.cover(partition, offset);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks the sink for its position, retrying until it answers or shutdown.
+    async fn stored_offset(&mut self, partition: i32, shutdown: &CancellationToken) -> Option<Option<i64>> {
+        let mut backoff = backoff();
+        loop {
+            match self.sink.stored_offset(&self.topic, partition).await {
+                Ok(stored) => {
+                    self.health.set_ok(SINK_CHECK);
+                    return Some(stored);
+                }
+                Err(error) => {
+                    self.health.set_failed(SINK_CHECK, &error);
+                    tracing::error!(partition, error = %error, retry_in_ms = backoff.peek().as_millis() as u64,
+                        "cannot read the stored offset from the sink; retrying");
+                }
+            }
+            if !backoff.wait(shutdown).await {
+                return None;
+            }
+        }
+    }
+
+    /// Sends an undecodable message to the dead-letter topic with the error and its origin in
+    /// headers; retries until Kafka takes it, because its offset is committed after this.
+    async fn dead_letter(&self, message: &OwnedMessage, error: &str, shutdown: &CancellationToken) {
+        let (partition, offset) = (message.partition(), message.offset());
+        tracing::warn!(partition, offset, error, dlq = %self.dlq_topic, "undecodable message sent to the dead-letter topic");
+        let partition_text = partition.to_string();
+        let offset_text = offset.to_string();
+        let mut backoff = backoff();
+        loop {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "error",
+                    value: Some(error),
+                })
+                .insert(Header {
+                    key: "source_topic",
+                    value: Some(self.topic.as_str()),
+                })
+                .insert(Header {
+                    key: "source_partition",
+                    value: Some(partition_text.as_str()),
+                })
+                .insert(Header {
+                    key: "source_offset",
+                    value: Some(offset_text.as_str()),
+                });
+            let mut record = FutureRecord::to(&self.dlq_topic)
+                .payload(message.payload().unwrap_or_default())
+                .headers(headers);
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            match self.dlq.send(record, Duration::from_secs(5)).await {
+                Ok(_) => {
+                    metrics::counter!(names::DLQ_MESSAGES_TOTAL, "group" => self.group.clone()).increment(1);
+                    return;
+                }
+                Err((error, _)) => {
+                    tracing::error!(%error, dlq = %self.dlq_topic, "cannot write to the dead-letter topic; retrying")
+                }
+            }
+            if !backoff.wait(shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// Commits the batch to the sink, retrying with backoff until it succeeds or `cancel` fires;
+    /// then lets Kafka know, for lag monitoring only.
+    async fn flush(&mut self, batch: &mut Batch, cancel: &CancellationToken) {
+        let mut backoff = backoff();
+        loop {
+            let started = Instant::now();
+            match self.sink.write(batch).await {
+                Ok(()) => {
+                    self.health.set_ok(SINK_CHECK);
+                    let labels = [("group", self.group.clone())];
+                    metrics::counter!(names::SINK_COMMITS_TOTAL, &labels).increment(1);
+                    metrics::histogram!(names::SINK_COMMIT_SECONDS, &labels).record(started.elapsed());
+                    metrics::histogram!(names::SINK_BATCH_ROWS, &labels).record(batch.records.len() as f64);
+                    tracing::debug!(records = batch.records.len(), offsets = ?batch.next_offsets, "batch committed");
+                    break;
+                }
+                Err(error) => {
+                    self.health.set_failed(SINK_CHECK, &error);
+                    metrics::counter!(names::SINK_ERRORS_TOTAL, "group" => self.group.clone()).increment(1);
+                    tracing::error!(error = %error, records = batch.records.len(),
+                        retry_in_ms = backoff.peek().as_millis() as u64, "sink commit failed; retrying");
+                }
+            }
+            if !backoff.wait(cancel).await {
+                tracing::warn!(
+                    records = batch.records.len(),
+                    "gave up committing at shutdown; the batch will be read again"
+                );
+                batch.clear();
+                return;
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (&partition, &next) in &batch.next_offsets {
+            let _ = offsets.add_partition_offset(&batch.topic, partition, Offset::Offset(next));
+        }
+        if let Err(error) = self.consumer.commit(&offsets, CommitMode::Async) {
+            tracing::debug!(%error, "Kafka offset commit (lag monitoring only) failed");
+        }
+        batch.clear();
+    }
+}
+
+/// The next message, or `None` once `deadline` passes.
+async fn recv_until(
+    consumer: &StreamConsumer<RebalanceContext>,
+    deadline: Option<Instant>,
+) -> Option<Result<OwnedMessage, KafkaError>> {
+    let receive = async { consumer.recv().await.map(|message| message.detach()) };
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), receive).await.ok(),
+        None => Some(receive.await),
+    }
+}

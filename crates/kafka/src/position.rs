@@ -1,0 +1,182 @@
+//! Where each assigned partition must be read from. The sink's stored offset is the truth: after
+//! every (re)assignment the first message of a partition is checked against it, and the consumer
+//! seeks there when Kafka's committed offset (only a lag gauge) disagrees. Messages below the
+//! position are redeliveries and are skipped, so nothing the sink committed is written twice.
+
+use std::collections::HashMap;
+
+use rdkafka::Offset;
+
+/// What to do with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Not known yet: ask the sink for its stored offset, then call [`Positions::resolve`].
+    Lookup,
+    /// Write it.
+    Accept,
+    /// Already in the sink (or a stale fetch from before a seek): drop it.
+    Skip,
+    /// Drop it and seek the partition here.
+    Seek(Offset),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// The sink expects this offset next; no message has been checked yet.
+    Expect(i64),
+    /// We sought to this offset; messages from before the seek may still arrive.
+    Seeking(i64),
+    /// The sink has nothing for this partition; we sought to its beginning.
+    SeekingStart,
+    /// In step: the next offset to accept.
+    Ready(i64),
+}
+
+/// The read position of every partition this consumer has seen since its last assignment.
+#[derive(Debug, Default)]
+pub struct Positions {
+    partitions: HashMap<i32, State>,
+}
+
+impl Positions {
+    /// Forgets everything: after a rebalance every partition is looked up again.
+    pub fn reset(&mut self) {
+        self.partitions.clear();
+    }
+
+    /// Records the sink's stored offset (the next offset it expects; `None` when it holds nothing
+    /// of this partition).
+    pub fn resolve(&mut self, partition: i32, stored_next: Option<i64>) {
+        let state = match stored_next {
+            Some(next) => State::Expect(next),
+            None => State::SeekingStart,
+        };
+        self.partitions.insert(partition, state);
+    }
+
+    /// Decides about a message at `offset` of `partition`; an accepted message moves the position.
+    pub fn admit(&mut self, partition: i32, offset: i64) -> Admission {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return Admission::Lookup;
+        };
+        let (admission, next) = match *state {
+            State::Expect(next) if offset == next => (Admission::Accept, State::Ready(offset + 1)),
+            State::Expect(next) => (Admission::Seek(Offset::Offset(next)), State::Seeking(next)),
+            State::SeekingStart => {
+                // A sink with nothing stored must read from the start, whatever Kafka's committed
+                // offset says; a first message we did not seek for is dropped.
+                *state = State::Seeking(-1);
+                return Admission::Seek(Offset::Beginning);
+            }
+            State::Seeking(target) if offset < target => (Admission::Skip, State::Seeking(target)),
+            State::Seeking(target) => {
+                if target >= 0 && offset > target {
+                    tracing::warn!(
+                        partition,
+                        expected = target,
+                        offset,
+                        "offsets are missing from Kafka (deleted by retention?): reading on from the first one there"
+                    );
+                }
+                (Admission::Accept, State::Ready(offset + 1))
+            }
+            State::Ready(next) if offset < next => (Admission::Skip, State::Ready(next)),
+            State::Ready(_) => (Admission::Accept, State::Ready(offset + 1)),
+        };
+        *state = next;
+        admission
+    }
+
+    /// Forgets one partition, e.g. after a failed seek, so that it is looked up again.
+    pub fn forget(&mut self, partition: i32) {
+        self.partitions.remove(&partition);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_partition_needs_a_lookup() {
+        let mut positions = Positions::default();
+        assert_eq!(positions.admit(0, 5), Admission::Lookup);
+    }
+
+    #[test]
+    fn in_step_messages_are_accepted_in_order() {
+        let mut positions = Positions::default();
+        positions.resolve(0, Some(5));
+        assert_eq!(positions.admit(0, 5), Admission::Accept);
+        assert_eq!(positions.admit(0, 6), Admission::Accept);
+    }
+
+    #[test]
+    fn a_first_message_away_from_the_stored_offset_causes_a_seek() {
+        let mut positions = Positions::default();
+        positions.resolve(0, Some(5));
+        assert_eq!(positions.admit(0, 2), Admission::Seek(Offset::Offset(5)));
+        assert_eq!(
+            positions.admit(0, 3),
+            Admission::Skip,
+            "a stale fetch from before the seek"
+        );
+        assert_eq!(positions.admit(0, 5), Admission::Accept);
+        assert_eq!(positions.admit(0, 6), Admission::Accept);
+    }
+
+    #[test]
+    fn a_first_message_ahead_of_the_stored_offset_seeks_back() {
+        let mut positions = Positions::default();
+        positions.resolve(1, Some(5));
+        assert_eq!(positions.admit(1, 9), Admission::Seek(Offset::Offset(5)));
+    }
+
+    #[test]
+    fn a_sink_with_nothing_stored_reads_from_the_beginning() {
+        let mut positions = Positions::default();
+        positions.resolve(0, None);
+        assert_eq!(positions.admit(0, 40), Admission::Seek(Offset::Beginning));
+        assert_eq!(positions.admit(0, 0), Admission::Accept);
+        assert_eq!(positions.admit(0, 1), Admission::Accept);
+    }
+
+    #[test]
+    fn redeliveries_below_the_position_are_skipped() {
+        let mut positions = Positions::default();
+        positions.resolve(0, Some(0));
+        assert_eq!(positions.admit(0, 0), Admission::Accept);
+        assert_eq!(positions.admit(0, 1), Admission::Accept);
+        assert_eq!(positions.admit(0, 1), Admission::Skip);
+        assert_eq!(positions.admit(0, 0), Admission::Skip);
+        assert_eq!(positions.admit(0, 2), Admission::Accept);
+    }
+
+    #[test]
+    fn offsets_deleted_by_retention_are_passed_over_after_a_seek() {
+        let mut positions = Positions::default();
+        positions.resolve(0, Some(5));
+        assert_eq!(positions.admit(0, 100), Admission::Seek(Offset::Offset(5)));
+        assert_eq!(positions.admit(0, 100), Admission::Accept);
+    }
+
+    #[test]
+    fn partitions_are_independent() {
+        let mut positions = Positions::default();
+        positions.resolve(0, Some(3));
+        assert_eq!(positions.admit(0, 3), Admission::Accept);
+        assert_eq!(positions.admit(1, 3), Admission::Lookup);
+    }
+
+    #[test]
+    fn reset_and_forget_require_a_new_lookup() {
+        let mut positions = Positions::default();
+        positions.resolve(0, Some(0));
+        positions.resolve(1, Some(0));
+        positions.forget(1);
+        assert_eq!(positions.admit(0, 0), Admission::Accept);
+        assert_eq!(positions.admit(1, 0), Admission::Lookup);
+        positions.reset();
+        assert_eq!(positions.admit(0, 1), Admission::Lookup);
+    }
+}

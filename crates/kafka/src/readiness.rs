@@ -1,0 +1,48 @@
+//! Readiness from Kafka's point of view: the brokers answer a metadata request for our topic.
+
+use std::time::Duration;
+
+use lakehouse_telemetry::Health;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, Producer};
+use tokio_util::sync::CancellationToken;
+
+/// How often the brokers are asked.
+const INTERVAL: Duration = Duration::from_secs(5);
+
+/// Asks the brokers for `topic`'s metadata through `producer`'s connection.
+pub async fn brokers_reachable(producer: &FutureProducer, topic: &str) -> Result<(), KafkaError> {
+    let producer = producer.clone();
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(Some(&topic), Duration::from_secs(3))
+            .map(|_| ())
+    })
+    .await
+    .unwrap_or(Err(KafkaError::Canceled))
+}
+
+/// Keeps the readiness check `check` in line with the brokers' answers until `shutdown`.
+pub async fn watch_brokers(
+    producer: FutureProducer,
+    topic: String,
+    health: Health,
+    check: &'static str,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match brokers_reachable(&producer, &topic).await {
+            Ok(()) => health.set_ok(check),
+            Err(error) => {
+                tracing::warn!(%error, topic = %topic, "Kafka brokers do not answer; /ready answers 503");
+                health.set_failed(check, error);
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(INTERVAL) => {}
+        }
+    }
+}
