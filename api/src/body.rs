@@ -1,0 +1,157 @@
+//! The request body: one event, a JSON array of events, or `{"batch": [...], "sent_at": ...}`.
+
+use lakehouse_event::EventLimits;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// Request-level limits (413 past them) and the per-event limits handed to validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    pub max_body_bytes: usize,
+    pub max_batch_events: usize,
+    pub event: EventLimits,
+}
+
+/// The events of a request, still unvalidated, and the batch's `sent_at` if it had one.
+#[derive(Debug, PartialEq)]
+pub struct Payload {
+    pub events: Vec<Value>,
+    pub sent_at: Option<Value>,
+}
+
+/// Splits a body into its events.
+pub fn decode(body: &[u8], limits: &RequestLimits) -> Result<Payload, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|error| ApiError::MalformedJson {
+        line: error.line(),
+        column: error.column(),
+        message: error.to_string(),
+    })?;
+    let payload = match value {
+        Value::Array(events) => Payload {
+            events,
+            sent_at: None,
+        },
+        Value::Object(mut object) if object.contains_key("batch") => {
+            let Some(Value::Array(events)) = object.remove("batch") else {
+                return Err(ApiError::invalid_body("batch", "must be an array of events"));
+            };
+            let sent_at = object.remove("sent_at");
+            if let Some(extra) = object.keys().next() {
+                return Err(ApiError::invalid_body(
+                    extra,
+                    "is not allowed beside `batch`; only `sent_at` is",
+                ));
+            }
+            Payload { events, sent_at }
+        }
+        Value::Object(_) => Payload {
+            events: vec![value],
+            sent_at: None,
+        },
+        _ => {
+            return Err(ApiError::invalid_body(
+                "body",
+                "must be an event object, an array of events or {\"batch\": [...]}",
+            ));
+        }
+    };
+    if payload.events.is_empty() {
+        return Err(ApiError::invalid_body("batch", "contains no events"));
+    }
+    if payload.events.len() > limits.max_batch_events {
+        return Err(ApiError::TooManyEvents {
+            count: payload.events.len(),
+            limit: limits.max_batch_events,
+        });
+    }
+    Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const LIMITS: RequestLimits = RequestLimits {
+        max_body_bytes: 1024,
+        max_batch_events: 2,
+        event: EventLimits {
+            max_event_bytes: 1024,
+            max_property_keys: 8,
+        },
+    };
+
+    fn decode_json(value: Value) -> Result<Payload, ApiError> {
+        decode(value.to_string().as_bytes(), &LIMITS)
+    }
+
+    #[test]
+    fn one_event_is_a_batch_of_one() {
+        let payload = decode_json(json!({"event_type": "click"})).unwrap();
+        assert_eq!(payload.events, vec![json!({"event_type": "click"})]);
+    }
+
+    #[test]
+    fn an_array_is_a_batch() {
+        assert_eq!(decode_json(json!([{"a": 1}, {"b": 2}])).unwrap().events.len(), 2);
+    }
+
+    #[test]
+    fn an_envelope_carries_the_batch_sent_at() {
+        let payload = decode_json(json!({"batch": [{"a": 1}], "sent_at": "2026-11-23T10:00:00Z"})).unwrap();
+        assert_eq!(payload.events.len(), 1);
+        assert_eq!(payload.sent_at, Some(json!("2026-11-23T10:00:00Z")));
+    }
+
+    #[test]
+    fn malformed_json_reports_line_and_column() {
+        let error = decode(b"{\n  \"event_type\": }", &LIMITS).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ApiError::MalformedJson {
+                    line: 2,
+                    column: 17,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn more_events_than_the_limit_is_too_large() {
+        let error = decode_json(json!([{}, {}, {}])).unwrap_err();
+        assert!(matches!(error, ApiError::TooManyEvents { count: 3, limit: 2 }));
+    }
+
+    #[test]
+    fn empty_batches_and_scalars_are_invalid() {
+        assert!(matches!(
+            decode_json(json!([])),
+            Err(ApiError::InvalidBody { .. })
+        ));
+        assert!(matches!(
+            decode_json(json!({"batch": []})),
+            Err(ApiError::InvalidBody { .. })
+        ));
+        assert!(matches!(
+            decode_json(json!("click")),
+            Err(ApiError::InvalidBody { .. })
+        ));
+        assert!(matches!(
+            decode_json(json!({"batch": {}})),
+            Err(ApiError::InvalidBody { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_envelope_fields_are_named() {
+        let Err(ApiError::InvalidBody { field, .. }) = decode_json(json!({"batch": [{}], "api_key": "x"}))
+        else {
+            panic!("expected an invalid body");
+        };
+        assert_eq!(field, "api_key");
+    }
+}

@@ -1,0 +1,96 @@
+//! Every error the api answers with, and the one place that maps each to a status. The body always
+//! has the shape `{"error": {"code", "message", "details"}}`; client errors are not logged, server
+//! errors are logged once, here.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+/// One rejected event of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub index: usize,
+    pub field: String,
+    pub error: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the body is not valid JSON (line {line}, column {column}): {message}")]
+    MalformedJson {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("`{field}` {message}")]
+    InvalidBody { field: String, message: String },
+    #[error("no event in the request is valid")]
+    NoValidEvents(Vec<Rejection>),
+    #[error("the request has {count} events; the limit is {limit}")]
+    TooManyEvents { count: usize, limit: usize },
+    #[error("the body is larger than the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("Content-Type must be application/json or text/plain")]
+    UnsupportedMediaType,
+    #[error("an API key is required: send it in the X-API-Key header")]
+    MissingKey,
+    #[error("the API key is not valid")]
+    UnknownKey,
+    #[error("the event queue is unavailable; retry after {retry_after_secs} s")]
+    Unavailable { retry_after_secs: u64, cause: String },
+}
+
+impl ApiError {
+    pub fn invalid_body(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidBody {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::MalformedJson { .. } => (StatusCode::BAD_REQUEST, "malformed_json"),
+            Self::InvalidBody { .. } => (StatusCode::BAD_REQUEST, "invalid_body"),
+            Self::NoValidEvents(_) => (StatusCode::BAD_REQUEST, "invalid_events"),
+            Self::TooManyEvents { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events"),
+            Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Self::MissingKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
+            Self::UnknownKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+            Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+
+    fn details(&self) -> serde_json::Value {
+        match self {
+            Self::MalformedJson { line, column, .. } => json!([{"line": line, "column": column}]),
+            Self::InvalidBody { field, message } => json!([{"field": field, "error": message}]),
+            Self::NoValidEvents(rejections) => json!(rejections),
+            _ => json!([]),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Unavailable { cause, .. } = &self {
+            tracing::error!(cause = %cause, "answering 503: events could not be handed to Kafka");
+        }
+        let body = json!({"error": {"code": code, "message": self.to_string(), "details": self.details()}});
+        let mut response = (status, Json(body)).into_response();
+        if let Self::Unavailable { retry_after_secs, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
+    }
+}
