@@ -1,0 +1,164 @@
+//! The delta-writer's configuration; the defaults write to a local folder.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lakehouse_kafka::{FlushPolicy, KafkaArgs};
+use lakehouse_telemetry::LogFormat;
+
+#[derive(Clone, clap::Parser)]
+#[command(
+    name = "lakehouse-delta-writer",
+    version,
+    about = "Writes analytics events into a Delta Lake table"
+)]
+pub struct WriterConfig {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// The consumer group; every replica of the writer shares it.
+    #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lakehouse-lake")]
+    pub group_id: String,
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Where `/health`, `/ready` and `/metrics` are served.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9102")]
+    pub metrics_addr: SocketAddr,
+    /// Commit a file set once it holds this many rows...
+    #[arg(long, env = "FLUSH_MAX_ROWS", default_value_t = 200_000)]
+    pub flush_max_rows: usize,
+    /// ...or this many bytes of event JSON...
+    #[arg(long, env = "FLUSH_MAX_BYTES", default_value_t = 128 * 1024 * 1024)]
+    pub flush_max_bytes: usize,
+    /// ...or when its first event is this old: the lake's latency bound.
+    #[arg(long, env = "FLUSH_MAX_AGE_MS", default_value_t = 60_000)]
+    pub flush_max_age_ms: u64,
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Consume events into the lake (the default).
+    Run,
+    /// Run SQL against the events table (registered as `events`) and print the result.
+    Query {
+        /// For example: SELECT event_type, count(*) FROM events GROUP BY event_type
+        sql: String,
+    },
+}
+
+/// Where the lake is and how to reach its object store; shared by every lake command.
+#[derive(Clone, clap::Args)]
+pub struct LakeArgs {
+    /// The lake root: `s3://bucket/prefix`, `file:///path` or a local path. The events table is
+    /// `<LAKE_URI>/events`.
+    #[arg(long, env = "LAKE_URI", default_value = "./data/lake")]
+    pub lake_uri: String,
+    /// An S3-compatible endpoint (MinIO, moto); unset for AWS S3.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub aws_region: String,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    pub aws_access_key_id: Option<String>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub aws_secret_access_key: Option<String>,
+}
+
+impl std::fmt::Debug for LakeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeArgs")
+            .field("lake_uri", &self.lake_uri)
+            .field("aws_endpoint_url", &self.aws_endpoint_url)
+            .field("aws_region", &self.aws_region)
+            .field("aws_access_key_id", &self.aws_access_key_id)
+            .field(
+                "aws_secret_access_key",
+                &self.aws_secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for WriterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterConfig")
+            .field("kafka", &self.kafka)
+            .field("group_id", &self.group_id)
+            .field("lake", &self.lake)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("policy", &self.flush_policy())
+            .finish()
+    }
+}
+
+impl LakeArgs {
+    /// Options for the object store, passed explicitly so that nothing deeper reads the environment.
+    pub fn storage_options(&self) -> HashMap<String, String> {
+        let mut options = HashMap::from([("AWS_REGION".to_string(), self.aws_region.clone())]);
+        if let Some(endpoint) = &self.aws_endpoint_url {
+            options.insert("AWS_ENDPOINT_URL".into(), endpoint.clone());
+            if endpoint.starts_with("http://") {
+                options.insert("AWS_ALLOW_HTTP".into(), "true".into());
+            }
+            // S3-compatible servers address buckets by path, not by virtual host.
+            options.insert("AWS_VIRTUAL_HOSTED_STYLE_REQUEST".into(), "false".into());
+        }
+        if let Some(key) = &self.aws_access_key_id {
+            options.insert("AWS_ACCESS_KEY_ID".into(), key.clone());
+        }
+        if let Some(secret) = &self.aws_secret_access_key {
+            options.insert("AWS_SECRET_ACCESS_KEY".into(), secret.clone());
+        }
+        options
+    }
+}
+
+impl WriterConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.kafka.validate()?;
+        anyhow::ensure!(self.flush_max_rows > 0, "FLUSH_MAX_ROWS must be positive");
+        anyhow::ensure!(self.flush_max_age_ms > 0, "FLUSH_MAX_AGE_MS must be positive");
+        Ok(())
+    }
+
+    pub fn flush_policy(&self) -> FlushPolicy {
+        FlushPolicy {
+            max_records: self.flush_max_rows,
+            max_bytes: self.flush_max_bytes,
+            max_age: Duration::from_millis(self.flush_max_age_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_parse_and_write_locally() {
+        let config = WriterConfig::parse_from(["lakehouse-delta-writer", "--lake-uri", "./data/lake"]);
+        config.validate().unwrap();
+        assert_eq!(config.group_id, "lakehouse-lake");
+        assert_eq!(config.metrics_addr.port(), 9102);
+        assert_eq!(config.flush_policy().max_age, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn an_http_endpoint_allows_http_and_path_style_requests() {
+        let config = WriterConfig::parse_from([
+            "lakehouse-delta-writer",
+            "--aws-endpoint-url=http://127.0.0.1:9000",
+            "--aws-secret-access-key=hush",
+        ]);
+        let options = config.lake.storage_options();
+        assert_eq!(options["AWS_ALLOW_HTTP"], "true");
+        assert_eq!(options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"], "false");
+        assert_eq!(options["AWS_ENDPOINT_URL"], "http://127.0.0.1:9000");
+        assert!(!format!("{config:?}").contains("hush"));
+    }
+}

@@ -1,0 +1,194 @@
+//! The events table in the lake: opened or created at start-up, appended to in commits that carry
+//! one `txn` action per Kafka partition (`app_id = <group>-<topic>-<partition>`, `version` = the
+//! last offset written), so that the table itself records how far it has read.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use deltalake::arrow::array::RecordBatch;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::{StructType, Transaction};
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableError};
+use lakehouse_kafka::{Batch, BatchSink, Record};
+use url::Url;
+
+use crate::config::LakeArgs;
+use crate::schema::{PARTITION_COLUMN, events_schema, to_record_batch};
+
+/// The events table's name under the lake root.
+pub const EVENTS_TABLE: &str = "events";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("LAKE_URI {uri:?} is not a usable location: {reason}")]
+    Location { uri: String, reason: String },
+    #[error("Delta: {0}")]
+    Delta(#[from] DeltaTableError),
+    #[error("cannot build the arrow batch: {0}")]
+    Arrow(#[from] deltalake::arrow::error::ArrowError),
+    #[error("query: {0}")]
+    Query(#[from] deltalake::datafusion::error::DataFusionError),
+}
+
+/// The URL of `<lake root>/<table>`; a plain path is made absolute and created.
+pub fn table_url(lake_uri: &str, table: &str) -> Result<Url, LakeError> {
+    let location = |reason: String| LakeError::Location {
+        uri: lake_uri.into(),
+        reason,
+    };
+    if lake_uri.contains("://") {
+        let mut url = Url::parse(lake_uri).map_err(|e| location(e.to_string()))?;
+        let path = format!("{}/{table}/", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        if url.scheme() == "file" {
+            let dir = url
+                .to_file_path()
+                .map_err(|()| location("not a local path".into()))?;
+            std::fs::create_dir_all(&dir).map_err(|e| location(e.to_string()))?;
+        }
+        return Ok(url);
+    }
+    let dir = std::path::Path::new(lake_uri).join(table);
+    std::fs::create_dir_all(&dir).map_err(|e| location(e.to_string()))?;
+    let dir = dir.canonicalize().map_err(|e| location(e.to_string()))?;
+    Url::from_directory_path(&dir).map_err(|()| location("not an absolute path".into()))
+}
+
+/// Opens the table at `url`, whatever its state (the tooling and tests read through this too).
+pub async fn open_table(url: Url, args: &LakeArgs) -> Result<DeltaTable, LakeError> {
+    deltalake::aws::register_handlers(None);
+    Ok(DeltaTable::try_from_url_with_storage_options(url, args.storage_options()).await?)
+}
+
+/// The events table as a sink for one consumer group.
+#[derive(Debug)]
+pub struct Lake {
+    table: DeltaTable,
+    group: String,
+}
+
+impl Lake {
+    /// Opens `<LAKE_URI>/events`, creating it if absent. Two writers creating it at once is fine:
+    /// the loser finds the winner's table.
+    pub async fn open_or_create(args: &LakeArgs, group: &str) -> Result<Self, LakeError> {
+        let url = table_url(&args.lake_uri, EVENTS_TABLE)?;
+        let mut table = open_table(url.clone(), args).await?;
+        if table.version().is_none() {
+            let schema: StructType = events_schema().as_ref().try_into_kernel()?;
+            let created = table
+                .create()
+                .with_table_name(EVENTS_TABLE)
+                .with_columns(schema.fields().cloned())
+                .with_partition_columns([PARTITION_COLUMN])
+                .with_save_mode(SaveMode::Ignore)
+                .await;
+            table = match created {
+                Ok(table) => table,
+                Err(error) => {
+                    tracing::info!(%error, "table creation lost a race; opening the existing table");
+                    open_table(url.clone(), args).await?
+                }
+            };
+            tracing::info!(table = %url, "created the events table");
+        }
+        Ok(Self {
+            table,
+            group: group.into(),
+        })
+    }
+
+    pub fn table(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    fn app_id(&self, topic: &str, partition: i32) -> String {
+        format!("{}-{topic}-{partition}", self.group)
+    }
+
+    /// The last offset the table holds for a partition.
+    async fn committed_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, LakeError> {
+        let state = self.table.snapshot()?;
+        let app_id = self.app_id(topic, partition);
+        Ok(state
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await?)
+    }
+}
+
+#[async_trait]
+impl BatchSink for Lake {
+    type Error = LakeError;
+
+    async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, LakeError> {
+        self.table.update_state().await?;
+        Ok(self
+            .committed_offset(topic, partition)
+            .await?
+            .map(|last| last + 1))
+    }
+
+    /// Appends the records the table does not hold yet, with the new offsets, in one commit. The
+    /// table is reloaded first, so a retry after an unclear failure, or a batch another writer
+    /// already committed, writes nothing twice.
+    async fn write(&mut self, batch: &Batch) -> Result<(), LakeError> {
+        self.table.update_state().await?;
+        let mut committed = BTreeMap::new();
+        for &partition in batch.next_offsets.keys() {
+            committed.insert(partition, self.committed_offset(&batch.topic, partition).await?);
+        }
+        let is_new = |partition: i32, offset: i64| committed[&partition].is_none_or(|last| offset > last);
+        let fresh: Vec<Record> = batch
+            .records
+            .iter()
+            .filter(|r| is_new(r.partition, r.offset))
+            .cloned()
+            .collect();
+        let transactions: Vec<Transaction> = batch
+            .next_offsets
+            .iter()
+            .filter(|&(&partition, &next)| is_new(partition, next - 1))
+            .map(|(&partition, &next)| Transaction::new(self.app_id(&batch.topic, partition), next - 1))
+            .collect();
+        if transactions.is_empty() {
+            tracing::info!("batch already in the table; nothing to write");
+            return Ok(());
+        }
+        let rows: RecordBatch = to_record_batch(&fresh, Utc::now())?;
+        self.table = self
+            .table
+            .clone()
+            .write(vec![rows])
+            .with_save_mode(SaveMode::Append)
+            .with_partition_columns([PARTITION_COLUMN])
+            .with_commit_properties(CommitProperties::default().with_application_transactions(transactions))
+            .await?;
+        tracing::debug!(rows = fresh.len(), version = ?self.table.version(), "lake commit");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_store_uris_get_the_table_appended() {
+        let url = table_url("s3://lake-bucket/prod/", "events").unwrap();
+        assert_eq!(url.as_str(), "s3://lake-bucket/prod/events/");
+        let url = table_url("s3://lake-bucket", "events").unwrap();
+        assert_eq!(url.as_str(), "s3://lake-bucket/events/");
+    }
+
+    #[test]
+    fn a_plain_path_becomes_an_absolute_file_url() {
+        let dir = std::env::temp_dir().join(format!("lake-{}", std::process::id()));
+        let url = table_url(dir.to_str().unwrap(), "events").unwrap();
+        assert_eq!(url.scheme(), "file");
+        assert!(url.path().ends_with("/events/"));
+        assert!(dir.join("events").is_dir());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,32 @@
+//! The lake writer of DESIGN.md §8: events from Kafka into the Delta table `<LAKE_URI>/events`,
+//! with each commit carrying the Kafka offsets it covers, so that every event lands exactly once.
+
+mod config;
+mod lake;
+mod query;
+mod schema;
+
+use lakehouse_kafka::{SinkService, run_sink};
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Command, LakeArgs, WriterConfig};
+pub use lake::{EVENTS_TABLE, Lake, LakeError, open_table, table_url};
+pub use query::{print_query, query};
+pub use schema::{PARTITION_COLUMN, events_schema};
+
+/// Opens (or creates) the table, then consumes until `shutdown` is cancelled. A store that is
+/// unreachable at start-up is waited for, with backoff and a log line.
+pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    config.validate()?;
+    // A LAKE_URI that cannot be a table location is fatal; an unreachable store is retried.
+    table_url(&config.lake.lake_uri, EVENTS_TABLE)?;
+    let service = SinkService {
+        kafka: &config.kafka,
+        group_id: &config.group_id,
+        metrics_addr: config.metrics_addr,
+        policy: config.flush_policy(),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let open = || Lake::open_or_create(&config.lake, &config.group_id);
+    Ok(run_sink(service, open, shutdown).await?)
+}

@@ -1,0 +1,20 @@
+//! The delta-writer binary: `run` (the default) consumes events into the lake until SIGTERM;
+//! `query` runs SQL against the lake.
+
+use clap::Parser;
+use lakehouse_delta_writer::{Command, WriterConfig};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = WriterConfig::parse();
+    lakehouse_telemetry::init_logging("delta-writer", config.log_format);
+    match &config.command {
+        Some(Command::Query { sql }) => lakehouse_delta_writer::print_query(&config.lake, sql).await,
+        Some(Command::Run) | None => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(lakehouse_telemetry::shutdown_on_signal(shutdown.clone()));
+            lakehouse_delta_writer::run(config, shutdown).await
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The stream-processor's configuration; the defaults run against the local stack.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lakehouse_kafka::{FlushPolicy, KafkaArgs};
+use lakehouse_telemetry::LogFormat;
+
+#[derive(Clone, clap::Parser)]
+#[command(
+    name = "lakehouse-stream-processor",
+    version,
+    about = "Consumes analytics events into PostgreSQL"
+)]
+pub struct ProcessorConfig {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// The consumer group; every replica of the processor shares it.
+    #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lakehouse-warehouse")]
+    pub group_id: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://lakehouse:lakehouse@127.0.0.1:5432/lakehouse",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Where `/health`, `/ready` and `/metrics` are served.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9101")]
+    pub metrics_addr: SocketAddr,
+    /// Commit a batch once it holds this many events...
+    #[arg(long, env = "BATCH_MAX_EVENTS", default_value_t = 5000)]
+    pub batch_max_events: usize,
+    /// ...or this many bytes of event JSON...
+    #[arg(long, env = "BATCH_MAX_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub batch_max_bytes: usize,
+    /// ...or when its first event is this old: the warehouse's latency bound.
+    #[arg(long, env = "BATCH_MAX_WAIT_MS", default_value_t = 1000)]
+    pub batch_max_wait_ms: u64,
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum Command {
+    /// Consume events into the warehouse (the default).
+    Run,
+    /// Apply the database migrations and exit.
+    Migrate,
+}
+
+impl std::fmt::Debug for ProcessorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessorConfig")
+            .field("kafka", &self.kafka)
+            .field("group_id", &self.group_id)
+            .field("database_url", &"<redacted>")
+            .field("metrics_addr", &self.metrics_addr)
+            .field("policy", &self.flush_policy())
+            .finish()
+    }
+}
+
+impl ProcessorConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.kafka.validate()?;
+        anyhow::ensure!(self.batch_max_events > 0, "BATCH_MAX_EVENTS must be positive");
+        anyhow::ensure!(self.batch_max_wait_ms > 0, "BATCH_MAX_WAIT_MS must be positive");
+        Ok(())
+    }
+
+    pub fn flush_policy(&self) -> FlushPolicy {
+        FlushPolicy {
+            max_records: self.batch_max_events,
+            max_bytes: self.batch_max_bytes,
+            max_age: Duration::from_millis(self.batch_max_wait_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_parse_and_run_locally() {
+        let config = ProcessorConfig::parse_from(["lakehouse-stream-processor"]);
+        config.validate().unwrap();
+        assert_eq!(config.group_id, "lakehouse-warehouse");
+        assert_eq!(config.metrics_addr.port(), 9101);
+        assert_eq!(config.flush_policy().max_age, Duration::from_secs(1));
+        assert!(!format!("{config:?}").contains("lakehouse:lakehouse@"));
+    }
+}
