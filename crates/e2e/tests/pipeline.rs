@@ -1,0 +1,262 @@
+//! The walking skeleton, end to end on real components: events posted over HTTP to the api reach
+//! Kafka, and each lands exactly once in PostgreSQL (stream-processor) and in the Delta table
+//! (delta-writer), on S3 and on a local folder.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use clap::Parser;
+use deltalake::arrow::array::AsArray;
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::DataType;
+use lakehouse_api::ApiConfig;
+use lakehouse_delta_writer::{EVENTS_TABLE, LakeArgs, WriterConfig};
+use lakehouse_stream_processor::ProcessorConfig;
+use lakehouse_testkit::{Stack, TempDatabase, TestTopic, unique, wait_until};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const API_KEY: &str = "e2e-secret-key";
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The three services of the pipeline, running in this process on the test's own topic, database
+/// and lake.
+struct Pipeline {
+    api_url: String,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Pipeline {
+    async fn start(stack: &Stack, topic: &TestTopic, database: &TempDatabase, lake: &[String]) -> Self {
+        let shutdown = CancellationToken::new();
+        let kafka = topic.flags(stack);
+        let args = |binary: &str, own: &[String]| -> Vec<String> {
+            std::iter::once(binary.to_string())
+                .chain(kafka.iter().cloned())
+                .chain(own.iter().cloned())
+                .chain(["--log-format=pretty".to_string()])
+                .collect()
+        };
+
+        let api = ApiConfig::parse_from(args("api", &[format!("--api-keys=e2e:{API_KEY}")]));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let api_url = format!(
+            "http://{}/analytics",
+            listener.local_addr().expect("the bound address")
+        );
+
+        let processor = ProcessorConfig::parse_from(args(
+            "stream-processor",
+            &[
+                format!("--database-url={}", database.url),
+                format!("--group-id={}", unique("warehouse")),
+                "--metrics-addr=127.0.0.1:0".into(),
+                "--batch-max-wait-ms=200".into(),
+            ],
+        ));
+        let mut writer_flags = vec![
+            format!("--group-id={}", unique("lake")),
+            "--metrics-addr=127.0.0.1:0".into(),
+            "--flush-max-age-ms=500".into(),
+        ];
+        writer_flags.extend(lake.iter().cloned());
+        let writer = WriterConfig::parse_from(args("delta-writer", &writer_flags));
+
+        let tasks = vec![
+            tokio::spawn(lakehouse_api::serve(api, listener, shutdown.clone())),
+            tokio::spawn(lakehouse_stream_processor::run(processor, shutdown.clone())),
+            tokio::spawn(lakehouse_delta_writer::run(writer, shutdown.clone())),
+        ];
+        Self {
+            api_url,
+            shutdown,
+            tasks,
+        }
+    }
+
+    async fn post(&self, body: &Value) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(&self.api_url)
+            .header("x-api-key", API_KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("the api answers");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("a JSON answer"),
+        )
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            task.await
+                .expect("the service task did not panic")
+                .expect("the service stopped cleanly");
+        }
+    }
+}
+
+fn event(kind: &str, session: &str) -> (Uuid, Value) {
+    let id = Uuid::now_v7();
+    let body = json!({
+        "event_id": id.to_string(),
+        "event_type": kind,
+        "session_id": session,
+        "url": "https://shop.example/products/42",
+        "properties": {"source": "e2e"},
+    });
+    (id, body)
+}
+
+/// Posts events in each request form the api takes; returns the ids it accepted.
+async fn post_events(pipeline: &Pipeline) -> BTreeSet<Uuid> {
+    let mut accepted = BTreeSet::new();
+
+    let (id, single) = event("page_view", "session-a");
+    let (status, body) = pipeline.post(&single).await;
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(1)), "{body}");
+    accepted.insert(id);
+
+    let array: Vec<(Uuid, Value)> = (0..3).map(|i| event("click", &format!("session-b{i}"))).collect();
+    let mut bodies: Vec<Value> = array.iter().map(|(_, body)| body.clone()).collect();
+    bodies.push(json!({"event_type": "click"})); // no session_id: rejected, not stored
+    let (status, body) = pipeline.post(&Value::Array(bodies)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"], 3);
+    assert_eq!(body["rejected"][0]["field"], "session_id");
+    accepted.extend(array.iter().map(|(id, _)| *id));
+
+    let batch: Vec<(Uuid, Value)> = (0..5).map(|_| event("conversion", "session-c")).collect();
+    let envelope = json!({"batch": batch.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>(), "sent_at": "2026-11-23T10:00:00Z"});
+    let (status, body) = pipeline.post(&envelope).await;
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(5)), "{body}");
+    accepted.extend(batch.iter().map(|(id, _)| *id));
+
+    accepted
+}
+
+async fn warehouse_ids(database: &TempDatabase) -> Result<Vec<Uuid>, String> {
+    let pool = sqlx::PgPool::connect(&database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let ids = sqlx::query_scalar("SELECT event_id FROM events")
+        .fetch_all(&pool)
+        .await;
+    pool.close().await;
+    ids.map_err(|e| e.to_string())
+}
+
+async fn stored_offsets_total(database: &TempDatabase) -> i64 {
+    let pool = sqlx::PgPool::connect(&database.url)
+        .await
+        .expect("the test database");
+    let total: Option<i64> = sqlx::query_scalar("SELECT sum(next_offset)::bigint FROM kafka_offsets")
+        .fetch_one(&pool)
+        .await
+        .expect("the stored offsets");
+    pool.close().await;
+    total.unwrap_or(0)
+}
+
+async fn lake_ids(lake: &LakeArgs) -> Result<Vec<Uuid>, String> {
+    let url = lakehouse_delta_writer::table_url(&lake.lake_uri, EVENTS_TABLE).map_err(|e| e.to_string())?;
+    let table = lakehouse_delta_writer::open_table(url, lake)
+        .await
+        .map_err(|e| e.to_string())?;
+    if table.version().is_none() {
+        return Err("no table yet".into());
+    }
+    let batches = lakehouse_delta_writer::query(&table, "SELECT event_id FROM events")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut ids = Vec::new();
+    for batch in &batches {
+        // DataFusion reads Parquet strings as views; cast to plain strings.
+        let column = cast(batch.column(0), &DataType::Utf8).map_err(|e| e.to_string())?;
+        ids.extend(
+            column
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .map(|id| id.parse::<Uuid>().expect("event_id is a UUID")),
+        );
+    }
+    Ok(ids)
+}
+
+/// Waits until `ids` (read again and again) holds exactly the expected ids, each once.
+async fn wait_for_exactly<F, Fut>(store: &str, expected: &BTreeSet<Uuid>, mut ids: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Uuid>, String>>,
+{
+    wait_until(
+        &format!("{} events in the {store}", expected.len()),
+        PATIENCE,
+        || {
+            let read = ids();
+            async move {
+                let ids = read.await?;
+                let distinct: BTreeSet<Uuid> = ids.iter().copied().collect();
+                if ids.len() == expected.len() && &distinct == expected {
+                    Ok(())
+                } else {
+                    Err(format!("{} rows, {} distinct", ids.len(), distinct.len()))
+                }
+            }
+        },
+    )
+    .await;
+}
+
+async fn events_land_exactly_once_in_both_stores(lake_flags: Vec<String>) {
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 3).await;
+    let database = TempDatabase::create(&stack).await;
+    let lake = {
+        let mut flags = vec!["lake".to_string()];
+        flags.extend(lake_flags.iter().cloned());
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            lake: LakeArgs,
+        }
+        Cli::parse_from(flags).lake
+    };
+
+    let pipeline = Pipeline::start(&stack, &topic, &database, &lake_flags).await;
+    let accepted = post_events(&pipeline).await;
+    assert_eq!(accepted.len(), 9);
+
+    wait_for_exactly("warehouse", &accepted, || warehouse_ids(&database)).await;
+    wait_for_exactly("lake", &accepted, || lake_ids(&lake)).await;
+    // The offsets stored with the rows cover exactly the nine messages of the fresh topic.
+    assert_eq!(stored_offsets_total(&database).await, 9);
+
+    pipeline.stop().await;
+    // Nothing arrives late: after a clean stop both stores still hold each event once.
+    wait_for_exactly("warehouse after stop", &accepted, || warehouse_ids(&database)).await;
+    wait_for_exactly("lake after stop", &accepted, || lake_ids(&lake)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_posted_over_http_land_exactly_once_in_postgres_and_a_delta_table_on_s3() {
+    let stack = Stack::from_env();
+    let mut flags = vec![format!("--lake-uri={}", stack.s3_lake_uri("e2e"))];
+    flags.extend(stack.aws_flags());
+    events_land_exactly_once_in_both_stores(flags).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_posted_over_http_land_exactly_once_in_postgres_and_a_local_delta_table() {
+    let dir = std::env::temp_dir().join(unique("e2e-lake"));
+    events_land_exactly_once_in_both_stores(vec![format!("--lake-uri={}", dir.display())]).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
