@@ -18,10 +18,14 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Installs the global subscriber; the level comes from `RUST_LOG` (default `info`). Calling it again
-/// (several services in one test process) keeps the first subscriber.
+/// Without `RUST_LOG`: our own lines from `info`, the chattiest dependencies (the Delta kernel logs
+/// every snapshot it builds) only from `warn`.
+const DEFAULT_FILTER: &str = "info,buoyant_kernel=warn,deltalake_core=warn,datafusion=warn,sqlx::query=warn";
+
+/// Installs the global subscriber; levels come from `RUST_LOG`, else [`DEFAULT_FILTER`]. Calling it
+/// again (several services in one test process) keeps the first subscriber.
 pub fn init_logging(service: &'static str, format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
