@@ -4,6 +4,8 @@
 //! for as long as it takes; nothing is dropped and nothing is written twice. Kafka's own commits
 //! follow only to feed lag monitoring.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -53,10 +55,18 @@ pub enum PipelineError {
     },
 }
 
-/// Records that a rebalance happened, so the loop drops what it has not committed.
+/// Records that a rebalance happened, so the loop drops what it has not committed, and which
+/// partitions were assigned, so the loop seeks each to the sink's position.
 #[derive(Debug, Default)]
 struct RebalanceContext {
     rebalanced: AtomicBool,
+    assigned: Mutex<BTreeSet<i32>>,
+}
+
+impl RebalanceContext {
+    fn take_assigned(&self) -> BTreeSet<i32> {
+        std::mem::take(&mut *self.assigned.lock().unwrap_or_else(|poison| poison.into_inner()))
+    }
 }
 
 impl ClientContext for RebalanceContext {}
@@ -65,7 +75,12 @@ impl ConsumerContext for RebalanceContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(partitions) => {
-                tracing::info!(partitions = ?partition_numbers(partitions), "partitions assigned")
+                let numbers = partition_numbers(partitions);
+                tracing::info!(partitions = ?numbers, "partitions assigned");
+                self.assigned
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .extend(numbers);
             }
             Rebalance::Revoke(partitions) => {
                 tracing::info!(partitions = ?partition_numbers(partitions), "partitions revoked")
@@ -104,6 +119,9 @@ impl<S: BatchSink> std::fmt::Debug for Pipeline<S> {
             .finish_non_exhaustive()
     }
 }
+
+/// How often the loop wakes up without a message.
+const TICK: Duration = Duration::from_millis(500);
 
 /// Retries start at 200 ms and double up to 10 s.
 fn backoff() -> Backoff {
@@ -160,13 +178,19 @@ impl<S: BatchSink> Pipeline<S> {
         ));
         let mut positions = Positions::default();
         let mut batch = Batch::new(&self.topic);
+        // Assigned partitions not yet sought to the sink's position.
+        let mut to_seek = BTreeSet::new();
         tracing::info!(group = %self.group, topic = %self.topic, "consuming");
         loop {
             let deadline = batch.deadline(&self.policy);
+            // Rebalance callbacks run inside `recv`, which does not return on an idle partition:
+            // wake up on a tick to act on new assignments and retry refused seeks.
+            let tick = Instant::now() + TICK;
+            let wake = deadline.map_or(tick, |deadline| deadline.min(tick));
             let received = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                received = recv_until(&self.consumer, deadline) => received,
+                received = recv_until(&self.consumer, wake) => received,
             };
             if self.consumer.context().rebalanced.swap(false, Ordering::SeqCst) {
                 if !batch.is_empty() {
@@ -177,6 +201,10 @@ impl<S: BatchSink> Pipeline<S> {
                 }
                 batch.clear();
                 positions.reset();
+                to_seek = self.consumer.context().take_assigned();
+            }
+            if !to_seek.is_empty() {
+                self.seek_assigned(&mut to_seek, &mut positions, &shutdown).await;
             }
             match received {
                 None => {}
@@ -256,6 +284,38 @@ impl<S: BatchSink> Pipeline<S> {
                         batch.cover(partition, offset);
                     }
                 }
+            }
+        }
+    }
+
+    /// Seeks newly assigned partitions to the sink's stored position, so that a sink behind
+    /// Kafka's committed offset (restored from a backup, say) is refilled even if no new message
+    /// ever arrives. A seek librdkafka refuses (the partition is not fetching yet) stays pending.
+    async fn seek_assigned(
+        &mut self,
+        to_seek: &mut BTreeSet<i32>,
+        positions: &mut Positions,
+        shutdown: &CancellationToken,
+    ) {
+        for partition in to_seek.clone() {
+            if positions.is_known(partition) {
+                to_seek.remove(&partition);
+                continue;
+            }
+            let Some(stored) = self.stored_offset(partition, shutdown).await else {
+                return;
+            };
+            let target = stored.map_or(Offset::Beginning, Offset::Offset);
+            match self
+                .consumer
+                .seek(&self.topic, partition, target, Duration::from_secs(5))
+            {
+                Ok(()) => {
+                    tracing::info!(partition, target = ?target, "assigned partition sought to the sink's stored position");
+                    positions.sought(partition, stored);
+                    to_seek.remove(&partition);
+                }
+                Err(error) => tracing::debug!(partition, %error, "seek not possible yet; retrying"),
             }
         }
     }
@@ -374,11 +434,8 @@ impl<S: BatchSink> Pipeline<S> {
 /// The next message, or `None` once `deadline` passes.
 async fn recv_until(
     consumer: &StreamConsumer<RebalanceContext>,
-    deadline: Option<Instant>,
+    deadline: Instant,
 ) -> Option<Result<OwnedMessage, KafkaError>> {
     let receive = async { consumer.recv().await.map(|message| message.detach()) };
-    match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline.into(), receive).await.ok(),
-        None => Some(receive.await),
-    }
+    tokio::time::timeout_at(deadline.into(), receive).await.ok()
 }

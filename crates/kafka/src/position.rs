@@ -54,6 +54,18 @@ impl Positions {
         self.partitions.insert(partition, state);
     }
 
+    /// Records that the consumer was told to seek `partition` to the sink's stored offset (the
+    /// beginning when `None`), before any message of it arrived.
+    pub fn sought(&mut self, partition: i32, stored_next: Option<i64>) {
+        self.partitions
+            .insert(partition, State::Seeking(stored_next.unwrap_or(-1)));
+    }
+
+    /// True once the partition's position is known (looked up or sought).
+    pub fn is_known(&self, partition: i32) -> bool {
+        self.partitions.contains_key(&partition)
+    }
+
     /// Decides about a message at `offset` of `partition`; an accepted message moves the position.
     pub fn admit(&mut self, partition: i32, offset: i64) -> Admission {
         let Some(state) = self.partitions.get_mut(&partition) else {
@@ -158,6 +170,24 @@ mod tests {
         positions.resolve(0, Some(5));
         assert_eq!(positions.admit(0, 100), Admission::Seek(Offset::Offset(5)));
         assert_eq!(positions.admit(0, 100), Admission::Accept);
+    }
+
+    #[test]
+    fn a_partition_sought_on_assignment_skips_stale_messages_and_accepts_from_the_target() {
+        let mut positions = Positions::default();
+        assert!(!positions.is_known(0));
+        positions.sought(0, Some(10));
+        assert!(positions.is_known(0));
+        assert_eq!(
+            positions.admit(0, 30),
+            Admission::Accept,
+            "10..30 are gone from Kafka"
+        );
+        positions.sought(1, Some(10));
+        assert_eq!(positions.admit(1, 4), Admission::Skip);
+        assert_eq!(positions.admit(1, 10), Admission::Accept);
+        positions.sought(2, None);
+        assert_eq!(positions.admit(2, 0), Admission::Accept);
     }
 
     #[test]

@@ -6,8 +6,10 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use lakehouse_event::EnrichedEvent;
 use lakehouse_kafka::KafkaArgs;
 use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::{Connection, Executor, PgConnection};
 
 /// Where the local stack listens.
@@ -118,6 +120,53 @@ impl TestTopic {
         }
         let args = std::iter::once("test".to_string()).chain(self.flags(stack));
         <Cli as clap::Parser>::parse_from(args).kafka
+    }
+}
+
+/// An enriched event as the api would produce it, for tests that feed Kafka directly.
+pub fn sample_event(session_id: &str) -> EnrichedEvent {
+    let now = chrono::Utc::now();
+    EnrichedEvent {
+        event_id: uuid::Uuid::now_v7(),
+        project_id: "test".into(),
+        event_type: "page_view".into(),
+        event_name: None,
+        session_id: session_id.into(),
+        user_id: None,
+        visitor_id: None,
+        timestamp: now,
+        timestamp_clamped: false,
+        sent_at: None,
+        received_at: now,
+        url: Some("https://shop.example/".into()),
+        host: Some("shop.example".into()),
+        path: Some("/".into()),
+        referrer: None,
+        title: None,
+        value: None,
+        properties: Default::default(),
+        browser: None,
+        os: None,
+        device_type: None,
+        country: None,
+        schema_version: lakehouse_event::SCHEMA_VERSION,
+    }
+}
+
+/// Produces `events` to the topic as the api does (keyed by project and session), waiting for
+/// every acknowledgement.
+pub async fn produce(stack: &Stack, topic: &str, events: &[EnrichedEvent]) {
+    let producer: FutureProducer = stack.kafka_config().create().expect("a Kafka producer");
+    for event in events {
+        let payload = serde_json::to_vec(event).expect("an event encodes");
+        let key = event.kafka_key();
+        producer
+            .send(
+                FutureRecord::to(topic).key(&key).payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("cannot produce to {topic}: {e}"));
     }
 }
 

@@ -1,0 +1,111 @@
+//! The warehouse's stored offsets are the truth, not Kafka's: on real Kafka and PostgreSQL, a
+//! warehouse that lost rows and offsets (as after a restore from backup) is refilled from its own
+//! stored position even though Kafka's committed offsets are further ahead, and nothing is
+//! counted twice.
+
+use std::time::Duration;
+
+use clap::Parser;
+use lakehouse_stream_processor::ProcessorConfig;
+use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, sample_event, unique, wait_until};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+struct Running {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+fn start(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str) -> Running {
+    let mut args = vec!["stream-processor".to_string()];
+    args.extend(topic.flags(stack));
+    args.extend([
+        format!("--database-url={}", database.url),
+        format!("--group-id={group}"),
+        "--metrics-addr=127.0.0.1:0".into(),
+        "--batch-max-wait-ms=100".into(),
+        "--batch-max-events=50".into(),
+        "--log-format=pretty".into(),
+    ]);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(lakehouse_stream_processor::run(
+        ProcessorConfig::parse_from(args),
+        shutdown.clone(),
+    ));
+    Running { shutdown, task }
+}
+
+impl Running {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("no panic").expect("a clean stop");
+    }
+}
+
+async fn counts(pool: &PgPool) -> Result<(i64, i64), String> {
+    sqlx::query_as("SELECT count(*), count(DISTINCT event_id) FROM events")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn wait_for_rows(pool: &PgPool, expected: i64) {
+    wait_until(&format!("{expected} rows, each once"), PATIENCE, || async {
+        let (rows, distinct) = counts(pool).await?;
+        if rows == expected && distinct == expected {
+            Ok(())
+        } else {
+            Err(format!("{rows} rows, {distinct} distinct"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warehouse_behind_kafkas_committed_offsets_is_refilled_from_its_own_position() {
+    lakehouse_telemetry::init_logging("test", lakehouse_telemetry::LogFormat::Pretty);
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 2).await;
+    let database = TempDatabase::create(&stack).await;
+    let group = unique("warehouse");
+    let events: Vec<_> = (0..120)
+        .map(|i| sample_event(&format!("session-{}", i % 7)))
+        .collect();
+    produce(&stack, &topic.name, &events).await;
+
+    let processor = start(&stack, &topic, &database, &group);
+    let pool = PgPool::connect(&database.url).await.expect("the test database");
+    wait_for_rows(&pool, 120).await;
+    processor.stop().await;
+
+    // The "restore": partition 0 loses its newest rows and goes back to an older stored offset,
+    // while Kafka's committed offset for the group still points past the end.
+    let (kept_next, lost): (i64, i64) = sqlx::query_as(
+        "WITH p AS (SELECT next_offset / 2 AS keep FROM kafka_offsets WHERE partition = 0),
+              gone AS (DELETE FROM events WHERE kafka_partition = 0 AND kafka_offset >= (SELECT keep FROM p) RETURNING 1)
+         SELECT (SELECT keep FROM p), (SELECT count(*) FROM gone)",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("delete the newest rows of partition 0");
+    sqlx::query("UPDATE kafka_offsets SET next_offset = $1 WHERE partition = 0")
+        .bind(kept_next)
+        .execute(&pool)
+        .await
+        .expect("move the stored offset back");
+    assert!(lost > 0, "the test must remove rows to mean anything");
+    assert_eq!(counts(&pool).await.unwrap().0, 120 - lost);
+
+    // A restarted member of the same group must seek back to the warehouse's position.
+    let processor = start(&stack, &topic, &database, &group);
+    wait_for_rows(&pool, 120).await;
+    processor.stop().await;
+
+    let stored: i64 = sqlx::query_scalar("SELECT sum(next_offset)::bigint FROM kafka_offsets")
+        .fetch_one(&pool)
+        .await
+        .expect("stored offsets");
+    assert_eq!(stored, 120, "the stored offsets cover every message once");
+}
