@@ -62,9 +62,24 @@ pub struct KafkaArgs {
         hide_env_values = true
     )]
     pub ssl_key_password: Option<String>,
-    /// Further librdkafka properties as `key=value`, comma-separated; they override ours.
+    /// Further librdkafka properties as `key=value`, comma-separated, for every client; they
+    /// override ours.
     #[arg(long = "kafka-config", env = "KAFKA_CONFIG", value_delimiter = ',')]
     pub extra: Vec<String>,
+    /// Like `KAFKA_CONFIG`, for consumers only (e.g. `session.timeout.ms=30000`).
+    #[arg(
+        long = "kafka-consumer-config",
+        env = "KAFKA_CONSUMER_CONFIG",
+        value_delimiter = ','
+    )]
+    pub consumer_extra: Vec<String>,
+    /// Like `KAFKA_CONFIG`, for producers only (e.g. `linger.ms=20`).
+    #[arg(
+        long = "kafka-producer-config",
+        env = "KAFKA_PRODUCER_CONFIG",
+        value_delimiter = ','
+    )]
+    pub producer_extra: Vec<String>,
 }
 
 /// Secrets stay out of logs and panics.
@@ -83,16 +98,16 @@ impl fmt::Debug for KafkaArgs {
             .field("ssl_certificate_location", &self.ssl_certificate_location)
             .field("ssl_key_location", &self.ssl_key_location)
             .field("ssl_key_password", &redact(&self.ssl_key_password))
-            .field(
-                "extra",
-                &self
-                    .extra
-                    .iter()
-                    .map(|kv| kv.split('=').next())
-                    .collect::<Vec<_>>(),
-            )
+            .field("extra", &keys_only(&self.extra))
+            .field("consumer_extra", &keys_only(&self.consumer_extra))
+            .field("producer_extra", &keys_only(&self.producer_extra))
             .finish()
     }
+}
+
+/// Values of extra properties may be secrets (`sasl.oauthbearer.config`): show keys only.
+fn keys_only(properties: &[String]) -> Vec<&str> {
+    properties.iter().filter_map(|kv| kv.split('=').next()).collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +130,12 @@ impl KafkaArgs {
         if protocol.starts_with("sasl") && self.sasl_mechanism.is_none() {
             return Err(ConfigError::MissingSaslMechanism(protocol));
         }
-        if let Some(bad) = self.extra.iter().find(|kv| !kv.contains('=')) {
+        let all = self
+            .extra
+            .iter()
+            .chain(&self.consumer_extra)
+            .chain(&self.producer_extra);
+        if let Some(bad) = all.into_iter().find(|kv| !kv.contains('=')) {
             return Err(ConfigError::Extra(bad.clone()));
         }
         Ok(())
@@ -155,7 +175,7 @@ impl KafkaArgs {
             .set("linger.ms", "5")
             .set("queue.buffering.max.messages", "100000")
             .set("message.timeout.ms", delivery_timeout.as_millis().to_string());
-        self.apply_extra(config)
+        apply(config, self.extra.iter().chain(&self.producer_extra))
     }
 
     /// A consumer that never commits by itself: the sink stores offsets, Kafka's commits only feed
@@ -170,15 +190,16 @@ impl KafkaArgs {
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "2000");
-        self.apply_extra(config)
+        apply(config, self.extra.iter().chain(&self.consumer_extra))
     }
+}
 
-    fn apply_extra(&self, mut config: ClientConfig) -> ClientConfig {
-        for (key, value) in self.extra.iter().filter_map(|kv| kv.split_once('=')) {
-            config.set(key.trim(), value.trim());
-        }
-        config
+/// Sets `key=value` properties over ours.
+fn apply<'a>(mut config: ClientConfig, properties: impl Iterator<Item = &'a String>) -> ClientConfig {
+    for (key, value) in properties.filter_map(|kv| kv.split_once('=')) {
+        config.set(key.trim(), value.trim());
     }
+    config
 }
 
 #[cfg(test)]
@@ -233,7 +254,9 @@ mod tests {
         ]);
         let printed = format!("{kafka:?}");
         assert!(!printed.contains("s3cret"), "{printed}");
-        assert!(!printed.contains("tok3n"), "{printed}");
+        for secret in ["tok3n", "c0nsumer", "pr0ducer"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
     }
 
     #[test]
@@ -261,6 +284,25 @@ mod tests {
         assert_eq!(config.get("group.id"), Some("lakehouse-lake"));
         assert_eq!(config.get("enable.auto.commit"), Some("false"));
         assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
+    }
+
+    #[test]
+    fn role_specific_properties_reach_only_their_role() {
+        let kafka = parse(&[
+            "--kafka-consumer-config=session.timeout.ms=6000",
+            "--kafka-producer-config=linger.ms=20",
+        ]);
+        kafka.validate().unwrap();
+        let consumer = kafka.consumer_config("g");
+        let producer = kafka.producer_config(Duration::from_secs(5));
+        assert_eq!(consumer.get("session.timeout.ms"), Some("6000"));
+        assert_eq!(producer.get("session.timeout.ms"), None);
+        assert_eq!(producer.get("linger.ms"), Some("20"));
+        assert_eq!(consumer.get("linger.ms"), None);
+        assert!(matches!(
+            parse(&["--kafka-consumer-config=oops"]).validate(),
+            Err(ConfigError::Extra(_))
+        ));
     }
 
     #[test]
