@@ -1,0 +1,141 @@
+//! Exactly once into the warehouse, on real Kafka and PostgreSQL, with the real binary: killed
+//! with SIGKILL at random moments while events keep arriving, restarted each time, it ends with
+//! every event stored once and offsets covering every message once; an event posted twice (a
+//! client retry) is stored once.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, sample_event, unique, wait_until};
+use sqlx::PgPool;
+use tokio::process::{Child, Command};
+
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// Starts the stream-processor binary; `kill_on_drop` makes a dropped child a SIGKILLed one.
+fn spawn(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_lakehouse-stream-processor"))
+        .args(topic.flags(stack))
+        .args([
+            format!("--database-url={}", database.url),
+            format!("--group-id={group}"),
+            "--metrics-addr=127.0.0.1:0".into(),
+            "--batch-max-events=100".into(),
+            "--batch-max-wait-ms=100".into(),
+            // A killed member leaves the group after the session timeout: keep it short.
+            "--kafka-consumer-config=session.timeout.ms=6000,heartbeat.interval.ms=1000".into(),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the stream-processor binary starts")
+}
+
+/// A pseudo-random duration in `[min, min + spread)`.
+fn random_between(min: Duration, spread: Duration) -> Duration {
+    let roll = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    min + spread * roll / 1000
+}
+
+async fn rows_and_offsets(pool: &PgPool) -> Result<(i64, i64, i64), String> {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events), (SELECT count(DISTINCT event_id) FROM events),
+                (SELECT coalesce(sum(next_offset), 0)::bigint FROM kafka_offsets)",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_is_stored_once_across_repeated_sigkills() {
+    const CHUNKS: usize = 10;
+    const PER_CHUNK: usize = 200;
+    const TOTAL: i64 = (CHUNKS * PER_CHUNK) as i64;
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 3).await;
+    let database = TempDatabase::create(&stack).await;
+    let group = unique("warehouse");
+
+    // Events keep arriving while the processor is killed and restarted.
+    let producer = {
+        let (stack, name) = (stack.clone(), topic.name.clone());
+        tokio::spawn(async move {
+            for chunk in 0..CHUNKS {
+                let events: Vec<_> = (0..PER_CHUNK)
+                    .map(|i| sample_event(&format!("s-{chunk}-{}", i % 13)))
+                    .collect();
+                produce(&stack, &name, &events).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        })
+    };
+
+    let pool = PgPool::connect_lazy(&database.url).expect("the test database");
+    let mut kills = 0;
+    for _ in 0..4 {
+        let mut child = spawn(&stack, &topic, &database, &group);
+        tokio::time::sleep(random_between(
+            Duration::from_millis(1500),
+            Duration::from_millis(2500),
+        ))
+        .await;
+        child.start_kill().expect("SIGKILL");
+        child.wait().await.expect("the killed child is reaped");
+        kills += 1;
+    }
+    producer.await.expect("every event produced");
+    let before_last_start = rows_and_offsets(&pool).await.expect("counts");
+    assert!(
+        before_last_start.0 < TOTAL,
+        "the kills must interrupt the work to mean anything: {before_last_start:?}"
+    );
+
+    let mut last = spawn(&stack, &topic, &database, &group);
+    wait_until(
+        &format!("{TOTAL} events once each after {kills} SIGKILLs"),
+        PATIENCE,
+        || async {
+            match rows_and_offsets(&pool).await? {
+                (rows, distinct, offsets) if rows == TOTAL && distinct == TOTAL && offsets == TOTAL => Ok(()),
+                counts => Err(format!("(rows, distinct, stored offsets) = {counts:?}")),
+            }
+        },
+    )
+    .await;
+    last.start_kill().expect("SIGKILL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sent_twice_is_stored_once() {
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 2).await;
+    let database = TempDatabase::create(&stack).await;
+    let retried = sample_event("s-retry");
+    let others: Vec<_> = (0..9).map(|i| sample_event(&format!("s-{i}"))).collect();
+    // The retry lands in a later message (and possibly a later batch) than the original.
+    produce(&stack, &topic.name, &[retried.clone()]).await;
+    produce(&stack, &topic.name, &others).await;
+    produce(&stack, &topic.name, &[retried.clone()]).await;
+
+    let mut child = spawn(&stack, &topic, &database, &unique("warehouse"));
+    let pool = PgPool::connect_lazy(&database.url).expect("the test database");
+    wait_until("all 11 messages consumed", PATIENCE, || async {
+        match rows_and_offsets(&pool).await? {
+            (_, _, 11) => Ok(()),
+            counts => Err(format!("(rows, distinct, stored offsets) = {counts:?}")),
+        }
+    })
+    .await;
+    child.start_kill().expect("SIGKILL");
+    let (rows, distinct, _) = rows_and_offsets(&pool).await.expect("counts");
+    assert_eq!((rows, distinct), (10, 10));
+    let copies: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE event_id = $1")
+        .bind(retried.event_id)
+        .fetch_one(&pool)
+        .await
+        .expect("count the retried event");
+    assert_eq!(copies, 1);
+}
