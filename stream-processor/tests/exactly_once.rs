@@ -129,9 +129,9 @@ async fn an_event_sent_twice_is_stored_once() {
     let retried = sample_event("s-retry");
     let others: Vec<_> = (0..9).map(|i| sample_event(&format!("s-{i}"))).collect();
     // The retry lands in a later message (and possibly a later batch) than the original.
-    produce(&stack, &topic.name, &[retried.clone()]).await;
+    produce(&stack, &topic.name, std::slice::from_ref(&retried)).await;
     produce(&stack, &topic.name, &others).await;
-    produce(&stack, &topic.name, &[retried.clone()]).await;
+    produce(&stack, &topic.name, std::slice::from_ref(&retried)).await;
 
     let mut child = spawn(&stack, &topic, &database, &unique("warehouse"));
     let pool = PgPool::connect_lazy(&database.url).expect("the test database");
