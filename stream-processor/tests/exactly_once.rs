@@ -6,7 +6,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, sample_event, unique, wait_until};
+use lakehouse_testkit::{
+    Stack, TempDatabase, TestTopic, consume, produce, produce_raw, sample_event, unique, wait_until,
+};
+use rdkafka::Message;
+use rdkafka::message::Headers;
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
 
@@ -151,4 +155,48 @@ async fn an_event_sent_twice_is_stored_once() {
         .await
         .expect("count the retried event");
     assert_eq!(copies, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_goes_to_the_dlq_with_its_origin_and_its_neighbours_are_stored() {
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 1).await;
+    let database = TempDatabase::create(&stack).await;
+    let before: Vec<_> = (0..3).map(|i| sample_event(&format!("s-{i}"))).collect();
+    let after: Vec<_> = (3..6).map(|i| sample_event(&format!("s-{i}"))).collect();
+    produce(&stack, &topic.name, &before).await;
+    produce_raw(&stack, &topic.name, &[("p:s".into(), b"{not json".to_vec())]).await;
+    produce(&stack, &topic.name, &after).await;
+
+    let mut child = spawn(&stack, &topic, &database, &unique("warehouse"));
+    let pool = PgPool::connect_lazy(&database.url).expect("the test database");
+    wait_until(
+        "the six events stored and all seven offsets covered",
+        PATIENCE,
+        || async {
+            match rows_and_offsets(&pool).await? {
+                (6, 6, 7) => Ok(()),
+                counts => Err(format!("(rows, distinct, stored offsets) = {counts:?}")),
+            }
+        },
+    )
+    .await;
+    child.start_kill().expect("SIGKILL");
+
+    let dead = consume(&stack, &topic.dlq, 1, PATIENCE).await;
+    let message = &dead[0];
+    assert_eq!(message.payload(), Some(&b"{not json"[..]));
+    assert_eq!(message.key(), Some(&b"p:s"[..]));
+    let headers = message.headers().expect("the DLQ message has headers");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    assert_eq!(header("source_topic").as_deref(), Some(topic.name.as_str()));
+    assert_eq!(header("source_partition").as_deref(), Some("0"));
+    assert_eq!(header("source_offset").as_deref(), Some("3"));
+    assert!(header("error").is_some_and(|e| !e.is_empty()));
 }

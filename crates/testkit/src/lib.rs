@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use lakehouse_event::EnrichedEvent;
 use lakehouse_kafka::KafkaArgs;
 use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -156,18 +158,56 @@ pub fn sample_event(session_id: &str) -> EnrichedEvent {
 /// Produces `events` to the topic as the api does (keyed by project and session), waiting for
 /// every acknowledgement.
 pub async fn produce(stack: &Stack, topic: &str, events: &[EnrichedEvent]) {
+    let messages: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .map(|event| {
+            (
+                event.kafka_key(),
+                serde_json::to_vec(event).expect("an event encodes"),
+            )
+        })
+        .collect();
+    produce_raw(stack, topic, &messages).await;
+}
+
+/// Produces `(key, payload)` messages as they are, e.g. a payload no consumer can decode.
+pub async fn produce_raw(stack: &Stack, topic: &str, messages: &[(String, Vec<u8>)]) {
     let producer: FutureProducer = stack.kafka_config().create().expect("a Kafka producer");
-    for event in events {
-        let payload = serde_json::to_vec(event).expect("an event encodes");
-        let key = event.kafka_key();
+    for (key, payload) in messages {
         producer
             .send(
-                FutureRecord::to(topic).key(&key).payload(&payload),
+                FutureRecord::to(topic).key(key).payload(payload),
                 Duration::from_secs(10),
             )
             .await
             .unwrap_or_else(|(e, _)| panic!("cannot produce to {topic}: {e}"));
     }
+}
+
+/// Reads `topic` from the beginning (in a group of its own) until `count` messages arrived, or
+/// panics after `timeout`.
+pub async fn consume(stack: &Stack, topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer = stack
+        .kafka_config()
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a Kafka consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut messages = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while messages.len() < count {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => messages.push(message.detach()),
+            Ok(Err(error)) => panic!("reading {topic}: {error}"),
+            Err(_) => panic!(
+                "timed out after {timeout:?} with {} of {count} messages from {topic}",
+                messages.len()
+            ),
+        }
+    }
+    messages
 }
 
 /// A database made for one test, dropped (with its connections) when the value is dropped.
