@@ -193,23 +193,37 @@ impl Columns {
         c
     }
 
-    /// Inserts the events whose `event_id` is new; returns how many were.
+    /// Inserts the events whose `event_id` is new and adds them to the rollups; returns how many
+    /// were new.
     async fn insert(self, tx: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
         if self.event_id.is_empty() {
             return Ok(0);
         }
-        let result = sqlx::query(
-            r#"INSERT INTO events (
-                event_id, project_id, event_type, event_name, session_id, user_id, visitor_id,
-                "timestamp", timestamp_clamped, sent_at, received_at, url, host, path, referrer, title,
-                value, properties, browser, os, device_type, country, schema_version,
-                kafka_partition, kafka_offset)
-            SELECT * FROM UNNEST(
-                $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                $8::timestamptz[], $9::boolean[], $10::timestamptz[], $11::timestamptz[], $12::text[],
-                $13::text[], $14::text[], $15::text[], $16::text[], $17::float8[], $18::jsonb[],
-                $19::text[], $20::text[], $21::text[], $22::text[], $23::int2[], $24::int4[], $25::int8[])
-            ON CONFLICT (event_id) DO NOTHING"#,
+        // The rollups are fed from RETURNING: only rows that were really inserted count.
+        let inserted: i64 = sqlx::query_scalar(
+            r#"WITH inserted AS (
+                INSERT INTO events (
+                    event_id, project_id, event_type, event_name, session_id, user_id, visitor_id,
+                    "timestamp", timestamp_clamped, sent_at, received_at, url, host, path, referrer, title,
+                    value, properties, browser, os, device_type, country, schema_version,
+                    kafka_partition, kafka_offset)
+                SELECT * FROM UNNEST(
+                    $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                    $8::timestamptz[], $9::boolean[], $10::timestamptz[], $11::timestamptz[], $12::text[],
+                    $13::text[], $14::text[], $15::text[], $16::text[], $17::float8[], $18::jsonb[],
+                    $19::text[], $20::text[], $21::text[], $22::text[], $23::int2[], $24::int4[], $25::int8[])
+                ON CONFLICT (event_id) DO NOTHING
+                RETURNING "timestamp", project_id, event_type, event_name, path, value
+            ), rolled_up AS (
+                INSERT INTO event_rollups_minute AS r (bucket, project_id, event_type, event_name, path, events, value_sum)
+                SELECT date_trunc('minute', "timestamp"), project_id, event_type, coalesce(event_name, ''),
+                       coalesce(path, ''), count(*), coalesce(sum(value), 0)
+                FROM inserted
+                GROUP BY 1, 2, 3, 4, 5
+                ON CONFLICT (bucket, project_id, event_type, event_name, path) DO UPDATE
+                SET events = r.events + EXCLUDED.events, value_sum = r.value_sum + EXCLUDED.value_sum
+            )
+            SELECT count(*) FROM inserted"#,
         )
         .bind(self.event_id)
         .bind(self.project_id)
@@ -236,8 +250,8 @@ impl Columns {
         .bind(self.schema_version)
         .bind(self.kafka_partition)
         .bind(self.kafka_offset)
-        .execute(tx)
+        .fetch_one(tx)
         .await?;
-        Ok(result.rows_affected())
+        Ok(u64::try_from(inserted).unwrap_or_default())
     }
 }

@@ -61,6 +61,25 @@ async fn rows_and_offsets(pool: &PgPool) -> Result<(i64, i64, i64), String> {
     .map_err(|e| e.to_string())
 }
 
+/// Rollup rows that disagree with a recomputation from the raw events (missing on either side,
+/// other counts or other value sums).
+async fn rollup_mismatches(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        r#"WITH raw AS (
+            SELECT date_trunc('minute', "timestamp") AS bucket, project_id, event_type,
+                   coalesce(event_name, '') AS event_name, coalesce(path, '') AS path,
+                   count(*) AS events, coalesce(sum(value), 0) AS value_sum
+            FROM events GROUP BY 1, 2, 3, 4, 5)
+        SELECT count(*) FROM raw FULL JOIN event_rollups_minute r
+            USING (bucket, project_id, event_type, event_name, path)
+        WHERE raw.events IS DISTINCT FROM r.events
+           OR round(raw.value_sum::numeric, 6) IS DISTINCT FROM round(r.value_sum::numeric, 6)"#,
+    )
+    .fetch_one(pool)
+    .await
+    .expect("compare rollups with raw events")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_is_stored_once_across_repeated_sigkills() {
     const CHUNKS: usize = 10;
@@ -123,6 +142,11 @@ async fn every_event_is_stored_once_across_repeated_sigkills() {
     )
     .await;
     last.start_kill().expect("SIGKILL");
+    assert_eq!(
+        rollup_mismatches(&pool).await,
+        0,
+        "rollups equal the counts from raw events"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +154,8 @@ async fn an_event_sent_twice_is_stored_once() {
     let stack = Stack::from_env();
     let topic = TestTopic::create(&stack, 2).await;
     let database = TempDatabase::create(&stack).await;
-    let retried = sample_event("s-retry");
+    let mut retried = sample_event("s-retry");
+    retried.value = Some(2.5);
     let others: Vec<_> = (0..9).map(|i| sample_event(&format!("s-{i}"))).collect();
     // The retry lands in a later message (and possibly a later batch) than the original.
     produce(&stack, &topic.name, std::slice::from_ref(&retried)).await;
@@ -155,6 +180,17 @@ async fn an_event_sent_twice_is_stored_once() {
         .await
         .expect("count the retried event");
     assert_eq!(copies, 1);
+    let (counted, value_sum): (i64, f64) =
+        sqlx::query_as("SELECT sum(events)::bigint, sum(value_sum) FROM event_rollups_minute")
+            .fetch_one(&pool)
+            .await
+            .expect("rollup totals");
+    assert_eq!(
+        (counted, value_sum),
+        (10, 2.5),
+        "the retry is counted once in the rollups too"
+    );
+    assert_eq!(rollup_mismatches(&pool).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
