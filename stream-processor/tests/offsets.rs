@@ -1,7 +1,8 @@
-//! The warehouse's stored offsets are the truth, not Kafka's: on real Kafka and PostgreSQL, a
+//! The warehouse's stored offsets are the truth, not Kafka's, on real Kafka and PostgreSQL: a
 //! warehouse that lost rows and offsets (as after a restore from backup) is refilled from its own
-//! stored position even though Kafka's committed offsets are further ahead, and nothing is
-//! counted twice.
+//! stored position even though Kafka's committed offsets are further ahead; and partitions that
+//! move between members in a rebalance are continued from the stored position. Nothing is counted
+//! twice.
 
 use std::time::Duration;
 
@@ -108,4 +109,44 @@ async fn a_warehouse_behind_kafkas_committed_offsets_is_refilled_from_its_own_po
         .await
         .expect("stored offsets");
     assert_eq!(stored, 120, "the stored offsets cover every message once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_moving_between_members_are_continued_exactly_once() {
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 4).await;
+    let database = TempDatabase::create(&stack).await;
+    let group = unique("warehouse");
+    let pool = PgPool::connect(&database.url).await.expect("the test database");
+    let batch = |round: usize| -> Vec<_> {
+        (0..100)
+            .map(|i| sample_event(&format!("s-{round}-{}", i % 9)))
+            .collect()
+    };
+
+    let first = start(&stack, &topic, &database, &group);
+    produce(&stack, &topic.name, &batch(0)).await;
+    wait_for_rows(&pool, 100).await;
+
+    // A second member joins: partitions are split between the two while events keep coming.
+    let second = start(&stack, &topic, &database, &group);
+    produce(&stack, &topic.name, &batch(1)).await;
+    wait_for_rows(&pool, 200).await;
+
+    // The first member leaves: the second takes over its partitions where the warehouse stands.
+    first.stop().await;
+    produce(&stack, &topic.name, &batch(2)).await;
+    wait_for_rows(&pool, 300).await;
+    second.stop().await;
+
+    let stored: i64 = sqlx::query_scalar("SELECT sum(next_offset)::bigint FROM kafka_offsets")
+        .fetch_one(&pool)
+        .await
+        .expect("stored offsets");
+    assert_eq!(stored, 300, "the stored offsets cover every message once");
+    let counted: i64 = sqlx::query_scalar("SELECT sum(events)::bigint FROM event_rollups_minute")
+        .fetch_one(&pool)
+        .await
+        .expect("rollup total");
+    assert_eq!(counted, 300, "the rollups count every event once");
 }
