@@ -13,8 +13,12 @@ use tokio_util::sync::CancellationToken;
 const PATIENCE: Duration = Duration::from_secs(90);
 
 async fn postgres(action: &'static str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/stack");
-    let status = tokio::process::Command::new(script)
+    // At run time, not `env!`: with a build cache shared between checkouts, the compile-time value
+    // can name another checkout (and so another stack).
+    let manifest_dir =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let script = format!("{manifest_dir}/../scripts/stack");
+    let status = tokio::process::Command::new(&script)
         .args([action, "postgres"])
         .status()
         .await
