@@ -11,3 +11,12 @@ CREATE TABLE IF NOT EXISTS event_rollups_minute (
     value_sum  double precision NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, project_id, event_type, event_name, path)
 );
+
+-- A database that already holds events gets their rollups now, in the same transaction that
+-- creates the table, so the rollups never miss what was stored before they existed.
+INSERT INTO event_rollups_minute (bucket, project_id, event_type, event_name, path, events, value_sum)
+SELECT date_trunc('minute', "timestamp"), project_id, event_type, coalesce(event_name, ''),
+       coalesce(path, ''), count(*), coalesce(sum(value), 0)
+FROM events
+GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT (bucket, project_id, event_type, event_name, path) DO NOTHING;

@@ -150,3 +150,54 @@ async fn partitions_moving_between_members_are_continued_exactly_once() {
         .expect("rollup total");
     assert_eq!(counted, 300, "the rollups count every event once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollups_migration_counts_events_stored_before_it() {
+    let stack = Stack::from_env();
+    let database = TempDatabase::create(&stack).await;
+    let pool = PgPool::connect(&database.url).await.expect("the test database");
+    // A database migrated before the rollups existed, holding events.
+    sqlx::raw_sql(include_str!("../migrations/0001_events.sql"))
+        .execute(&pool)
+        .await
+        .expect("the first migration");
+    sqlx::query(
+        r#"INSERT INTO events (event_id, project_id, event_type, session_id, "timestamp", received_at,
+                               schema_version, kafka_partition, kafka_offset, value, path)
+           SELECT gen_random_uuid(), 'p', 'click', 's', now(), now(), 1, 0, n, 1.5, '/a'
+           FROM generate_series(1, 5) AS n"#,
+    )
+    .execute(&pool)
+    .await
+    .expect("old events");
+    // Only the rollups migration is left to apply: record the first as applied, as sqlx would.
+    let migrator = sqlx::migrate!("./migrations");
+    let first = migrator.iter().next().expect("a first migration");
+    sqlx::query(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+         installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL,
+         checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .expect("the migrations table");
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ($1, $2, true, $3, 0)")
+        .bind(first.version)
+        .bind(&*first.description)
+        .bind(&*first.checksum)
+        .execute(&pool)
+        .await
+        .expect("record the first migration");
+
+    lakehouse_stream_processor::Warehouse::connect_lazy(&database.url, "g")
+        .expect("a pool")
+        .migrate()
+        .await
+        .expect("the remaining migrations");
+    let (events, value_sum): (i64, f64) =
+        sqlx::query_as("SELECT sum(events)::bigint, sum(value_sum) FROM event_rollups_minute")
+            .fetch_one(&pool)
+            .await
+            .expect("rollup totals");
+    assert_eq!((events, value_sum), (5, 7.5));
+}
