@@ -3,9 +3,12 @@
 //! every event stored once and offsets covering every message once; an event posted twice (a
 //! client retry) is stored once.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::rows_and_offsets;
 use lakehouse_testkit::{
     Stack, TempDatabase, TestTopic, consume, produce, produce_raw, sample_event, unique, wait_until,
 };
@@ -49,16 +52,6 @@ fn spawn(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str)
 fn random_between(min: Duration, spread: Duration) -> Duration {
     let roll = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
     min + spread * roll / 1000
-}
-
-async fn rows_and_offsets(pool: &PgPool) -> Result<(i64, i64, i64), String> {
-    sqlx::query_as(
-        "SELECT (SELECT count(*) FROM events), (SELECT count(DISTINCT event_id) FROM events),
-                (SELECT coalesce(sum(next_offset), 0)::bigint FROM kafka_offsets)",
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(|e| e.to_string())
 }
 
 /// Rollup rows that disagree with a recomputation from the raw events (missing on either side,

@@ -4,65 +4,11 @@
 //! move between members in a rebalance are continued from the stored position. Nothing is counted
 //! twice.
 
-use std::time::Duration;
+mod common;
 
-use clap::Parser;
-use lakehouse_stream_processor::ProcessorConfig;
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, sample_event, unique, wait_until};
+use common::{rows_and_offsets, start, stored_offsets, wait_for_rows};
+use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, sample_event, unique};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
-
-const PATIENCE: Duration = Duration::from_secs(60);
-
-struct Running {
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-fn start(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str) -> Running {
-    let mut args = vec!["stream-processor".to_string()];
-    args.extend(topic.flags(stack));
-    args.extend([
-        format!("--database-url={}", database.url),
-        format!("--group-id={group}"),
-        "--metrics-addr=127.0.0.1:0".into(),
-        "--batch-max-wait-ms=100".into(),
-        "--batch-max-events=50".into(),
-        "--log-format=pretty".into(),
-    ]);
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(lakehouse_stream_processor::run(
-        ProcessorConfig::parse_from(args),
-        shutdown.clone(),
-    ));
-    Running { shutdown, task }
-}
-
-impl Running {
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task.await.expect("no panic").expect("a clean stop");
-    }
-}
-
-async fn counts(pool: &PgPool) -> Result<(i64, i64), String> {
-    sqlx::query_as("SELECT count(*), count(DISTINCT event_id) FROM events")
-        .fetch_one(pool)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-async fn wait_for_rows(pool: &PgPool, expected: i64) {
-    wait_until(&format!("{expected} rows, each once"), PATIENCE, || async {
-        let (rows, distinct) = counts(pool).await?;
-        if rows == expected && distinct == expected {
-            Ok(())
-        } else {
-            Err(format!("{rows} rows, {distinct} distinct"))
-        }
-    })
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warehouse_behind_kafkas_committed_offsets_is_refilled_from_its_own_position() {
@@ -97,18 +43,18 @@ async fn a_warehouse_behind_kafkas_committed_offsets_is_refilled_from_its_own_po
         .await
         .expect("move the stored offset back");
     assert!(lost > 0, "the test must remove rows to mean anything");
-    assert_eq!(counts(&pool).await.unwrap().0, 120 - lost);
+    assert_eq!(rows_and_offsets(&pool).await.unwrap().0, 120 - lost);
 
     // A restarted member of the same group must seek back to the warehouse's position.
     let processor = start(&stack, &topic, &database, &group);
     wait_for_rows(&pool, 120).await;
     processor.stop().await;
 
-    let stored: i64 = sqlx::query_scalar("SELECT sum(next_offset)::bigint FROM kafka_offsets")
-        .fetch_one(&pool)
-        .await
-        .expect("stored offsets");
-    assert_eq!(stored, 120, "the stored offsets cover every message once");
+    assert_eq!(
+        stored_offsets(&pool).await,
+        120,
+        "the stored offsets cover every message once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,11 +85,11 @@ async fn partitions_moving_between_members_are_continued_exactly_once() {
     wait_for_rows(&pool, 300).await;
     second.stop().await;
 
-    let stored: i64 = sqlx::query_scalar("SELECT sum(next_offset)::bigint FROM kafka_offsets")
-        .fetch_one(&pool)
-        .await
-        .expect("stored offsets");
-    assert_eq!(stored, 300, "the stored offsets cover every message once");
+    assert_eq!(
+        stored_offsets(&pool).await,
+        300,
+        "the stored offsets cover every message once"
+    );
     let counted: i64 = sqlx::query_scalar("SELECT sum(events)::bigint FROM event_rollups_minute")
         .fetch_one(&pool)
         .await

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use clap::Parser;
-use lakehouse_stream_processor::ProcessorConfig;
+mod common;
+
+use common::{start, stored_offsets, wait_for_rows};
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, sample_event, unique, wait_until};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 
 const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -36,44 +36,18 @@ fn sink_errors(group: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn counts(pool: &PgPool) -> Result<(i64, i64), String> {
-    sqlx::query_as("SELECT count(*), count(DISTINCT event_id) FROM events")
-        .fetch_one(pool)
-        .await
-        .map_err(|e| e.to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_or_doubled_across_a_postgres_restart() {
     let stack = Stack::from_env();
     let topic = TestTopic::create(&stack, 3).await;
     let database = TempDatabase::create(&stack).await;
     let group = unique("warehouse");
-    let mut args = vec!["stream-processor".to_string()];
-    args.extend(topic.flags(&stack));
-    args.extend([
-        format!("--database-url={}", database.url),
-        format!("--group-id={group}"),
-        "--metrics-addr=127.0.0.1:0".into(),
-        "--batch-max-wait-ms=100".into(),
-        "--log-format=pretty".into(),
-    ]);
-    let shutdown = CancellationToken::new();
-    let processor = tokio::spawn(lakehouse_stream_processor::run(
-        ProcessorConfig::parse_from(args),
-        shutdown.clone(),
-    ));
+    let processor = start(&stack, &topic, &database, &group);
 
     let first: Vec<_> = (0..200).map(|i| sample_event(&format!("s-{}", i % 11))).collect();
     produce(&stack, &topic.name, &first).await;
     let pool = PgPool::connect_lazy(&database.url).expect("the test database");
-    wait_until("the first events stored", PATIENCE, || async {
-        match counts(&pool).await? {
-            (200, 200) => Ok(()),
-            counts => Err(format!("{counts:?}")),
-        }
-    })
-    .await;
+    wait_for_rows(&pool, 200).await;
 
     // The database goes away while more events arrive; the processor must notice before it
     // comes back, or the test would prove nothing.
@@ -89,22 +63,7 @@ async fn nothing_is_lost_or_doubled_across_a_postgres_restart() {
     .await;
     postgres("start").await;
 
-    wait_until(
-        "all 500 events stored once after the restart",
-        PATIENCE,
-        || async {
-            match counts(&pool).await? {
-                (500, 500) => Ok(()),
-                counts => Err(format!("{counts:?}")),
-            }
-        },
-    )
-    .await;
-    let stored: i64 = sqlx::query_scalar("SELECT sum(next_offset)::bigint FROM kafka_offsets")
-        .fetch_one(&pool)
-        .await
-        .expect("stored offsets");
-    assert_eq!(stored, 500);
-    shutdown.cancel();
-    processor.await.expect("no panic").expect("a clean stop");
+    wait_for_rows(&pool, 500).await;
+    assert_eq!(stored_offsets(&pool).await, 500);
+    processor.stop().await;
 }
