@@ -100,10 +100,6 @@ impl Lake {
         })
     }
 
-    pub fn table(&self) -> &DeltaTable {
-        &self.table
-    }
-
     fn app_id(&self, topic: &str, partition: i32) -> String {
         format!("{}-{topic}-{partition}", self.group)
     }

@@ -43,10 +43,6 @@ impl Warehouse {
         })
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Applies the embedded migrations; safe to run from several processes at once.
     pub async fn migrate(&self) -> Result<(), WarehouseError> {
         MIGRATOR.run(&self.pool).await?;

@@ -15,5 +15,5 @@ pub use batch::{Batch, FlushPolicy, Record};
 pub use config::{ConfigError, KafkaArgs};
 pub use pipeline::{BatchSink, Pipeline, PipelineError};
 pub use position::{Admission, Positions};
-pub use readiness::{brokers_reachable, watch_brokers};
+pub use readiness::watch_brokers;
 pub use service::{ServiceError, SinkService, run_sink};

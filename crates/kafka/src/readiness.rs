@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 const INTERVAL: Duration = Duration::from_secs(5);
 
 /// Asks the brokers for `topic`'s metadata through `producer`'s connection.
-pub async fn brokers_reachable(producer: &FutureProducer, topic: &str) -> Result<(), KafkaError> {
+async fn brokers_reachable(producer: &FutureProducer, topic: &str) -> Result<(), KafkaError> {
     let producer = producer.clone();
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || {

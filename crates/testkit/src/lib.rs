@@ -7,7 +7,6 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use lakehouse_event::EnrichedEvent;
-use lakehouse_kafka::KafkaArgs;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
@@ -111,17 +110,6 @@ impl TestTopic {
             format!("--kafka-topic={}", self.name),
             format!("--kafka-dlq-topic={}", self.dlq),
         ]
-    }
-
-    /// The same, parsed as a binary would parse them.
-    pub fn kafka_args(&self, stack: &Stack) -> KafkaArgs {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            kafka: KafkaArgs,
-        }
-        let args = std::iter::once("test".to_string()).chain(self.flags(stack));
-        <Cli as clap::Parser>::parse_from(args).kafka
     }
 }
 
