@@ -1,4 +1,5 @@
-//! The warehouse store: raw events and the Kafka offsets they cover, written in one transaction.
+//! The warehouse store: raw events, the tables the dashboards read, and the Kafka offsets they
+//! cover, written in one transaction.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -189,8 +190,8 @@ impl Columns {
         c
     }
 
-    /// Inserts the events whose `event_id` is new and adds them to the rollups; returns how many
-    /// were new.
+    /// Inserts the events whose `event_id` is new and adds them, and only them, to the rollups,
+    /// breakdowns, unique ids and funnel progress; returns how many were new.
     async fn insert(self, tx: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
         if self.event_id.is_empty() {
             return Ok(0);
@@ -209,7 +210,10 @@ impl Columns {
                     $13::text[], $14::text[], $15::text[], $16::text[], $17::float8[], $18::jsonb[],
                     $19::text[], $20::text[], $21::text[], $22::text[], $23::int2[], $24::int4[], $25::int8[])
                 ON CONFLICT (event_id) DO NOTHING
-                RETURNING "timestamp", project_id, event_type, event_name, path, value
+                RETURNING "timestamp", project_id, event_type, event_name, session_id, visitor_id, path,
+                          referrer, browser, os, device_type, country, value,
+                          CASE WHEN event_type = 'funnel_step' THEN properties->>'funnel' END AS funnel,
+                          CASE WHEN event_type = 'funnel_step' THEN lakehouse_funnel_step(properties) END AS step
             ), rolled_up AS (
                 INSERT INTO event_rollups_minute AS r (bucket, project_id, event_type, event_name, path, events, value_sum)
                 SELECT date_trunc('minute', "timestamp"), project_id, event_type, coalesce(event_name, ''),
@@ -218,6 +222,37 @@ impl Columns {
                 GROUP BY 1, 2, 3, 4, 5
                 ON CONFLICT (bucket, project_id, event_type, event_name, path) DO UPDATE
                 SET events = r.events + EXCLUDED.events, value_sum = r.value_sum + EXCLUDED.value_sum
+            ), dimensions AS (
+                INSERT INTO event_dimensions_hourly AS d (bucket, project_id, event_type, dimension, value, events, value_sum)
+                SELECT date_trunc('hour', i."timestamp"), i.project_id, i.event_type, x.dimension, x.value, count(*),
+                       coalesce(sum(i.value), 0)
+                FROM inserted i
+                CROSS JOIN LATERAL (VALUES
+                    ('path', i.path),
+                    ('referrer_host', lakehouse_referrer_host(i.referrer)),
+                    ('browser', i.browser),
+                    ('os', i.os),
+                    ('device_type', i.device_type),
+                    ('country', i.country)) AS x(dimension, value)
+                WHERE x.value IS NOT NULL
+                GROUP BY 1, 2, 3, 4, 5
+                ON CONFLICT (bucket, project_id, event_type, dimension, value) DO UPDATE
+                SET events = d.events + EXCLUDED.events, value_sum = d.value_sum + EXCLUDED.value_sum
+            ), uniques AS (
+                INSERT INTO unique_ids_hourly (bucket, project_id, kind, id)
+                SELECT DISTINCT date_trunc('hour', i."timestamp"), i.project_id, u.kind, u.id
+                FROM inserted i
+                CROSS JOIN LATERAL (VALUES ('visitor', i.visitor_id), ('session', i.session_id)) AS u(kind, id)
+                WHERE u.id IS NOT NULL
+                ON CONFLICT DO NOTHING
+            ), funnels AS (
+                INSERT INTO funnel_progress AS f (project_id, funnel, step, session_id, first_at)
+                SELECT project_id, funnel, step, session_id, min("timestamp")
+                FROM inserted
+                WHERE step IS NOT NULL
+                GROUP BY 1, 2, 3, 4
+                ON CONFLICT (project_id, funnel, step, session_id) DO UPDATE
+                SET first_at = least(f.first_at, EXCLUDED.first_at)
             )
             SELECT count(*) FROM inserted"#,
         )

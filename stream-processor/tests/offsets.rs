@@ -6,8 +6,10 @@
 
 mod common;
 
-use common::{rows_and_offsets, start, stored_offsets, wait_for_rows};
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, sample_event, unique};
+use common::{
+    derived_mismatches, empty_derived_tables, rows_and_offsets, start, stored_offsets, wait_for_rows,
+};
+use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, reference_event, sample_event, unique};
 use sqlx::PgPool;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,25 +100,46 @@ async fn partitions_moving_between_members_are_continued_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rollups_migration_counts_events_stored_before_it() {
+async fn later_migrations_derive_their_tables_from_events_stored_before_them() {
     let stack = Stack::from_env();
     let database = TempDatabase::create(&stack).await;
     let pool = PgPool::connect(&database.url).await.expect("the test database");
-    // A database migrated before the rollups existed, holding events.
+    // A database migrated before the rollups and breakdowns existed, holding events.
     sqlx::raw_sql(include_str!("../migrations/0001_events.sql"))
         .execute(&pool)
         .await
         .expect("the first migration");
-    sqlx::query(
-        r#"INSERT INTO events (event_id, project_id, event_type, session_id, "timestamp", received_at,
-                               schema_version, kafka_partition, kafka_offset, value, path)
-           SELECT gen_random_uuid(), 'p', 'click', 's', now(), now(), 1, 0, n, 1.5, '/a'
-           FROM generate_series(1, 5) AS n"#,
-    )
-    .execute(&pool)
-    .await
-    .expect("old events");
-    // Only the rollups migration is left to apply: record the first as applied, as sqlx would.
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    for index in 0..400 {
+        let e = reference_event(seed, index);
+        sqlx::query(
+            r#"INSERT INTO events (event_id, project_id, event_type, event_name, session_id, visitor_id,
+                   "timestamp", received_at, path, referrer, value, properties, browser, os, device_type,
+                   country, schema_version, kafka_partition, kafka_offset)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, 0, $17)"#,
+        )
+        .bind(e.event_id)
+        .bind(&e.project_id)
+        .bind(&e.event_type)
+        .bind(&e.event_name)
+        .bind(&e.session_id)
+        .bind(&e.visitor_id)
+        .bind(e.timestamp)
+        .bind(e.received_at)
+        .bind(&e.path)
+        .bind(&e.referrer)
+        .bind(e.value)
+        .bind(serde_json::Value::Object(e.properties.clone()))
+        .bind(&e.browser)
+        .bind(&e.os)
+        .bind(&e.device_type)
+        .bind(&e.country)
+        .bind(index as i64)
+        .execute(&pool)
+        .await
+        .expect("an old event");
+    }
+    // Only the later migrations are left to apply: record the first as applied, as sqlx would.
     let migrator = sqlx::migrate!("./migrations");
     let first = migrator.iter().next().expect("a first migration");
     sqlx::query(
@@ -140,10 +163,22 @@ async fn the_rollups_migration_counts_events_stored_before_it() {
         .migrate()
         .await
         .expect("the remaining migrations");
-    let (events, value_sum): (i64, f64) =
-        sqlx::query_as("SELECT sum(events)::bigint, sum(value_sum) FROM event_rollups_minute")
-            .fetch_one(&pool)
-            .await
-            .expect("rollup totals");
-    assert_eq!((events, value_sum), (5, 7.5));
+    assert_eq!(empty_derived_tables(&pool).await, Vec::<&str>::new());
+    assert_eq!(derived_mismatches(&pool).await, vec![]);
+    let hosts: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT value FROM event_dimensions_hourly WHERE dimension = 'referrer_host' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("referrer hosts");
+    assert_eq!(
+        hosts,
+        [
+            "news.ycombinator.com",
+            "shop.example",
+            "t.co",
+            "www.bing.com",
+            "www.google.com"
+        ]
+    );
 }

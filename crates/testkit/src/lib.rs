@@ -3,6 +3,10 @@
 //! make their own topic, database and lake prefix, so that tests run in parallel without
 //! touching each other or the pipeline's own data.
 
+pub mod workload;
+
+pub use workload::reference_event;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
