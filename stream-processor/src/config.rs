@@ -6,6 +6,9 @@ use std::time::Duration;
 use lakehouse_kafka::{FlushPolicy, KafkaArgs};
 use lakehouse_telemetry::LogFormat;
 
+use crate::grants::Roles;
+use crate::retention::Retention;
+
 #[derive(Clone, clap::Parser)]
 #[command(
     name = "lakehouse-stream-processor",
@@ -39,6 +42,22 @@ pub struct ProcessorConfig {
     /// ...or when its first event is this old: the warehouse's latency bound.
     #[arg(long, env = "BATCH_MAX_WAIT_MS", default_value_t = 1000)]
     pub batch_max_wait_ms: u64,
+    /// The read-only role (Grafana, analysts) granted SELECT on every table, if it exists.
+    #[arg(long, env = "WAREHOUSE_READER_ROLE", default_value = "lakehouse_reader")]
+    pub reader_role: String,
+    /// The writer role granted SELECT, INSERT, UPDATE, DELETE on every table, if it exists.
+    #[arg(long, env = "WAREHOUSE_WRITER_ROLE", default_value = "lakehouse_writer")]
+    pub writer_role: String,
+    /// Days raw events are kept after they arrived (0: forever). Also the deduplication window,
+    /// so at least 1.
+    #[arg(long, env = "EVENTS_RETENTION_DAYS", default_value_t = 90)]
+    pub events_retention_days: u32,
+    /// Days the rollups, breakdowns, unique ids and funnel progress are kept (0: forever).
+    #[arg(long, env = "ROLLUPS_RETENTION_DAYS", default_value_t = 0)]
+    pub rollups_retention_days: u32,
+    /// Seconds between two rounds of retention.
+    #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 3600)]
+    pub retention_interval_secs: u64,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
 }
@@ -59,6 +78,8 @@ impl std::fmt::Debug for ProcessorConfig {
             .field("database_url", &"<redacted>")
             .field("metrics_addr", &self.metrics_addr)
             .field("policy", &self.flush_policy())
+            .field("roles", &self.roles())
+            .field("retention", &self.retention())
             .finish()
     }
 }
@@ -68,7 +89,31 @@ impl ProcessorConfig {
         self.kafka.validate()?;
         anyhow::ensure!(self.batch_max_events > 0, "BATCH_MAX_EVENTS must be positive");
         anyhow::ensure!(self.batch_max_wait_ms > 0, "BATCH_MAX_WAIT_MS must be positive");
+        anyhow::ensure!(
+            self.retention_interval_secs > 0,
+            "RETENTION_INTERVAL_SECS must be positive"
+        );
         Ok(())
+    }
+
+    pub fn roles(&self) -> Roles {
+        Roles {
+            reader: self.reader_role.clone(),
+            writer: self.writer_role.clone(),
+        }
+    }
+
+    /// Retention as configured; 0 days keeps forever.
+    pub fn retention(&self) -> Retention {
+        let days = |n: u32| (n > 0).then(|| chrono::Duration::days(i64::from(n)));
+        Retention {
+            events: days(self.events_retention_days),
+            derived: days(self.rollups_retention_days),
+        }
+    }
+
+    pub fn retention_interval(&self) -> Duration {
+        Duration::from_secs(self.retention_interval_secs)
     }
 
     pub fn flush_policy(&self) -> FlushPolicy {
@@ -93,5 +138,8 @@ mod tests {
         assert_eq!(config.metrics_addr.port(), 9101);
         assert_eq!(config.flush_policy().max_age, Duration::from_secs(1));
         assert!(!format!("{config:?}").contains("lakehouse:lakehouse@"));
+        assert_eq!(config.retention().events, Some(chrono::Duration::days(90)));
+        assert_eq!(config.retention().derived, None, "rollups are kept by default");
+        assert_eq!(config.roles(), Roles::default());
     }
 }

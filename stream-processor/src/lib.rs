@@ -3,6 +3,9 @@
 //! exactly once across crashes, restarts and rebalances.
 
 mod config;
+pub mod grants;
+pub mod retention;
+pub mod timescale;
 mod warehouse;
 
 use lakehouse_kafka::{SinkService, run_sink};
@@ -23,17 +26,25 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
         policy: config.flush_policy(),
         version: env!("CARGO_PKG_VERSION"),
     };
+    let roles = config.roles();
     let open = || {
-        let warehouse = warehouse.clone();
-        async move { warehouse.migrate().await.map(|()| warehouse) }
+        let (warehouse, roles) = (warehouse.clone(), roles.clone());
+        async move { warehouse.migrate(&roles).await.map(|_| warehouse) }
     };
-    Ok(run_sink(service, open, shutdown).await?)
+    let retention = tokio::spawn(config.retention().run_every(
+        warehouse.pool().clone(),
+        config.retention_interval(),
+        shutdown.clone(),
+    ));
+    let result = run_sink(service, open, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = retention.await;
+    Ok(result?)
 }
 
 /// Applies the migrations once and returns.
 pub async fn migrate(config: &ProcessorConfig) -> anyhow::Result<()> {
     let warehouse = Warehouse::connect_lazy(&config.database_url, &config.group_id)?;
-    warehouse.migrate().await?;
-    tracing::info!("warehouse migrated");
+    warehouse.migrate(&config.roles()).await?;
     Ok(())
 }

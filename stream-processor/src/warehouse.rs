@@ -11,6 +11,9 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
+use crate::grants::Roles;
+use crate::timescale::Storage;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +47,23 @@ impl Warehouse {
         })
     }
 
-    /// Applies the embedded migrations; safe to run from several processes at once.
-    pub async fn migrate(&self) -> Result<(), WarehouseError> {
+    /// Applies the embedded migrations, makes the hypertables where TimescaleDB exists, and grants
+    /// the roles their privileges; safe to run from several processes at once.
+    pub async fn migrate(&self, roles: &Roles) -> Result<Storage, WarehouseError> {
         MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        let storage = crate::timescale::ensure(&self.pool).await?;
+        let granted = crate::grants::grant(&self.pool, roles).await?;
+        if !granted.missing.is_empty() {
+            tracing::warn!(missing = ?granted.missing,
+                "warehouse roles do not exist, so nothing was granted to them; create them (NOLOGIN) and restart or run `migrate`");
+        }
+        tracing::info!(storage = ?storage, granted = ?granted.granted, "warehouse schema ready");
+        Ok(storage)
+    }
+
+    /// The connection pool, for the retention job.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Inserts the records not yet stored and advances the offsets, in one transaction. Records

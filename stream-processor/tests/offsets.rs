@@ -160,7 +160,7 @@ async fn later_migrations_derive_their_tables_from_events_stored_before_them() {
 
     lakehouse_stream_processor::Warehouse::connect_lazy(&database.url, "g")
         .expect("a pool")
-        .migrate()
+        .migrate(&Default::default())
         .await
         .expect("the remaining migrations");
     assert_eq!(empty_derived_tables(&pool).await, Vec::<&str>::new());

@@ -1,0 +1,154 @@
+//! The warehouse schema on real PostgreSQL: the roles get exactly their privileges, and retention
+//! removes what is past its period and nothing else.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{derived_mismatches, rows_and_offsets};
+use lakehouse_kafka::{Batch, BatchSink, Record};
+use lakehouse_stream_processor::Warehouse;
+use lakehouse_stream_processor::grants::Roles;
+use lakehouse_stream_processor::retention::Retention;
+use lakehouse_testkit::{Stack, TempDatabase, reference_event};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, PgPool};
+
+async fn migrated(database: &TempDatabase) -> Warehouse {
+    let warehouse = Warehouse::connect_lazy(&database.url, "g").expect("a pool");
+    warehouse.migrate(&Roles::default()).await.expect("migrations");
+    warehouse
+}
+
+#[tokio::test]
+async fn grafanas_role_reads_every_table_and_writes_none() {
+    let stack = Stack::from_env();
+    let database = TempDatabase::create(&stack).await;
+    migrated(&database).await;
+    // `scripts/stack` makes `lakehouse_grafana`, a login in `lakehouse_reader`, as a DBA would.
+    let grafana: PgConnectOptions = database.url.parse::<PgConnectOptions>().expect("the URL");
+    let mut grafana = grafana
+        .username("lakehouse_grafana")
+        .password("lakehouse_grafana")
+        .connect()
+        .await
+        .expect("Grafana's role logs in");
+    for table in [
+        "events",
+        "event_rollups_minute",
+        "event_dimensions_hourly",
+        "unique_ids_hourly",
+        "funnel_progress",
+    ] {
+        let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&mut grafana)
+            .await
+            .unwrap_or_else(|e| panic!("the reader reads {table}: {e}"));
+        assert_eq!(rows, 0);
+    }
+    let refused = sqlx::query("DELETE FROM event_rollups_minute")
+        .execute(&mut grafana)
+        .await
+        .expect_err("the reader cannot write");
+    assert_eq!(
+        refused.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("42501"),
+        "{refused}"
+    );
+
+    let pool = PgPool::connect(&database.url).await.expect("the test database");
+    let writer_may: bool = sqlx::query_scalar(
+        "SELECT bool_and(has_table_privilege('lakehouse_writer', t, 'SELECT, INSERT, UPDATE, DELETE'))
+         FROM unnest(ARRAY['events', 'kafka_offsets', 'event_rollups_minute', 'funnel_progress']) AS t",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the writer's privileges");
+    assert!(writer_may);
+}
+
+#[tokio::test]
+async fn roles_that_do_not_exist_are_reported_not_fatal() {
+    let stack = Stack::from_env();
+    let database = TempDatabase::create(&stack).await;
+    let warehouse = migrated(&database).await;
+    let roles = Roles {
+        reader: "lakehouse_no_such_reader".into(),
+        writer: "lakehouse_writer".into(),
+    };
+    let granted = lakehouse_stream_processor::grants::grant(warehouse.pool(), &roles)
+        .await
+        .expect("grants");
+    assert_eq!(granted.missing, ["lakehouse_no_such_reader"]);
+    assert_eq!(granted.granted, ["lakehouse_writer"]);
+}
+
+#[tokio::test]
+async fn retention_removes_what_is_past_its_period_and_nothing_else() {
+    let stack = Stack::from_env();
+    let database = TempDatabase::create(&stack).await;
+    let mut warehouse = migrated(&database).await;
+    let now = Utc::now();
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    // Events that arrived (and happened) 100, 40 and 1 days ago.
+    let mut batch = Batch::new("t");
+    for (index, age) in [100, 100, 40, 40, 1, 1].into_iter().enumerate() {
+        let mut event = reference_event(seed, index as u64);
+        event.timestamp = now - Duration::days(age);
+        event.received_at = event.timestamp;
+        batch.push(
+            Record {
+                event,
+                partition: 0,
+                offset: index as i64,
+            },
+            1,
+        );
+    }
+    warehouse.write(&batch).await.expect("the batch");
+    let pool = warehouse.pool().clone();
+
+    let retention = Retention {
+        events: Some(Duration::days(90)),
+        derived: Some(Duration::days(30)),
+    };
+    let removed = retention
+        .apply(&pool, now)
+        .await
+        .expect("retention")
+        .expect("no other replica holds the lock");
+    assert!(removed.contains(&("events", 2)), "{removed:?}");
+    let (rows, _, offsets) = rows_and_offsets(&pool).await.expect("counts");
+    assert_eq!(
+        (rows, offsets),
+        (4, 6),
+        "raw events of 40 days stay; offsets stay"
+    );
+    let oldest_rollup: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT min(bucket) FROM event_rollups_minute")
+            .fetch_one(&pool)
+            .await
+            .expect("rollups");
+    assert!(oldest_rollup > now - Duration::days(2), "{oldest_rollup}");
+    for table in ["event_dimensions_hourly", "unique_ids_hourly"] {
+        let old: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE bucket < now() - interval '30 days'"
+        ))
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        assert_eq!(old, 0, "{table}");
+    }
+
+    // With the derived tables kept as long as the raw events, the two agree again.
+    let matching = Retention {
+        events: Some(Duration::days(30)),
+        derived: Some(Duration::days(30)),
+    };
+    matching
+        .apply(&pool, now)
+        .await
+        .expect("retention")
+        .expect("the lock");
+    assert_eq!(rows_and_offsets(&pool).await.expect("counts").0, 2);
+    assert_eq!(derived_mismatches(&pool).await, vec![]);
+}
