@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lakehouse_kafka::{FlushPolicy, KafkaArgs};
+use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
 use lakehouse_telemetry::LogFormat;
 
 #[derive(Clone, clap::Parser)]
@@ -42,7 +42,7 @@ pub struct WriterConfig {
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// Consume events into the lake (the default).
-    Run,
+    Run(RunArgs),
     /// Run SQL against the events table (registered as `events`) and print the result.
     Query {
         /// For example: SELECT event_type, count(*) FROM events GROUP BY event_type
@@ -123,6 +123,14 @@ impl WriterConfig {
         anyhow::ensure!(self.flush_max_rows > 0, "FLUSH_MAX_ROWS must be positive");
         anyhow::ensure!(self.flush_max_age_ms > 0, "FLUSH_MAX_AGE_MS must be positive");
         Ok(())
+    }
+
+    /// The `run` options (defaults when no subcommand was given).
+    pub fn run_args(&self) -> RunArgs {
+        match &self.command {
+            Some(Command::Run(args)) => *args,
+            _ => RunArgs::default(),
+        }
     }
 
     pub fn flush_policy(&self) -> FlushPolicy {

@@ -26,6 +26,7 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
         metrics_addr: config.metrics_addr,
         policy: config.flush_policy(),
         version: env!("CARGO_PKG_VERSION"),
+        until_caught_up: config.run_args().until_caught_up,
     };
     let open = || Lake::open_or_create(&config.lake, &config.group_id);
     Ok(run_sink(service, open, shutdown).await?)

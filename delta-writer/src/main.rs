@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     lakehouse_telemetry::init_logging("delta-writer", config.log_format);
     match &config.command {
         Some(Command::Query { sql }) => lakehouse_delta_writer::print_query(&config.lake, sql).await,
-        Some(Command::Run) | None => {
+        Some(Command::Run(_)) | None => {
             let shutdown = CancellationToken::new();
             tokio::spawn(lakehouse_telemetry::shutdown_on_signal(shutdown.clone()));
             lakehouse_delta_writer::run(config, shutdown).await

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lakehouse_kafka::{FlushPolicy, KafkaArgs};
+use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
 use lakehouse_telemetry::LogFormat;
 
 use crate::grants::Roles;
@@ -62,10 +62,19 @@ pub struct ProcessorConfig {
     pub log_format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// Consume events into the warehouse (the default).
-    Run,
+    Run(RunArgs),
+    /// Forget the stored offsets of the consumer group on the topic (all partitions, or those
+    /// given), so that the next run reads them from the beginning of the log. For a topic that was
+    /// recreated; events already stored are not counted again (deduplication by `event_id`,
+    /// within the raw events' retention).
+    ResetOffsets {
+        /// Only these partitions (repeatable).
+        #[arg(long = "partition")]
+        partitions: Vec<i32>,
+    },
     /// Apply the database migrations and exit.
     Migrate,
 }
@@ -114,6 +123,14 @@ impl ProcessorConfig {
 
     pub fn retention_interval(&self) -> Duration {
         Duration::from_secs(self.retention_interval_secs)
+    }
+
+    /// The `run` options (defaults when no subcommand was given).
+    pub fn run_args(&self) -> RunArgs {
+        match &self.command {
+            Some(Command::Run(args)) => *args,
+            _ => RunArgs::default(),
+        }
     }
 
     pub fn flush_policy(&self) -> FlushPolicy {

@@ -25,6 +25,7 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
         metrics_addr: config.metrics_addr,
         policy: config.flush_policy(),
         version: env!("CARGO_PKG_VERSION"),
+        until_caught_up: config.run_args().until_caught_up,
     };
     let roles = config.roles();
     let open = || {
@@ -46,5 +47,14 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
 pub async fn migrate(config: &ProcessorConfig) -> anyhow::Result<()> {
     let warehouse = Warehouse::connect_lazy(&config.database_url, &config.group_id)?;
     warehouse.migrate(&config.roles()).await?;
+    Ok(())
+}
+
+/// Forgets the group's stored offsets on the topic (see [`Command::ResetOffsets`]).
+pub async fn reset_offsets(config: &ProcessorConfig, partitions: &[i32]) -> anyhow::Result<()> {
+    let warehouse = Warehouse::connect_lazy(&config.database_url, &config.group_id)?;
+    let deleted = warehouse.reset_offsets(&config.kafka.topic, partitions).await?;
+    tracing::info!(group = %config.group_id, topic = %config.kafka.topic, partitions = ?partitions, deleted,
+        "stored offsets reset: the next run reads these partitions from the beginning");
     Ok(())
 }

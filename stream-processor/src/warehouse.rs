@@ -61,6 +61,22 @@ impl Warehouse {
         Ok(storage)
     }
 
+    /// Deletes the group's stored offsets on `topic` (only `partitions`, unless empty); returns
+    /// how many were deleted.
+    pub async fn reset_offsets(&self, topic: &str, partitions: &[i32]) -> Result<u64, WarehouseError> {
+        let deleted = sqlx::query(
+            "DELETE FROM kafka_offsets WHERE consumer_group = $1 AND topic = $2
+             AND (cardinality($3::int[]) = 0 OR partition = ANY($3))",
+        )
+        .bind(&self.group)
+        .bind(topic)
+        .bind(partitions)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(deleted)
+    }
+
     /// The connection pool, for the retention job.
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -12,7 +12,7 @@ mod service;
 
 pub use admin::{AdminError, ensure_topic};
 pub use batch::{Batch, FlushPolicy, Record};
-pub use config::{ConfigError, KafkaArgs};
+pub use config::{ConfigError, KafkaArgs, RunArgs};
 pub use pipeline::{BatchSink, Pipeline, PipelineError};
 pub use position::{Admission, Positions};
 pub use readiness::watch_brokers;

@@ -4,7 +4,7 @@
 //! for as long as it takes; nothing is dropped and nothing is written twice. Kafka's own commits
 //! follow only to feed lag monitoring.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -28,6 +28,8 @@ use crate::service::Backoff;
 pub(crate) const SINK_CHECK: &str = "sink";
 /// The name of the readiness check the loop maintains for Kafka.
 const KAFKA_CHECK: &str = "kafka";
+/// The name of the readiness check that fails while a partition cannot be read safely.
+const OFFSETS_CHECK: &str = "offsets";
 
 /// A store that commits a batch and its offsets in one atomic step.
 #[async_trait]
@@ -53,6 +55,10 @@ pub enum PipelineError {
         #[source]
         source: KafkaError,
     },
+    #[error(
+        "the sink's stored offsets of partitions {partitions:?} are past the end of the log (was the topic recreated?); reset them"
+    )]
+    PastEnd { partitions: Vec<i32> },
 }
 
 /// Records that a rebalance happened, so the loop drops what it has not committed, and which
@@ -108,6 +114,30 @@ pub struct Pipeline<S: BatchSink> {
     policy: FlushPolicy,
     sink: S,
     health: Health,
+    until_caught_up: bool,
+}
+
+/// What the loop knows about each assigned partition's log.
+#[derive(Debug, Default)]
+struct Assignment {
+    partitions: BTreeSet<i32>,
+    /// Low and high watermarks when the partition was assigned.
+    ends: BTreeMap<i32, (i64, i64)>,
+    /// Partitions whose stored offset lies past the log's end: paused, never read.
+    past_end: BTreeSet<i32>,
+}
+
+impl Assignment {
+    /// True when every assigned partition was read up to its end as of assignment.
+    fn caught_up(&self, positions: &Positions) -> bool {
+        !self.partitions.is_empty()
+            && self.partitions.iter().all(|p| {
+                self.past_end.contains(p)
+                    || self.ends.get(p).is_some_and(|&(low, high)| {
+                        high <= low || positions.next(*p).is_some_and(|next| next >= high)
+                    })
+            })
+    }
 }
 
 impl<S: BatchSink> std::fmt::Debug for Pipeline<S> {
@@ -160,15 +190,26 @@ impl<S: BatchSink> Pipeline<S> {
             policy,
             sink,
             health,
+            until_caught_up: false,
         })
     }
 
-    /// The names of the readiness checks the loop maintains.
-    pub const CHECKS: [&'static str; 2] = [KAFKA_CHECK, SINK_CHECK];
+    /// Drain mode: consume every assigned partition up to its end as of assignment, commit, and
+    /// return, instead of following the log. For backfills, tests and benchmarks; meant for a
+    /// group of one member (a member without partitions waits for some).
+    pub fn until_caught_up(mut self, drain: bool) -> Self {
+        self.until_caught_up = drain;
+        self
+    }
 
-    /// Runs until `shutdown` is cancelled, then commits what is buffered (if the sink lets it
-    /// within a few retries) and returns.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    /// The names of the readiness checks the loop maintains.
+    pub const CHECKS: [&'static str; 3] = [KAFKA_CHECK, SINK_CHECK, OFFSETS_CHECK];
+
+    /// Runs until `shutdown` is cancelled (or, in drain mode, until caught up), then commits
+    /// what is buffered (if the sink lets it within a few retries) and returns. Fails only in
+    /// drain mode, when partitions could not be read because their stored offsets lie past the
+    /// end of the log.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), PipelineError> {
         tokio::spawn(crate::watch_brokers(
             self.dlq.clone(),
             self.topic.clone(),
@@ -180,7 +221,9 @@ impl<S: BatchSink> Pipeline<S> {
         let mut batch = Batch::new(&self.topic);
         // Assigned partitions not yet sought to the sink's position.
         let mut to_seek = BTreeSet::new();
-        tracing::info!(group = %self.group, topic = %self.topic, "consuming");
+        let mut assignment = Assignment::default();
+        let mut outcome = Ok(());
+        tracing::info!(group = %self.group, topic = %self.topic, drain = self.until_caught_up, "consuming");
         loop {
             let deadline = batch.deadline(&self.policy);
             // Rebalance callbacks run inside `recv`, which does not return on an idle partition:
@@ -202,9 +245,15 @@ impl<S: BatchSink> Pipeline<S> {
                 batch.clear();
                 positions.reset();
                 to_seek = self.consumer.context().take_assigned();
+                assignment = Assignment {
+                    partitions: to_seek.clone(),
+                    ..Assignment::default()
+                };
+                self.health.set_ok(OFFSETS_CHECK);
             }
             if !to_seek.is_empty() {
-                self.seek_assigned(&mut to_seek, &mut positions, &shutdown).await;
+                self.seek_assigned(&mut to_seek, &mut positions, &mut assignment, &shutdown)
+                    .await;
             }
             match received {
                 None => {}
@@ -222,6 +271,18 @@ impl<S: BatchSink> Pipeline<S> {
             if batch.is_full(&self.policy) || (due && !batch.is_empty()) {
                 self.flush(&mut batch, &shutdown).await;
             }
+            if self.until_caught_up && to_seek.is_empty() && assignment.caught_up(&positions) {
+                if !batch.is_empty() {
+                    self.flush(&mut batch, &shutdown).await;
+                }
+                tracing::info!(partitions = ?assignment.partitions, "caught up with the end of every assigned partition");
+                if !assignment.past_end.is_empty() {
+                    outcome = Err(PipelineError::PastEnd {
+                        partitions: assignment.past_end.iter().copied().collect(),
+                    });
+                }
+                break;
+            }
         }
         if !batch.is_empty() {
             tracing::info!(
@@ -237,6 +298,7 @@ impl<S: BatchSink> Pipeline<S> {
             self.flush(&mut batch, &grace).await;
         }
         tracing::info!(group = %self.group, "consumer stopped");
+        outcome
     }
 
     async fn admit(
@@ -291,10 +353,16 @@ impl<S: BatchSink> Pipeline<S> {
     /// Seeks newly assigned partitions to the sink's stored position, so that a sink behind
     /// Kafka's committed offset (restored from a backup, say) is refilled even if no new message
     /// ever arrives. A seek librdkafka refuses (the partition is not fetching yet) stays pending.
+    ///
+    /// A stored position past the end of the log (the topic was recreated, or the broker lost
+    /// data) would make the loop skip every new message below it, silently: such a partition is
+    /// paused instead, with an error log and a failing readiness check, until its stored offset
+    /// is reset.
     async fn seek_assigned(
         &mut self,
         to_seek: &mut BTreeSet<i32>,
         positions: &mut Positions,
+        assignment: &mut Assignment,
         shutdown: &CancellationToken,
     ) {
         for partition in to_seek.clone() {
@@ -305,6 +373,36 @@ impl<S: BatchSink> Pipeline<S> {
             let Some(stored) = self.stored_offset(partition, shutdown).await else {
                 return;
             };
+            let (low, high) = match self.consumer.fetch_watermarks(
+                &self.topic,
+                partition,
+                Duration::from_secs(5),
+            ) {
+                Ok(ends) => ends,
+                Err(error) => {
+                    tracing::debug!(partition, %error, "cannot read the partition's watermarks yet; retrying");
+                    continue;
+                }
+            };
+            assignment.ends.insert(partition, (low, high));
+            if let Some(stored) = stored.filter(|&stored| stored > high) {
+                tracing::error!(partition, stored_offset = stored, log_end = high, group = %self.group,
+                    "the sink's stored offset is past the end of the partition (was the topic recreated?); \
+                     the partition is paused so that nothing is skipped: reset the sink's offsets for it");
+                self.health.set_failed(
+                    OFFSETS_CHECK,
+                    format!("partition {partition}: stored offset {stored} is past the log end {high}"),
+                );
+                let mut paused = TopicPartitionList::new();
+                paused.add_partition(&self.topic, partition);
+                if let Err(error) = self.consumer.pause(&paused) {
+                    tracing::error!(partition, %error, "cannot pause the partition");
+                }
+                assignment.past_end.insert(partition);
+                positions.sought(partition, Some(stored));
+                to_seek.remove(&partition);
+                continue;
+            }
             let target = stored.map_or(Offset::Beginning, Offset::Offset);
             match self
                 .consumer

@@ -99,6 +99,17 @@ impl Positions {
         admission
     }
 
+    /// The offset of the next message the partition will accept, when known: every message
+    /// below it is in the sink or in the current batch. `None` before a lookup, and while reading
+    /// from the beginning of a partition until its first message arrives.
+    pub fn next(&self, partition: i32) -> Option<i64> {
+        match self.partitions.get(&partition)? {
+            State::Expect(next) | State::Ready(next) => Some(*next),
+            State::Seeking(target) if *target >= 0 => Some(*target),
+            State::Seeking(_) | State::SeekingStart => None,
+        }
+    }
+
     /// Forgets one partition, e.g. after a failed seek, so that it is looked up again.
     pub fn forget(&mut self, partition: i32) {
         self.partitions.remove(&partition);
@@ -188,6 +199,28 @@ mod tests {
         assert_eq!(positions.admit(1, 10), Admission::Accept);
         positions.sought(2, None);
         assert_eq!(positions.admit(2, 0), Admission::Accept);
+    }
+
+    #[test]
+    fn the_next_offset_is_known_once_the_position_is() {
+        let mut positions = Positions::default();
+        assert_eq!(positions.next(0), None);
+        positions.sought(0, Some(7));
+        assert_eq!(
+            positions.next(0),
+            Some(7),
+            "nothing below the stored offset is read"
+        );
+        assert_eq!(positions.admit(0, 7), Admission::Accept);
+        assert_eq!(positions.next(0), Some(8));
+        positions.sought(1, None);
+        assert_eq!(
+            positions.next(1),
+            None,
+            "from the beginning: unknown until a message arrives"
+        );
+        assert_eq!(positions.admit(1, 3), Admission::Accept);
+        assert_eq!(positions.next(1), Some(4));
     }
 
     #[test]

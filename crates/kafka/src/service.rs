@@ -21,6 +21,8 @@ pub struct SinkService<'a> {
     pub policy: FlushPolicy,
     /// The service's version, reported by `/health`.
     pub version: &'static str,
+    /// Drain mode: stop once caught up with the end of every assigned partition.
+    pub until_caught_up: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,11 +75,13 @@ where
 {
     let health = Health::new(service.version, &Pipeline::<S>::CHECKS);
     let metrics = lakehouse_telemetry::metrics::install_prometheus();
+    // The ops server stops with the service, also when a drain ends on its own.
+    let ops_shutdown = shutdown.child_token();
     let ops = tokio::spawn(lakehouse_telemetry::serve_ops(
         service.metrics_addr,
         health.clone(),
         metrics,
-        shutdown.clone(),
+        ops_shutdown.clone(),
     ));
 
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
@@ -104,11 +108,13 @@ where
         service.policy,
         sink,
         health,
-    )?;
-    pipeline.run(shutdown).await;
+    )?
+    .until_caught_up(service.until_caught_up);
+    let outcome = pipeline.run(shutdown).await;
+    ops_shutdown.cancel();
     match ops.await {
         Ok(result) => result?,
         Err(join) => tracing::error!(error = %join, "the ops server task failed"),
     }
-    Ok(())
+    Ok(outcome?)
 }

@@ -21,8 +21,15 @@ pub struct Running {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// Starts a processor of consumer group `group` on the test's topic and database.
-pub fn start(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str) -> Running {
+/// The processor's configuration for the test's topic and database, with `extra` arguments
+/// (a subcommand and its flags) at the end.
+pub fn config(
+    stack: &Stack,
+    topic: &TestTopic,
+    database: &TempDatabase,
+    group: &str,
+    extra: &[&str],
+) -> ProcessorConfig {
     let mut args = vec!["stream-processor".to_string()];
     args.extend(topic.flags(stack));
     args.extend([
@@ -33,12 +40,34 @@ pub fn start(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &
         "--batch-max-events=50".into(),
         "--log-format=pretty".into(),
     ]);
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    ProcessorConfig::parse_from(args)
+}
+
+/// Starts a processor of consumer group `group` on the test's topic and database.
+pub fn start(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str) -> Running {
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(lakehouse_stream_processor::run(
-        ProcessorConfig::parse_from(args),
+        config(stack, topic, database, group, &[]),
         shutdown.clone(),
     ));
     Running { shutdown, task }
+}
+
+/// Runs a processor in drain mode (`run --until-caught-up`) to its end, within [`PATIENCE`].
+pub async fn drain(
+    stack: &Stack,
+    topic: &TestTopic,
+    database: &TempDatabase,
+    group: &str,
+) -> anyhow::Result<()> {
+    let config = config(stack, topic, database, group, &["run", "--until-caught-up"]);
+    tokio::time::timeout(
+        PATIENCE,
+        lakehouse_stream_processor::run(config, CancellationToken::new()),
+    )
+    .await
+    .expect("a drain ends by itself")
 }
 
 impl Running {
