@@ -43,6 +43,14 @@ pub struct WriterConfig {
 pub enum Command {
     /// Consume events into the lake (the default).
     Run(RunArgs),
+    /// Forget the consumer group's positions on the topic (all its partitions, or those given)
+    /// in one commit, so that the next run reads them from the beginning of the log. For a topic
+    /// that was recreated.
+    ResetOffsets {
+        /// Only these partitions (repeatable).
+        #[arg(long = "partition")]
+        partitions: Vec<i32>,
+    },
     /// Run SQL against the events table (registered as `events`) and print the result.
     Query {
         /// For example: SELECT event_type, count(*) FROM events GROUP BY event_type

@@ -104,7 +104,35 @@ impl Lake {
         format!("{}-{topic}-{partition}", self.group)
     }
 
-    /// The last offset the table holds for a partition.
+    /// Forgets the group's positions on `topic` for `partitions`, so that the next run reads them
+    /// from the beginning of the log. The rows already in the table stay; the lake does not
+    /// deduplicate by `event_id`, so a recreated topic that carries old events writes them again.
+    pub async fn reset_offsets(&mut self, topic: &str, partitions: &[i32]) -> Result<(), LakeError> {
+        let positions: Vec<(i32, i64)> = partitions.iter().map(|&partition| (partition, 0)).collect();
+        self.store_offsets(topic, &positions).await
+    }
+
+    /// Sets the group's stored positions (the next offset to read, per partition) in one commit
+    /// of `txn` actions and no data.
+    pub async fn store_offsets(&mut self, topic: &str, positions: &[(i32, i64)]) -> Result<(), LakeError> {
+        self.table.update_state().await?;
+        let transactions: Vec<Transaction> = positions
+            .iter()
+            .map(|&(partition, next)| Transaction::new(self.app_id(topic, partition), next - 1))
+            .collect();
+        let empty: RecordBatch = to_record_batch(&[], Utc::now())?;
+        self.table = self
+            .table
+            .clone()
+            .write(vec![empty])
+            .with_save_mode(SaveMode::Append)
+            .with_partition_columns([PARTITION_COLUMN])
+            .with_commit_properties(CommitProperties::default().with_application_transactions(transactions))
+            .await?;
+        Ok(())
+    }
+
+    /// The last offset the table holds for a partition (-1 after a reset).
     async fn committed_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, LakeError> {
         let state = self.table.snapshot()?;
         let app_id = self.app_id(topic, partition);

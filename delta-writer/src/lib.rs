@@ -31,3 +31,18 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
     let open = || Lake::open_or_create(&config.lake, &config.group_id);
     Ok(run_sink(service, open, shutdown).await?)
 }
+
+/// Forgets the group's positions on the topic (see [`Command::ResetOffsets`]); every partition of
+/// the topic when `partitions` is empty.
+pub async fn reset_offsets(config: &WriterConfig, partitions: &[i32]) -> anyhow::Result<()> {
+    let partitions = if partitions.is_empty() {
+        lakehouse_kafka::partitions_of(&config.kafka.client_config(), &config.kafka.topic).await?
+    } else {
+        partitions.to_vec()
+    };
+    let mut lake = Lake::open_or_create(&config.lake, &config.group_id).await?;
+    lake.reset_offsets(&config.kafka.topic, &partitions).await?;
+    tracing::info!(group = %config.group_id, topic = %config.kafka.topic, partitions = ?partitions,
+        "stored offsets reset: the next run reads these partitions from the beginning");
+    Ok(())
+}

@@ -1,5 +1,5 @@
 //! The delta-writer binary: `run` (the default) consumes events into the lake until SIGTERM;
-//! `query` runs SQL against the lake.
+//! `query` runs SQL against the lake; `reset-offsets` forgets stored offsets.
 
 use clap::Parser;
 use lakehouse_delta_writer::{Command, WriterConfig};
@@ -11,6 +11,9 @@ async fn main() -> anyhow::Result<()> {
     lakehouse_telemetry::init_logging("delta-writer", config.log_format);
     match &config.command {
         Some(Command::Query { sql }) => lakehouse_delta_writer::print_query(&config.lake, sql).await,
+        Some(Command::ResetOffsets { partitions }) => {
+            lakehouse_delta_writer::reset_offsets(&config, partitions).await
+        }
         Some(Command::Run(_)) | None => {
             let shutdown = CancellationToken::new();
             tokio::spawn(lakehouse_telemetry::shutdown_on_signal(shutdown.clone()));

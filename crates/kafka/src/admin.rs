@@ -6,6 +6,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -21,6 +22,14 @@ pub enum AdminError {
     },
     #[error("the broker refused to create topic {topic}: {code}")]
     Refused { topic: String, code: RDKafkaErrorCode },
+    #[error("cannot read the metadata of topic {topic}: {source}")]
+    Metadata {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("topic {0} does not exist")]
+    NoTopic(String),
 }
 
 fn admin(config: &ClientConfig) -> Result<AdminClient<DefaultClientContext>, AdminError> {
@@ -54,4 +63,28 @@ pub async fn ensure_topic(
         }
     }
     Ok(())
+}
+
+/// The partition numbers of `topic`.
+pub async fn partitions_of(config: &ClientConfig, topic: &str) -> Result<Vec<i32>, AdminError> {
+    let consumer: BaseConsumer = config.create().map_err(AdminError::Client)?;
+    let name = topic.to_string();
+    let metadata =
+        tokio::task::spawn_blocking(move || consumer.fetch_metadata(Some(&name), Duration::from_secs(10)))
+            .await
+            .unwrap_or(Err(KafkaError::Canceled))
+            .map_err(|source| AdminError::Metadata {
+                topic: topic.into(),
+                source,
+            })?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(AdminError::NoTopic(topic.into()));
+    }
+    Ok(partitions)
 }

@@ -10,7 +10,7 @@ mod position;
 mod readiness;
 mod service;
 
-pub use admin::{AdminError, ensure_topic};
+pub use admin::{AdminError, ensure_topic, partitions_of};
 pub use batch::{Batch, FlushPolicy, Record};
 pub use config::{ConfigError, KafkaArgs, RunArgs};
 pub use pipeline::{BatchSink, Pipeline, PipelineError};

@@ -121,7 +121,9 @@ pub struct Pipeline<S: BatchSink> {
 #[derive(Debug, Default)]
 struct Assignment {
     partitions: BTreeSet<i32>,
-    /// Low and high watermarks when the partition was assigned.
+    /// Sought partitions whose stored offset (the value) is not yet checked against the log.
+    unverified: BTreeMap<i32, Option<i64>>,
+    /// Low and high watermarks of each partition, from the first fetch after assignment.
     ends: BTreeMap<i32, (i64, i64)>,
     /// Partitions whose stored offset lies past the log's end: paused, never read.
     past_end: BTreeSet<i32>,
@@ -255,6 +257,9 @@ impl<S: BatchSink> Pipeline<S> {
                 self.seek_assigned(&mut to_seek, &mut positions, &mut assignment, &shutdown)
                     .await;
             }
+            if !assignment.unverified.is_empty() {
+                self.verify_ends(&mut assignment);
+            }
             match received {
                 None => {}
                 Some(Ok(message)) => {
@@ -271,7 +276,11 @@ impl<S: BatchSink> Pipeline<S> {
             if batch.is_full(&self.policy) || (due && !batch.is_empty()) {
                 self.flush(&mut batch, &shutdown).await;
             }
-            if self.until_caught_up && to_seek.is_empty() && assignment.caught_up(&positions) {
+            if self.until_caught_up
+                && to_seek.is_empty()
+                && assignment.unverified.is_empty()
+                && assignment.caught_up(&positions)
+            {
                 if !batch.is_empty() {
                     self.flush(&mut batch, &shutdown).await;
                 }
@@ -353,11 +362,6 @@ impl<S: BatchSink> Pipeline<S> {
     /// Seeks newly assigned partitions to the sink's stored position, so that a sink behind
     /// Kafka's committed offset (restored from a backup, say) is refilled even if no new message
     /// ever arrives. A seek librdkafka refuses (the partition is not fetching yet) stays pending.
-    ///
-    /// A stored position past the end of the log (the topic was recreated, or the broker lost
-    /// data) would make the loop skip every new message below it, silently: such a partition is
-    /// paused instead, with an error log and a failing readiness check, until its stored offset
-    /// is reset.
     async fn seek_assigned(
         &mut self,
         to_seek: &mut BTreeSet<i32>,
@@ -373,36 +377,6 @@ impl<S: BatchSink> Pipeline<S> {
             let Some(stored) = self.stored_offset(partition, shutdown).await else {
                 return;
             };
-            let (low, high) = match self.consumer.fetch_watermarks(
-                &self.topic,
-                partition,
-                Duration::from_secs(5),
-            ) {
-                Ok(ends) => ends,
-                Err(error) => {
-                    tracing::debug!(partition, %error, "cannot read the partition's watermarks yet; retrying");
-                    continue;
-                }
-            };
-            assignment.ends.insert(partition, (low, high));
-            if let Some(stored) = stored.filter(|&stored| stored > high) {
-                tracing::error!(partition, stored_offset = stored, log_end = high, group = %self.group,
-                    "the sink's stored offset is past the end of the partition (was the topic recreated?); \
-                     the partition is paused so that nothing is skipped: reset the sink's offsets for it");
-                self.health.set_failed(
-                    OFFSETS_CHECK,
-                    format!("partition {partition}: stored offset {stored} is past the log end {high}"),
-                );
-                let mut paused = TopicPartitionList::new();
-                paused.add_partition(&self.topic, partition);
-                if let Err(error) = self.consumer.pause(&paused) {
-                    tracing::error!(partition, %error, "cannot pause the partition");
-                }
-                assignment.past_end.insert(partition);
-                positions.sought(partition, Some(stored));
-                to_seek.remove(&partition);
-                continue;
-            }
             let target = stored.map_or(Offset::Beginning, Offset::Offset);
             match self
                 .consumer
@@ -412,9 +386,48 @@ impl<S: BatchSink> Pipeline<S> {
                     tracing::info!(partition, target = ?target, "assigned partition sought to the sink's stored position");
                     positions.sought(partition, stored);
                     to_seek.remove(&partition);
+                    assignment.unverified.insert(partition, stored);
                 }
                 Err(error) => tracing::debug!(partition, %error, "seek not possible yet; retrying"),
             }
+        }
+    }
+
+    /// Checks each sought partition's stored offset against the end of its log, once the first
+    /// fetch has told librdkafka the watermarks. (The fetch's high watermark, not a ListOffsets
+    /// request: tansu 0.6 answers ListOffsets(latest) with the last batch's base offset + 1.)
+    ///
+    /// A stored position past the end of the log (the topic was recreated, or the broker lost
+    /// data) would make the loop skip every new message below it, silently: such a partition is
+    /// paused instead, with an error log and a failing readiness check, until its stored offset
+    /// is reset. Messages it skipped meanwhile are below the stored offset, so they are read
+    /// after the reset.
+    fn verify_ends(&mut self, assignment: &mut Assignment) {
+        for (partition, stored) in assignment.unverified.clone() {
+            let Some((low, high)) = cached_watermarks(&self.consumer, &self.topic, partition) else {
+                continue;
+            };
+            if high < 0 {
+                continue; // no fetch answered yet
+            }
+            assignment.unverified.remove(&partition);
+            assignment.ends.insert(partition, (low, high));
+            let Some(stored) = stored.filter(|&stored| stored > high) else {
+                continue;
+            };
+            tracing::error!(partition, stored_offset = stored, log_end = high, group = %self.group,
+                "the sink's stored offset is past the end of the partition (was the topic recreated?); \
+                 the partition is paused so that nothing is skipped: reset the sink's offsets for it");
+            self.health.set_failed(
+                OFFSETS_CHECK,
+                format!("partition {partition}: stored offset {stored} is past the log end {high}"),
+            );
+            let mut paused = TopicPartitionList::new();
+            paused.add_partition(&self.topic, partition);
+            if let Err(error) = self.consumer.pause(&paused) {
+                tracing::error!(partition, %error, "cannot pause the partition");
+            }
+            assignment.past_end.insert(partition);
         }
     }
 
@@ -536,4 +549,28 @@ async fn recv_until(
 ) -> Option<Result<OwnedMessage, KafkaError>> {
     let receive = async { consumer.recv().await.map(|message| message.detach()) };
     tokio::time::timeout_at(deadline.into(), receive).await.ok()
+}
+
+/// librdkafka's cached watermarks of a partition, as the last fetch response gave them (negative
+/// before the first). rdkafka 0.39 wraps only the ListOffsets query, hence the one FFI call.
+#[allow(unsafe_code)]
+fn cached_watermarks(
+    consumer: &StreamConsumer<RebalanceContext>,
+    topic: &str,
+    partition: i32,
+) -> Option<(i64, i64)> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1_i64, -1_i64);
+    // SAFETY: the client handle is valid while `consumer` lives, `topic` outlives the call, and
+    // librdkafka writes only the two out-parameters, which live on this stack frame.
+    let code = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (code == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then_some((low, high))
 }

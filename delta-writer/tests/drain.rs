@@ -1,0 +1,90 @@
+//! Drain mode and stored offsets past the end of the log, on real Kafka and a local lake: a drain
+//! writes everything up to the end of every partition and exits; a stored position beyond the
+//! log's end (a recreated topic) pauses its partition instead of silently skipping what arrives,
+//! until `reset-offsets` forgets it.
+
+use std::time::Duration;
+
+use clap::Parser;
+use deltalake::arrow::array::AsArray;
+use deltalake::arrow::datatypes::Int64Type;
+use lakehouse_delta_writer::{EVENTS_TABLE, Lake, WriterConfig};
+use lakehouse_testkit::{Stack, TestTopic, produce, reference_event, unique};
+use tokio_util::sync::CancellationToken;
+
+fn config(stack: &Stack, topic: &TestTopic, lake: &str, group: &str, command: &[&str]) -> WriterConfig {
+    let mut args = vec!["delta-writer".to_string()];
+    args.extend(topic.flags(stack));
+    args.extend([
+        format!("--lake-uri={lake}"),
+        format!("--group-id={group}"),
+        "--metrics-addr=127.0.0.1:0".into(),
+        "--log-format=pretty".into(),
+    ]);
+    args.extend(command.iter().map(|arg| arg.to_string()));
+    WriterConfig::parse_from(args)
+}
+
+async fn drain(stack: &Stack, topic: &TestTopic, lake: &str, group: &str) -> anyhow::Result<()> {
+    let config = config(stack, topic, lake, group, &["run", "--until-caught-up"]);
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        lakehouse_delta_writer::run(config, CancellationToken::new()),
+    )
+    .await
+    .expect("a drain ends by itself")
+}
+
+async fn rows(config: &WriterConfig) -> i64 {
+    let url = lakehouse_delta_writer::table_url(&config.lake.lake_uri, EVENTS_TABLE).expect("a table URL");
+    let table = lakehouse_delta_writer::open_table(url, &config.lake)
+        .await
+        .expect("the table");
+    let batches = lakehouse_delta_writer::query(&table, "SELECT count(*) AS n FROM events")
+        .await
+        .expect("a count");
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_writes_everything_and_a_position_past_the_log_end_waits_for_a_reset() {
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 1).await;
+    let lake = std::env::temp_dir().join(unique("lake"));
+    let lake = lake.to_string_lossy().to_string();
+    let group = unique("lake-drain");
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    let events: Vec<_> = (0..40).map(|i| reference_event(seed, i)).collect();
+    produce(&stack, &topic.name, &events).await;
+
+    drain(&stack, &topic, &lake, &group).await.expect("a clean drain");
+    let command = config(&stack, &topic, &lake, &group, &[]);
+    assert_eq!(rows(&command).await, 40);
+
+    // Another group whose positions lie past the end of partition 0 (the topic was recreated).
+    let other = unique("lake-past-end");
+    let mut table = Lake::open_or_create(&command.lake, &other)
+        .await
+        .expect("the lake");
+    table
+        .store_offsets(&topic.name, &[(0, 1_000)])
+        .await
+        .expect("positions");
+    let error = drain(&stack, &topic, &lake, &other)
+        .await
+        .expect_err("the drain reports the partition it could not read");
+    assert!(error.to_string().contains("past the end of the log"), "{error:#}");
+    assert_eq!(rows(&command).await, 40, "nothing was skipped or written");
+
+    let reset = config(&stack, &topic, &lake, &other, &["reset-offsets", "--partition=0"]);
+    lakehouse_delta_writer::reset_offsets(&reset, &[0])
+        .await
+        .expect("reset");
+    drain(&stack, &topic, &lake, &other).await.expect("a clean drain");
+    assert_eq!(
+        rows(&command).await,
+        80,
+        "the second group wrote every event once"
+    );
+    std::fs::remove_dir_all(&lake).ok();
+}
