@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
+
+use crate::query::OutputFormat;
+use crate::time_travel::AsOf;
 use lakehouse_telemetry::LogFormat;
 
 #[derive(Clone, clap::Parser)]
@@ -55,6 +58,42 @@ pub enum Command {
     Query {
         /// For example: SELECT event_type, count(*) FROM events GROUP BY event_type
         sql: String,
+        #[command(flatten)]
+        at: AsOf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// List the table's commits, newest first: version, time, operation, metrics.
+    History {
+        /// Only the newest N commits.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Make an older version the latest, as a new commit (history is kept).
+    Restore {
+        #[command(flatten)]
+        at: AsOf,
+        /// Only report what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete data files that no version within the retention still needs.
+    Vacuum {
+        /// Keep every file a version of the last this-many hours needs.
+        #[arg(long, default_value_t = 168)]
+        retention_hours: i64,
+        /// Vacuum refuses a retention shorter than this: the versions SREs may restore.
+        #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = 168)]
+        restore_window_hours: i64,
+        /// Only list the files that would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Compact small files into larger ones, per partition, without changing any row.
+    Optimize {
+        /// The size files are compacted towards, in bytes.
+        #[arg(long, default_value_t = 128 * 1024 * 1024)]
+        target_size: u64,
     },
 }
 

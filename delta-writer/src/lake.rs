@@ -31,6 +31,10 @@ pub enum LakeError {
     Arrow(#[from] deltalake::arrow::error::ArrowError),
     #[error("query: {0}")]
     Query(#[from] deltalake::datafusion::error::DataFusionError),
+    #[error("there is no events table under {0} yet")]
+    NoTable(String),
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The URL of `<lake root>/<table>`; a plain path is made absolute and created.

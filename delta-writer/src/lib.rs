@@ -1,18 +1,23 @@
 //! The lake writer of DESIGN.md §8: events from Kafka into the Delta table `<LAKE_URI>/events`,
 //! with each commit carrying the Kafka offsets it covers, so that every event lands exactly once.
 
+mod commands;
 mod config;
 mod lake;
+pub mod maintenance;
 mod query;
 mod schema;
+mod time_travel;
 
 use lakehouse_kafka::{SinkService, run_sink};
 use tokio_util::sync::CancellationToken;
 
+pub use commands::execute;
 pub use config::{Command, LakeArgs, WriterConfig};
 pub use lake::{EVENTS_TABLE, Lake, LakeError, open_table, table_url};
-pub use query::{print_query, query};
+pub use query::{OutputFormat, print_query, query, render};
 pub use schema::{PARTITION_COLUMN, events_schema};
+pub use time_travel::{AsOf, open_at};
 
 /// Opens (or creates) the table, then consumes until `shutdown` is cancelled. A store that is
 /// unreachable at start-up is waited for, with backoff and a log line.

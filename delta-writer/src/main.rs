@@ -1,5 +1,6 @@
 //! The delta-writer binary: `run` (the default) consumes events into the lake until SIGTERM;
-//! `query` runs SQL against the lake; `reset-offsets` forgets stored offsets.
+//! `reset-offsets` forgets stored offsets; `query`, `history`, `restore`, `vacuum` and `optimize`
+//! are the lake tooling.
 
 use clap::Parser;
 use lakehouse_delta_writer::{Command, WriterConfig};
@@ -10,10 +11,16 @@ async fn main() -> anyhow::Result<()> {
     let config = WriterConfig::parse();
     lakehouse_telemetry::init_logging("delta-writer", config.log_format);
     match &config.command {
-        Some(Command::Query { sql }) => lakehouse_delta_writer::print_query(&config.lake, sql).await,
         Some(Command::ResetOffsets { partitions }) => {
             lakehouse_delta_writer::reset_offsets(&config, partitions).await
         }
+        Some(
+            command @ (Command::Query { .. }
+            | Command::History { .. }
+            | Command::Restore { .. }
+            | Command::Vacuum { .. }
+            | Command::Optimize { .. }),
+        ) => lakehouse_delta_writer::execute(&config, command).await,
         Some(Command::Run(_)) | None => {
             let shutdown = CancellationToken::new();
             tokio::spawn(lakehouse_telemetry::shutdown_on_signal(shutdown.clone()));

@@ -8,7 +8,8 @@ use deltalake::datafusion::arrow::util::pretty::pretty_format_batches;
 use deltalake::datafusion::prelude::SessionContext;
 
 use crate::config::LakeArgs;
-use crate::lake::{EVENTS_TABLE, LakeError, open_table, table_url};
+use crate::lake::LakeError;
+use crate::time_travel::{AsOf, open_at};
 
 /// Runs `sql` against the table (as of its loaded version), registered as `events`.
 pub async fn query(table: &DeltaTable, sql: &str) -> Result<Vec<RecordBatch>, LakeError> {
@@ -19,19 +20,54 @@ pub async fn query(table: &DeltaTable, sql: &str) -> Result<Vec<RecordBatch>, La
     Ok(context.sql(sql).await?.collect().await?)
 }
 
-/// Runs `sql` against the lake's events table and prints the result as a text table.
+/// How `query` prints its result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// An aligned text table.
+    #[default]
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// One JSON object per row, one row per line.
+    Json,
+}
+
+/// Renders query results in `format`.
+pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, LakeError> {
+    match format {
+        OutputFormat::Table => Ok(pretty_format_batches(batches)?.to_string()),
+        OutputFormat::Csv => {
+            let mut writer = deltalake::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(Vec::new());
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            Ok(String::from_utf8_lossy(&writer.into_inner()).into_owned())
+        }
+        OutputFormat::Json => {
+            let mut writer = deltalake::arrow::json::LineDelimitedWriter::new(Vec::new());
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            Ok(String::from_utf8_lossy(&writer.into_inner()).into_owned())
+        }
+    }
+}
+
+/// Runs `sql` against the lake's events table, at the version `at` selects, and prints the
+/// result.
 #[expect(
     clippy::print_stdout,
     reason = "printing the result is the query command's job"
 )]
-pub async fn print_query(lake: &LakeArgs, sql: &str) -> anyhow::Result<()> {
-    let table = open_table(table_url(&lake.lake_uri, EVENTS_TABLE)?, lake).await?;
-    anyhow::ensure!(
-        table.version().is_some(),
-        "there is no events table at {} yet",
-        lake.lake_uri
-    );
+pub async fn print_query(lake: &LakeArgs, at: &AsOf, sql: &str, format: OutputFormat) -> anyhow::Result<()> {
+    let table = open_at(lake, at).await?;
     let batches = query(&table, sql).await?;
-    println!("{}", pretty_format_batches(&batches)?);
+    print!("{}", render(&batches, format)?);
+    if format == OutputFormat::Table {
+        println!();
+    }
     Ok(())
 }
