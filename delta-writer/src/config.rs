@@ -38,6 +38,12 @@ pub struct WriterConfig {
     /// ...or when its first event is this old: the lake's latency bound.
     #[arg(long, env = "FLUSH_MAX_AGE_MS", default_value_t = 60_000)]
     pub flush_max_age_ms: u64,
+    /// An `event_id` written within this many hours (by arrival time) is not written again.
+    #[arg(long, env = "DEDUP_WINDOW_HOURS", default_value_t = 24)]
+    pub dedup_window_hours: u32,
+    /// At most this many ids are remembered (about 64 bytes each); past it the window shrinks.
+    #[arg(long, env = "DEDUP_MAX_IDS", default_value_t = 4_000_000)]
+    pub dedup_max_ids: usize,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
 }

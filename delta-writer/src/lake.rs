@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::Utc;
-use deltalake::arrow::array::RecordBatch;
+use chrono::{DateTime, Utc};
+use deltalake::arrow::array::{AsArray, RecordBatch};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{StructType, Transaction};
@@ -14,8 +16,10 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use url::Url;
+use uuid::Uuid;
 
 use crate::config::LakeArgs;
+use crate::dedup::Dedup;
 use crate::schema::{PARTITION_COLUMN, events_schema, to_record_batch};
 
 /// The events table's name under the lake root.
@@ -72,6 +76,7 @@ pub async fn open_table(url: Url, args: &LakeArgs) -> Result<DeltaTable, LakeErr
 pub struct Lake {
     table: DeltaTable,
     group: String,
+    dedup: Dedup,
 }
 
 impl Lake {
@@ -101,7 +106,41 @@ impl Lake {
         Ok(Self {
             table,
             group: group.into(),
+            dedup: Dedup::new(chrono::Duration::hours(24), 4_000_000),
         })
+    }
+
+    /// Deduplicates `event_id`s within `window`, remembering at most `max_ids` (see
+    /// [`crate::dedup`]).
+    pub fn with_dedup(mut self, window: chrono::Duration, max_ids: usize) -> Self {
+        self.dedup = Dedup::new(window, max_ids);
+        self
+    }
+
+    /// The ids written to `partition` within the dedup window before its newest row.
+    async fn recent_ids(&self, partition: i32) -> Result<Vec<(DateTime<Utc>, Uuid)>, LakeError> {
+        let sql = format!(
+            "WITH latest AS (SELECT max(received_at) AS newest FROM events WHERE kafka_partition = {partition})
+             SELECT CAST(event_id AS VARCHAR) AS event_id, received_at FROM events, latest
+             WHERE kafka_partition = {partition} AND received_at >= newest - INTERVAL '{} seconds'",
+            self.dedup.window().num_seconds()
+        );
+        let mut ids = Vec::new();
+        for batch in crate::query::query(&self.table, &sql).await? {
+            let event_id = cast(batch.column(0), &DataType::Utf8)?;
+            let received_at = cast(batch.column(1), &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+            let received_at = received_at.as_primitive::<TimestampMicrosecondType>();
+            for (row, id) in event_id.as_string::<i32>().iter().enumerate() {
+                let (Some(id), Some(at)) = (
+                    id.and_then(|id| Uuid::parse_str(id).ok()),
+                    DateTime::from_timestamp_micros(received_at.value(row)),
+                ) else {
+                    continue;
+                };
+                ids.push((at, id));
+            }
+        }
+        Ok(ids)
     }
 
     fn app_id(&self, topic: &str, partition: i32) -> String {
@@ -109,8 +148,9 @@ impl Lake {
     }
 
     /// Forgets the group's positions on `topic` for `partitions`, so that the next run reads them
-    /// from the beginning of the log. The rows already in the table stay; the lake does not
-    /// deduplicate by `event_id`, so a recreated topic that carries old events writes them again.
+    /// from the beginning of the log. The rows already in the table stay; the lake deduplicates
+    /// `event_id`s only within its window, so older events a recreated topic carries again are
+    /// written again.
     pub async fn reset_offsets(&mut self, topic: &str, partitions: &[i32]) -> Result<(), LakeError> {
         let positions: Vec<(i32, i64)> = partitions.iter().map(|&partition| (partition, 0)).collect();
         self.store_offsets(topic, &positions).await
@@ -150,8 +190,13 @@ impl Lake {
 impl BatchSink for Lake {
     type Error = LakeError;
 
+    /// Also reloads the partition's recent ids for deduplication: this is called whenever the
+    /// partition is (re)assigned.
     async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, LakeError> {
         self.table.update_state().await?;
+        let recent = self.recent_ids(partition).await?;
+        tracing::debug!(partition, ids = recent.len(), "deduplication window loaded");
+        self.dedup.load(partition, recent);
         Ok(self
             .committed_offset(topic, partition)
             .await?
@@ -168,12 +213,29 @@ impl BatchSink for Lake {
             committed.insert(partition, self.committed_offset(&batch.topic, partition).await?);
         }
         let is_new = |partition: i32, offset: i64| committed[&partition].is_none_or(|last| offset > last);
+        // Records not committed yet, without ids written within the window or earlier in the batch.
+        let mut in_batch = std::collections::HashSet::new();
         let fresh: Vec<Record> = batch
             .records
             .iter()
             .filter(|r| is_new(r.partition, r.offset))
+            .filter(|r| {
+                !self.dedup.contains(r.partition, &r.event.event_id) && in_batch.insert(r.event.event_id)
+            })
             .cloned()
             .collect();
+        let duplicates = batch
+            .records
+            .iter()
+            .filter(|r| is_new(r.partition, r.offset))
+            .count()
+            - fresh.len();
+        if duplicates > 0 {
+            tracing::info!(
+                duplicates,
+                "event ids already written within the window were left out"
+            );
+        }
         let transactions: Vec<Transaction> = batch
             .next_offsets
             .iter()
@@ -194,6 +256,18 @@ impl BatchSink for Lake {
             .with_commit_properties(CommitProperties::default().with_application_transactions(transactions))
             .await?;
         tracing::debug!(rows = fresh.len(), version = ?self.table.version(), "lake commit");
+        if let Some(newest) = fresh.iter().map(|r| r.event.received_at).max() {
+            let mut by_partition: BTreeMap<i32, Vec<(DateTime<Utc>, Uuid)>> = BTreeMap::new();
+            for r in &fresh {
+                by_partition
+                    .entry(r.partition)
+                    .or_default()
+                    .push((r.event.received_at, r.event.event_id));
+            }
+            for (partition, ids) in by_partition {
+                self.dedup.remember(partition, ids, newest);
+            }
+        }
         Ok(())
     }
 }

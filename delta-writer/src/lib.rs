@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod dedup;
 mod lake;
 pub mod maintenance;
 mod query;
@@ -33,7 +34,12 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
         version: env!("CARGO_PKG_VERSION"),
         until_caught_up: config.run_args().until_caught_up,
     };
-    let open = || Lake::open_or_create(&config.lake, &config.group_id);
+    let dedup_window = chrono::Duration::hours(i64::from(config.dedup_window_hours));
+    let open = || async {
+        Lake::open_or_create(&config.lake, &config.group_id)
+            .await
+            .map(|lake| lake.with_dedup(dedup_window, config.dedup_max_ids))
+    };
     Ok(run_sink(service, open, shutdown).await?)
 }
 

@@ -61,30 +61,71 @@ async fn a_drain_writes_everything_and_a_position_past_the_log_end_waits_for_a_r
     let command = config(&stack, &topic, &lake, &group, &[]);
     assert_eq!(rows(&command).await, 40);
 
-    // Another group whose positions lie past the end of partition 0 (the topic was recreated).
-    let other = unique("lake-past-end");
-    let mut table = Lake::open_or_create(&command.lake, &other)
-        .await
-        .expect("the lake");
+    // Another lake whose stored position lies past the end of partition 0 (the topic was
+    // recreated since that lake last read it).
+    let other_lake = std::env::temp_dir().join(unique("lake"));
+    let other_lake = other_lake.to_string_lossy().to_string();
+    let other = config(&stack, &topic, &other_lake, &group, &[]);
+    let mut table = Lake::open_or_create(&other.lake, &group).await.expect("the lake");
     table
         .store_offsets(&topic.name, &[(0, 1_000)])
         .await
         .expect("positions");
-    let error = drain(&stack, &topic, &lake, &other)
+    let error = drain(&stack, &topic, &other_lake, &group)
         .await
         .expect_err("the drain reports the partition it could not read");
     assert!(error.to_string().contains("past the end of the log"), "{error:#}");
-    assert_eq!(rows(&command).await, 40, "nothing was skipped or written");
+    assert_eq!(rows(&other).await, 0, "nothing was skipped or written");
 
-    let reset = config(&stack, &topic, &lake, &other, &["reset-offsets", "--partition=0"]);
+    let reset = config(
+        &stack,
+        &topic,
+        &other_lake,
+        &group,
+        &["reset-offsets", "--partition=0"],
+    );
     lakehouse_delta_writer::reset_offsets(&reset, &[0])
         .await
         .expect("reset");
-    drain(&stack, &topic, &lake, &other).await.expect("a clean drain");
+    drain(&stack, &topic, &other_lake, &group)
+        .await
+        .expect("a clean drain");
+    assert_eq!(rows(&other).await, 40, "after the reset, every event once");
+    std::fs::remove_dir_all(&other_lake).ok();
+    std::fs::remove_dir_all(&lake).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_id_written_within_the_window_is_not_written_again_even_after_a_restart() {
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 3).await;
+    let lake = std::env::temp_dir().join(unique("lake"));
+    let lake = lake.to_string_lossy().to_string();
+    let group = unique("lake-dedup");
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    // Arrival times within the window (the reference workload's span 20 days).
+    let arrived_now = |index| {
+        let mut event = reference_event(seed, index);
+        event.received_at = chrono::Utc::now();
+        event
+    };
+    let retried = arrived_now(0);
+    let others: Vec<_> = (1..20).map(arrived_now).collect();
+    // The retry arrives after other events, in the same batch as the original...
+    produce(&stack, &topic.name, std::slice::from_ref(&retried)).await;
+    produce(&stack, &topic.name, &others).await;
+    produce(&stack, &topic.name, std::slice::from_ref(&retried)).await;
+    drain(&stack, &topic, &lake, &group).await.expect("a clean drain");
+    let command = config(&stack, &topic, &lake, &group, &[]);
     assert_eq!(
         rows(&command).await,
-        80,
-        "the second group wrote every event once"
+        20,
+        "the retry in the same batch is left out"
     );
+
+    // ...and again after a restart, when the writer only knows the table.
+    produce(&stack, &topic.name, std::slice::from_ref(&retried)).await;
+    drain(&stack, &topic, &lake, &group).await.expect("a clean drain");
+    assert_eq!(rows(&command).await, 20, "the window is reloaded from the table");
     std::fs::remove_dir_all(&lake).ok();
 }
