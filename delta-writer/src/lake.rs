@@ -164,11 +164,16 @@ impl Lake {
             .iter()
             .map(|&(partition, next)| Transaction::new(self.app_id(topic, partition), next - 1))
             .collect();
-        let empty: RecordBatch = to_record_batch(&[], Utc::now())?;
+        self.append(&[], transactions).await
+    }
+
+    /// Appends `records` and the `txn` actions in one commit.
+    async fn append(&mut self, records: &[Record], transactions: Vec<Transaction>) -> Result<(), LakeError> {
+        let rows: RecordBatch = to_record_batch(records, Utc::now())?;
         self.table = self
             .table
             .clone()
-            .write(vec![empty])
+            .write(vec![rows])
             .with_save_mode(SaveMode::Append)
             .with_partition_columns([PARTITION_COLUMN])
             .with_commit_properties(CommitProperties::default().with_application_transactions(transactions))
@@ -246,15 +251,7 @@ impl BatchSink for Lake {
             tracing::info!("batch already in the table; nothing to write");
             return Ok(());
         }
-        let rows: RecordBatch = to_record_batch(&fresh, Utc::now())?;
-        self.table = self
-            .table
-            .clone()
-            .write(vec![rows])
-            .with_save_mode(SaveMode::Append)
-            .with_partition_columns([PARTITION_COLUMN])
-            .with_commit_properties(CommitProperties::default().with_application_transactions(transactions))
-            .await?;
+        self.append(&fresh, transactions).await?;
         tracing::debug!(rows = fresh.len(), version = ?self.table.version(), "lake commit");
         if let Some(newest) = fresh.iter().map(|r| r.event.received_at).max() {
             let mut by_partition: BTreeMap<i32, Vec<(DateTime<Utc>, Uuid)>> = BTreeMap::new();

@@ -259,14 +259,7 @@ impl Columns {
                 SELECT date_trunc('hour', i."timestamp"), i.project_id, i.event_type, x.dimension, x.value, count(*),
                        coalesce(sum(i.value), 0)
                 FROM inserted i
-                CROSS JOIN LATERAL (VALUES
-                    ('path', i.path),
-                    ('referrer_host', lakehouse_referrer_host(i.referrer)),
-                    ('browser', i.browser),
-                    ('os', i.os),
-                    ('device_type', i.device_type),
-                    ('country', i.country)) AS x(dimension, value)
-                WHERE x.value IS NOT NULL
+                CROSS JOIN LATERAL lakehouse_dimensions(i.path, i.referrer, i.browser, i.os, i.device_type, i.country) AS x
                 GROUP BY 1, 2, 3, 4, 5
                 ON CONFLICT (bucket, project_id, event_type, dimension, value) DO UPDATE
                 SET events = d.events + EXCLUDED.events, value_sum = d.value_sum + EXCLUDED.value_sum
