@@ -119,6 +119,10 @@ pub struct LakeArgs {
     pub aws_access_key_id: Option<String>,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub aws_secret_access_key: Option<String>,
+    /// A checkpoint every this many commits (`delta.checkpointInterval`, set when the table is
+    /// created): readers then replay at most this many log files.
+    #[arg(long, env = "CHECKPOINT_INTERVAL", default_value_t = 100)]
+    pub checkpoint_interval: u64,
 }
 
 impl std::fmt::Debug for LakeArgs {
@@ -127,6 +131,7 @@ impl std::fmt::Debug for LakeArgs {
             .field("lake_uri", &self.lake_uri)
             .field("aws_endpoint_url", &self.aws_endpoint_url)
             .field("aws_region", &self.aws_region)
+            .field("checkpoint_interval", &self.checkpoint_interval)
             .field("aws_access_key_id", &self.aws_access_key_id)
             .field(
                 "aws_secret_access_key",

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use deltalake::TableProperty;
 use deltalake::arrow::array::{AsArray, RecordBatch};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
@@ -92,6 +93,10 @@ impl Lake {
                 .with_table_name(EVENTS_TABLE)
                 .with_columns(schema.fields().cloned())
                 .with_partition_columns([PARTITION_COLUMN])
+                .with_configuration_property(
+                    TableProperty::CheckpointInterval,
+                    Some(args.checkpoint_interval.max(1).to_string()),
+                )
                 .with_save_mode(SaveMode::Ignore)
                 .await;
             table = match created {

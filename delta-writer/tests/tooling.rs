@@ -24,6 +24,7 @@ impl TempLake {
             "delta-writer".to_string(),
             format!("--lake-uri={}", dir.display()),
             "--group-id=g".into(),
+            "--checkpoint-interval=3".into(),
         ]);
         Self { config, dir }
     }
@@ -95,6 +96,10 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
     let table = open_at(&temp.config.lake, &AsOf::default())
         .await
         .expect("the table");
+    let checkpoint = temp
+        .dir
+        .join("events/_delta_log/00000000000000000002.checkpoint.parquet");
+    assert!(checkpoint.exists(), "a checkpoint after every third commit");
     let commits = history(&table, None).await.expect("history");
     let versions: Vec<u64> = commits.iter().map(|c| c.version).collect();
     assert_eq!(versions, [3, 2, 1, 0]);
