@@ -27,6 +27,8 @@ pub struct Stack {
     pub aws_secret_access_key: String,
     pub aws_region: String,
     pub bucket: String,
+    /// A Python with the `deltalake` package, to read our tables as an analyst would.
+    pub python: String,
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -49,6 +51,13 @@ impl Stack {
             aws_secret_access_key: env_or("AWS_SECRET_ACCESS_KEY", "lakehouse-secret"),
             aws_region: env_or("AWS_REGION", "us-east-1"),
             bucket: env_or("LAKE_BUCKET", "lakehouse"),
+            python: std::env::var("LAKEHOUSE_PYTHON")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| {
+                    let home = std::env::var("HOME").unwrap_or_default();
+                    format!("{home}/.cache/lakehouse/pydeltalake-1.6.6/bin/python")
+                }),
         }
     }
 
