@@ -119,6 +119,10 @@ pub struct LakeArgs {
     pub aws_access_key_id: Option<String>,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub aws_secret_access_key: Option<String>,
+    /// Write to a store that ignores conditional writes (If-None-Match), which is only safe when
+    /// this is the table's one and only writer.
+    #[arg(long, env = "LAKE_SINGLE_WRITER")]
+    pub single_writer: bool,
     /// A checkpoint every this many commits (`delta.checkpointInterval`, set when the table is
     /// created): readers then replay at most this many log files.
     #[arg(long, env = "CHECKPOINT_INTERVAL", default_value_t = 100)]
@@ -132,6 +136,7 @@ impl std::fmt::Debug for LakeArgs {
             .field("aws_endpoint_url", &self.aws_endpoint_url)
             .field("aws_region", &self.aws_region)
             .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("single_writer", &self.single_writer)
             .field("aws_access_key_id", &self.aws_access_key_id)
             .field(
                 "aws_secret_access_key",

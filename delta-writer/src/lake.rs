@@ -108,6 +108,19 @@ impl Lake {
             };
             tracing::info!(table = %url, "created the events table");
         }
+        let probe = crate::probe::conditional_put(table.object_store().as_ref(), &Default::default())
+            .await
+            .map_err(|e| LakeError::Delta(e.into()))?;
+        if probe == crate::probe::ConditionalPut::Ignored {
+            if !args.single_writer {
+                return Err(LakeError::Refused(format!(
+                    "the object store at {url} ignores conditional writes (If-None-Match): two writers \
+                     could overwrite each other's commits. Use a store that honours them (AWS S3, MinIO), \
+                     or, if this is the table's only writer, set LAKE_SINGLE_WRITER=true"
+                )));
+            }
+            tracing::warn!(table = %url, "the object store ignores conditional writes; running as the single writer");
+        }
         Ok(Self {
             table,
             group: group.into(),

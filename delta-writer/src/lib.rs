@@ -6,6 +6,7 @@ mod config;
 mod dedup;
 mod lake;
 pub mod maintenance;
+mod probe;
 mod query;
 mod schema;
 mod time_travel;
