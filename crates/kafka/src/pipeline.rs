@@ -117,12 +117,18 @@ pub struct Pipeline<S: BatchSink> {
     until_caught_up: bool,
 }
 
-/// What the loop knows about each assigned partition's log.
+/// What the loop knows about the partitions of the current assignment; replaced at every
+/// rebalance.
 #[derive(Debug, Default)]
 struct Assignment {
     partitions: BTreeSet<i32>,
-    /// Sought partitions whose stored offset (the value) is not yet checked against the log.
-    unverified: BTreeMap<i32, Option<i64>>,
+    /// Partitions not yet sought to the sink's stored position.
+    unsought: BTreeSet<i32>,
+    /// The sink's stored offsets, as read for the seeks: a seek librdkafka refuses is retried
+    /// without asking the sink again (for the lake, a read of the table).
+    stored: BTreeMap<i32, Option<i64>>,
+    /// Partitions whose read position is not yet checked against the end of the log.
+    unverified: BTreeSet<i32>,
     /// Low and high watermarks of each partition, from the first fetch after assignment.
     ends: BTreeMap<i32, (i64, i64)>,
     /// Partitions whose stored offset lies past the log's end: paused, never read.
@@ -130,9 +136,20 @@ struct Assignment {
 }
 
 impl Assignment {
-    /// True when every assigned partition was read up to its end as of assignment.
+    fn new(partitions: BTreeSet<i32>) -> Self {
+        Self {
+            unsought: partitions.clone(),
+            partitions,
+            ..Self::default()
+        }
+    }
+
+    /// True when every assigned partition was sought, checked against its log, and read up to
+    /// its end as of assignment.
     fn caught_up(&self, positions: &Positions) -> bool {
         !self.partitions.is_empty()
+            && self.unsought.is_empty()
+            && self.unverified.is_empty()
             && self.partitions.iter().all(|p| {
                 self.past_end.contains(p)
                     || self.ends.get(p).is_some_and(|&(low, high)| {
@@ -221,8 +238,6 @@ impl<S: BatchSink> Pipeline<S> {
         ));
         let mut positions = Positions::default();
         let mut batch = Batch::new(&self.topic);
-        // Assigned partitions not yet sought to the sink's position.
-        let mut to_seek = BTreeSet::new();
         let mut assignment = Assignment::default();
         let mut outcome = Ok(());
         tracing::info!(group = %self.group, topic = %self.topic, drain = self.until_caught_up, "consuming");
@@ -246,19 +261,15 @@ impl<S: BatchSink> Pipeline<S> {
                 }
                 batch.clear();
                 positions.reset();
-                to_seek = self.consumer.context().take_assigned();
-                assignment = Assignment {
-                    partitions: to_seek.clone(),
-                    ..Assignment::default()
-                };
+                assignment = Assignment::new(self.consumer.context().take_assigned());
                 self.health.set_ok(OFFSETS_CHECK);
             }
-            if !to_seek.is_empty() {
-                self.seek_assigned(&mut to_seek, &mut positions, &mut assignment, &shutdown)
+            if !assignment.unsought.is_empty() {
+                self.seek_assigned(&mut positions, &mut assignment, &shutdown)
                     .await;
             }
             if !assignment.unverified.is_empty() {
-                self.verify_ends(&mut assignment);
+                self.verify_ends(&mut assignment, &positions);
             }
             match received {
                 None => {}
@@ -276,11 +287,7 @@ impl<S: BatchSink> Pipeline<S> {
             if batch.is_full(&self.policy) || (due && !batch.is_empty()) {
                 self.flush(&mut batch, &shutdown).await;
             }
-            if self.until_caught_up
-                && to_seek.is_empty()
-                && assignment.unverified.is_empty()
-                && assignment.caught_up(&positions)
-            {
+            if self.until_caught_up && assignment.caught_up(&positions) {
                 if !batch.is_empty() {
                     self.flush(&mut batch, &shutdown).await;
                 }
@@ -364,18 +371,26 @@ impl<S: BatchSink> Pipeline<S> {
     /// ever arrives. A seek librdkafka refuses (the partition is not fetching yet) stays pending.
     async fn seek_assigned(
         &mut self,
-        to_seek: &mut BTreeSet<i32>,
         positions: &mut Positions,
         assignment: &mut Assignment,
         shutdown: &CancellationToken,
     ) {
-        for partition in to_seek.clone() {
+        for partition in assignment.unsought.clone() {
             if positions.is_known(partition) {
-                to_seek.remove(&partition);
+                // A message of it arrived first and the message path positioned it.
+                assignment.unsought.remove(&partition);
+                assignment.unverified.insert(partition);
                 continue;
             }
-            let Some(stored) = self.stored_offset(partition, shutdown).await else {
-                return;
+            let stored = match assignment.stored.get(&partition) {
+                Some(&stored) => stored,
+                None => {
+                    let Some(stored) = self.stored_offset(partition, shutdown).await else {
+                        return;
+                    };
+                    assignment.stored.insert(partition, stored);
+                    stored
+                }
             };
             let target = stored.map_or(Offset::Beginning, Offset::Offset);
             match self
@@ -385,15 +400,15 @@ impl<S: BatchSink> Pipeline<S> {
                 Ok(()) => {
                     tracing::info!(partition, target = ?target, "assigned partition sought to the sink's stored position");
                     positions.sought(partition, stored);
-                    to_seek.remove(&partition);
-                    assignment.unverified.insert(partition, stored);
+                    assignment.unsought.remove(&partition);
+                    assignment.unverified.insert(partition);
                 }
                 Err(error) => tracing::debug!(partition, %error, "seek not possible yet; retrying"),
             }
         }
     }
 
-    /// Checks each sought partition's stored offset against the end of its log, once the first
+    /// Checks each positioned partition's read position against the end of its log, once the first
     /// fetch has told librdkafka the watermarks. (The fetch's high watermark, not a ListOffsets
     /// request: tansu 0.6 answers ListOffsets(latest) with the last batch's base offset + 1.)
     ///
@@ -402,8 +417,8 @@ impl<S: BatchSink> Pipeline<S> {
     /// paused instead, with an error log and a failing readiness check, until its stored offset
     /// is reset. Messages it skipped meanwhile are below the stored offset, so they are read
     /// after the reset.
-    fn verify_ends(&mut self, assignment: &mut Assignment) {
-        for (partition, stored) in assignment.unverified.clone() {
+    fn verify_ends(&mut self, assignment: &mut Assignment, positions: &Positions) {
+        for partition in assignment.unverified.clone() {
             let Some((low, high)) = cached_watermarks(&self.consumer, &self.topic, partition) else {
                 continue;
             };
@@ -412,15 +427,17 @@ impl<S: BatchSink> Pipeline<S> {
             }
             assignment.unverified.remove(&partition);
             assignment.ends.insert(partition, (low, high));
-            let Some(stored) = stored.filter(|&stored| stored > high) else {
+            // The position is the stored offset, or past it by what was read since (never past
+            // the log's end); unknown while reading from the beginning, which cannot be past it.
+            let Some(position) = positions.next(partition).filter(|&next| next > high) else {
                 continue;
             };
-            tracing::error!(partition, stored_offset = stored, log_end = high, group = %self.group,
+            tracing::error!(partition, stored_offset = position, log_end = high, group = %self.group,
                 "the sink's stored offset is past the end of the partition (was the topic recreated?); \
                  the partition is paused so that nothing is skipped: reset the sink's offsets for it");
             self.health.set_failed(
                 OFFSETS_CHECK,
-                format!("partition {partition}: stored offset {stored} is past the log end {high}"),
+                format!("partition {partition}: stored offset {position} is past the log end {high}"),
             );
             let mut paused = TopicPartitionList::new();
             paused.add_partition(&self.topic, partition);
