@@ -29,23 +29,12 @@ pub enum Storage {
 /// their compression policies; idempotent. Anything refused leaves a plain-PostgreSQL warehouse
 /// and a warning, never a failed start.
 pub async fn ensure(pool: &PgPool) -> Result<Storage, sqlx::Error> {
-    let Some(version) = installed(pool).await? else {
-        let available: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'timescaledb')",
-        )
-        .fetch_one(pool)
-        .await?;
-        if !available {
-            return Ok(Storage::Plain);
-        }
-        if let Err(error) = sqlx::query("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            .execute(pool)
-            .await
-        {
-            tracing::warn!(%error, "TimescaleDB is available but cannot be created (is it in shared_preload_libraries, and may this role create it?); running on plain PostgreSQL");
-            return Ok(Storage::Plain);
-        }
-        return Box::pin(ensure(pool)).await;
+    let installed_or_created = match installed(pool).await? {
+        Some(version) => Some(version),
+        None => create_extension(pool).await?,
+    };
+    let Some(version) = installed_or_created else {
+        return Ok(Storage::Plain);
     };
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('lakehouse.timescale'))")
@@ -84,6 +73,26 @@ pub async fn ensure(pool: &PgPool) -> Result<Storage, sqlx::Error> {
     }
     tx.commit().await?;
     Ok(Storage::Timescale { version })
+}
+
+/// Creates the extension if the server has it and returns its version; `None` when it does not
+/// or refuses.
+async fn create_extension(pool: &PgPool) -> Result<Option<String>, sqlx::Error> {
+    let available: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'timescaledb')")
+            .fetch_one(pool)
+            .await?;
+    if !available {
+        return Ok(None);
+    }
+    if let Err(error) = sqlx::query("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        .execute(pool)
+        .await
+    {
+        tracing::warn!(%error, "TimescaleDB is available but cannot be created (is it in shared_preload_libraries, and may this role create it?); running on plain PostgreSQL");
+        return Ok(None);
+    }
+    installed(pool).await
 }
 
 /// The installed TimescaleDB version, if any.
