@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
 
+use crate::crash::CrashAt;
 use crate::query::OutputFormat;
 use crate::time_travel::AsOf;
 use lakehouse_telemetry::LogFormat;
@@ -46,6 +47,9 @@ pub struct WriterConfig {
     pub dedup_max_ids: usize,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// For the exactly-once tests only: abort at `<point>:<n>` (see the `crash` module).
+    #[arg(long, env = "LAKE_CRASH_AT", hide = true)]
+    pub crash_at: Option<CrashAt>,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]

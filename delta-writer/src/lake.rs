@@ -7,21 +7,27 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deltalake::TableProperty;
-use deltalake::arrow::array::{AsArray, RecordBatch};
+use deltalake::arrow::array::AsArray;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::kernel::{StructType, Transaction};
-use deltalake::protocol::SaveMode;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake::kernel::{Action, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use url::Url;
 use uuid::Uuid;
 
 use crate::config::LakeArgs;
+use crate::crash::{self, CrashAt, Point};
 use crate::dedup::Dedup;
 use crate::schema::{PARTITION_COLUMN, events_schema, to_record_batch};
+
+/// How often a batch is re-checked and retried when other writers keep committing offsets of its
+/// partitions first, before the error goes to the consume loop (which retries with backoff).
+const MAX_CONFLICT_RETRIES: u32 = 5;
 
 /// The events table's name under the lake root.
 pub const EVENTS_TABLE: &str = "events";
@@ -78,6 +84,7 @@ pub struct Lake {
     table: DeltaTable,
     group: String,
     dedup: Dedup,
+    crash: Option<CrashAt>,
 }
 
 impl Lake {
@@ -125,6 +132,7 @@ impl Lake {
             table,
             group: group.into(),
             dedup: Dedup::new(chrono::Duration::hours(24), 4_000_000),
+            crash: None,
         })
     }
 
@@ -132,6 +140,12 @@ impl Lake {
     /// [`crate::dedup`]).
     pub fn with_dedup(mut self, window: chrono::Duration, max_ids: usize) -> Self {
         self.dedup = Dedup::new(window, max_ids);
+        self
+    }
+
+    /// Aborts the process at a point of a commit (see [`crate::crash`]); for the exactly-once tests.
+    pub fn with_crash(mut self, crash: Option<CrashAt>) -> Self {
+        self.crash = crash;
         self
     }
 
@@ -185,17 +199,30 @@ impl Lake {
         self.append(&[], transactions).await
     }
 
-    /// Appends `records` and the `txn` actions in one commit.
+    /// Appends `records` and the `txn` actions in one commit: the Parquet files are uploaded
+    /// first, then the commit names them. A crash between the two leaves orphan files that no
+    /// version references (vacuum removes them); the retry writes its own.
     async fn append(&mut self, records: &[Record], transactions: Vec<Transaction>) -> Result<(), LakeError> {
-        let rows: RecordBatch = to_record_batch(records, Utc::now())?;
-        self.table = self
-            .table
-            .clone()
-            .write(vec![rows])
-            .with_save_mode(SaveMode::Append)
-            .with_partition_columns([PARTITION_COLUMN])
-            .with_commit_properties(CommitProperties::default().with_application_transactions(transactions))
-            .await?;
+        crash::point(self.crash.as_ref(), Point::BeforeUpload);
+        let mut actions = Vec::new();
+        if !records.is_empty() {
+            let mut writer = RecordBatchWriter::for_table(&self.table)?;
+            writer.write(to_record_batch(records, Utc::now())?).await?;
+            actions.extend(writer.flush().await?.into_iter().map(Action::Add));
+        }
+        crash::point(self.crash.as_ref(), Point::AfterUpload);
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(vec![PARTITION_COLUMN.into()]),
+            predicate: None,
+        };
+        let committed =
+            CommitBuilder::from(CommitProperties::default().with_application_transactions(transactions))
+                .with_actions(actions)
+                .build(Some(self.table.snapshot()?), self.table.log_store(), operation)
+                .await?;
+        tracing::debug!(rows = records.len(), version = committed.version(), "lake commit");
+        crash::point(self.crash.as_ref(), Point::AfterCommit);
         Ok(())
     }
 
@@ -228,8 +255,29 @@ impl BatchSink for Lake {
 
     /// Appends the records the table does not hold yet, with the new offsets, in one commit. The
     /// table is reloaded first, so a retry after an unclear failure, or a batch another writer
-    /// already committed, writes nothing twice.
+    /// already committed, writes nothing twice. When another writer commits offsets of one of
+    /// our partitions between our reload and our commit (a rebalance moved it while we held a
+    /// batch), Delta refuses our commit as a conflict on the partition's `txn`: we reload and
+    /// write only what the other writer did not.
     async fn write(&mut self, batch: &Batch) -> Result<(), LakeError> {
+        let mut conflicts = 0;
+        loop {
+            match self.write_new_records(batch).await {
+                Err(LakeError::Delta(DeltaTableError::Transaction {
+                    source: TransactionError::CommitConflict(conflict),
+                })) if conflicts < MAX_CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    tracing::info!(%conflict, conflicts,
+                        "another writer committed to our partitions first; reloading to write only what it did not");
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+impl Lake {
+    async fn write_new_records(&mut self, batch: &Batch) -> Result<(), LakeError> {
         self.table.update_state().await?;
         let mut committed = BTreeMap::new();
         for &partition in batch.next_offsets.keys() {
@@ -270,7 +318,6 @@ impl BatchSink for Lake {
             return Ok(());
         }
         self.append(&fresh, transactions).await?;
-        tracing::debug!(rows = fresh.len(), version = ?self.table.version(), "lake commit");
         if let Some(newest) = fresh.iter().map(|r| r.event.received_at).max() {
             let mut by_partition: BTreeMap<i32, Vec<(DateTime<Utc>, Uuid)>> = BTreeMap::new();
             for r in &fresh {

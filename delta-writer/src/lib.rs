@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod crash;
 mod dedup;
 mod lake;
 pub mod maintenance;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use commands::execute;
 pub use config::{Command, LakeArgs, WriterConfig};
+pub use crash::CrashAt;
 pub use lake::{EVENTS_TABLE, Lake, LakeError, open_table, table_url};
 pub use query::{OutputFormat, print_query, query, render};
 pub use schema::{PARTITION_COLUMN, events_schema};
@@ -39,7 +41,10 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
     let open = || async {
         Lake::open_or_create(&config.lake, &config.group_id)
             .await
-            .map(|lake| lake.with_dedup(dedup_window, config.dedup_max_ids))
+            .map(|lake| {
+                lake.with_dedup(dedup_window, config.dedup_max_ids)
+                    .with_crash(config.crash_at.clone())
+            })
     };
     Ok(run_sink(service, open, shutdown).await?)
 }

@@ -3,27 +3,14 @@
 //! log's end (a recreated topic) pauses its partition instead of silently skipping what arrives,
 //! until `reset-offsets` forgets it.
 
+mod common;
+
 use std::time::Duration;
 
-use clap::Parser;
-use deltalake::arrow::array::AsArray;
-use deltalake::arrow::datatypes::Int64Type;
-use lakehouse_delta_writer::{EVENTS_TABLE, Lake, WriterConfig};
+use common::{config, rows};
+use lakehouse_delta_writer::Lake;
 use lakehouse_testkit::{Stack, TestTopic, produce, reference_event, unique};
 use tokio_util::sync::CancellationToken;
-
-fn config(stack: &Stack, topic: &TestTopic, lake: &str, group: &str, command: &[&str]) -> WriterConfig {
-    let mut args = vec!["delta-writer".to_string()];
-    args.extend(topic.flags(stack));
-    args.extend([
-        format!("--lake-uri={lake}"),
-        format!("--group-id={group}"),
-        "--metrics-addr=127.0.0.1:0".into(),
-        "--log-format=pretty".into(),
-    ]);
-    args.extend(command.iter().map(|arg| arg.to_string()));
-    WriterConfig::parse_from(args)
-}
 
 async fn drain(stack: &Stack, topic: &TestTopic, lake: &str, group: &str) -> anyhow::Result<()> {
     let config = config(stack, topic, lake, group, &["run", "--until-caught-up"]);
@@ -33,17 +20,6 @@ async fn drain(stack: &Stack, topic: &TestTopic, lake: &str, group: &str) -> any
     )
     .await
     .expect("a drain ends by itself")
-}
-
-async fn rows(config: &WriterConfig) -> i64 {
-    let url = lakehouse_delta_writer::table_url(&config.lake.lake_uri, EVENTS_TABLE).expect("a table URL");
-    let table = lakehouse_delta_writer::open_table(url, &config.lake)
-        .await
-        .expect("the table");
-    let batches = lakehouse_delta_writer::query(&table, "SELECT count(*) AS n FROM events")
-        .await
-        .expect("a count");
-    batches[0].column(0).as_primitive::<Int64Type>().value(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

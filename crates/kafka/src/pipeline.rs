@@ -292,6 +292,7 @@ impl<S: BatchSink> Pipeline<S> {
                     self.flush(&mut batch, &shutdown).await;
                 }
                 tracing::info!(partitions = ?assignment.partitions, "caught up with the end of every assigned partition");
+                self.warn_if_partial(&assignment.partitions);
                 if !assignment.past_end.is_empty() {
                     outcome = Err(PipelineError::PastEnd {
                         partitions: assignment.past_end.iter().copied().collect(),
@@ -445,6 +446,30 @@ impl<S: BatchSink> Pipeline<S> {
                 tracing::error!(partition, %error, "cannot pause the partition");
             }
             assignment.past_end.insert(partition);
+        }
+    }
+
+    /// A drain covers only the partitions the group gave it: other members hold the rest, or
+    /// members that died and whose sessions have not ended yet. Says so, since whoever runs a
+    /// drain usually means the whole topic. (A metadata request at the end of a drain: blocking
+    /// for a moment is fine there.)
+    fn warn_if_partial(&self, assigned: &BTreeSet<i32>) {
+        let Ok(metadata) = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), Duration::from_secs(5))
+        else {
+            return;
+        };
+        let all: BTreeSet<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|topic| topic.partitions().iter().map(|p| p.id()))
+            .collect();
+        let missing: Vec<i32> = all.difference(assigned).copied().collect();
+        if !missing.is_empty() {
+            tracing::warn!(group = %self.group, missing = ?missing,
+                "the drain covered only the partitions assigned to it; the others belong to other members \
+                 of the group, or to members that died and whose sessions have not ended yet");
         }
     }
 

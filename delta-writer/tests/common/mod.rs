@@ -1,0 +1,122 @@
+//! What the delta-writer's integration tests share: configurations pointed at the stack, the
+//! writer binary as a child process, and reading back what the table holds.
+
+#![allow(dead_code, reason = "each test target uses its own part")]
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use clap::Parser;
+use deltalake::arrow::array::AsArray;
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, Int64Type};
+use lakehouse_delta_writer::{EVENTS_TABLE, WriterConfig};
+use lakehouse_testkit::{Stack, TestTopic};
+use tokio::process::{Child, Command};
+
+/// The consumers' `session.timeout.ms` in these tests: a killed member leaves the group after it.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// The flags that point the writer at `topic` and at `lake` (an `s3://` lake gets the stack's
+/// object store), for `group`.
+pub fn flags(stack: &Stack, topic: &TestTopic, lake: &str, group: &str) -> Vec<String> {
+    let mut args = topic.flags(stack);
+    args.extend([
+        format!("--lake-uri={lake}"),
+        format!("--group-id={group}"),
+        "--metrics-addr=127.0.0.1:0".into(),
+        "--log-format=pretty".into(),
+    ]);
+    if lake.starts_with("s3://") {
+        args.extend(stack.aws_flags());
+    }
+    args
+}
+
+/// The configuration the binary would parse from these flags followed by `command`.
+pub fn config(stack: &Stack, topic: &TestTopic, lake: &str, group: &str, command: &[&str]) -> WriterConfig {
+    let mut args = vec!["delta-writer".to_string()];
+    args.extend(flags(stack, topic, lake, group));
+    args.extend(command.iter().map(|arg| arg.to_string()));
+    WriterConfig::parse_from(args)
+}
+
+/// Starts the writer binary with `args` after the common flags; small, frequent commits so that
+/// kills land between them. `kill_on_drop` makes a dropped child a SIGKILLed one.
+pub fn spawn(
+    stack: &Stack,
+    topic: &TestTopic,
+    lake: &str,
+    group: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"))
+        .args(flags(stack, topic, lake, group))
+        .args([
+            "--flush-max-rows=40".to_string(),
+            "--flush-max-age-ms=200".into(),
+            format!(
+                "--kafka-consumer-config=session.timeout.ms={},heartbeat.interval.ms=1000",
+                SESSION_TIMEOUT.as_millis()
+            ),
+        ])
+        .args(args)
+        .envs(env.iter().copied())
+        .env(
+            "RUST_LOG",
+            std::env::var("CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the delta-writer binary starts")
+}
+
+/// The table's latest version (`None` before it exists).
+pub async fn version(config: &WriterConfig) -> Option<u64> {
+    let url = lakehouse_delta_writer::table_url(&config.lake.lake_uri, EVENTS_TABLE).expect("a table URL");
+    let table = lakehouse_delta_writer::open_table(url, &config.lake)
+        .await
+        .expect("the table");
+    table.version()
+}
+
+/// How many times each `event_id` is in the table's latest version.
+pub async fn id_counts(config: &WriterConfig) -> HashMap<String, i64> {
+    let url = lakehouse_delta_writer::table_url(&config.lake.lake_uri, EVENTS_TABLE).expect("a table URL");
+    let table = lakehouse_delta_writer::open_table(url, &config.lake)
+        .await
+        .expect("the table");
+    if table.version().is_none() {
+        return HashMap::new();
+    }
+    let batches = lakehouse_delta_writer::query(
+        &table,
+        "SELECT CAST(event_id AS VARCHAR), count(*) FROM events GROUP BY event_id",
+    )
+    .await
+    .expect("the ids");
+    let mut counts = HashMap::new();
+    for batch in batches {
+        let ids = cast(batch.column(0), &DataType::Utf8).expect("ids as text");
+        let n = batch.column(1).as_primitive::<Int64Type>();
+        for (row, id) in ids.as_string::<i32>().iter().enumerate() {
+            counts.insert(id.expect("an id").to_string(), n.value(row));
+        }
+    }
+    counts
+}
+
+/// The rows in the table's latest version.
+pub async fn rows(config: &WriterConfig) -> i64 {
+    id_counts(config).await.values().sum()
+}
+
+/// A pseudo-random duration in `[min, min + spread)`.
+pub fn random_between(min: Duration, spread: Duration) -> Duration {
+    let roll = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+    min + spread * roll / 1000
+}
