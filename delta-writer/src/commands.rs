@@ -5,7 +5,10 @@ use chrono::Duration;
 
 use crate::config::{Command, WriterConfig};
 use crate::maintenance::{self, Commit};
+use crate::progress::report;
+use crate::query::render;
 use crate::time_travel::{AsOf, open_at};
+use crate::{gdpr, verify};
 
 /// Runs a tooling subcommand (anything but `run` and `reset-offsets`).
 #[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
@@ -25,10 +28,9 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
             );
             let target = open_at(lake, at).await?;
             let table = open_at(lake, &AsOf::default()).await?;
-            let restored = maintenance::restore(table, &target, *dry_run).await?;
+            let restored = report("restore", maintenance::restore(table, &target, *dry_run)).await?;
             tracing::info!(?restored, dry_run, "restore");
-            println!("{}", serde_json::to_string_pretty(&restored)?);
-            Ok(())
+            print_json(&restored)
         }
         Command::Vacuum {
             retention_hours,
@@ -36,28 +38,73 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
             dry_run,
         } => {
             let table = open_at(lake, &AsOf::default()).await?;
-            let vacuumed = maintenance::vacuum(
-                table,
-                Duration::hours(*retention_hours),
-                Duration::hours(*restore_window_hours),
-                *dry_run,
+            let vacuumed = report(
+                "vacuum",
+                maintenance::vacuum(
+                    table,
+                    Duration::hours(*retention_hours),
+                    Duration::hours(*restore_window_hours),
+                    *dry_run,
+                ),
             )
             .await?;
             tracing::info!(files = vacuumed.files.len(), dry_run, "vacuum");
-            println!("{}", serde_json::to_string_pretty(&vacuumed)?);
+            print_json(&vacuumed)
+        }
+        Command::Optimize { target_size, zorder } => {
+            let table = open_at(lake, &AsOf::default()).await?;
+            let optimized = report("optimize", maintenance::optimize(table, *target_size, zorder)).await?;
+            tracing::info!(?optimized, "optimize");
+            print_json(&optimized)
+        }
+        Command::ExportUser { user, at, format } => {
+            let table = open_at(lake, at).await?;
+            let rows = report("export-user", gdpr::export_user(&table, user)).await?;
+            print!("{}", render(&rows, *format)?);
             Ok(())
         }
-        Command::Optimize { target_size } => {
-            let table = open_at(lake, &AsOf::default()).await?;
-            let optimized = maintenance::optimize(table, *target_size).await?;
-            tracing::info!(?optimized, "optimize");
-            println!("{}", serde_json::to_string_pretty(&optimized)?);
+        Command::DeleteUser {
+            user,
+            restore_window_hours,
+            dry_run,
+        } => {
+            let mut table = open_at(lake, &AsOf::default()).await?;
+            let window = Duration::hours(*restore_window_hours);
+            let erased = report(
+                "delete-user",
+                gdpr::delete_user(&mut table, user, window, *dry_run),
+            )
+            .await?;
+            tracing::info!(rows = erased.rows, version = ?erased.new_version, dry_run, "delete-user");
+            print_json(&erased)
+        }
+        Command::Verify { at } => {
+            let table = open_at(lake, at).await?;
+            let verified = report("verify", verify::verify(&table)).await?;
+            print_json(&verified)?;
+            let problems = verified.problems();
+            for problem in &problems {
+                tracing::error!(problem = %problem, "verify");
+            }
+            anyhow::ensure!(
+                problems.is_empty(),
+                "verify found {} problem(s) in version {}",
+                problems.len(),
+                verified.version
+            );
             Ok(())
         }
         Command::Run(_) | Command::ResetOffsets { .. } => {
             anyhow::bail!("not a tooling command")
         }
     }
+}
+
+/// Prints a command's result as JSON, for scripts and CronJobs.
+#[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 /// The history as an aligned text table.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
 
 use crate::crash::CrashAt;
+use crate::gdpr::User;
 use crate::query::OutputFormat;
 use crate::time_travel::AsOf;
 use lakehouse_telemetry::LogFormat;
@@ -99,11 +100,43 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Compact small files into larger ones, per partition, without changing any row.
+    /// Compact small files into larger ones, per partition, without changing any row; safe
+    /// beside running writers.
     Optimize {
         /// The size files are compacted towards, in bytes.
         #[arg(long, default_value_t = 128 * 1024 * 1024)]
         target_size: u64,
+        /// Also order each partition's rows in Z-order over these columns (comma-separated, not
+        /// `event_date`), e.g. `project_id,event_type`: queries filtering on them read fewer files.
+        #[arg(long, value_delimiter = ',')]
+        zorder: Vec<String>,
+    },
+    /// Print every row of a user (GDPR access request), oldest first.
+    ExportUser {
+        #[command(flatten)]
+        user: User,
+        #[command(flatten)]
+        at: AsOf,
+        #[arg(long, value_enum, default_value = "json")]
+        format: OutputFormat,
+    },
+    /// Remove every row of a user from the latest version (GDPR erasure); older versions keep
+    /// them until vacuum, past the restore window.
+    DeleteUser {
+        #[command(flatten)]
+        user: User,
+        /// The restore window: vacuum removes the rows from history this long after the deletion.
+        #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = 168)]
+        restore_window_hours: i64,
+        /// Only count the rows.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the latest version: every file present at its size, the schema, no event twice.
+    /// Exits non-zero when it finds a problem.
+    Verify {
+        #[command(flatten)]
+        at: AsOf,
     },
 }
 

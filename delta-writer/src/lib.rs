@@ -5,12 +5,15 @@ mod commands;
 mod config;
 mod crash;
 mod dedup;
+pub mod gdpr;
 mod lake;
 pub mod maintenance;
 mod probe;
+mod progress;
 mod query;
 mod schema;
 mod time_travel;
+pub mod verify;
 
 use lakehouse_kafka::{SinkService, run_sink};
 use tokio_util::sync::CancellationToken;

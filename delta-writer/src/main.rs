@@ -1,6 +1,6 @@
 //! The delta-writer binary: `run` (the default) consumes events into the lake until SIGTERM;
-//! `reset-offsets` forgets stored offsets; `query`, `history`, `restore`, `vacuum` and `optimize`
-//! are the lake tooling.
+//! `reset-offsets` forgets stored offsets; `query`, `history`, `restore`, `vacuum`, `optimize`,
+//! `export-user`, `delete-user` and `verify` are the lake tooling.
 
 use clap::Parser;
 use lakehouse_delta_writer::{Command, WriterConfig};
@@ -19,7 +19,10 @@ async fn main() -> anyhow::Result<()> {
             | Command::History { .. }
             | Command::Restore { .. }
             | Command::Vacuum { .. }
-            | Command::Optimize { .. }),
+            | Command::Optimize { .. }
+            | Command::ExportUser { .. }
+            | Command::DeleteUser { .. }
+            | Command::Verify { .. }),
         ) => lakehouse_delta_writer::execute(&config, command).await,
         Some(Command::Run(_)) | None => {
             let shutdown = CancellationToken::new();

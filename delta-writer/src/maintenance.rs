@@ -2,8 +2,14 @@
 //! `vacuum`, `optimize`. Each reports what it did (or, in a dry run, would do) as a value the
 //! command prints and tests check.
 
+use std::future::{Future, IntoFuture};
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use deltalake::DeltaTable;
+use deltalake::kernel::transaction::TransactionError;
+use deltalake::logstore::object_store::ObjectStoreExt;
+use deltalake::logstore::object_store::path::Path;
+use deltalake::operations::optimize::OptimizeType;
+use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 use serde::Serialize;
 
@@ -13,6 +19,8 @@ use crate::lake::LakeError;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Commit {
     pub version: u64,
+    /// When the commit became visible: its log file's time, which `--as-of` compares with (the
+    /// time in the commit's own record is taken before the file is written, a little earlier).
     pub timestamp: Option<DateTime<Utc>>,
     pub operation: String,
     /// Rows and files the commit added, when the writer recorded them.
@@ -23,22 +31,29 @@ pub struct Commit {
 pub async fn history(table: &DeltaTable, limit: Option<usize>) -> Result<Vec<Commit>, LakeError> {
     let latest = table.version().unwrap_or(0);
     let infos: Vec<_> = table.history(limit).try_collect().await?;
-    Ok(infos
-        .into_iter()
-        .enumerate()
-        .map(|(index, info)| Commit {
-            version: latest.saturating_sub(index as u64),
-            timestamp: info
+    let store = table.log_store().object_store(None);
+    let mut commits = Vec::with_capacity(infos.len());
+    for (index, info) in infos.into_iter().enumerate() {
+        let version = latest.saturating_sub(index as u64);
+        let log_file = Path::from(format!("_delta_log/{version:020}.json"));
+        let written = match store.head(&log_file).await {
+            Ok(meta) => Some(meta.last_modified),
+            Err(_) => info
                 .timestamp
                 .and_then(|millis| Utc.timestamp_millis_opt(millis).single()),
+        };
+        commits.push(Commit {
+            version,
+            timestamp: written,
             operation: info.operation.unwrap_or_default(),
             metrics: info
                 .info
                 .get("operationMetrics")
                 .cloned()
                 .unwrap_or(serde_json::Value::Null),
-        })
-        .collect())
+        });
+    }
+    Ok(commits)
 }
 
 /// What `restore` did or would do.
@@ -120,6 +135,36 @@ pub async fn vacuum(
     })
 }
 
+/// How often an operation is retried when a concurrent commit conflicts with it.
+const CONFLICT_RETRIES: u32 = 5;
+
+/// Runs `operation` on `table`, and again on a reloaded table when another commit conflicts
+/// with it (another optimize or delete removed files it rewrote), up to [`CONFLICT_RETRIES`]
+/// times. Appends never conflict with these operations: they only add files.
+pub(crate) async fn retry_on_conflict<T, F, Fut>(
+    table: &mut DeltaTable,
+    label: &str,
+    mut operation: F,
+) -> Result<T, LakeError>
+where
+    F: FnMut(DeltaTable) -> Fut,
+    Fut: Future<Output = Result<T, DeltaTableError>>,
+{
+    let mut conflicts = 0;
+    loop {
+        match operation(table.clone()).await {
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(conflict),
+            }) if conflicts < CONFLICT_RETRIES => {
+                conflicts += 1;
+                tracing::warn!(%conflict, conflicts, "{label}: a concurrent commit conflicted; reloading and retrying");
+                table.update_state().await?;
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
 /// What `optimize` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Optimized {
@@ -129,12 +174,33 @@ pub struct Optimized {
     pub new_version: Option<u64>,
 }
 
-/// Compacts small files into files of about `target_size` bytes, per partition. The commit
-/// carries `dataChange = false`, so streaming readers ignore it; it conflicts only with commits
-/// that remove the same files (another optimize), never with appends.
-pub async fn optimize(table: DeltaTable, target_size: u64) -> Result<Optimized, LakeError> {
+/// Compacts small files into files of about `target_size` bytes, per partition; with `zorder`
+/// columns, also rewrites each partition's rows in Z-order over them, so that readers filtering
+/// on those columns skip most files. The commit carries `dataChange = false`, so streaming
+/// readers ignore it; running writers are unaffected (appends do not conflict with it) and a
+/// concurrent optimize or delete makes it retry.
+pub async fn optimize(
+    table: DeltaTable,
+    target_size: u64,
+    zorder: &[String],
+) -> Result<Optimized, LakeError> {
     let target = std::num::NonZeroU64::new(target_size).unwrap_or(std::num::NonZeroU64::MIN);
-    let (table, metrics) = table.optimize().with_target_size(target).await?;
+    let kind = || {
+        if zorder.is_empty() {
+            OptimizeType::Compact
+        } else {
+            OptimizeType::ZOrder(zorder.to_vec())
+        }
+    };
+    let mut table = table;
+    let (table, metrics) = retry_on_conflict(&mut table, "optimize", |table| {
+        table
+            .optimize()
+            .with_target_size(target)
+            .with_type(kind())
+            .into_future()
+    })
+    .await?;
     Ok(Optimized {
         files_removed: metrics.num_files_removed,
         files_added: metrics.num_files_added,

@@ -1,14 +1,15 @@
 //! The lake tooling on a real Delta table in a local folder: history lists every commit; time
 //! travel by version and by time reads old states; restore (dry run first) brings an old state
 //! back as a new commit; optimize compacts files without changing a row; vacuum refuses to go
-//! below the restore window and keeps old versions readable within its retention.
+//! below the restore window and keeps old versions readable within its retention; a user's rows
+//! are exported and deleted; Z-order keeps every row; verify finds a missing file.
 
 use chrono::{Duration, Utc};
 use clap::Parser;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::datatypes::Int64Type;
 use lakehouse_delta_writer::maintenance::{self, history};
-use lakehouse_delta_writer::{AsOf, Lake, WriterConfig, open_at, query};
+use lakehouse_delta_writer::{AsOf, Lake, OutputFormat, WriterConfig, gdpr, open_at, query, render, verify};
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use lakehouse_testkit::{reference_event, unique, wait_until};
 
@@ -154,7 +155,7 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
         .expect("latest");
     let files_before = before.get_file_uris().expect("files").count();
     let ids_before = ids(&before).await;
-    let optimized = maintenance::optimize(before, 64 * 1024 * 1024)
+    let optimized = maintenance::optimize(before, 64 * 1024 * 1024, &[])
         .await
         .expect("optimize");
     assert!(optimized.files_removed > optimized.files_added, "{optimized:?}");
@@ -200,6 +201,107 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
         175,
         "time travel still works"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_delete_a_user_z_order_and_verify() {
+    let temp = TempLake::new();
+    let seed = 12;
+    let mut lake = Lake::open_or_create(&temp.config.lake, "g")
+        .await
+        .expect("the lake");
+    append(&mut lake, seed, 0, 200).await; // version 1
+    append(&mut lake, seed, 200, 200).await; // version 2
+    let events: Vec<_> = (0..400).map(|i| reference_event(seed, i)).collect();
+    // The user with the most events.
+    let mut per_user = std::collections::HashMap::<String, usize>::new();
+    for id in events.iter().filter_map(|e| e.user_id.clone()) {
+        *per_user.entry(id).or_default() += 1;
+    }
+    let (user_id, theirs) = per_user
+        .into_iter()
+        .max_by_key(|&(_, n)| n)
+        .expect("the workload has users");
+    assert!(theirs >= 2, "the user has several events: {theirs}");
+    let user = gdpr::User {
+        user_id: user_id.clone(),
+        project_id: None,
+    };
+    let latest = || async {
+        open_at(&temp.config.lake, &AsOf::default())
+            .await
+            .expect("latest")
+    };
+
+    // Export: exactly the user's rows.
+    let exported = gdpr::export_user(&latest().await, &user).await.expect("export");
+    let rows: usize = exported.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, theirs);
+    let json = render(&exported, OutputFormat::Json).expect("json");
+    assert_eq!(json.lines().count(), theirs);
+    assert!(
+        json.lines()
+            .all(|line| line.contains(&format!("\"user_id\":\"{user_id}\"")))
+    );
+
+    // Z-order: the same rows, rewritten.
+    let ids_before = ids(&latest().await).await;
+    let zordered = maintenance::optimize(
+        latest().await,
+        64 * 1024 * 1024,
+        &["project_id".into(), "event_type".into()],
+    )
+    .await
+    .expect("a Z-order optimize");
+    assert!(zordered.files_removed > 0, "{zordered:?}");
+    assert_eq!(ids(&latest().await).await, ids_before, "Z-order changes no row");
+
+    // Delete: a dry run counts, the deletion removes them from the latest version only.
+    let window = Duration::hours(168);
+    let mut table = latest().await;
+    let version_before = table.version();
+    let dry = gdpr::delete_user(&mut table, &user, window, true)
+        .await
+        .expect("a dry run");
+    assert_eq!((dry.rows, dry.new_version), (theirs, None));
+    assert_eq!(
+        latest().await.version(),
+        version_before,
+        "a dry run commits nothing"
+    );
+    let erased = gdpr::delete_user(&mut table, &user, window, false)
+        .await
+        .expect("a deletion");
+    assert_eq!(erased.rows, theirs);
+    assert!(
+        erased
+            .erased_from_history_after
+            .is_some_and(|t| t > Utc::now() + Duration::hours(167))
+    );
+    let left = gdpr::export_user(&latest().await, &user).await.expect("export");
+    assert_eq!(
+        left.iter().map(|b| b.num_rows()).sum::<usize>(),
+        0,
+        "no row of the user is left"
+    );
+    assert_eq!(temp.count(AsOf::default()).await, (400 - theirs) as i64);
+    assert_eq!(
+        temp.count(TempLake::version(2)).await,
+        400,
+        "history keeps them until vacuum"
+    );
+
+    // Verify: sound, then a missing data file is found.
+    let sound = verify::verify(&latest().await).await.expect("verify");
+    assert_eq!(sound.problems(), Vec::<String>::new());
+    assert_eq!(sound.rows, Some((400 - theirs) as i64));
+    let table = latest().await;
+    let victim = table.get_file_uris().expect("files").next().expect("a file");
+    std::fs::remove_file(victim.trim_start_matches("file://")).expect("remove a data file");
+    let broken = verify::verify(&table).await.expect("verify");
+    let problems = broken.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("missing from the store"), "{problems:?}");
 }
 
 async fn ids(table: &deltalake::DeltaTable) -> Vec<String> {
