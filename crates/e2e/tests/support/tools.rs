@@ -55,3 +55,30 @@ pub fn run(script: &str, args: &[&str]) -> Value {
 pub fn yaml(path: &str) -> Value {
     run("yaml_json.py", &[path])[path].clone()
 }
+
+/// The Kubernetes version the chart is linted for and its manifests validated against.
+pub const KUBERNETES_VERSION: &str = "1.33.0";
+
+/// The chart's value sets under `helm/lakehouse/ci`, by name.
+pub const VALUE_SETS: [&str; 3] = ["defaults", "full", "minimal"];
+
+/// The chart linted, rendered and validated for `value_sets` (`name=path` pairs).
+pub fn chart_report(value_sets: &[String]) -> Value {
+    let mut args = vec!["helm/lakehouse", KUBERNETES_VERSION];
+    args.extend(value_sets.iter().map(String::as_str));
+    run("chart.py", &args)
+}
+
+/// The report for the chart's own value sets (rendered once per test binary).
+pub fn chart_value_sets() -> Value {
+    static REPORT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    REPORT
+        .get_or_init(|| {
+            let sets: Vec<String> = VALUE_SETS
+                .iter()
+                .map(|name| format!("{name}=helm/lakehouse/ci/{name}-values.yaml"))
+                .collect();
+            chart_report(&sets)["value_sets"].clone()
+        })
+        .clone()
+}
