@@ -82,3 +82,18 @@ pub fn chart_value_sets() -> Value {
         })
         .clone()
 }
+
+/// Every Terraform file parsed with python-hcl2, and checkov's findings over `terraform/` (run
+/// once per test binary: checkov takes seconds).
+pub fn terraform_report() -> Value {
+    static REPORT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    REPORT
+        .get_or_init(|| {
+            let checkov = std::env::var("LAKEHOUSE_CHECKOV")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .expect("LAKEHOUSE_CHECKOV is not set: run `scripts/stack up` and `eval \"$(scripts/stack env)\"`");
+            run("terraform.py", &["terraform", &checkov])
+        })
+        .clone()
+}
