@@ -69,6 +69,21 @@ fn our_services_run_each_binary_and_are_health_checked() {
 }
 
 #[test]
+fn every_image_is_pinned_to_a_version() {
+    let compose = compose();
+    for (name, service) in services(&compose) {
+        let image = service["image"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} has no image"));
+        let tag = image.rsplit_once(':').map(|(_, tag)| tag).unwrap_or("latest");
+        assert!(
+            tag != "latest" && !tag.is_empty(),
+            "{name}: {image} is not pinned"
+        );
+    }
+}
+
+#[test]
 fn every_dependency_waits_on_a_condition() {
     let compose = compose();
     let all = compose["services"].as_object().expect("services");
