@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# Every lakehouse binary in one image: lakehouse-api, lakehouse-stream-processor,
+# lakehouse-delta-writer and lakehouse-warehouse-sync. A deployment picks one with its command.
+#
+#   docker build -t lakehouse:dev .
+#   docker run --rm lakehouse:dev lakehouse-api --help
+
+# --- build: the release binaries, with the registry and target folders cached between builds.
+FROM rust:1.95-bookworm AS build
+# librdkafka (built by rdkafka-sys) needs a C toolchain, OpenSSL and zlib headers.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev zlib1g-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked \
+      --bin lakehouse-api --bin lakehouse-stream-processor \
+      --bin lakehouse-delta-writer --bin lakehouse-warehouse-sync \
+ && mkdir -p /out \
+ && cp target/release/lakehouse-api target/release/lakehouse-stream-processor \
+       target/release/lakehouse-delta-writer target/release/lakehouse-warehouse-sync /out/
+
+# --- runtime: the binaries, their shared libraries, CA certificates, and curl for health checks.
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 zlib1g \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 lakehouse \
+ && useradd --system --uid 10001 --gid lakehouse --home-dir /var/lib/lakehouse --create-home \
+      --shell /usr/sbin/nologin lakehouse
+COPY --from=build /out/ /usr/local/bin/
+# A local lake (LAKE_URI=./data/lake, the default) lands here; deployments point LAKE_URI at S3.
+WORKDIR /var/lib/lakehouse
+USER 10001:10001
+ENV LOG_FORMAT=json
+EXPOSE 3001 9101 9102
+# No entrypoint: the command names the binary (compose and the chart set it).
+CMD ["lakehouse-api"]

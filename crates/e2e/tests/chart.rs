@@ -1,0 +1,329 @@
+//! The Helm chart, linted and rendered by Helm's own SDK (helm-python-sdk) for each value set under
+//! `helm/lakehouse/ci`, its manifests validated against the Kubernetes schemas of a pinned version
+//! (kubernetes-validate), and what operators rely on asserted on the rendered objects.
+
+#[path = "support/tools.rs"]
+mod tools;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+fn manifests(set: &Value) -> Vec<&Value> {
+    set["manifests"].as_array().expect("manifests").iter().collect()
+}
+
+fn kinds(set: &Value) -> BTreeMap<String, usize> {
+    let mut kinds = BTreeMap::new();
+    for manifest in manifests(set) {
+        *kinds
+            .entry(manifest["kind"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    kinds
+}
+
+fn pod_spec(manifest: &Value) -> Option<&Value> {
+    let spec = &manifest["spec"];
+    [
+        &spec["template"]["spec"],
+        &spec["jobTemplate"]["spec"]["template"]["spec"],
+    ]
+    .into_iter()
+    .find(|s| s.is_object())
+}
+
+fn named<'a>(set: &'a Value, kind: &str, name: &str) -> &'a Value {
+    manifests(set)
+        .into_iter()
+        .find(|m| m["kind"] == kind && m["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind}/{name}"))
+}
+
+#[test]
+fn every_value_set_lints_clean_and_renders_valid_manifests() {
+    let sets = tools::chart_value_sets();
+    for name in tools::VALUE_SETS {
+        let set = &sets[name];
+        assert!(set["render_error"].is_null(), "{name}: {}", set["render_error"]);
+        let problems: Vec<_> = set["lint"]
+            .as_array()
+            .expect("lint messages")
+            .iter()
+            .filter(|m| m["severity"] != "info")
+            .collect();
+        assert!(problems.is_empty(), "{name}: helm lint --strict: {problems:#?}");
+        assert_eq!(
+            set["invalid"],
+            json!([]),
+            "{name}: invalid for Kubernetes {}",
+            tools::KUBERNETES_VERSION
+        );
+        // Only the Prometheus Operator's kind has no schema in Kubernetes; it is checked below.
+        for unvalidated in set["unvalidated"].as_array().expect("unvalidated") {
+            assert!(
+                unvalidated
+                    .as_str()
+                    .is_some_and(|u| u.contains("ServiceMonitor/")),
+                "{name}: {unvalidated}"
+            );
+        }
+        assert!(
+            manifests(set).len() >= 10,
+            "{name}: only {} manifests",
+            manifests(set).len()
+        );
+    }
+}
+
+#[test]
+fn each_value_set_renders_what_it_turns_on() {
+    let sets = tools::chart_value_sets();
+    let count = |set: &str, kind: &str| kinds(&sets[set]).get(kind).copied().unwrap_or(0);
+    for set in tools::VALUE_SETS {
+        assert_eq!(
+            count(set, "Deployment"),
+            3,
+            "{set}: api, stream-processor, delta-writer"
+        );
+        assert_eq!(count(set, "PodDisruptionBudget"), 3, "{set}");
+        assert_eq!(count(set, "Service"), 3, "{set}");
+        assert_eq!(
+            count(set, "Secret"),
+            0,
+            "{set}: secrets are referenced, never rendered"
+        );
+    }
+    // The defaults: optimize and vacuum; reconcile waits for warehouse-sync.
+    assert_eq!(count("defaults", "CronJob"), 2);
+    assert_eq!(
+        count("defaults", "HorizontalPodAutoscaler") + count("defaults", "Ingress"),
+        0
+    );
+    assert_eq!(count("defaults", "ServiceMonitor"), 0);
+    let full = &sets["full"];
+    assert_eq!(count("full", "CronJob"), 3);
+    assert_eq!(count("full", "HorizontalPodAutoscaler"), 1);
+    assert_eq!(count("full", "Ingress"), 1);
+    assert_eq!(count("full", "ServiceMonitor"), 3);
+    assert!(
+        named(full, "Deployment", "lakehouse-api")["spec"]["replicas"].is_null(),
+        "with the HPA on, the Deployment leaves replicas to it"
+    );
+    assert_eq!(count("minimal", "CronJob"), 0);
+    assert_eq!(count("minimal", "ServiceAccount"), 0);
+}
+
+#[test]
+fn every_container_runs_unprivileged_with_resources() {
+    let sets = tools::chart_value_sets();
+    for name in tools::VALUE_SETS {
+        for manifest in manifests(&sets[name]) {
+            let Some(pod) = pod_spec(manifest) else { continue };
+            let what = format!("{name}: {}/{}", manifest["kind"], manifest["metadata"]["name"]);
+            assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{what}");
+            assert_eq!(pod["automountServiceAccountToken"], false, "{what}");
+            for container in pod["containers"].as_array().expect("containers") {
+                let security = &container["securityContext"];
+                assert_eq!(security["readOnlyRootFilesystem"], true, "{what}");
+                assert_eq!(security["allowPrivilegeEscalation"], false, "{what}");
+                assert_eq!(security["capabilities"]["drop"], json!(["ALL"]), "{what}");
+                for bound in ["requests", "limits"] {
+                    assert!(
+                        container["resources"][bound]["memory"].is_string(),
+                        "{what}: no memory {bound}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn deployments_probe_health_and_readiness_on_a_port_they_expose() {
+    let sets = tools::chart_value_sets();
+    for name in tools::VALUE_SETS {
+        for manifest in manifests(&sets[name])
+            .into_iter()
+            .filter(|m| m["kind"] == "Deployment")
+        {
+            let what = format!("{name}: {}", manifest["metadata"]["name"]);
+            let container = &pod_spec(manifest).expect("a pod")["containers"][0];
+            let ports: Vec<&Value> = container["ports"]
+                .as_array()
+                .expect("ports")
+                .iter()
+                .map(|p| &p["name"])
+                .collect();
+            for (probe, path) in [
+                ("livenessProbe", "/health"),
+                ("readinessProbe", "/ready"),
+                ("startupProbe", "/health"),
+            ] {
+                let get = &container[probe]["httpGet"];
+                assert_eq!(get["path"], path, "{what}: {probe}");
+                assert!(
+                    ports.contains(&&get["port"]),
+                    "{what}: {probe} port {} is not exposed",
+                    get["port"]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn secrets_are_only_referenced() {
+    let sets = tools::chart_value_sets();
+    let secret_vars = [
+        "API_KEYS",
+        "DATABASE_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "KAFKA_SASL_PASSWORD",
+    ];
+    let mut referenced = 0;
+    for name in tools::VALUE_SETS {
+        for manifest in manifests(&sets[name]) {
+            let Some(pod) = pod_spec(manifest) else { continue };
+            for var in pod["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|c| c["env"].as_array().into_iter().flatten())
+            {
+                if secret_vars.contains(&var["name"].as_str().unwrap_or_default()) {
+                    assert!(
+                        var["value"].is_null(),
+                        "{name}: {} has a literal value",
+                        var["name"]
+                    );
+                    assert!(
+                        var["valueFrom"]["secretKeyRef"]["name"].is_string(),
+                        "{name}: {}",
+                        var["name"]
+                    );
+                    referenced += 1;
+                }
+            }
+        }
+    }
+    assert!(referenced >= 10, "only {referenced} secret references");
+    // A pod identity (minimal) gets no S3 keys at all.
+    let minimal = tools::chart_value_sets()["minimal"].clone();
+    let writer = named(&minimal, "Deployment", "lakehouse-delta-writer");
+    assert!(!writer.to_string().contains("AWS_SECRET_ACCESS_KEY"));
+}
+
+#[test]
+fn services_monitors_budgets_and_autoscaler_find_their_targets() {
+    let sets = tools::chart_value_sets();
+    let full = &sets["full"];
+    let labels_match = |selector: &Value, labels: &Value| {
+        selector
+            .as_object()
+            .expect("a selector")
+            .iter()
+            .all(|(k, v)| &labels[k] == v)
+    };
+    let deployments: Vec<&Value> = manifests(full)
+        .into_iter()
+        .filter(|m| m["kind"] == "Deployment")
+        .collect();
+    for manifest in manifests(full) {
+        let kind = manifest["kind"].as_str().unwrap_or_default();
+        let what = format!("{kind}/{}", manifest["metadata"]["name"]);
+        let selector = match kind {
+            "Service" => &manifest["spec"]["selector"],
+            "PodDisruptionBudget" => &manifest["spec"]["selector"]["matchLabels"],
+            _ => continue,
+        };
+        let matched: Vec<_> = deployments
+            .iter()
+            .filter(|d| labels_match(selector, &d["spec"]["template"]["metadata"]["labels"]))
+            .collect();
+        assert_eq!(matched.len(), 1, "{what} selects {} Deployments", matched.len());
+        if kind == "Service" {
+            let ports = matched[0]["spec"]["template"]["spec"]["containers"][0]["ports"].to_string();
+            for port in manifest["spec"]["ports"].as_array().expect("ports") {
+                assert!(
+                    ports.contains(&format!("\"{}\"", port["targetPort"].as_str().unwrap_or("?"))),
+                    "{what}: {port}"
+                );
+            }
+        }
+    }
+    for monitor in manifests(full)
+        .into_iter()
+        .filter(|m| m["kind"] == "ServiceMonitor")
+    {
+        let service = manifests(full)
+            .into_iter()
+            .find(|s| {
+                s["kind"] == "Service"
+                    && labels_match(
+                        &monitor["spec"]["selector"]["matchLabels"],
+                        &s["metadata"]["labels"],
+                    )
+            })
+            .unwrap_or_else(|| panic!("{} selects no Service", monitor["metadata"]["name"]));
+        let port = &monitor["spec"]["endpoints"][0]["port"];
+        assert!(
+            service["spec"]["ports"]
+                .as_array()
+                .expect("ports")
+                .iter()
+                .any(|p| &p["name"] == port)
+        );
+        assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
+    }
+    let hpa = named(full, "HorizontalPodAutoscaler", "lakehouse-api");
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "lakehouse-api");
+    let ingress = named(full, "Ingress", "lakehouse-api");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+        "lakehouse-api"
+    );
+}
+
+#[test]
+fn maintenance_jobs_run_the_lake_commands_one_at_a_time() {
+    let sets = tools::chart_value_sets();
+    let full = &sets["full"];
+    for (job, command) in [
+        ("lakehouse-optimize", "lakehouse-delta-writer optimize"),
+        ("lakehouse-vacuum", "lakehouse-delta-writer vacuum"),
+        ("lakehouse-reconcile", "lakehouse-warehouse-sync reconcile"),
+    ] {
+        let cron = named(full, "CronJob", job);
+        assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid", "{job}");
+        let args: Vec<&str> = pod_spec(cron).expect("a pod")["containers"][0]["command"]
+            .as_array()
+            .expect("a command")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(args.join(" ").starts_with(command), "{job}: {args:?}");
+    }
+}
+
+#[test]
+fn the_schema_refuses_wrong_values() {
+    let dir = std::env::temp_dir().join(lakehouse_testkit::unique("chart-values"));
+    std::fs::create_dir_all(&dir).expect("a temp folder");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "lake:\n  uri: ftp://lake\napi:\n  replicas: -1\nunknownKey: 1\n",
+    )
+    .expect("write values");
+    let report = tools::chart_report(&[format!("bad={}", bad.display())]);
+    let lint = report["value_sets"]["bad"]["lint"].to_string();
+    for expected in ["/lake/uri", "/api/replicas", "unknownKey"] {
+        assert!(
+            lint.contains(expected),
+            "the schema let {expected} through: {lint}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

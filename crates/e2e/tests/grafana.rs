@@ -1,0 +1,441 @@
+//! Every Grafana dashboard shows something: each SQL panel, with its macros and template variables
+//! expanded as Grafana would, runs as the read-only login `lakehouse_grafana` against a migrated
+//! warehouse filled through the stream-processor's own batch writer, and returns rows with the
+//! columns the panel displays. Every PromQL expression names only metrics our services (or the
+//! standard exporters beside them) expose.
+
+#[path = "support/grafana_sql.rs"]
+mod grafana_sql;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
+use lakehouse_kafka::{Batch, BatchSink, Record};
+use lakehouse_stream_processor::Warehouse;
+use lakehouse_stream_processor::grants::Roles;
+use lakehouse_testkit::{Stack, TempDatabase, reference_event, workload};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::{Column, ConnectOptions, PgConnection, Row};
+
+const POSTGRES: &str = "grafana-postgresql-datasource";
+const PROMETHEUS: &str = "prometheus";
+/// Events of the reference workload loaded for the dashboards: every derived table gets rows for
+/// every day, type and dimension.
+const SAMPLE_EVENTS: u64 = 10_000;
+
+fn grafana_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grafana")
+}
+
+/// Every dashboard file, by name.
+fn dashboards() -> Vec<(String, Value)> {
+    let dir = grafana_dir().join("dashboards");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "the four dashboards, found {files:?}");
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("a dashboard");
+            let json =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+            (
+                path.file_name().expect("a name").to_string_lossy().into_owned(),
+                json,
+            )
+        })
+        .collect()
+}
+
+/// The panels of a dashboard, with those nested in collapsed rows.
+fn panels(dashboard: &Value) -> Vec<&Value> {
+    let mut all = Vec::new();
+    for panel in dashboard["panels"].as_array().into_iter().flatten() {
+        all.push(panel);
+        all.extend(panel["panels"].as_array().into_iter().flatten());
+    }
+    all.into_iter().filter(|p| p["type"] != "row").collect()
+}
+
+/// The data source type of a target (its own, or its panel's).
+fn source_type<'a>(panel: &'a Value, target: &'a Value) -> &'a str {
+    target["datasource"]["type"]
+        .as_str()
+        .or_else(|| panel["datasource"]["type"].as_str())
+        .unwrap_or_default()
+}
+
+/// The columns a panel displays by name: field overrides, transformations, the x field of a bar
+/// chart, and the `time` column of a time series.
+fn used_columns(panel: &Value, target: &Value) -> BTreeSet<String> {
+    let mut columns = BTreeSet::new();
+    for rule in panel["fieldConfig"]["overrides"].as_array().into_iter().flatten() {
+        if rule["matcher"]["id"] == "byName"
+            && let Some(name) = rule["matcher"]["options"].as_str()
+        {
+            columns.insert(name.to_string());
+        }
+    }
+    for transformation in panel["transformations"].as_array().into_iter().flatten() {
+        for key in ["indexByName", "renameByName", "excludeByName"] {
+            if let Some(names) = transformation["options"][key].as_object() {
+                columns.extend(names.keys().cloned());
+            }
+        }
+    }
+    if let Some(x) = panel["options"]["xField"].as_str() {
+        columns.insert(x.to_string());
+    }
+    if target["format"] == "time_series" {
+        columns.insert("time".to_string());
+    }
+    columns
+}
+
+/// The workload's days, with a day of margin on each side.
+fn data_range() -> Range {
+    let last = workload::last_day();
+    Range {
+        from: last - Duration::days(workload::DAYS as i64 + 1),
+        to: last + Duration::days(2),
+        interval: "1h".into(),
+    }
+}
+
+/// A migrated warehouse holding the reference workload, written by the processor's batch writer
+/// (so the derived tables fill as in production).
+async fn sample_warehouse(database: &TempDatabase) {
+    let mut warehouse = Warehouse::connect_lazy(&database.url, "grafana-test").expect("a pool");
+    warehouse.migrate(&Roles::default()).await.expect("migrations");
+    for chunk in 0..SAMPLE_EVENTS / 2_000 {
+        let mut batch = Batch::new("analytics.events");
+        for index in chunk * 2_000..(chunk + 1) * 2_000 {
+            let record = Record {
+                event: reference_event(21, index),
+                partition: (index % 6) as i32,
+                offset: index as i64,
+            };
+            batch.push(record, 480);
+        }
+        warehouse.write(&batch).await.expect("a batch");
+    }
+}
+
+/// Grafana's login: `scripts/stack` makes it (password overridable for other clusters).
+async fn grafana_login(database: &TempDatabase) -> PgConnection {
+    let password =
+        std::env::var("LAKEHOUSE_GRAFANA_DB_PASSWORD").unwrap_or_else(|_| "lakehouse_grafana".into());
+    database
+        .url
+        .parse::<PgConnectOptions>()
+        .expect("the database URL")
+        .username("lakehouse_grafana")
+        .password(&password)
+        .connect()
+        .await
+        .expect("lakehouse_grafana logs in (scripts/stack makes it)")
+}
+
+async fn run(connection: &mut PgConnection, sql: &str) -> Result<Vec<PgRow>, String> {
+    sqlx::raw_sql(sql)
+        .fetch_all(connection)
+        .await
+        .map_err(|e| format!("{e}\n  SQL: {sql}"))
+}
+
+/// The values of the dashboard's template variables, each from its own query as Grafana runs it
+/// (a variable may use those before it).
+async fn variables(
+    connection: &mut PgConnection,
+    dashboard: &Value,
+    range: &Range,
+) -> Result<Vec<(String, Variable)>, String> {
+    let mut values = Vec::new();
+    for variable in dashboard["templating"]["list"].as_array().into_iter().flatten() {
+        let name = variable["name"].as_str().unwrap_or_default().to_string();
+        let query = variable["query"]
+            .as_str()
+            .or_else(|| variable["query"]["query"].as_str())
+            .ok_or_else(|| format!("variable {name} has no query"))?;
+        let sql = expand_macros(&expand_variables(query, &values), range)?;
+        let rows = run(connection, &sql).await?;
+        let found: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        let Some(first) = found.first().cloned() else {
+            return Err(format!("variable {name} has no value: {sql}"));
+        };
+        let value = if variable["multi"] == true {
+            Variable::Multi(found)
+        } else {
+            Variable::Single(first)
+        };
+        values.push((name, value));
+    }
+    Ok(values)
+}
+
+/// What is wrong with one SQL target, if anything.
+async fn check_target(
+    connection: &mut PgConnection,
+    panel: &Value,
+    target: &Value,
+    variables: &[(String, Variable)],
+    range: &Range,
+) -> Result<(), String> {
+    let raw = target["rawSql"].as_str().ok_or("no rawSql")?;
+    let sql = expand_macros(&expand_variables(raw, variables), range)?;
+    let rows = run(connection, &sql).await?;
+    let Some(first) = rows.first() else {
+        return Err(format!("no rows\n  SQL: {sql}"));
+    };
+    let returned: BTreeSet<String> = first.columns().iter().map(|c| c.name().to_string()).collect();
+    let used = used_columns(panel, target);
+    if used.is_empty() {
+        return Err(
+            "the panel names no column (override, transformation or time), so nothing can be checked".into(),
+        );
+    }
+    let missing: Vec<_> = used.difference(&returned).collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "columns {missing:?} are used but not returned (got {returned:?})"
+        ));
+    }
+    let nulls: Vec<_> = (0..first.len())
+        .filter(|&i| first.try_get_raw(i).is_ok_and(|v| sqlx::ValueRef::is_null(&v)))
+        .map(|i| first.columns()[i].name().to_string())
+        .collect();
+    if rows.len() == 1 && !nulls.is_empty() {
+        return Err(format!(
+            "one row whose {nulls:?} is NULL: the panel would show nothing"
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_sql_panel_returns_rows_with_the_columns_it_shows() {
+    let stack = Stack::from_env();
+    let database = TempDatabase::create(&stack).await;
+    sample_warehouse(&database).await;
+    let mut grafana = grafana_login(&database).await;
+    let range = data_range();
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (file, dashboard) in dashboards() {
+        let sql_panels: Vec<_> = panels(&dashboard)
+            .into_iter()
+            .filter(|p| {
+                p["targets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| source_type(p, t) == POSTGRES)
+            })
+            .collect();
+        if sql_panels.is_empty() {
+            continue;
+        }
+        let variables = match variables(&mut grafana, &dashboard, &range).await {
+            Ok(variables) => variables,
+            Err(error) => {
+                failures.push(format!("{file}: template variables: {error}"));
+                continue;
+            }
+        };
+        for panel in sql_panels {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                if source_type(panel, target) != POSTGRES {
+                    continue;
+                }
+                checked += 1;
+                if let Err(error) = check_target(&mut grafana, panel, target, &variables, &range).await {
+                    failures.push(format!(
+                        "{file} / {} / {}: {error}",
+                        panel["title"], target["refId"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} SQL targets fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(checked >= 20, "only {checked} SQL targets found");
+}
+
+/// The metric names our services define (`crates/telemetry/src/metrics.rs`).
+fn our_metrics() -> BTreeSet<String> {
+    let source = include_str!("../../telemetry/src/metrics.rs");
+    let names: BTreeSet<String> = source
+        .lines()
+        .filter(|line| line.trim_start().starts_with("pub const"))
+        .filter_map(|line| line.split('"').nth(1))
+        .map(str::to_string)
+        .collect();
+    assert!(names.len() >= 8, "metric constants not found: {names:?}");
+    names
+}
+
+/// Metrics from outside our code that the pipeline dashboard may use, and why they exist.
+const STANDARD_METRICS: [(&str, &str); 2] = [
+    ("up", "Prometheus itself, per scrape target"),
+    (
+        "kafka_consumergroup_lag",
+        "kafka-exporter (compose and any Kafka platform): lag from the offsets our consumers commit for monitoring",
+    ),
+];
+
+/// PromQL functions, aggregations and keywords: identifiers that are not metric names.
+const PROMQL_WORDS: [&str; 16] = [
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "rate",
+    "irate",
+    "increase",
+    "delta",
+    "and",
+    "or",
+    "unless",
+    "histogram_quantile",
+    "quantile_over_time",
+    "clamp_min",
+    "offset",
+];
+
+/// Keywords followed by a list of labels.
+const LABEL_LISTS: [&str; 6] = ["by", "without", "on", "ignoring", "group_left", "group_right"];
+
+/// The metric names in a PromQL expression: identifiers outside label matchers, ranges, strings
+/// and grouping clauses that are not functions or keywords.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut cleaned = String::new();
+    let mut depth_brace = 0;
+    let mut depth_bracket = 0;
+    let mut in_string = false;
+    for c in expr.chars() {
+        match c {
+            '"' => in_string = !in_string,
+            '{' if !in_string => depth_brace += 1,
+            '}' if !in_string => depth_brace -= 1,
+            '[' if !in_string => depth_bracket += 1,
+            ']' if !in_string => depth_bracket -= 1,
+            _ if depth_brace == 0 && depth_bracket == 0 && !in_string => cleaned.push(c),
+            _ => {}
+        }
+        if matches!(c, '{' | '}' | '[' | ']') {
+            cleaned.push(' ');
+        }
+    }
+    // `by (...)`, `without (...)`, `on (...)` and the like list labels, not metrics.
+    let mut names = BTreeSet::new();
+    let mut rest = cleaned.as_str();
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        rest = &rest[start..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(rest.len());
+        let word = &rest[..end];
+        rest = &rest[end..];
+        if LABEL_LISTS.contains(&word) {
+            if let Some(list) = rest.trim_start().strip_prefix('(') {
+                rest = list.split_once(')').map_or("", |(_, after)| after);
+            }
+        } else if !PROMQL_WORDS.contains(&word) {
+            names.insert(word.to_string());
+        }
+    }
+    names
+}
+
+#[test]
+fn promql_names_only_metrics_that_exist() {
+    let ours = our_metrics();
+    // A summary (what our recorder renders histograms as) is also read through `_sum` / `_count`.
+    let known = |name: &str| {
+        ours.contains(name)
+            || ["_sum", "_count"]
+                .iter()
+                .any(|suffix| name.strip_suffix(suffix).is_some_and(|base| ours.contains(base)))
+            || STANDARD_METRICS.iter().any(|(standard, _)| *standard == name)
+    };
+    let mut unknown = Vec::new();
+    let mut expressions = 0;
+    for (file, dashboard) in dashboards() {
+        for panel in panels(&dashboard) {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                if source_type(panel, target) != PROMETHEUS {
+                    continue;
+                }
+                let expr = target["expr"].as_str().unwrap_or_default();
+                let names = metric_names(expr);
+                assert!(
+                    !names.is_empty(),
+                    "{file} / {}: no metric in {expr:?}",
+                    panel["title"]
+                );
+                expressions += 1;
+                unknown.extend(
+                    names
+                        .into_iter()
+                        .filter(|name| !known(name))
+                        .map(|name| format!("{file} / {}: {name} in {expr}", panel["title"])),
+                );
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "metrics nothing exposes:\n{}",
+        unknown.join("\n")
+    );
+    assert!(expressions >= 8, "only {expressions} PromQL expressions found");
+}
+
+#[test]
+fn metric_names_are_found_outside_matchers_and_groupings() {
+    assert_eq!(
+        metric_names(
+            r#"sum by (group, status) (rate(lakehouse_x_total{a="b{c}",d=~"e"}[$__rate_interval])) / on (x) up"#
+        ),
+        BTreeSet::from(["lakehouse_x_total".to_string(), "up".to_string()])
+    );
+}
+
+#[test]
+fn every_panel_uses_a_provisioned_data_source() {
+    let provisioning = std::fs::read_to_string(grafana_dir().join("provisioning/datasources/lakehouse.yaml"))
+        .expect("the data source provisioning");
+    // The warehouse is read through the read-only login, with the password from the environment.
+    assert!(provisioning.contains("user: lakehouse_grafana"), "{provisioning}");
+    assert!(
+        provisioning.contains("password: ${LAKEHOUSE_GRAFANA_DB_PASSWORD}"),
+        "{provisioning}"
+    );
+    for (file, dashboard) in dashboards() {
+        for panel in panels(&dashboard) {
+            let uid = panel["datasource"]["uid"].as_str().unwrap_or_default();
+            assert!(
+                provisioning.contains(&format!("uid: {uid}\n")) && !uid.is_empty(),
+                "{file} / {}: data source {uid:?} is not provisioned",
+                panel["title"]
+            );
+        }
+    }
+}
