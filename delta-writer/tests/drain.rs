@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use common::{config, rows};
 use lakehouse_delta_writer::Lake;
-use lakehouse_testkit::{Stack, TestTopic, produce, reference_event, unique};
+use lakehouse_testkit::{Stack, TestTopic, consume, produce, produce_raw, reference_event, unique};
+use rdkafka::Message;
+use rdkafka::message::Headers;
 use tokio_util::sync::CancellationToken;
 
 async fn drain(stack: &Stack, topic: &TestTopic, lake: &str, group: &str) -> anyhow::Result<()> {
@@ -104,4 +106,32 @@ async fn an_event_id_written_within_the_window_is_not_written_again_even_after_a
     drain(&stack, &topic, &lake, &group).await.expect("a clean drain");
     assert_eq!(rows(&command).await, 20, "the window is reloaded from the table");
     std::fs::remove_dir_all(&lake).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_goes_to_the_dlq_and_its_neighbours_reach_the_lake() {
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 1).await;
+    let lake = stack.s3_lake_uri("lake-dlq");
+    let group = unique("lake-dlq");
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    let events: Vec<_> = (0..6).map(|i| reference_event(seed, i)).collect();
+    produce(&stack, &topic.name, &events[..3]).await;
+    produce_raw(&stack, &topic.name, &[("p:s".into(), b"{not json".to_vec())]).await;
+    produce(&stack, &topic.name, &events[3..]).await;
+
+    drain(&stack, &topic, &lake, &group).await.expect("a clean drain");
+    let command = config(&stack, &topic, &lake, &group, &[]);
+    assert_eq!(rows(&command).await, 6, "the neighbours are written");
+    let dead = consume(&stack, &topic.dlq, 1, Duration::from_secs(30)).await;
+    assert_eq!(dead[0].payload(), Some(&b"{not json"[..]));
+    let source_offset = dead[0]
+        .headers()
+        .and_then(|headers| headers.iter().find(|h| h.key == "source_offset"))
+        .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()));
+    assert_eq!(source_offset.as_deref(), Some("3"));
+
+    // The poison message's offset is stored with the batch: a second drain writes nothing again.
+    drain(&stack, &topic, &lake, &group).await.expect("a clean drain");
+    assert_eq!(rows(&command).await, 6);
 }
