@@ -9,6 +9,8 @@ use lakehouse_kafka::KafkaArgs;
 use lakehouse_telemetry::LogFormat;
 
 use crate::body::RequestLimits;
+use crate::rate_limit::{Rate, RateLimits};
+use crate::routes::HttpLimits;
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -40,6 +42,31 @@ pub struct ApiConfig {
     /// The most top-level keys in an event's `properties`.
     #[arg(long, env = "MAX_PROPERTY_KEYS", default_value_t = 64)]
     pub max_property_keys: usize,
+    /// Events per second each project may send (0: no limit)...
+    #[arg(long, env = "RATE_LIMIT_PROJECT_EVENTS_PER_SEC", default_value_t = 5_000)]
+    pub rate_limit_project_events_per_sec: u32,
+    /// ...and how many above that rate it may send at once.
+    #[arg(long, env = "RATE_LIMIT_PROJECT_BURST", default_value_t = 20_000)]
+    pub rate_limit_project_burst: u32,
+    /// Requests per second from one client IP (0: no limit)...
+    #[arg(long, env = "RATE_LIMIT_IP_REQUESTS_PER_SEC", default_value_t = 100)]
+    pub rate_limit_ip_requests_per_sec: u32,
+    /// ...and its burst.
+    #[arg(long, env = "RATE_LIMIT_IP_BURST", default_value_t = 400)]
+    pub rate_limit_ip_burst: u32,
+    /// Take the client IP from `X-Forwarded-For`: only behind a proxy that sets it (a load
+    /// balancer, an ingress), or any client could choose its own rate-limit bucket.
+    #[arg(long, env = "TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// A request not answered within this time is answered 408.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Requests handled at once; past it new ones are shed with 503 at once rather than queued.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 1_024)]
+    pub max_concurrent_requests: usize,
+    /// Origins browsers may post from (comma-separated), or `*`.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
+    pub cors_allowed_origins: String,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
 }
@@ -54,6 +81,34 @@ impl ApiConfig {
 
     pub fn produce_timeout(&self) -> Duration {
         Duration::from_millis(self.produce_timeout_ms)
+    }
+
+    pub fn rate_limits(&self) -> RateLimits {
+        RateLimits::new(
+            Rate {
+                per_second: self.rate_limit_project_events_per_sec,
+                burst: self.rate_limit_project_burst,
+            },
+            Rate {
+                per_second: self.rate_limit_ip_requests_per_sec,
+                burst: self.rate_limit_ip_burst,
+            },
+            self.trust_forwarded_for,
+        )
+    }
+
+    pub fn http_limits(&self) -> HttpLimits {
+        HttpLimits {
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            max_concurrent_requests: self.max_concurrent_requests.max(1),
+            cors_allowed_origins: self
+                .cors_allowed_origins
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(String::from)
+                .collect(),
+        }
     }
 
     pub fn limits(&self) -> RequestLimits {

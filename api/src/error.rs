@@ -34,10 +34,22 @@ pub enum ApiError {
     BodyTooLarge { limit: usize },
     #[error("Content-Type must be application/json or text/plain")]
     UnsupportedMediaType,
-    #[error("an API key is required: send it in the X-API-Key header")]
+    #[error("an API key is required: send it in the X-API-Key header (or ?api_key= for beacons)")]
     MissingKey,
     #[error("the API key is not valid")]
     UnknownKey,
+    #[error("Content-Encoding {encoding:?} is not supported: send gzip or no encoding")]
+    UnsupportedEncoding { encoding: String },
+    #[error("the {scope} rate limit of {limit} per second is exhausted; retry after {retry_after_secs} s")]
+    RateLimited {
+        scope: &'static str,
+        limit: u32,
+        retry_after_secs: u64,
+    },
+    #[error("the request body did not arrive in time")]
+    Timeout,
+    #[error("the api is handling as many requests as it may; retry after 1 s")]
+    Overloaded,
     #[error("the event queue is unavailable; retry after {retry_after_secs} s")]
     Unavailable { retry_after_secs: u64, cause: String },
 }
@@ -54,6 +66,11 @@ impl ApiError {
         self.status_and_code().0
     }
 
+    /// The stable machine-readable code of the error body.
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::MalformedJson { .. } => (StatusCode::BAD_REQUEST, "malformed_json"),
@@ -64,6 +81,10 @@ impl ApiError {
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::MissingKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
             Self::UnknownKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+            Self::UnsupportedEncoding { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
@@ -86,10 +107,25 @@ impl IntoResponse for ApiError {
         }
         let body = json!({"error": {"code": code, "message": self.to_string(), "details": self.details()}});
         let mut response = (status, Json(body)).into_response();
-        if let Self::Unavailable { retry_after_secs, .. } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        let headers = response.headers_mut();
+        match self {
+            Self::Unavailable { retry_after_secs, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Self::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
+            Self::RateLimited {
+                limit,
+                retry_after_secs,
+                ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                headers.insert("ratelimit-limit", HeaderValue::from(limit));
+                headers.insert("ratelimit-remaining", HeaderValue::from(0));
+                headers.insert("ratelimit-reset", HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
         }
         response
     }

@@ -4,9 +4,11 @@
 
 mod body;
 mod config;
+mod encoding;
 mod enrich;
 mod error;
 mod keys;
+mod rate_limit;
 mod routes;
 mod sink;
 
@@ -18,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::ApiConfig;
 pub use keys::{ApiKeys, KeyError};
+pub use rate_limit::{Rate, RateLimits};
 pub use routes::{AppState, app};
 pub use sink::{EventSink, KafkaSink, MemorySink, SinkError};
 
@@ -36,7 +39,11 @@ pub async fn serve(
     let sink = Arc::new(KafkaSink::new(&config.kafka, config.produce_timeout())?);
     let health = lakehouse_telemetry::Health::new(env!("CARGO_PKG_VERSION"), &["kafka"]);
     tokio::spawn(sink.clone().watch(health.clone(), shutdown.clone()));
-    let state = AppState::new(keys, sink.clone(), config.limits(), health);
+    let rate_limits = Arc::new(config.rate_limits());
+    tokio::spawn(forget_idle_clients(rate_limits.clone(), shutdown.clone()));
+    let state = AppState::new(keys, sink.clone(), config.limits(), health)
+        .with_rate_limits(rate_limits)
+        .with_http_limits(config.http_limits());
     let metrics = lakehouse_telemetry::metrics::install_prometheus();
     tracing::info!(addr = %listener.local_addr()?, topic = %config.kafka.topic, "api listening");
     axum::serve(
@@ -48,4 +55,12 @@ pub async fn serve(
     tracing::info!("flushing the producer");
     sink.flush(config.produce_timeout());
     Ok(())
+}
+
+/// Drops the rate-limit buckets of clients that went quiet, every minute.
+async fn forget_idle_clients(limits: Arc<RateLimits>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    while shutdown.run_until_cancelled(every.tick()).await.is_some() {
+        limits.forget_idle();
+    }
 }

@@ -1,12 +1,14 @@
 //! The HTTP surface: `POST /analytics` plus the operational endpoints.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use lakehouse_event::validate_event;
@@ -15,10 +17,15 @@ use lakehouse_telemetry::metrics as names;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 
+use tokio::sync::Semaphore;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
 use crate::body::{self, RequestLimits};
+use crate::encoding;
 use crate::enrich::{RequestContext, enrich};
 use crate::error::{ApiError, Rejection};
 use crate::keys::ApiKeys;
+use crate::rate_limit::RateLimits;
 use crate::sink::EventSink;
 
 /// What every request handler shares. Cheap to clone.
@@ -28,34 +35,116 @@ pub struct AppState {
     sink: Arc<dyn EventSink>,
     limits: RequestLimits,
     health: Health,
+    rate_limits: Arc<RateLimits>,
+    http: HttpLimits,
+    in_flight: Arc<Semaphore>,
+}
+
+/// Limits on the HTTP exchange itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// How long a client may take to send its body (408 past it). Not applied to the produce,
+    /// which has its own timeout: an event handed to Kafka is never answered with a timeout.
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are answered 503 at once (load shedding).
+    pub max_concurrent_requests: usize,
+    /// Origins browsers may post from; `*` for any.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 1_024,
+            cors_allowed_origins: vec!["*".into()],
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("limits", &self.limits)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
 
 impl AppState {
+    /// A state without rate limits and with default HTTP limits (see the `with_` methods).
     pub fn new(keys: ApiKeys, sink: Arc<dyn EventSink>, limits: RequestLimits, health: Health) -> Self {
+        let http = HttpLimits::default();
         Self {
             keys: Arc::new(keys),
             sink,
             limits,
             health,
+            rate_limits: Arc::new(RateLimits::unlimited()),
+            in_flight: Arc::new(Semaphore::new(http.max_concurrent_requests)),
+            http,
         }
+    }
+
+    pub fn with_rate_limits(mut self, rate_limits: Arc<RateLimits>) -> Self {
+        self.rate_limits = rate_limits;
+        self
+    }
+
+    pub fn with_http_limits(mut self, http: HttpLimits) -> Self {
+        self.in_flight = Arc::new(Semaphore::new(http.max_concurrent_requests));
+        self.http = http;
+        self
     }
 }
 
 /// The whole router, ready to serve or to test with `oneshot`.
 pub fn app(state: AppState, metrics: PrometheusHandle) -> Router {
     let ops = lakehouse_telemetry::ops_router(state.health.clone(), metrics);
+    let cors = cors(&state.http.cors_allowed_origins);
     Router::new()
         .route("/analytics", post(ingest))
+        .layer(cors)
         .with_state(state)
+        .route("/openapi.json", get(openapi))
         .merge(ops)
+}
+
+/// Browsers may post from the allowed origins with the headers our clients send.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-api-key"),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+        ])
+        .max_age(Duration::from_secs(86_400))
+}
+
+/// The OpenAPI document: every request form, status and error code.
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../openapi.json"),
+    )
 }
 
 async fn ingest(State(state): State<AppState>, request: Request) -> Result<impl IntoResponse, ApiError> {
@@ -69,14 +158,32 @@ async fn ingest(State(state): State<AppState>, request: Request) -> Result<impl 
 }
 
 async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
+    let Ok(_permit) = state.in_flight.try_acquire() else {
+        return Err(ApiError::Overloaded);
+    };
     let (parts, body) = request.into_parts();
-    let project_id = authenticate(&state.keys, &parts.headers)?.to_string();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    state
+        .rate_limits
+        .check_ip(state.rate_limits.client_ip(peer, &parts.headers))?;
+    let project_id = authenticate(&state.keys, &parts.headers, parts.uri.query())?.to_string();
     check_content_type(&parts.headers)?;
     let limit = state.limits.max_body_bytes;
-    let bytes = axum::body::to_bytes(Body::new(body), limit)
-        .await
-        .map_err(|_| ApiError::BodyTooLarge { limit })?;
+    let bytes = tokio::time::timeout(
+        state.http.request_timeout,
+        axum::body::to_bytes(Body::new(body), limit),
+    )
+    .await
+    .map_err(|_| ApiError::Timeout)?
+    .map_err(|_| ApiError::BodyTooLarge { limit })?;
+    let bytes = encoding::decode(&parts.headers, bytes, limit)?;
     let payload = body::decode(&bytes, &state.limits)?;
+    state
+        .rate_limits
+        .check_project(&project_id, payload.events.len())?;
 
     let request = RequestContext {
         project_id,
@@ -122,8 +229,18 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
     Ok(json!({"accepted": accepted.len(), "rejected": rejected}))
 }
 
-/// The key from `X-API-Key`, or from `Authorization: Bearer`.
-fn authenticate<'k>(keys: &'k ApiKeys, headers: &HeaderMap) -> Result<&'k str, ApiError> {
+/// The key from `X-API-Key`, from `Authorization: Bearer`, or from the `api_key` query parameter
+/// (for `navigator.sendBeacon`, which cannot set headers).
+fn authenticate<'k>(
+    keys: &'k ApiKeys,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<&'k str, ApiError> {
+    let from_query = query.and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "api_key")
+            .map(|(_, value)| value.into_owned())
+    });
     let presented = headers
         .get("x-api-key")
         .and_then(|value| value.to_str().ok())
@@ -133,6 +250,7 @@ fn authenticate<'k>(keys: &'k ApiKeys, headers: &HeaderMap) -> Result<&'k str, A
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.strip_prefix("Bearer "))
         })
+        .or(from_query.as_deref())
         .map(str::trim)
         .filter(|key| !key.is_empty())
         .ok_or(ApiError::MissingKey)?;
@@ -350,5 +468,262 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(headers.get("retry-after").unwrap(), "1");
         assert_eq!(body["error"]["code"], "unavailable");
+    }
+
+    /// Sends `request` to a router over `state` and returns the status, headers and JSON body.
+    async fn send(state: AppState, request: axum::http::Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let response = app(state, lakehouse_telemetry::metrics::install_prometheus())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn state(sink: &MemorySink) -> AppState {
+        let keys = ApiKeys::parse("shop:key-1").unwrap();
+        AppState::new(keys, Arc::new(sink.clone()), LIMITS, Health::new("test", &[]))
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_gzip_body_is_accepted_and_a_gzip_bomb_is_413() {
+        let sink = MemorySink::default();
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-api-key", "key-1"),
+            ("content-encoding", "gzip"),
+        ];
+        let (status, _, body) = post(&sink, &headers, gzip(event("s-1").to_string().as_bytes())).await;
+        assert_eq!(
+            (status, body["accepted"].clone()),
+            (StatusCode::ACCEPTED, json!(1))
+        );
+        let bomb = gzip(&vec![b' '; 2 * 1024 * 1024]);
+        assert!(
+            bomb.len() < LIMITS.max_body_bytes,
+            "the bomb passes the body limit compressed"
+        );
+        let (status, _, body) = post(&sink, &headers, bomb).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["error"]["code"], "body_too_large");
+        assert_eq!(sink.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_beacon_with_the_key_in_the_query_is_accepted() {
+        let sink = MemorySink::default();
+        let request = Request::post("/analytics?api_key=key-1")
+            .header("content-type", "text/plain;charset=UTF-8")
+            .body(Body::from(event("s-1").to_string()))
+            .unwrap();
+        let (status, _, _) = send(state(&sink), request).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(sink.events()[0].project_id, "shop");
+        let request = Request::post("/analytics?api_key=wrong")
+            .body(Body::from(event("s-2").to_string()))
+            .unwrap();
+        assert_eq!(send(state(&sink), request).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn past_a_project_rate_limit_is_429_with_when_to_retry_and_nothing_sent() {
+        let sink = MemorySink::default();
+        let limits = Arc::new(RateLimits::new(
+            crate::Rate {
+                per_second: 1,
+                burst: 2,
+            },
+            crate::Rate {
+                per_second: 0,
+                burst: 0,
+            },
+            false,
+        ));
+        let request = || {
+            Request::post("/analytics")
+                .header("x-api-key", "key-1")
+                .body(Body::from(json!([event("a"), event("b")]).to_string()))
+                .unwrap()
+        };
+        let limited = state(&sink).with_rate_limits(limits);
+        assert_eq!(send(limited.clone(), request()).await.0, StatusCode::ACCEPTED);
+        let (status, headers, body) = send(limited, request()).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["error"]["code"], "rate_limited");
+        assert!(headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        assert_eq!(headers["ratelimit-limit"], "1");
+        assert_eq!(headers["ratelimit-remaining"], "0");
+        assert!(headers.contains_key("ratelimit-reset"));
+        assert_eq!(sink.events().len(), 2, "the refused request sent nothing");
+    }
+
+    #[tokio::test]
+    async fn past_a_client_ip_rate_limit_is_429() {
+        let sink = MemorySink::default();
+        let limits = Arc::new(RateLimits::new(
+            crate::Rate {
+                per_second: 0,
+                burst: 0,
+            },
+            crate::Rate {
+                per_second: 1,
+                burst: 1,
+            },
+            false,
+        ));
+        let limited = state(&sink).with_rate_limits(limits);
+        let from = |ip: [u8; 4]| {
+            let mut request = Request::post("/analytics")
+                .header("x-api-key", "key-1")
+                .body(Body::from(event("a").to_string()))
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from((ip, 4000))));
+            request
+        };
+        assert_eq!(
+            send(limited.clone(), from([198, 51, 100, 9])).await.0,
+            StatusCode::ACCEPTED
+        );
+        assert_eq!(
+            send(limited.clone(), from([198, 51, 100, 9])).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            send(limited, from([198, 51, 100, 10])).await.0,
+            StatusCode::ACCEPTED,
+            "another client"
+        );
+    }
+
+    #[tokio::test]
+    async fn past_the_concurrency_limit_requests_are_shed_with_503() {
+        let sink = MemorySink::default();
+        let http = HttpLimits {
+            max_concurrent_requests: 0,
+            ..HttpLimits::default()
+        };
+        let request = Request::post("/analytics")
+            .header("x-api-key", "key-1")
+            .body(Body::from(event("a").to_string()))
+            .unwrap();
+        let (status, headers, body) = send(state(&sink).with_http_limits(http), request).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "overloaded");
+        assert_eq!(headers["retry-after"], "1");
+        assert!(sink.events().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_arrives_is_408() {
+        let sink = MemorySink::default();
+        let http = HttpLimits {
+            request_timeout: Duration::from_millis(50),
+            ..HttpLimits::default()
+        };
+        let never = futures::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+        let request = Request::post("/analytics")
+            .header("x-api-key", "key-1")
+            .body(Body::from_stream(never))
+            .unwrap();
+        let (status, _, body) = send(state(&sink).with_http_limits(http), request).await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(body["error"]["code"], "request_timeout");
+    }
+
+    #[tokio::test]
+    async fn a_browser_preflight_from_an_allowed_origin_is_answered() {
+        let sink = MemorySink::default();
+        let http = HttpLimits {
+            cors_allowed_origins: vec!["https://shop.example".into()],
+            ..HttpLimits::default()
+        };
+        let preflight = |origin: &str| {
+            Request::options("/analytics")
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type,x-api-key")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (status, headers, _) = send(
+            state(&sink).with_http_limits(http.clone()),
+            preflight("https://shop.example"),
+        )
+        .await;
+        assert!(status.is_success(), "{status}");
+        assert_eq!(headers["access-control-allow-origin"], "https://shop.example");
+        let (_, headers, _) = send(
+            state(&sink).with_http_limits(http),
+            preflight("https://evil.example"),
+        )
+        .await;
+        assert!(!headers.contains_key("access-control-allow-origin"));
+    }
+
+    #[tokio::test]
+    async fn the_openapi_document_lists_every_error_under_its_status() {
+        let sink = MemorySink::default();
+        let (status, _, doc) = send(
+            state(&sink),
+            Request::get("/openapi.json").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let every_error = [
+            ApiError::MalformedJson {
+                line: 1,
+                column: 1,
+                message: String::new(),
+            },
+            ApiError::invalid_body("f", "m"),
+            ApiError::NoValidEvents(vec![]),
+            ApiError::TooManyEvents { count: 2, limit: 1 },
+            ApiError::BodyTooLarge { limit: 1 },
+            ApiError::UnsupportedMediaType,
+            ApiError::UnsupportedEncoding {
+                encoding: "br".into(),
+            },
+            ApiError::MissingKey,
+            ApiError::UnknownKey,
+            ApiError::RateLimited {
+                scope: "project",
+                limit: 1,
+                retry_after_secs: 1,
+            },
+            ApiError::Timeout,
+            ApiError::Overloaded,
+            ApiError::Unavailable {
+                retry_after_secs: 1,
+                cause: String::new(),
+            },
+        ];
+        let responses = &doc["paths"]["/analytics"]["post"]["responses"];
+        for error in every_error {
+            let documented = &responses[error.status().as_str()]["content"]["application/json"]["schema"]["allOf"]
+                [1]["properties"]["error"]["properties"]["code"]["enum"];
+            assert!(
+                documented
+                    .as_array()
+                    .is_some_and(|codes| codes.contains(&json!(error.code()))),
+                "{} ({}) is not documented under {}",
+                error.code(),
+                error,
+                error.status()
+            );
+        }
     }
 }
