@@ -154,4 +154,60 @@ mod tests {
         };
         assert_eq!(field, "api_key");
     }
+
+    /// Any JSON value, nested a few levels, with the contract's field names among its keys so that
+    /// validation gets past the envelope often.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("event_type".to_string()),
+            Just("session_id".to_string()),
+            Just("timestamp".to_string()),
+            Just("url".to_string()),
+            Just("properties".to_string()),
+            Just("step".to_string()),
+            Just("batch".to_string()),
+            ".{0,12}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,40}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::btree_map(key.clone(), inner, 0..8)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// No byte string makes decoding panic; every refusal is a client error.
+        #[test]
+        fn any_bytes_are_decoded_or_refused_with_a_4xx(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            if let Err(error) = decode(&bytes, &LIMITS) {
+                proptest::prop_assert!(error.status().is_client_error(), "{error}");
+            }
+        }
+
+        /// No JSON value makes decoding or validation panic; whatever decodes stays within limits.
+        #[test]
+        fn any_json_is_decoded_and_validated_without_panic(value in any_json()) {
+            match decode(value.to_string().as_bytes(), &LIMITS) {
+                Ok(payload) => {
+                    proptest::prop_assert!(!payload.events.is_empty() && payload.events.len() <= LIMITS.max_batch_events);
+                    for event in &payload.events {
+                        if let Err(errors) = lakehouse_event::validate_event(event, &LIMITS.event) {
+                            proptest::prop_assert!(errors.iter().all(|e| !e.field.is_empty()), "every error names its field");
+                        }
+                    }
+                }
+                Err(error) => proptest::prop_assert!(error.status().is_client_error(), "{error}"),
+            }
+        }
+    }
 }

@@ -11,6 +11,7 @@ use lakehouse_telemetry::LogFormat;
 use crate::body::RequestLimits;
 use crate::rate_limit::{Rate, RateLimits};
 use crate::routes::HttpLimits;
+use crate::visitor::VisitorIds;
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -67,8 +68,22 @@ pub struct ApiConfig {
     /// Origins browsers may post from (comma-separated), or `*`.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
     pub cors_allowed_origins: String,
+    /// The secret visitor ids are derived from (with the UTC date): every replica needs the
+    /// same one. Unset, each process makes its own, so ids differ across replicas and restarts.
+    #[arg(long, env = "VISITOR_ID_SECRET", default_value = "", hide_env_values = true)]
+    pub visitor_id_secret: String,
+    /// `honor`: a request with `DNT: 1` or `Sec-GPC: 1` gets no visitor id; `ignore`: it does.
+    #[arg(long, env = "PRIVACY_SIGNALS", value_enum, default_value = "honor")]
+    pub privacy_signals: PrivacySignals,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+}
+
+/// What the api does with the browser's do-not-track signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrivacySignals {
+    Honor,
+    Ignore,
 }
 
 impl ApiConfig {
@@ -81,6 +96,17 @@ impl ApiConfig {
 
     pub fn produce_timeout(&self) -> Duration {
         Duration::from_millis(self.produce_timeout_ms)
+    }
+
+    pub fn visitor_ids(&self) -> VisitorIds {
+        if self.visitor_id_secret.is_empty() {
+            tracing::warn!(
+                "VISITOR_ID_SECRET is unset: visitor ids will differ between replicas and restarts"
+            );
+            VisitorIds::random()
+        } else {
+            VisitorIds::new(self.visitor_id_secret.as_bytes())
+        }
     }
 
     pub fn rate_limits(&self) -> RateLimits {

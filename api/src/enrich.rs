@@ -4,14 +4,20 @@ use chrono::{DateTime, Duration, Utc};
 use lakehouse_event::{ClientEvent, EnrichedEvent, SCHEMA_VERSION};
 use uuid::Uuid;
 
+use crate::user_agent::Client;
+
 /// Times further ahead of receipt than this are not believed.
 const MAX_FUTURE: Duration = Duration::hours(1);
 
 /// What the api knows about the request an event came in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     pub project_id: String,
     pub received_at: DateTime<Utc>,
+    /// From the `User-Agent` header.
+    pub client: Client,
+    /// See [`crate::visitor`]; `None` when the client opted out or its IP is unknown.
+    pub visitor_id: Option<String>,
 }
 
 pub fn enrich(event: ClientEvent, request: &RequestContext) -> EnrichedEvent {
@@ -25,7 +31,7 @@ pub fn enrich(event: ClientEvent, request: &RequestContext) -> EnrichedEvent {
         event_name: event.event_name,
         session_id: event.session_id,
         user_id: event.user_id,
-        visitor_id: None,
+        visitor_id: request.visitor_id.clone(),
         timestamp,
         timestamp_clamped,
         sent_at: event.sent_at,
@@ -37,9 +43,9 @@ pub fn enrich(event: ClientEvent, request: &RequestContext) -> EnrichedEvent {
         title: event.title,
         value: event.value,
         properties: event.properties,
-        browser: None,
-        os: None,
-        device_type: None,
+        browser: request.client.browser.clone(),
+        os: request.client.os.clone(),
+        device_type: request.client.device_type.clone(),
         country: None,
         schema_version: SCHEMA_VERSION,
     }
@@ -107,6 +113,7 @@ mod tests {
         RequestContext {
             project_id: "shop".into(),
             received_at: at(12, 0),
+            ..RequestContext::default()
         }
     }
 

@@ -11,6 +11,8 @@ mod keys;
 mod rate_limit;
 mod routes;
 mod sink;
+mod user_agent;
+mod visitor;
 
 use std::sync::Arc;
 
@@ -18,11 +20,12 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::ApiConfig;
+pub use config::{ApiConfig, PrivacySignals};
 pub use keys::{ApiKeys, KeyError};
 pub use rate_limit::{Rate, RateLimits};
 pub use routes::{AppState, app};
 pub use sink::{EventSink, KafkaSink, MemorySink, SinkError};
+pub use visitor::VisitorIds;
 
 /// Builds the Kafka sink from `config` and serves on `listener` until `shutdown` is cancelled;
 /// in-flight requests finish and the producer is flushed before it returns.
@@ -43,7 +46,11 @@ pub async fn serve(
     tokio::spawn(forget_idle_clients(rate_limits.clone(), shutdown.clone()));
     let state = AppState::new(keys, sink.clone(), config.limits(), health)
         .with_rate_limits(rate_limits)
-        .with_http_limits(config.http_limits());
+        .with_http_limits(config.http_limits())
+        .with_visitors(
+            config.visitor_ids(),
+            config.privacy_signals == PrivacySignals::Honor,
+        );
     let metrics = lakehouse_telemetry::metrics::install_prometheus();
     tracing::info!(addr = %listener.local_addr()?, topic = %config.kafka.topic, "api listening");
     axum::serve(

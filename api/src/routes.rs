@@ -27,6 +27,8 @@ use crate::error::{ApiError, Rejection};
 use crate::keys::ApiKeys;
 use crate::rate_limit::RateLimits;
 use crate::sink::EventSink;
+use crate::user_agent;
+use crate::visitor::{self, VisitorIds};
 
 /// What every request handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -38,6 +40,8 @@ pub struct AppState {
     rate_limits: Arc<RateLimits>,
     http: HttpLimits,
     in_flight: Arc<Semaphore>,
+    visitors: VisitorIds,
+    honor_privacy_signals: bool,
 }
 
 /// Limits on the HTTP exchange itself.
@@ -83,7 +87,16 @@ impl AppState {
             rate_limits: Arc::new(RateLimits::unlimited()),
             in_flight: Arc::new(Semaphore::new(http.max_concurrent_requests)),
             http,
+            visitors: VisitorIds::random(),
+            honor_privacy_signals: true,
         }
+    }
+
+    /// How visitor ids are computed, and whether `DNT` / `Sec-GPC` turn them off.
+    pub fn with_visitors(mut self, visitors: VisitorIds, honor_privacy_signals: bool) -> Self {
+        self.visitors = visitors;
+        self.honor_privacy_signals = honor_privacy_signals;
+        self
     }
 
     pub fn with_rate_limits(mut self, rate_limits: Arc<RateLimits>) -> Self {
@@ -166,9 +179,8 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    state
-        .rate_limits
-        .check_ip(state.rate_limits.client_ip(peer, &parts.headers))?;
+    let client_ip = state.rate_limits.client_ip(peer, &parts.headers);
+    state.rate_limits.check_ip(client_ip)?;
     let project_id = authenticate(&state.keys, &parts.headers, parts.uri.query())?.to_string();
     check_content_type(&parts.headers)?;
     let limit = state.limits.max_body_bytes;
@@ -185,9 +197,23 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
         .rate_limits
         .check_project(&project_id, payload.events.len())?;
 
+    let received_at = Utc::now();
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let tracked = !(state.honor_privacy_signals && visitor::opted_out(&parts.headers));
+    let visitor_id = client_ip.filter(|_| tracked).map(|ip| {
+        state
+            .visitors
+            .visitor_id(received_at.date_naive(), &project_id, ip, user_agent)
+    });
     let request = RequestContext {
         project_id,
-        received_at: Utc::now(),
+        received_at,
+        client: user_agent::parse(user_agent),
+        visitor_id,
     };
     let mut accepted = Vec::with_capacity(payload.events.len());
     let mut rejected = Vec::new();
@@ -725,5 +751,54 @@ mod tests {
                 error.status()
             );
         }
+    }
+
+    #[tokio::test]
+    async fn events_get_a_daily_visitor_id_and_the_client_unless_it_opts_out() {
+        let sink = MemorySink::default();
+        let visitors = VisitorIds::new("secret");
+        let request = |extra: Option<(&str, &str)>| {
+            let mut request = Request::post("/analytics").header("x-api-key", "key-1").header(
+                "user-agent",
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0 Safari/537.36",
+            );
+            if let Some((name, value)) = extra {
+                request = request.header(name, value);
+            }
+            let mut request = request.body(Body::from(event("s").to_string())).unwrap();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([203, 0, 113, 7], 5000))));
+            request
+        };
+        let tracking = state(&sink).with_visitors(visitors.clone(), true);
+        for extra in [None, None, Some(("dnt", "1")), Some(("sec-gpc", "1"))] {
+            assert_eq!(
+                send(tracking.clone(), request(extra)).await.0,
+                StatusCode::ACCEPTED
+            );
+        }
+        let ignoring = state(&sink).with_visitors(visitors, false);
+        assert_eq!(
+            send(ignoring, request(Some(("dnt", "1")))).await.0,
+            StatusCode::ACCEPTED
+        );
+        let events = sink.events();
+        let ids: Vec<_> = events.iter().map(|e| e.visitor_id.clone()).collect();
+        assert!(ids[0].is_some());
+        assert_eq!(ids[0], ids[1], "one visitor, one id");
+        assert_eq!(
+            (ids[2].clone(), ids[3].clone()),
+            (None, None),
+            "DNT and GPC are honoured"
+        );
+        assert_eq!(ids[4], ids[0], "unless the api is told to ignore them");
+        assert_eq!(events[0].browser.as_deref(), Some("Chrome"));
+        assert_eq!(events[0].device_type.as_deref(), Some("desktop"));
+        let stored = serde_json::to_string(&events).unwrap();
+        assert!(
+            !stored.contains("203.0.113.7"),
+            "the client IP is not in any event"
+        );
     }
 }

@@ -103,8 +103,10 @@ pub fn validate_event(value: &Value, limits: &EventLimits) -> Result<ClientEvent
     }
     for key in object.keys() {
         if !KNOWN_FIELDS.contains(&key.as_str()) {
+            // An empty key is named as written, so that the error still points somewhere.
+            let field = if key.is_empty() { "\"\"" } else { key.as_str() };
             checker.fail::<()>(
-                key,
+                field,
                 "is not a field of the event contract; put custom data under `properties`",
             );
         }
@@ -477,6 +479,8 @@ mod tests {
     fn unknown_fields_are_rejected_by_name() {
         let error = only_error(with("userId", json!("u-1")));
         assert_eq!(error.field, "userId");
+        let error = only_error(with("", json!(1)));
+        assert_eq!(error.field, "\"\"", "an empty key is named, not left blank");
     }
 
     #[test]
