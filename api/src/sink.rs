@@ -1,7 +1,7 @@
 //! Where accepted events go: Kafka in production, memory in router tests. A send succeeds only
 //! when every event is acknowledged.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,6 +9,7 @@ use futures::future::join_all;
 use lakehouse_event::{EnrichedEvent, SCHEMA_VERSION};
 use lakehouse_kafka::KafkaArgs;
 use lakehouse_telemetry::Health;
+use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -33,7 +34,8 @@ pub trait EventSink: Send + Sync + 'static {
 
 /// Produces to the events topic with `acks=all` and idempotence.
 pub struct KafkaSink {
-    producer: FutureProducer,
+    config: ClientConfig,
+    producer: RwLock<FutureProducer>,
     topic: String,
 }
 
@@ -47,39 +49,94 @@ impl std::fmt::Debug for KafkaSink {
 
 impl KafkaSink {
     pub fn new(kafka: &KafkaArgs, delivery_timeout: Duration) -> Result<Self, KafkaError> {
+        let config = kafka.producer_config(delivery_timeout);
         Ok(Self {
-            producer: kafka.producer_config(delivery_timeout).create()?,
+            producer: RwLock::new(config.create()?),
+            config,
             topic: kafka.topic.clone(),
         })
     }
 
-    /// Waits for every queued message to be acknowledged (at shutdown).
+    /// The producer in use (a cheap handle).
+    fn producer(&self) -> FutureProducer {
+        self.producer
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces `used` when it has hit a fatal error. An idempotent producer whose in-flight
+    /// requests timed out (a hung broker) asks the broker to bump its epoch; a broker that cannot
+    /// (tansu 0.6 answers ProducerFenced) leaves it fatally failed, and every later send would be
+    /// refused forever. A new producer has a new identity: events answered 503 meanwhile are
+    /// retried by clients with their ids, and the consumers deduplicate.
+    fn replace_if_fatal(&self, used: &FutureProducer, error: Option<&KafkaError>) {
+        let identity_lost = matches!(
+            error,
+            Some(KafkaError::MessageProduction(
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::InvalidProducerIdMapping
+                    | RDKafkaErrorCode::UnknownProducerId
+                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            ))
+        );
+        let Some((code, reason)) = used
+            .client()
+            .fatal_error()
+            .or_else(|| identity_lost.then(|| (RDKafkaErrorCode::ProducerFenced, format!("{error:?}"))))
+        else {
+            return;
+        };
+        let mut current = self.producer.write().unwrap_or_else(PoisonError::into_inner);
+        if current.client().native_ptr() != used.client().native_ptr() {
+            return; // another request replaced it already
+        }
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                tracing::error!(?code, %reason, "the Kafka producer failed fatally; replaced it with a new one");
+                *current = fresh;
+            }
+            Err(error) => {
+                tracing::error!(%error, "the Kafka producer failed fatally and cannot be replaced yet")
+            }
+        }
+    }
+
     pub fn flush(&self, timeout: Duration) {
-        if let Err(error) = self.producer.flush(timeout) {
+        if let Err(error) = self.producer().flush(timeout) {
             tracing::error!(%error, "messages were still unacknowledged at shutdown");
         }
     }
 
-    /// Keeps the api's readiness check `kafka` in line with the brokers' answers.
     pub async fn watch(self: Arc<Self>, health: Health, shutdown: CancellationToken) {
-        lakehouse_kafka::watch_brokers(
-            self.producer.clone(),
-            self.topic.clone(),
-            health,
-            "kafka",
-            shutdown,
-        )
-        .await;
+        lakehouse_kafka::watch_brokers(self.producer(), self.topic.clone(), health, "kafka", shutdown).await;
     }
 }
 
 #[async_trait]
 impl EventSink for KafkaSink {
     async fn send(&self, events: &[EnrichedEvent]) -> Result<(), SinkError> {
+        let producer = self.producer();
+        self.send_with(&producer, events).await.map_err(|(error, cause)| {
+            self.replace_if_fatal(&producer, cause.as_ref());
+            error
+        })
+    }
+}
+
+impl KafkaSink {
+    /// Sends and awaits every acknowledgement; a failure comes with the Kafka error behind it.
+    async fn send_with(
+        &self,
+        producer: &FutureProducer,
+        events: &[EnrichedEvent],
+    ) -> Result<(), (SinkError, Option<KafkaError>)> {
         let schema_version = SCHEMA_VERSION.to_string();
         let mut deliveries = Vec::with_capacity(events.len());
         for event in events {
-            let payload = serde_json::to_vec(event).map_err(|e| SinkError::NotAcknowledged(e.to_string()))?;
+            let payload =
+                serde_json::to_vec(event).map_err(|e| (SinkError::NotAcknowledged(e.to_string()), None))?;
             let key = event.kafka_key();
             let headers = OwnedHeaders::new()
                 .insert(Header {
@@ -98,20 +155,27 @@ impl EventSink for KafkaSink {
                 .key(&key)
                 .payload(&payload)
                 .headers(headers);
-            match self.producer.send_result(record) {
+            match producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    return Err(SinkError::QueueFull);
+                    return Err((SinkError::QueueFull, None));
                 }
-                Err((error, _)) => return Err(SinkError::NotAcknowledged(error.to_string())),
+                Err((error, _)) => return Err((SinkError::NotAcknowledged(error.to_string()), Some(error))),
             }
         }
         // librdkafka reports every message within message.timeout.ms, so this cannot hang.
         for outcome in join_all(deliveries).await {
             match outcome {
                 Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => return Err(SinkError::NotAcknowledged(error.to_string())),
-                Err(_) => return Err(SinkError::NotAcknowledged("the producer was dropped".into())),
+                Ok(Err((error, _))) => {
+                    return Err((SinkError::NotAcknowledged(error.to_string()), Some(error)));
+                }
+                Err(_) => {
+                    return Err((
+                        SinkError::NotAcknowledged("the producer was dropped".into()),
+                        None,
+                    ));
+                }
             }
         }
         Ok(())
