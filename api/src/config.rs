@@ -20,6 +20,8 @@ use crate::visitor::VisitorIds;
     about = "Ingests product-analytics events into Kafka"
 )]
 pub struct ApiConfig {
+    #[command(subcommand)]
+    pub command: Option<ApiCommand>,
     /// Where to listen for HTTP.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3001")]
     pub listen_addr: SocketAddr,
@@ -68,6 +70,13 @@ pub struct ApiConfig {
     /// Origins browsers may post from (comma-separated), or `*`.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
     pub cors_allowed_origins: String,
+    /// PostgreSQL holding the `api_keys` table (keys made with `lakehouse-api keys create`),
+    /// checked beside `API_KEYS`; unset, only `API_KEYS` counts.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// How often stored keys are reloaded (a revoked key stops working within this time).
+    #[arg(long, env = "API_KEYS_REFRESH_SECS", default_value_t = 30)]
+    pub api_keys_refresh_secs: u64,
     /// The secret visitor ids are derived from (with the UTC date): every replica needs the
     /// same one. Unset, each process makes its own, so ids differ across replicas and restarts.
     #[arg(long, env = "VISITOR_ID_SECRET", default_value = "", hide_env_values = true)]
@@ -77,6 +86,31 @@ pub struct ApiConfig {
     pub privacy_signals: PrivacySignals,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ApiCommand {
+    /// Serve `POST /analytics` (the default).
+    Serve,
+    /// Manage the ingest keys stored in the database.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Make a key for a project; the key is printed once.
+    Create {
+        #[arg(long = "project")]
+        project_id: String,
+        /// What the key is for (e.g. "web app").
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List every key (without the keys): id, project, name, prefix, created, revoked.
+    List,
+    /// Revoke a key by its id; the api stops accepting it within API_KEYS_REFRESH_SECS.
+    Revoke { id: uuid::Uuid },
 }
 
 /// What the api does with the browser's do-not-track signals.
@@ -96,6 +130,10 @@ impl ApiConfig {
 
     pub fn produce_timeout(&self) -> Duration {
         Duration::from_millis(self.produce_timeout_ms)
+    }
+
+    pub fn api_keys_refresh(&self) -> Duration {
+        Duration::from_secs(self.api_keys_refresh_secs.max(1))
     }
 
     pub fn visitor_ids(&self) -> VisitorIds {

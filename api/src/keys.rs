@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// The SHA-256 of a key.
-type KeyHash = [u8; 32];
+pub type KeyHash = [u8; 32];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
@@ -60,6 +60,17 @@ impl ApiKeys {
             keys.push((hash, project.to_string()));
         }
         Ok(Self { keys })
+    }
+
+    /// These keys and `more` (the keys stored in the database).
+    pub fn with(&self, more: impl IntoIterator<Item = (KeyHash, String)>) -> Self {
+        let mut keys = self.keys.clone();
+        keys.extend(more);
+        Self { keys }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {

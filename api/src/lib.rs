@@ -11,6 +11,7 @@ mod keys;
 mod rate_limit;
 mod routes;
 mod sink;
+pub mod stored_keys;
 mod user_agent;
 mod visitor;
 
@@ -20,7 +21,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ApiConfig, PrivacySignals};
+pub use config::{ApiCommand, ApiConfig, KeysCommand, PrivacySignals};
 pub use keys::{ApiKeys, KeyError};
 pub use rate_limit::{Rate, RateLimits};
 pub use routes::{AppState, app};
@@ -36,15 +37,39 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     config.validate()?;
     let keys = ApiKeys::parse(&config.api_keys).context("API_KEYS")?;
-    if keys.is_empty() {
-        tracing::warn!("API_KEYS is empty: every request will be answered 401");
+    if keys.is_empty() && config.database_url.is_none() {
+        tracing::warn!(
+            "API_KEYS is empty and no DATABASE_URL holds keys: every request will be answered 401"
+        );
     }
     let sink = Arc::new(KafkaSink::new(&config.kafka, config.produce_timeout())?);
     let health = lakehouse_telemetry::Health::new(env!("CARGO_PKG_VERSION"), &["kafka"]);
     tokio::spawn(sink.clone().watch(health.clone(), shutdown.clone()));
     let rate_limits = Arc::new(config.rate_limits());
     tokio::spawn(forget_idle_clients(rate_limits.clone(), shutdown.clone()));
-    let state = AppState::new(keys, sink.clone(), config.limits(), health)
+    let key_store = Arc::new(stored_keys::KeyStore::new(keys));
+    if let Some(url) = &config.database_url {
+        let pool: Arc<dyn stored_keys::KeySource> = Arc::new(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .connect_lazy(url)
+                .context("DATABASE_URL")?,
+        );
+        match key_store.refresh(pool.as_ref()).await {
+            Ok(count) => tracing::info!(keys = count, "API keys loaded (static and stored)"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot load stored API keys yet; retrying in the background")
+            }
+        }
+        tokio::spawn(
+            key_store
+                .clone()
+                .refresh_every(pool, config.api_keys_refresh(), shutdown.clone()),
+        );
+    }
+    let state = AppState::new(ApiKeys::default(), sink.clone(), config.limits(), health)
+        .with_key_store(key_store)
         .with_rate_limits(rate_limits)
         .with_http_limits(config.http_limits())
         .with_visitors(
@@ -70,4 +95,41 @@ async fn forget_idle_clients(limits: Arc<RateLimits>, shutdown: CancellationToke
     while shutdown.run_until_cancelled(every.tick()).await.is_some() {
         limits.forget_idle();
     }
+}
+
+/// `lakehouse-api keys ...`: makes, lists or revokes a stored key and prints the result as JSON.
+#[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
+pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::Result<()> {
+    let url = config
+        .database_url
+        .as_deref()
+        .context("the keys commands need DATABASE_URL (where the api_keys table is)")?;
+    let pool = sqlx::PgPool::connect(url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let output = match command {
+        KeysCommand::Create { project_id, name } => {
+            let created = stored_keys::create(&pool, project_id, name).await?;
+            eprintln_note("the key is shown this once; only its SHA-256 is stored");
+            serde_json::to_string_pretty(&created)?
+        }
+        KeysCommand::List => serde_json::to_string_pretty(&stored_keys::list(&pool).await?)?,
+        KeysCommand::Revoke { id } => {
+            anyhow::ensure!(
+                stored_keys::revoke(&pool, *id).await?,
+                "no live key has the id {id}"
+            );
+            serde_json::to_string_pretty(&serde_json::json!({"revoked": id}))?
+        }
+    };
+    println!("{output}");
+    Ok(())
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "a note for the operator beside the JSON result"
+)]
+fn eprintln_note(note: &str) {
+    eprintln!("{note}");
 }

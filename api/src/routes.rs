@@ -27,13 +27,14 @@ use crate::error::{ApiError, Rejection};
 use crate::keys::ApiKeys;
 use crate::rate_limit::RateLimits;
 use crate::sink::EventSink;
+use crate::stored_keys::KeyStore;
 use crate::user_agent;
 use crate::visitor::{self, VisitorIds};
 
 /// What every request handler shares. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    keys: Arc<ApiKeys>,
+    keys: Arc<KeyStore>,
     sink: Arc<dyn EventSink>,
     limits: RequestLimits,
     health: Health,
@@ -80,7 +81,7 @@ impl AppState {
     pub fn new(keys: ApiKeys, sink: Arc<dyn EventSink>, limits: RequestLimits, health: Health) -> Self {
         let http = HttpLimits::default();
         Self {
-            keys: Arc::new(keys),
+            keys: Arc::new(KeyStore::new(keys)),
             sink,
             limits,
             health,
@@ -90,6 +91,12 @@ impl AppState {
             visitors: VisitorIds::random(),
             honor_privacy_signals: true,
         }
+    }
+
+    /// Checks keys against `keys` (static and stored ones) instead of the static keys alone.
+    pub fn with_key_store(mut self, keys: Arc<KeyStore>) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// How visitor ids are computed, and whether `DNT` / `Sec-GPC` turn them off.
@@ -181,7 +188,7 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
         .map(|ConnectInfo(addr)| addr.ip());
     let client_ip = state.rate_limits.client_ip(peer, &parts.headers);
     state.rate_limits.check_ip(client_ip)?;
-    let project_id = authenticate(&state.keys, &parts.headers, parts.uri.query())?.to_string();
+    let project_id = authenticate(&state.keys, &parts.headers, parts.uri.query())?;
     check_content_type(&parts.headers)?;
     let limit = state.limits.max_body_bytes;
     let bytes = tokio::time::timeout(
@@ -257,11 +264,7 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
 
 /// The key from `X-API-Key`, from `Authorization: Bearer`, or from the `api_key` query parameter
 /// (for `navigator.sendBeacon`, which cannot set headers).
-fn authenticate<'k>(
-    keys: &'k ApiKeys,
-    headers: &HeaderMap,
-    query: Option<&str>,
-) -> Result<&'k str, ApiError> {
+fn authenticate(keys: &KeyStore, headers: &HeaderMap, query: Option<&str>) -> Result<String, ApiError> {
     let from_query = query.and_then(|query| {
         url::form_urlencoded::parse(query.as_bytes())
             .find(|(name, _)| name == "api_key")

@@ -1,0 +1,252 @@
+//! Keys kept in PostgreSQL (`api_keys`), made, listed and revoked with `lakehouse-api keys`: only
+//! a key's SHA-256 and a short prefix (to recognise it in a list) are stored; the key itself is
+//! shown once, when it is made. The api loads the live keys at start-up and every
+//! `API_KEYS_REFRESH_SECS`, beside the static `API_KEYS`; when the database is away it keeps
+//! serving from what it loaded last, and says so.
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::keys::{ApiKeys, KeyHash, hash_key};
+
+/// What the table holds; `CREATE TABLE IF NOT EXISTS`, so any command can make it.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS api_keys (
+    id uuid PRIMARY KEY,
+    project_id text NOT NULL,
+    name text NOT NULL DEFAULT '',
+    key_hash bytea NOT NULL UNIQUE,
+    key_prefix text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz
+)";
+
+/// One stored key, without the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct StoredKey {
+    pub id: Uuid,
+    pub project_id: String,
+    pub name: String,
+    /// The key's first characters.
+    pub key_prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A new key: the only time its plaintext exists outside the client.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedKey {
+    pub key: String,
+    #[serde(flatten)]
+    pub stored: StoredKey,
+}
+
+/// `lh_` and 48 hex digits (192 random bits).
+fn new_key() -> String {
+    let random: Vec<u8> = [Uuid::new_v4(), Uuid::new_v4()]
+        .iter()
+        .flat_map(|id| id.as_bytes()[..12].to_vec())
+        .collect();
+    format!("lh_{}", hex::encode(random))
+}
+
+/// Whether the table exists yet.
+async fn table_exists(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT to_regclass('api_keys') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+}
+
+/// Makes the table if it is missing (checked first, so that PostgreSQL has nothing to say).
+pub async fn ensure_table(pool: &PgPool) -> Result<(), sqlx::Error> {
+    if !table_exists(pool).await? {
+        sqlx::query(SCHEMA).execute(pool).await?;
+    }
+    Ok(())
+}
+
+pub async fn create(pool: &PgPool, project_id: &str, name: &str) -> Result<CreatedKey, sqlx::Error> {
+    ensure_table(pool).await?;
+    let key = new_key();
+    let stored: StoredKey = sqlx::query_as(
+        "INSERT INTO api_keys (id, project_id, name, key_hash, key_prefix) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, project_id, name, key_prefix, created_at, revoked_at",
+    )
+    .bind(Uuid::now_v7())
+    .bind(project_id)
+    .bind(name)
+    .bind(hash_key(&key).to_vec())
+    .bind(&key[..9])
+    .fetch_one(pool)
+    .await?;
+    Ok(CreatedKey { key, stored })
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<StoredKey>, sqlx::Error> {
+    ensure_table(pool).await?;
+    sqlx::query_as(
+        "SELECT id, project_id, name, key_prefix, created_at, revoked_at FROM api_keys ORDER BY created_at",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Revokes a key; `false` when there is no such live key.
+pub async fn revoke(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    ensure_table(pool).await?;
+    let revoked = sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(revoked.rows_affected() == 1)
+}
+
+/// Where live keys come from (PostgreSQL, or a fake in tests).
+#[async_trait]
+pub trait KeySource: Send + Sync + 'static {
+    async fn live_keys(&self) -> Result<Vec<(KeyHash, String)>, sqlx::Error>;
+}
+
+#[async_trait]
+impl KeySource for PgPool {
+    async fn live_keys(&self) -> Result<Vec<(KeyHash, String)>, sqlx::Error> {
+        if !table_exists(self).await? {
+            return Ok(Vec::new()); // no key was ever made
+        }
+        let rows: Vec<(Vec<u8>, String)> =
+            sqlx::query_as("SELECT key_hash, project_id FROM api_keys WHERE revoked_at IS NULL")
+                .fetch_all(self)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(hash, project)| Some((KeyHash::try_from(hash.as_slice()).ok()?, project)))
+            .collect())
+    }
+}
+
+/// The keys the api checks against: the static ones plus the stored ones last loaded.
+#[derive(Debug)]
+pub struct KeyStore {
+    configured: ApiKeys,
+    current: RwLock<Arc<ApiKeys>>,
+}
+
+impl KeyStore {
+    pub fn new(configured: ApiKeys) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(configured.clone())),
+            configured,
+        }
+    }
+
+    /// The project a presented key belongs to.
+    pub fn project_of(&self, presented: &str) -> Option<String> {
+        let keys = self
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        keys.project_of(presented).map(String::from)
+    }
+
+    /// Loads the stored keys once; on failure the keys loaded before stay in force.
+    pub async fn refresh(&self, source: &dyn KeySource) -> Result<usize, sqlx::Error> {
+        let stored = source.live_keys().await?;
+        let keys = Arc::new(self.configured.with(stored));
+        let count = keys.len();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = keys;
+        Ok(count)
+    }
+
+    /// Refreshes every `interval` until `shutdown`, logging when the database is away and when it
+    /// is back.
+    pub async fn refresh_every(
+        self: Arc<Self>,
+        source: Arc<dyn KeySource>,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut failing = false;
+        let mut ticks = tokio::time::interval(interval);
+        while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
+            match self.refresh(source.as_ref()).await {
+                Ok(count) if failing => {
+                    failing = false;
+                    tracing::info!(keys = count, "API keys reloaded from the database again");
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    if !failing {
+                        tracing::warn!(%error, "cannot load API keys from the database; serving the keys loaded before");
+                    }
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Answers with its keys, or fails while told to.
+    #[derive(Default)]
+    struct FakeSource {
+        keys: Mutex<Vec<(KeyHash, String)>>,
+        down: Mutex<bool>,
+    }
+
+    #[async_trait]
+    impl KeySource for FakeSource {
+        async fn live_keys(&self) -> Result<Vec<(KeyHash, String)>, sqlx::Error> {
+            if *self.down.lock().unwrap() {
+                return Err(sqlx::Error::PoolTimedOut);
+            }
+            Ok(self.keys.lock().unwrap().clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_keys_join_the_static_ones_and_outlive_a_database_outage() {
+        let store = KeyStore::new(ApiKeys::parse("shop:static-key").unwrap());
+        let source = FakeSource::default();
+        source
+            .keys
+            .lock()
+            .unwrap()
+            .push((hash_key("lh_stored"), "blog".into()));
+        assert_eq!(store.project_of("lh_stored"), None, "not loaded yet");
+        assert_eq!(store.refresh(&source).await.unwrap(), 2);
+        assert_eq!(store.project_of("lh_stored").as_deref(), Some("blog"));
+        assert_eq!(store.project_of("static-key").as_deref(), Some("shop"));
+
+        *source.down.lock().unwrap() = true;
+        assert!(store.refresh(&source).await.is_err());
+        assert_eq!(
+            store.project_of("lh_stored").as_deref(),
+            Some("blog"),
+            "served from the cache"
+        );
+
+        *source.down.lock().unwrap() = false;
+        source.keys.lock().unwrap().clear(); // revoked
+        store.refresh(&source).await.unwrap();
+        assert_eq!(store.project_of("lh_stored"), None);
+        assert_eq!(store.project_of("static-key").as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn new_keys_are_long_random_and_prefixed() {
+        let (a, b) = (new_key(), new_key());
+        assert_ne!(a, b);
+        assert!(a.starts_with("lh_") && a.len() == 51, "{a}");
+    }
+}
