@@ -48,7 +48,7 @@ struct Tally {
 fn body(batch: usize, n: u64) -> Value {
     let event = |i: u64| {
         json!({
-            "event_type": if i % 5 == 0 { "click" } else { "page_view" },
+            "event_type": if i.is_multiple_of(5) { "click" } else { "page_view" },
             "session_id": format!("load-{}", i % 5000),
             "url": format!("https://shop.example/p/{}", i % 300),
             "referrer": "https://search.example/?q=shoes",
