@@ -11,7 +11,7 @@ use lakehouse_telemetry::LogFormat;
 use crate::body::RequestLimits;
 use crate::rate_limit::{Rate, RateLimits};
 use crate::routes::HttpLimits;
-use crate::visitor::VisitorIds;
+use crate::visitor::{PrivacyPolicy, VisitorIds};
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -81,9 +81,10 @@ pub struct ApiConfig {
     /// same one. Unset, each process makes its own, so ids differ across replicas and restarts.
     #[arg(long, env = "VISITOR_ID_SECRET", default_value = "", hide_env_values = true)]
     pub visitor_id_secret: String,
-    /// `honor`: a request with `DNT: 1` or `Sec-GPC: 1` gets no visitor id; `ignore`: it does.
-    #[arg(long, env = "PRIVACY_SIGNALS", value_enum, default_value = "honor")]
-    pub privacy_signals: PrivacySignals,
+    /// What requests with `DNT: 1` or `Sec-GPC: 1` get: `anonymize` (counted, without
+    /// `visitor_id` and `user_id`), `drop` (not stored) or `ignore`.
+    #[arg(long, env = "PRIVACY_POLICY", value_enum, default_value = "anonymize")]
+    pub privacy_policy: PrivacyPolicy,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
 }
@@ -111,13 +112,6 @@ pub enum KeysCommand {
     List,
     /// Revoke a key by its id; the api stops accepting it within API_KEYS_REFRESH_SECS.
     Revoke { id: uuid::Uuid },
-}
-
-/// What the api does with the browser's do-not-track signals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PrivacySignals {
-    Honor,
-    Ignore,
 }
 
 impl ApiConfig {

@@ -38,6 +38,8 @@ pub enum ApiError {
     MissingKey,
     #[error("the API key is not valid")]
     UnknownKey,
+    #[error("the API key was revoked: ask the project's owner for a new one")]
+    RevokedKey,
     #[error("Content-Encoding {encoding:?} is not supported: send gzip or no encoding")]
     UnsupportedEncoding { encoding: String },
     #[error("the {scope} rate limit of {limit} per second is exhausted; retry after {retry_after_secs} s")]
@@ -81,6 +83,7 @@ impl ApiError {
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::MissingKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
             Self::UnknownKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+            Self::RevokedKey => (StatusCode::FORBIDDEN, "revoked_api_key"),
             Self::UnsupportedEncoding { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),

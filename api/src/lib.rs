@@ -21,12 +21,12 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ApiCommand, ApiConfig, KeysCommand, PrivacySignals};
+pub use config::{ApiCommand, ApiConfig, KeysCommand};
 pub use keys::{ApiKeys, KeyError};
 pub use rate_limit::{Rate, RateLimits};
 pub use routes::{AppState, app};
 pub use sink::{EventSink, KafkaSink, MemorySink, SinkError};
-pub use visitor::VisitorIds;
+pub use visitor::{PrivacyPolicy, VisitorIds};
 
 /// Builds the Kafka sink from `config` and serves on `listener` until `shutdown` is cancelled;
 /// in-flight requests finish and the producer is flushed before it returns.
@@ -72,10 +72,7 @@ pub async fn serve(
         .with_key_store(key_store)
         .with_rate_limits(rate_limits)
         .with_http_limits(config.http_limits())
-        .with_visitors(
-            config.visitor_ids(),
-            config.privacy_signals == PrivacySignals::Honor,
-        );
+        .with_visitors(config.visitor_ids(), config.privacy_policy);
     let metrics = lakehouse_telemetry::metrics::install_prometheus();
     tracing::info!(addr = %listener.local_addr()?, topic = %config.kafka.topic, "api listening");
     axum::serve(

@@ -27,9 +27,9 @@ use crate::error::{ApiError, Rejection};
 use crate::keys::ApiKeys;
 use crate::rate_limit::RateLimits;
 use crate::sink::EventSink;
-use crate::stored_keys::KeyStore;
+use crate::stored_keys::{KeyStatus, KeyStore};
 use crate::user_agent;
-use crate::visitor::{self, VisitorIds};
+use crate::visitor::{self, PrivacyPolicy, VisitorIds};
 
 /// What every request handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -42,7 +42,7 @@ pub struct AppState {
     http: HttpLimits,
     in_flight: Arc<Semaphore>,
     visitors: VisitorIds,
-    honor_privacy_signals: bool,
+    privacy: PrivacyPolicy,
 }
 
 /// Limits on the HTTP exchange itself.
@@ -89,7 +89,7 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(http.max_concurrent_requests)),
             http,
             visitors: VisitorIds::random(),
-            honor_privacy_signals: true,
+            privacy: PrivacyPolicy::Anonymize,
         }
     }
 
@@ -99,10 +99,10 @@ impl AppState {
         self
     }
 
-    /// How visitor ids are computed, and whether `DNT` / `Sec-GPC` turn them off.
-    pub fn with_visitors(mut self, visitors: VisitorIds, honor_privacy_signals: bool) -> Self {
+    /// How visitor ids are computed, and what `DNT` / `Sec-GPC` requests get.
+    pub fn with_visitors(mut self, visitors: VisitorIds, privacy: PrivacyPolicy) -> Self {
         self.visitors = visitors;
-        self.honor_privacy_signals = honor_privacy_signals;
+        self.privacy = privacy;
         self
     }
 
@@ -210,8 +210,8 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
         .get(header::USER_AGENT)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let tracked = !(state.honor_privacy_signals && visitor::opted_out(&parts.headers));
-    let visitor_id = client_ip.filter(|_| tracked).map(|ip| {
+    let opted_out = state.privacy != PrivacyPolicy::Ignore && visitor::opted_out(&parts.headers);
+    let visitor_id = client_ip.filter(|_| !opted_out).map(|ip| {
         state
             .visitors
             .visitor_id(received_at.date_naive(), &project_id, ip, user_agent)
@@ -229,7 +229,12 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
             object.entry("sent_at").or_insert_with(|| sent_at.clone());
         }
         match validate_event(&event, &state.limits.event) {
-            Ok(event) => accepted.push(enrich(event, &request)),
+            Ok(mut event) => {
+                if opted_out {
+                    event.user_id = None;
+                }
+                accepted.push(enrich(event, &request));
+            }
             Err(errors) => rejected.extend(errors.into_iter().map(|e| Rejection {
                 index,
                 field: e.field,
@@ -246,6 +251,10 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
     );
     if accepted.is_empty() {
         return Err(ApiError::NoValidEvents(rejected));
+    }
+    if opted_out && state.privacy == PrivacyPolicy::Drop {
+        metrics::counter!(names::API_EVENTS_TOTAL, "outcome" => "dropped").increment(accepted.len() as u64);
+        return Ok(json!({"accepted": 0, "rejected": rejected, "dropped": accepted.len()}));
     }
 
     let started = std::time::Instant::now();
@@ -283,7 +292,11 @@ fn authenticate(keys: &KeyStore, headers: &HeaderMap, query: Option<&str>) -> Re
         .map(str::trim)
         .filter(|key| !key.is_empty())
         .ok_or(ApiError::MissingKey)?;
-    keys.project_of(presented).ok_or(ApiError::UnknownKey)
+    match keys.status(presented) {
+        KeyStatus::Live { project_id } => Ok(project_id),
+        KeyStatus::Revoked => Err(ApiError::RevokedKey),
+        KeyStatus::Unknown => Err(ApiError::UnknownKey),
+    }
 }
 
 /// JSON, or `text/plain` holding JSON (what `navigator.sendBeacon` sends); no header reads as JSON.
@@ -728,6 +741,7 @@ mod tests {
             },
             ApiError::MissingKey,
             ApiError::UnknownKey,
+            ApiError::RevokedKey,
             ApiError::RateLimited {
                 scope: "project",
                 limit: 1,
@@ -768,33 +782,46 @@ mod tests {
             if let Some((name, value)) = extra {
                 request = request.header(name, value);
             }
-            let mut request = request.body(Body::from(event("s").to_string())).unwrap();
+            let body = json!({"event_type": "page_view", "session_id": "s", "user_id": "u-1"});
+            let mut request = request.body(Body::from(body.to_string())).unwrap();
             request
                 .extensions_mut()
                 .insert(ConnectInfo(SocketAddr::from(([203, 0, 113, 7], 5000))));
             request
         };
-        let tracking = state(&sink).with_visitors(visitors.clone(), true);
+        let anonymizing = state(&sink).with_visitors(visitors.clone(), PrivacyPolicy::Anonymize);
         for extra in [None, None, Some(("dnt", "1")), Some(("sec-gpc", "1"))] {
             assert_eq!(
-                send(tracking.clone(), request(extra)).await.0,
+                send(anonymizing.clone(), request(extra)).await.0,
                 StatusCode::ACCEPTED
             );
         }
-        let ignoring = state(&sink).with_visitors(visitors, false);
+        let ignoring = state(&sink).with_visitors(visitors.clone(), PrivacyPolicy::Ignore);
         assert_eq!(
             send(ignoring, request(Some(("dnt", "1")))).await.0,
             StatusCode::ACCEPTED
         );
+        let dropping = state(&sink).with_visitors(visitors, PrivacyPolicy::Drop);
+        let (status, _, body) = send(dropping.clone(), request(Some(("sec-gpc", "1")))).await;
+        assert_eq!(
+            (status, body["accepted"].clone(), body["dropped"].clone()),
+            (StatusCode::ACCEPTED, json!(0), json!(1))
+        );
+        assert_eq!(send(dropping, request(None)).await.0, StatusCode::ACCEPTED);
+
         let events = sink.events();
+        assert_eq!(events.len(), 6, "the dropped event was not sent");
         let ids: Vec<_> = events.iter().map(|e| e.visitor_id.clone()).collect();
         assert!(ids[0].is_some());
         assert_eq!(ids[0], ids[1], "one visitor, one id");
-        assert_eq!(
-            (ids[2].clone(), ids[3].clone()),
-            (None, None),
-            "DNT and GPC are honoured"
-        );
+        for opted_out in &events[2..4] {
+            assert_eq!(
+                (opted_out.visitor_id.clone(), opted_out.user_id.clone()),
+                (None, None),
+                "DNT and GPC anonymize"
+            );
+        }
+        assert_eq!(events[0].user_id.as_deref(), Some("u-1"));
         assert_eq!(ids[4], ids[0], "unless the api is told to ignore them");
         assert_eq!(events[0].browser.as_deref(), Some("Chrome"));
         assert_eq!(events[0].device_type.as_deref(), Some("desktop"));

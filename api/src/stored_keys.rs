@@ -107,60 +107,93 @@ pub async fn revoke(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
     Ok(revoked.rows_affected() == 1)
 }
 
-/// Where live keys come from (PostgreSQL, or a fake in tests).
+/// The stored keys: live ones with their project, and revoked ones (answered 403, not 401).
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    pub live: Vec<(KeyHash, String)>,
+    pub revoked: Vec<KeyHash>,
+}
+
+/// Where stored keys come from (PostgreSQL, or a fake in tests).
 #[async_trait]
 pub trait KeySource: Send + Sync + 'static {
-    async fn live_keys(&self) -> Result<Vec<(KeyHash, String)>, sqlx::Error>;
+    async fn stored_keys(&self) -> Result<Stored, sqlx::Error>;
 }
 
 #[async_trait]
 impl KeySource for PgPool {
-    async fn live_keys(&self) -> Result<Vec<(KeyHash, String)>, sqlx::Error> {
+    async fn stored_keys(&self) -> Result<Stored, sqlx::Error> {
         if !table_exists(self).await? {
-            return Ok(Vec::new()); // no key was ever made
+            return Ok(Stored::default()); // no key was ever made
         }
-        let rows: Vec<(Vec<u8>, String)> =
-            sqlx::query_as("SELECT key_hash, project_id FROM api_keys WHERE revoked_at IS NULL")
+        let rows: Vec<(Vec<u8>, String, bool)> =
+            sqlx::query_as("SELECT key_hash, project_id, revoked_at IS NOT NULL FROM api_keys")
                 .fetch_all(self)
                 .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(hash, project)| Some((KeyHash::try_from(hash.as_slice()).ok()?, project)))
-            .collect())
+        let mut stored = Stored::default();
+        for (hash, project, revoked) in rows {
+            let Ok(hash) = KeyHash::try_from(hash.as_slice()) else {
+                continue;
+            };
+            if revoked {
+                stored.revoked.push(hash);
+            } else {
+                stored.live.push((hash, project));
+            }
+        }
+        Ok(stored)
     }
+}
+
+/// What a presented key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStatus {
+    Live { project_id: String },
+    Revoked,
+    Unknown,
 }
 
 /// The keys the api checks against: the static ones plus the stored ones last loaded.
 #[derive(Debug)]
 pub struct KeyStore {
     configured: ApiKeys,
-    current: RwLock<Arc<ApiKeys>>,
+    current: RwLock<Arc<(ApiKeys, ApiKeys)>>,
 }
 
 impl KeyStore {
     pub fn new(configured: ApiKeys) -> Self {
         Self {
-            current: RwLock::new(Arc::new(configured.clone())),
+            current: RwLock::new(Arc::new((configured.clone(), ApiKeys::default()))),
             configured,
         }
     }
 
-    /// The project a presented key belongs to.
-    pub fn project_of(&self, presented: &str) -> Option<String> {
+    /// What `presented` is: a live key of a project, a revoked key, or nothing we know.
+    pub fn status(&self, presented: &str) -> KeyStatus {
         let keys = self
             .current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        keys.project_of(presented).map(String::from)
+        let (live, revoked) = keys.as_ref();
+        if let Some(project) = live.project_of(presented) {
+            KeyStatus::Live {
+                project_id: project.to_string(),
+            }
+        } else if revoked.project_of(presented).is_some() {
+            KeyStatus::Revoked
+        } else {
+            KeyStatus::Unknown
+        }
     }
 
     /// Loads the stored keys once; on failure the keys loaded before stay in force.
     pub async fn refresh(&self, source: &dyn KeySource) -> Result<usize, sqlx::Error> {
-        let stored = source.live_keys().await?;
-        let keys = Arc::new(self.configured.with(stored));
-        let count = keys.len();
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = keys;
+        let stored = source.stored_keys().await?;
+        let live = self.configured.with(stored.live);
+        let revoked = ApiKeys::default().with(stored.revoked.into_iter().map(|hash| (hash, String::new())));
+        let count = live.len();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new((live, revoked));
         Ok(count)
     }
 
@@ -200,17 +233,23 @@ mod tests {
     /// Answers with its keys, or fails while told to.
     #[derive(Default)]
     struct FakeSource {
-        keys: Mutex<Vec<(KeyHash, String)>>,
+        keys: Mutex<Stored>,
         down: Mutex<bool>,
     }
 
     #[async_trait]
     impl KeySource for FakeSource {
-        async fn live_keys(&self) -> Result<Vec<(KeyHash, String)>, sqlx::Error> {
+        async fn stored_keys(&self) -> Result<Stored, sqlx::Error> {
             if *self.down.lock().unwrap() {
                 return Err(sqlx::Error::PoolTimedOut);
             }
             Ok(self.keys.lock().unwrap().clone())
+        }
+    }
+
+    fn project(name: &str) -> KeyStatus {
+        KeyStatus::Live {
+            project_id: name.into(),
         }
     }
 
@@ -222,25 +261,30 @@ mod tests {
             .keys
             .lock()
             .unwrap()
+            .live
             .push((hash_key("lh_stored"), "blog".into()));
-        assert_eq!(store.project_of("lh_stored"), None, "not loaded yet");
+        assert_eq!(store.status("lh_stored"), KeyStatus::Unknown, "not loaded yet");
         assert_eq!(store.refresh(&source).await.unwrap(), 2);
-        assert_eq!(store.project_of("lh_stored").as_deref(), Some("blog"));
-        assert_eq!(store.project_of("static-key").as_deref(), Some("shop"));
+        assert_eq!(store.status("lh_stored"), project("blog"));
+        assert_eq!(store.status("static-key"), project("shop"));
 
         *source.down.lock().unwrap() = true;
         assert!(store.refresh(&source).await.is_err());
         assert_eq!(
-            store.project_of("lh_stored").as_deref(),
-            Some("blog"),
+            store.status("lh_stored"),
+            project("blog"),
             "served from the cache"
         );
 
         *source.down.lock().unwrap() = false;
-        source.keys.lock().unwrap().clear(); // revoked
+        *source.keys.lock().unwrap() = Stored {
+            live: vec![],
+            revoked: vec![hash_key("lh_stored")],
+        };
         store.refresh(&source).await.unwrap();
-        assert_eq!(store.project_of("lh_stored"), None);
-        assert_eq!(store.project_of("static-key").as_deref(), Some("shop"));
+        assert_eq!(store.status("lh_stored"), KeyStatus::Revoked);
+        assert_eq!(store.status("nonsense"), KeyStatus::Unknown);
+        assert_eq!(store.status("static-key"), project("shop"));
     }
 
     #[test]

@@ -71,9 +71,19 @@ impl VisitorIds {
     }
 }
 
+/// What a request with `DNT: 1` or `Sec-GPC: 1` gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrivacyPolicy {
+    /// Counted, without `visitor_id` and `user_id`.
+    Anonymize,
+    /// Not stored at all: answered 202 with `"accepted": 0, "dropped": n`.
+    Drop,
+    /// Treated like any other request.
+    Ignore,
+}
+
 /// Whether the request asks not to be tracked: `DNT: 1` or `Sec-GPC: 1`. Such requests get no
-/// `visitor_id` when the api honours the signals (the default): their events are still counted,
-/// just not linked to each other.
+/// `visitor_id` (see [`PrivacyPolicy`]).
 pub fn opted_out(headers: &axum::http::HeaderMap) -> bool {
     ["dnt", "sec-gpc"].iter().any(|name| {
         headers

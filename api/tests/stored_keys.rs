@@ -1,6 +1,6 @@
 //! Keys stored in PostgreSQL, on the stack's real database: a key made with the `keys` commands
 //! is accepted by a running api, only its hash (and a short prefix) is stored, and once revoked
-//! it is refused within the refresh interval.
+//! it is refused (403) within the refresh interval.
 
 use std::time::Duration;
 
@@ -80,7 +80,7 @@ async fn a_stored_key_works_until_it_is_revoked_and_only_its_hash_is_kept() {
     );
     wait_until("the revoked key refused", Duration::from_secs(10), || async {
         match post(key).await {
-            401 => Ok(()),
+            403 => Ok(()),
             status => Err(format!("status {status}")),
         }
     })
