@@ -169,11 +169,12 @@ async fn openapi() -> impl IntoResponse {
 
 async fn ingest(State(state): State<AppState>, request: Request) -> Result<impl IntoResponse, ApiError> {
     let result = accept(&state, request).await;
-    let status = match &result {
-        Ok(_) => StatusCode::ACCEPTED,
-        Err(error) => error.status(),
+    let (status, code) = match &result {
+        Ok(_) => (StatusCode::ACCEPTED, "accepted"),
+        Err(error) => (error.status(), error.code()),
     };
-    metrics::counter!(names::API_REQUESTS_TOTAL, "status" => status.as_str().to_string()).increment(1);
+    metrics::counter!(names::API_REQUESTS_TOTAL, "status" => status.as_str().to_string(), "code" => code)
+        .increment(1);
     result.map(|body| (StatusCode::ACCEPTED, Json(body)))
 }
 
@@ -241,6 +242,10 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
                 error: e.error,
             })),
         }
+    }
+    for rejection in &rejected {
+        metrics::counter!(names::API_REJECTED_FIELDS_TOTAL, "field" => lakehouse_event::metric_field(&rejection.field))
+            .increment(1);
     }
     metrics::counter!(names::API_EVENTS_TOTAL, "outcome" => "rejected").increment(
         rejected

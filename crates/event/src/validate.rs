@@ -81,6 +81,19 @@ const MAX_USER_ID_CHARS: usize = 255;
 const MAX_URL_CHARS: usize = 2048;
 const MAX_TITLE_CHARS: usize = 1024;
 
+/// A rejection's field as a metric label: a contract field (or `event`, `properties.funnel`,
+/// `properties.step`) as it is, anything else (an unknown key a client made up) as `other`, so that
+/// clients cannot grow the label set.
+pub fn metric_field(field: &str) -> &'static str {
+    const NESTED: &[&str] = &["event", "properties.funnel", "properties.step"];
+    KNOWN_FIELDS
+        .iter()
+        .chain(NESTED)
+        .find(|known| **known == field)
+        .copied()
+        .unwrap_or("other")
+}
+
 /// Checks one event against the contract, returning every broken rule at once.
 pub fn validate_event(value: &Value, limits: &EventLimits) -> Result<ClientEvent, Vec<FieldError>> {
     let Some(object) = value.as_object() else {
@@ -479,6 +492,12 @@ mod tests {
     fn unknown_fields_are_rejected_by_name() {
         let error = only_error(with("userId", json!("u-1")));
         assert_eq!(error.field, "userId");
+        assert_eq!(
+            metric_field("userId"),
+            "other",
+            "an unknown key is not a metric label"
+        );
+        assert_eq!(metric_field("session_id"), "session_id");
         let error = only_error(with("", json!(1)));
         assert_eq!(error.field, "\"\"", "an empty key is named, not left blank");
     }

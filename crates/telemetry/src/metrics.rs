@@ -7,8 +7,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Events the api answered for, labelled `outcome` = `accepted` | `rejected`.
 pub const API_EVENTS_TOTAL: &str = "lakehouse_api_events_total";
-/// Requests answered, labelled `status`.
+/// Requests answered, labelled `status` and `code` (`accepted`, or the error code of the body).
 pub const API_REQUESTS_TOTAL: &str = "lakehouse_api_requests_total";
+/// Broken rules of rejected events, labelled `field` (a contract field, or `other`).
+pub const API_REJECTED_FIELDS_TOTAL: &str = "lakehouse_api_rejected_fields_total";
 /// Time from handing a request's events to the producer until Kafka acknowledged them all.
 pub const API_PRODUCE_SECONDS: &str = "lakehouse_api_produce_seconds";
 /// Messages read from Kafka by a consumer, labelled `group`.
