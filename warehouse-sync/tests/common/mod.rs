@@ -3,7 +3,7 @@
 //! the delta-writer drain the topic as in production, and warehouse-sync runs as the binary the
 //! runbook tells operators to run.
 
-#![allow(dead_code, reason = "each test uses its own part")]
+#![allow(dead_code, unused_imports, reason = "each test uses its own part")]
 
 use std::process::Output;
 
@@ -205,10 +205,11 @@ impl Pipeline {
             .output()
             .await
             .expect("warehouse-sync runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
         eprintln!(
-            "warehouse-sync {args:?}: {}\n{}{}",
+            "warehouse-sync {args:?}: {}\n{}\n{}",
             output.status,
-            String::from_utf8_lossy(&output.stdout),
+            stdout.chars().take(400).collect::<String>(),
             String::from_utf8_lossy(&output.stderr)
         );
         output
