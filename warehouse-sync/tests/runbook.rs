@@ -70,6 +70,9 @@ async fn a_bad_deploy_is_undone_by_a_lake_restore_and_a_rebuild() {
     // Runbook (a): restore the lake, reconcile to see which hours differ, rebuild them.
     pipeline.restore_lake(good_version).await;
     assert_eq!(pipeline.lake_count(None).await, GOOD as i64);
+    // The writer keeps its positions: it does not write the garbage again.
+    pipeline.drain_lake().await;
+    assert_eq!(pipeline.lake_count(None).await, GOOD as i64);
     let (code, report) = pipeline.reconcile(ALL).await;
     assert_eq!(code, 2, "the restored lake differs from the warehouse");
     let rows = drifting(&report);
