@@ -176,7 +176,11 @@ impl Pipeline {
         for (table, columns) in [
             (
                 "events",
-                "event_id, \"timestamp\", event_type, kafka_partition, kafka_offset",
+                // Every column but ingested_at, the time of the insert.
+                "event_id, project_id, event_type, event_name, session_id, user_id, visitor_id,
+                 \"timestamp\", timestamp_clamped, sent_at, received_at, url, host, path, referrer,
+                 title, value, properties, browser, os, device_type, country, schema_version,
+                 kafka_partition, kafka_offset",
             ),
             ("event_rollups_minute", "*"),
             ("event_dimensions_hourly", "*"),
