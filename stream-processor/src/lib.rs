@@ -12,7 +12,7 @@ use lakehouse_kafka::{SinkService, run_sink};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Command, ProcessorConfig};
-pub use warehouse::{Warehouse, WarehouseError};
+pub use warehouse::{Warehouse, WarehouseError, insert_new_events};
 
 /// Migrates, then consumes until `shutdown` is cancelled. A database that is down at start-up is
 /// waited for, with backoff and a log line, not treated as fatal.

@@ -153,6 +153,17 @@ impl BatchSink for Warehouse {
     }
 }
 
+/// Inserts the events whose `event_id` is not stored yet and adds them to every derived table,
+/// with the batch writer's own SQL, inside the caller's transaction; returns how many were new.
+/// For warehouse-sync, which rebuilds from the lake rows the processor once wrote, so that both
+/// derive the tables the same way.
+pub async fn insert_new_events(
+    conn: &mut sqlx::PgConnection,
+    records: &[Record],
+) -> Result<u64, sqlx::Error> {
+    Columns::from_records(records.iter()).insert(conn).await
+}
+
 /// The batch in column arrays, so that one `INSERT ... SELECT FROM UNNEST` writes it whole.
 #[derive(Default)]
 struct Columns {

@@ -1,16 +1,18 @@
-//! warehouse-sync (DESIGN.md §9): rebuilds the warehouse from any lake version and reconciles the
-//! two stores. This crate holds its configuration so far; `rebuild` and `reconcile` are built on
-//! the stream-processor and delta-writer libraries once those are complete.
+//! warehouse-sync (DESIGN.md §9): rebuilds the warehouse from any version of the lake, and
+//! reconciles the two stores. The procedures that use it are in docs/RUNBOOK.md.
 
-use lakehouse_telemetry::LogFormat;
+mod commands;
+mod config;
+pub mod counts;
+pub mod drift;
+mod error;
+pub mod lake;
+pub mod metrics;
+pub mod range;
+pub mod rebuild;
+pub mod reconcile;
+pub mod warehouse;
 
-#[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "lakehouse-warehouse-sync",
-    version,
-    about = "Rebuilds and reconciles the warehouse from the lake"
-)]
-pub struct SyncConfig {
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
-    pub log_format: LogFormat,
-}
+pub use commands::{Outcome, execute};
+pub use config::{Command, Format, Hours, RebuildArgs, ReconcileArgs, Stores, SyncConfig};
+pub use error::{Result, SyncError};

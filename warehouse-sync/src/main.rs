@@ -1,11 +1,14 @@
-//! The warehouse-sync binary. Its subcommands (`rebuild`, `reconcile`) are not built yet: it says
-//! so rather than pretend.
+//! The warehouse-sync binary: `reconcile` and `rebuild` (see docs/RUNBOOK.md).
+
+use std::process::ExitCode;
 
 use clap::Parser;
 use lakehouse_warehouse_sync::SyncConfig;
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
     let config = SyncConfig::parse();
     lakehouse_telemetry::init_logging("warehouse-sync", config.log_format);
-    anyhow::bail!("warehouse-sync has no subcommands yet: rebuild and reconcile are planned (DESIGN.md §9)")
+    let outcome = lakehouse_warehouse_sync::execute(&config).await?;
+    Ok(ExitCode::from(outcome.exit_code()))
 }

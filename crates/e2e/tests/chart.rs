@@ -94,8 +94,8 @@ fn each_value_set_renders_what_it_turns_on() {
             "{set}: secrets are referenced, never rendered"
         );
     }
-    // The defaults: optimize and vacuum; reconcile waits for warehouse-sync.
-    assert_eq!(count("defaults", "CronJob"), 2);
+    // The defaults: optimize, vacuum and reconcile.
+    assert_eq!(count("defaults", "CronJob"), 3);
     assert_eq!(
         count("defaults", "HorizontalPodAutoscaler") + count("defaults", "Ingress"),
         0
@@ -304,6 +304,17 @@ fn maintenance_jobs_run_the_lake_commands_one_at_a_time() {
             .filter_map(Value::as_str)
             .collect();
         assert!(args.join(" ").starts_with(command), "{job}: {args:?}");
+    }
+    // reconcile reads both stores, from the same secrets and values as the consumers.
+    let reconcile = &pod_spec(named(full, "CronJob", "lakehouse-reconcile")).expect("a pod")["containers"][0];
+    let env: Vec<&str> = reconcile["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|var| var["name"].as_str())
+        .collect();
+    for name in ["DATABASE_URL", "LAKE_URI", "AWS_REGION"] {
+        assert!(env.contains(&name), "reconcile lacks {name}: {env:?}");
     }
 }
 

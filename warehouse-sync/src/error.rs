@@ -1,0 +1,46 @@
+//! The one error type of warehouse-sync's library.
+
+use crate::range::RangeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    #[error("the lake: {0}")]
+    Lake(#[from] lakehouse_delta_writer::LakeError),
+    #[error("reading the lake: {0}")]
+    Query(#[from] deltalake::datafusion::error::DataFusionError),
+    #[error("reading the lake: {0}")]
+    Arrow(#[from] deltalake::arrow::error::ArrowError),
+    #[error("the lake: {0}")]
+    Delta(#[from] deltalake::DeltaTableError),
+    #[error("a lake row cannot be read back as an event: {0}")]
+    Row(String),
+    #[error("the warehouse: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("writing {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid threshold {0:?}: a number of events (e.g. 10) or a percentage (e.g. 0.5%)")]
+    Threshold(String),
+}
+
+impl SyncError {
+    /// Worth running the same command again: a store was unreachable or a transaction was
+    /// refused (e.g. a serialization failure), rather than the input or the data being wrong.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Database(error) => matches!(
+                error,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Database(_)
+            ),
+            Self::Lake(_) | Self::Delta(_) | Self::Query(_) => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;

@@ -1,0 +1,259 @@
+//! The pipeline the runbook tests run on: the stack's Kafka (a topic of their own), a database of
+//! their own, and a lake under a fresh prefix of the stack's S3 bucket; the stream-processor and
+//! the delta-writer drain the topic as in production, and warehouse-sync runs as the binary the
+//! runbook tells operators to run.
+
+#![allow(dead_code, unused_imports, reason = "each test uses its own part")]
+
+use std::process::Output;
+
+use clap::Parser;
+use deltalake::arrow::array::AsArray;
+use deltalake::arrow::datatypes::Int64Type;
+use lakehouse_delta_writer::{AsOf, WriterConfig, open_at, query};
+use lakehouse_event::EnrichedEvent;
+use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// The stream-processor's own test helpers: its configuration, its drain, and the oracle that
+/// recomputes every derived table from the raw events and compares.
+#[path = "../../../stream-processor/tests/common/mod.rs"]
+pub mod processor;
+
+pub use processor::{derived_mismatches, empty_derived_tables, stored_offsets};
+
+/// The stream-processor's consumer group in these tests.
+pub const WAREHOUSE_GROUP: &str = "lakehouse-warehouse";
+
+pub struct Pipeline {
+    pub stack: Stack,
+    pub topic: TestTopic,
+    pub database: TempDatabase,
+    pub lake_uri: String,
+    pool: Option<PgPool>,
+}
+
+impl Pipeline {
+    pub async fn new(name: &str) -> Self {
+        let stack = Stack::from_env();
+        let topic = TestTopic::create(&stack, 3).await;
+        let database = TempDatabase::create(&stack).await;
+        let lake_uri = stack.s3_lake_uri(name);
+        Self {
+            stack,
+            topic,
+            database,
+            lake_uri,
+            pool: None,
+        }
+    }
+
+    /// A connection pool to the current database.
+    pub async fn pool(&mut self) -> PgPool {
+        if self.pool.is_none() {
+            self.pool = Some(PgPool::connect(&self.database.url).await.expect("the database"));
+        }
+        self.pool.clone().expect("a pool")
+    }
+
+    /// Loses the database (as in a disaster) and creates an empty one in its place.
+    pub async fn replace_database(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.close().await;
+        }
+        self.database = TempDatabase::create(&self.stack).await;
+    }
+
+    pub async fn produce(&self, events: &[EnrichedEvent]) {
+        produce(&self.stack, &self.topic.name, events).await;
+    }
+
+    /// The lake's flags: location and the stack's object store.
+    pub fn lake_flags(&self) -> Vec<String> {
+        let mut flags = vec![format!("--lake-uri={}", self.lake_uri)];
+        flags.extend(self.stack.aws_flags());
+        flags
+    }
+
+    /// The delta-writer's configuration for this pipeline, with `command` at the end.
+    pub fn writer_config(&self, command: &[&str]) -> WriterConfig {
+        let mut args = vec!["delta-writer".to_string()];
+        args.extend(self.topic.flags(&self.stack));
+        args.extend(self.lake_flags());
+        args.extend([
+            "--group-id=lakehouse-lake".into(),
+            "--metrics-addr=127.0.0.1:0".into(),
+            "--log-format=pretty".into(),
+        ]);
+        args.extend(command.iter().map(|arg| arg.to_string()));
+        WriterConfig::parse_from(args)
+    }
+
+    /// Runs the delta-writer until it has written everything in the topic.
+    pub async fn drain_lake(&self) {
+        let config = self.writer_config(&["run", "--until-caught-up"]);
+        tokio::time::timeout(
+            processor::PATIENCE,
+            lakehouse_delta_writer::run(config, CancellationToken::new()),
+        )
+        .await
+        .expect("a lake drain ends by itself")
+        .expect("the lake drain succeeds");
+    }
+
+    /// Runs the stream-processor until it has written everything in the topic.
+    pub async fn drain_warehouse(&self) {
+        processor::drain(&self.stack, &self.topic, &self.database, WAREHOUSE_GROUP)
+            .await
+            .expect("the warehouse drain succeeds");
+    }
+
+    /// `lakehouse-stream-processor migrate`.
+    pub async fn migrate(&self) {
+        let config = processor::config(
+            &self.stack,
+            &self.topic,
+            &self.database,
+            WAREHOUSE_GROUP,
+            &["migrate"],
+        );
+        lakehouse_stream_processor::migrate(&config)
+            .await
+            .expect("migrations");
+    }
+
+    /// `lakehouse-delta-writer restore --version N`.
+    pub async fn restore_lake(&self, version: u64) {
+        let config = self.writer_config(&["restore", &format!("--version={version}")]);
+        let command = config.command.clone().expect("a command");
+        lakehouse_delta_writer::execute(&config, &command)
+            .await
+            .expect("the restore");
+    }
+
+    /// The lake's latest version.
+    pub async fn lake_version(&self) -> u64 {
+        let config = self.writer_config(&[]);
+        let table = open_at(&config.lake, &AsOf::default()).await.expect("the lake");
+        table.version().expect("a version")
+    }
+
+    /// Rows in the lake's latest version with a timestamp in `[start, end)` (dates), all if `None`.
+    pub async fn lake_count(&self, day: Option<&str>) -> i64 {
+        let config = self.writer_config(&[]);
+        let table = open_at(&config.lake, &AsOf::default()).await.expect("the lake");
+        let filter = day.map_or_else(String::new, |day| format!("WHERE event_date = DATE '{day}'"));
+        let batches = query(&table, &format!("SELECT count(*) FROM events {filter}"))
+            .await
+            .expect("a count");
+        batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    }
+
+    /// Raw events in the warehouse (of one UTC day if given), and the events its rollups count.
+    pub async fn warehouse_counts(&mut self, day: Option<&str>) -> (i64, i64) {
+        let pool = self.pool().await;
+        let (events, rollups) = match day {
+            None => ("".to_string(), "".to_string()),
+            Some(day) => (
+                format!(r#"WHERE ("timestamp" AT TIME ZONE 'UTC')::date = DATE '{day}'"#),
+                format!("WHERE (bucket AT TIME ZONE 'UTC')::date = DATE '{day}'"),
+            ),
+        };
+        sqlx::query_as(&format!(
+            "SELECT (SELECT count(*) FROM events {events}),
+                    (SELECT coalesce(sum(events), 0)::bigint FROM event_rollups_minute {rollups})"
+        ))
+        .fetch_one(&pool)
+        .await
+        .expect("warehouse counts")
+    }
+
+    /// A fingerprint of every warehouse table but the offsets, to show that two states are equal.
+    pub async fn fingerprint(&mut self) -> String {
+        let pool = self.pool().await;
+        let mut parts = Vec::new();
+        for (table, columns) in [
+            (
+                "events",
+                // Every column but ingested_at, the time of the insert.
+                "event_id, project_id, event_type, event_name, session_id, user_id, visitor_id,
+                 \"timestamp\", timestamp_clamped, sent_at, received_at, url, host, path, referrer,
+                 title, value, properties, browser, os, device_type, country, schema_version,
+                 kafka_partition, kafka_offset",
+            ),
+            ("event_rollups_minute", "*"),
+            ("event_dimensions_hourly", "*"),
+            ("unique_ids_hourly", "*"),
+            ("funnel_progress", "*"),
+        ] {
+            let hash: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) FROM (SELECT {columns} FROM {table}) r"
+            ))
+            .fetch_one(&pool)
+            .await
+            .expect("a fingerprint");
+            parts.push(format!("{table}={}", hash.unwrap_or_default()));
+        }
+        parts.join(" ")
+    }
+
+    /// Runs the warehouse-sync binary with `args` and the pipeline's stores.
+    pub async fn sync(&self, args: &[&str]) -> Output {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lakehouse-warehouse-sync"))
+            .args(args)
+            .arg(format!("--database-url={}", self.database.url))
+            .args(self.lake_flags())
+            .arg("--log-format=pretty")
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .expect("warehouse-sync runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        eprintln!(
+            "warehouse-sync {args:?}: {}\n{}\n{}",
+            output.status,
+            stdout.chars().take(400).collect::<String>(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// `reconcile` over `range` as JSON: the exit code and the report.
+    pub async fn reconcile(&self, range: &str) -> (i32, serde_json::Value) {
+        let output = self
+            .sync(&["reconcile", &format!("--range={range}"), "--format=json"])
+            .await;
+        let report = serde_json::from_slice(&output.stdout).expect("a JSON report");
+        (output.status.code().expect("an exit code"), report)
+    }
+
+    /// `rebuild` over `range`; panics unless it succeeds; returns its JSON summary.
+    pub async fn rebuild(&self, range: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["rebuild".to_string(), format!("--range={range}")];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = self.sync(&args).await;
+        assert!(output.status.success(), "rebuild failed: {}", output.status);
+        serde_json::from_slice(&output.stdout).expect("a JSON summary")
+    }
+}
+
+/// The drifting rows of a reconcile report: (hour, event type, lake, warehouse, rollups).
+pub fn drifting(report: &serde_json::Value) -> Vec<(String, String, i64, i64, i64)> {
+    report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|row| row["drift"] == true)
+        .map(|row| {
+            (
+                row["hour"].as_str().expect("hour").to_string(),
+                row["event_type"].as_str().expect("type").to_string(),
+                row["lake"].as_i64().expect("lake"),
+                row["warehouse"].as_i64().expect("warehouse"),
+                row["rollups"].as_i64().expect("rollups"),
+            )
+        })
+        .collect()
+}
