@@ -584,20 +584,16 @@ mod tests {
         assert_eq!(send(state(&sink), request).await.0, StatusCode::UNAUTHORIZED);
     }
 
+    /// Limits of (rate, burst) per project and per client IP.
+    fn rate_limits(project: (u32, u32), ip: (u32, u32)) -> Arc<RateLimits> {
+        let rate = |(per_second, burst)| crate::Rate { per_second, burst };
+        Arc::new(RateLimits::new(rate(project), rate(ip), false))
+    }
+
     #[tokio::test]
     async fn past_a_project_rate_limit_is_429_with_when_to_retry_and_nothing_sent() {
         let sink = MemorySink::default();
-        let limits = Arc::new(RateLimits::new(
-            crate::Rate {
-                per_second: 1,
-                burst: 2,
-            },
-            crate::Rate {
-                per_second: 0,
-                burst: 0,
-            },
-            false,
-        ));
+        let limits = rate_limits((1, 2), (0, 0));
         let request = || {
             Request::post("/analytics")
                 .header("x-api-key", "key-1")
@@ -619,17 +615,7 @@ mod tests {
     #[tokio::test]
     async fn past_a_client_ip_rate_limit_is_429() {
         let sink = MemorySink::default();
-        let limits = Arc::new(RateLimits::new(
-            crate::Rate {
-                per_second: 0,
-                burst: 0,
-            },
-            crate::Rate {
-                per_second: 1,
-                burst: 1,
-            },
-            false,
-        ));
+        let limits = rate_limits((0, 0), (1, 1));
         let limited = state(&sink).with_rate_limits(limits);
         let from = |ip: [u8; 4]| {
             let mut request = Request::post("/analytics")

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lakehouse_api::ApiConfig;
-use lakehouse_testkit::{Stack, TestTopic, unique, wait_until};
+use lakehouse_testkit::{Stack, TestTopic, reader, wait_until};
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -74,14 +73,7 @@ async fn post_with_body(
 /// How many times each `event_id` is in `topic`: read until every id of `expected` was seen and
 /// then nothing more arrived for a second (a duplicate would come within it).
 async fn id_counts(stack: &Stack, topic: &str, expected: &[uuid::Uuid]) -> HashMap<String, usize> {
-    let consumer: StreamConsumer = stack
-        .kafka_config()
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("a consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let consumer = reader(stack, topic);
     let mut counts: HashMap<String, usize> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

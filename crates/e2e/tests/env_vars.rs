@@ -68,8 +68,14 @@ fn accepted_names_include_flattened_and_subcommand_variables() {
     ] {
         assert!(writer.contains(name), "{name} not collected: {writer:?}");
     }
-    assert!(binaries["lakehouse-api"].contains("DATABASE_URL"), "the api's stored keys");
-    assert!(!binaries["lakehouse-api"].contains("LAKE_URI"), "the api never reads the lake");
+    assert!(
+        binaries["lakehouse-api"].contains("DATABASE_URL"),
+        "the api's stored keys"
+    );
+    assert!(
+        !binaries["lakehouse-api"].contains("LAKE_URI"),
+        "the api never reads the lake"
+    );
 }
 
 #[test]

@@ -185,9 +185,8 @@ pub async fn produce_raw(stack: &Stack, topic: &str, messages: &[(String, Vec<u8
     }
 }
 
-/// Reads `topic` from the beginning (in a group of its own) until `count` messages arrived, or
-/// panics after `timeout`.
-pub async fn consume(stack: &Stack, topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
+/// A consumer of its own group, subscribed to `topic` from its beginning.
+pub fn reader(stack: &Stack, topic: &str) -> StreamConsumer {
     let consumer: StreamConsumer = stack
         .kafka_config()
         .set("group.id", unique("reader"))
@@ -196,6 +195,13 @@ pub async fn consume(stack: &Stack, topic: &str, count: usize, timeout: Duration
         .create()
         .expect("a Kafka consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+/// Reads `topic` from the beginning (in a group of its own) until `count` messages arrived, or
+/// panics after `timeout`.
+pub async fn consume(stack: &Stack, topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    let consumer = reader(stack, topic);
     let mut messages = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
     while messages.len() < count {
