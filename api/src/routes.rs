@@ -340,12 +340,6 @@ mod tests {
         },
     };
 
-    fn router(sink: &MemorySink) -> Router {
-        let keys = ApiKeys::parse("shop:key-1").unwrap();
-        let state = AppState::new(keys, Arc::new(sink.clone()), LIMITS, Health::new("test", &[]));
-        app(state, lakehouse_telemetry::metrics::install_prometheus())
-    }
-
     async fn post(
         sink: &MemorySink,
         headers: &[(&str, &str)],
@@ -355,17 +349,7 @@ mod tests {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = router(sink)
-            .oneshot(request.body(body.into()).unwrap())
-            .await
-            .unwrap();
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-        (
-            parts.status,
-            parts.headers,
-            serde_json::from_slice(&bytes).unwrap(),
-        )
+        send(state(sink), request.body(body.into()).unwrap()).await
     }
 
     const JSON_KEYED: &[(&str, &str)] = &[("content-type", "application/json"), ("x-api-key", "key-1")];
