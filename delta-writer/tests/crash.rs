@@ -9,8 +9,10 @@ use std::collections::HashSet;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
-use common::{SESSION_TIMEOUT, config, id_counts, random_between, spawn, version};
-use lakehouse_testkit::{Stack, TestTopic, produce, reference_event, unique, wait_until};
+use common::{config, id_counts, spawn, version};
+use lakehouse_testkit::{
+    SESSION_TIMEOUT, Stack, TestTopic, produce, random_between, reference_event, unique, wait_until,
+};
 
 /// Events produced before each crash round: several commits' worth (the child commits every 40).
 const ROUND: u64 = 120;

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{derived_mismatches, empty_derived_tables, rows_and_offsets};
 use lakehouse_testkit::{
-    Stack, TempDatabase, TestTopic, consume, produce, produce_raw, reference_event, sample_event, unique,
-    wait_until,
+    SESSION_TIMEOUT, Stack, TempDatabase, TestTopic, consume, produce, produce_raw, random_between,
+    reference_event, sample_event, short_session_flag, spawn_service, unique, wait_until,
 };
 use rdkafka::Message;
 use rdkafka::message::Headers;
@@ -19,40 +18,19 @@ use sqlx::PgPool;
 use tokio::process::{Child, Command};
 
 const PATIENCE: Duration = Duration::from_secs(90);
-/// The consumers' `session.timeout.ms` in these tests.
-const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
-
-/// Starts the stream-processor binary; `kill_on_drop` makes a dropped child a SIGKILLed one.
+/// Starts the stream-processor binary; dropping the child SIGKILLs it.
 fn spawn(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_lakehouse-stream-processor"))
-        .args(topic.flags(stack))
-        .args([
-            format!("--database-url={}", database.url),
-            format!("--group-id={group}"),
-            "--metrics-addr=127.0.0.1:0".into(),
-            "--batch-max-events=100".into(),
-            "--batch-max-wait-ms=100".into(),
-            // A killed member leaves the group after the session timeout: keep it short.
-            format!(
-                "--kafka-consumer-config=session.timeout.ms={},heartbeat.interval.ms=1000",
-                SESSION_TIMEOUT.as_millis()
-            ),
-        ])
-        .env(
-            "RUST_LOG",
-            std::env::var("CHILD_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the stream-processor binary starts")
-}
-
-/// A pseudo-random duration in `[min, min + spread)`.
-fn random_between(min: Duration, spread: Duration) -> Duration {
-    let roll = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
-    min + spread * roll / 1000
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse-stream-processor"));
+    command.args(topic.flags(stack)).args([
+        format!("--database-url={}", database.url),
+        format!("--group-id={group}"),
+        "--metrics-addr=127.0.0.1:0".into(),
+        "--batch-max-events=100".into(),
+        "--batch-max-wait-ms=100".into(),
+        // A killed member leaves the group after the session timeout: keep it short.
+        short_session_flag(),
+    ]);
+    spawn_service(&mut command, "the stream-processor binary")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,10 @@
 //! make their own topic, database and lake prefix, so that tests run in parallel without
 //! touching each other or the pipeline's own data.
 
+pub mod child;
 pub mod workload;
 
+pub use child::{SESSION_TIMEOUT, random_between, short_session_flag, spawn_service};
 pub use workload::reference_event;
 
 use std::future::Future;

@@ -4,19 +4,14 @@
 #![allow(dead_code, reason = "each test target uses its own part")]
 
 use std::collections::HashMap;
-use std::process::Stdio;
-use std::time::Duration;
 
 use clap::Parser;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Int64Type};
 use lakehouse_delta_writer::{EVENTS_TABLE, WriterConfig};
-use lakehouse_testkit::{Stack, TestTopic};
+use lakehouse_testkit::{Stack, TestTopic, short_session_flag, spawn_service};
 use tokio::process::{Child, Command};
-
-/// The consumers' `session.timeout.ms` in these tests: a killed member leaves the group after it.
-pub const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// The flags that point the writer at `topic` and at `lake` (an `s3://` lake gets the stack's
 /// object store), for `group`.
@@ -52,27 +47,17 @@ pub fn spawn(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"));
+    command
         .args(flags(stack, topic, lake, group))
         .args([
             "--flush-max-rows=40".to_string(),
             "--flush-max-age-ms=200".into(),
-            format!(
-                "--kafka-consumer-config=session.timeout.ms={},heartbeat.interval.ms=1000",
-                SESSION_TIMEOUT.as_millis()
-            ),
+            short_session_flag(),
         ])
         .args(args)
-        .envs(env.iter().copied())
-        .env(
-            "RUST_LOG",
-            std::env::var("CHILD_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the delta-writer binary starts")
+        .envs(env.iter().copied());
+    spawn_service(&mut command, "the delta-writer binary")
 }
 
 /// The table's latest version (`None` before it exists).
@@ -113,10 +98,4 @@ pub async fn id_counts(config: &WriterConfig) -> HashMap<String, i64> {
 /// The rows in the table's latest version.
 pub async fn rows(config: &WriterConfig) -> i64 {
     id_counts(config).await.values().sum()
-}
-
-/// A pseudo-random duration in `[min, min + spread)`.
-pub fn random_between(min: Duration, spread: Duration) -> Duration {
-    let roll = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
-    min + spread * roll / 1000
 }
