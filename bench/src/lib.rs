@@ -1,0 +1,3 @@
+//! What the benchmarks and the reliability scenario share: the load generator.
+
+pub mod load;

@@ -1,0 +1,407 @@
+//! The load generator behind `loadgen` and the reliability scenario: closed loop (N clients, each
+//! sending its next request when the last is answered) or open loop (requests started at a fixed
+//! rate, answered or not, up to a cap in flight), single events or batches.
+//!
+//! With [`Load::retry`] it behaves as an SDK does: a request refused for a reason that may pass
+//! (503, 429, 408, another 5xx, a timeout, a broken connection) is sent again, the same events
+//! with the same `event_id`s, after the answer's `Retry-After` or an exponential backoff, until it
+//! is accepted or the retry deadline passes. With [`Load::track`] the report lists every accepted
+//! `event_id` with the moment its 2xx arrived: what the stores must then hold, exactly once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, Semaphore};
+use uuid::Uuid;
+
+/// What to send, how fast and for how long.
+#[derive(Debug, Clone)]
+pub struct Load {
+    pub url: String,
+    pub api_key: String,
+    /// Closed loop: this many clients. Open loop: at most this many × 8 requests in flight.
+    pub concurrency: usize,
+    /// Open loop: start this many requests per second.
+    pub rate: Option<u32>,
+    /// Events per request: 1 sends an event object, more a `{"batch": [...]}`.
+    pub batch: usize,
+    pub duration: Duration,
+    /// Requests started before this are not measured (nor tracked).
+    pub warmup: Duration,
+    pub retry: Option<Retry>,
+    pub track: bool,
+    /// Client addresses sent as `X-Forwarded-For`, one per request in turn (for an api that trusts
+    /// its proxy); empty sends none.
+    pub forwarded_for: Vec<String>,
+    /// Per-request timeout of the HTTP client.
+    pub timeout: Duration,
+}
+
+impl Load {
+    pub fn new(url: impl Into<String>, api_key: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            api_key: api_key.into(),
+            concurrency: 32,
+            rate: None,
+            batch: 1,
+            duration: Duration::from_secs(20),
+            warmup: Duration::from_secs(2),
+            retry: None,
+            track: false,
+            forwarded_for: Vec::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Resending refused requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// How long past the end of the load a request may still be resent.
+    pub give_up_after: Duration,
+    /// The longest wait between two sends, whatever `Retry-After` says.
+    pub max_backoff: Duration,
+}
+
+/// An accepted event and when its 2xx arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Accepted {
+    pub event_id: Uuid,
+    pub acked_at: DateTime<Utc>,
+}
+
+/// What the generator saw. Latencies and statuses count every send, retries included.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub mode: &'static str,
+    pub seconds: f64,
+    pub latencies_us: Vec<u64>,
+    pub statuses: BTreeMap<String, u64>,
+    pub events_accepted: u64,
+    pub dropped: u64,
+    pub retries: u64,
+    /// Events whose request was still refused at the retry deadline (or refused for good).
+    pub abandoned: Vec<Uuid>,
+    /// With [`Load::track`]: every accepted event.
+    pub accepted: Vec<Accepted>,
+}
+
+impl Report {
+    /// The latency at quantile `p` in milliseconds.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        percentile(&self.latencies_us, p)
+    }
+
+    /// The one-line JSON summary `loadgen` prints.
+    pub fn summary(&self, load: &Load) -> Value {
+        let requests = self.latencies_us.len() as u64;
+        json!({
+            "mode": self.mode,
+            "concurrency": load.concurrency,
+            "rate": load.rate,
+            "batch": load.batch,
+            "seconds": self.seconds,
+            "requests": requests,
+            "requests_per_sec": (requests as f64 / self.seconds).round(),
+            "events_accepted_per_sec": (self.events_accepted as f64 / self.seconds).round(),
+            "p50_ms": self.percentile_ms(0.50),
+            "p90_ms": self.percentile_ms(0.90),
+            "p99_ms": self.percentile_ms(0.99),
+            "statuses": self.statuses,
+            "dropped": self.dropped,
+            "retries": self.retries,
+            "abandoned": self.abandoned.len(),
+        })
+    }
+}
+
+/// `sorted` (microseconds) at quantile `p`, in milliseconds.
+pub fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+/// The `n`-th request's body and the ids of its events. The mix covers every derived table of the
+/// warehouse: page views and clicks on 300 paths, conversions with a value, funnel steps.
+pub fn body(batch: usize, n: u64) -> (Value, Vec<Uuid>) {
+    let event = |i: u64| {
+        let id = Uuid::new_v4();
+        let mut event = json!({
+            "event_id": id,
+            "event_type": if i.is_multiple_of(5) { "click" } else { "page_view" },
+            "session_id": format!("load-{}", i % 5000),
+            "url": format!("https://shop.example/p/{}", i % 300),
+            "referrer": "https://search.example/?q=shoes",
+            "title": "A product page",
+            "properties": {"plan": "pro", "ab": i % 2},
+        });
+        if i % 20 == 3 {
+            event["event_type"] = "conversion".into();
+            event["value"] = json!((i % 97) as f64 + 0.5);
+        } else if i % 7 == 1 {
+            event["event_type"] = "funnel_step".into();
+            event["properties"] = json!({"funnel": "checkout", "step": i % 3 + 1});
+        }
+        (event, id)
+    };
+    if batch <= 1 {
+        let (event, id) = event(n);
+        (event, vec![id])
+    } else {
+        let (events, ids) = (0..batch as u64)
+            .map(|i| event(n * batch as u64 + i))
+            .unzip::<_, _, Vec<_>, Vec<_>>();
+        (json!({ "batch": events }), ids)
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u64>,
+    statuses: BTreeMap<String, u64>,
+    events_accepted: u64,
+    dropped: u64,
+    retries: u64,
+    abandoned: Vec<Uuid>,
+    accepted: Vec<Accepted>,
+}
+
+/// One send's outcome: the status label, and the wait the answer asks for when it may pass.
+enum Outcome {
+    Accepted,
+    Retryable(Option<Duration>),
+    Final,
+}
+
+struct Generator {
+    load: Load,
+    client: reqwest::Client,
+    tally: Mutex<Tally>,
+    measured_from: Instant,
+    end: Instant,
+    counter: AtomicU64,
+}
+
+impl Generator {
+    /// Sends the next request, and again while it is refused for a reason that may pass.
+    async fn request(&self) {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let (body, ids) = body(self.load.batch, n);
+        let measured = Instant::now() >= self.measured_from;
+        let mut attempt = 0u32;
+        loop {
+            let outcome = self.send(n, &body, measured).await;
+            match outcome {
+                Outcome::Accepted => {
+                    if measured {
+                        let acked_at = Utc::now();
+                        let mut tally = self.tally.lock().await;
+                        // Every event the generator sends is valid: a 202 accepts all of them.
+                        tally.events_accepted += ids.len() as u64;
+                        if self.load.track {
+                            tally
+                                .accepted
+                                .extend(ids.iter().map(|&event_id| Accepted { event_id, acked_at }));
+                        }
+                    }
+                    return;
+                }
+                Outcome::Retryable(wait) => {
+                    if let Some(retry) = self.load.retry
+                        && Instant::now() < self.end + retry.give_up_after
+                    {
+                        attempt += 1;
+                        let backoff = Duration::from_millis(100) * 2u32.pow(attempt.min(6));
+                        let wait = wait.unwrap_or(backoff).min(retry.max_backoff);
+                        if measured {
+                            self.tally.lock().await.retries += 1;
+                        }
+                        tokio::time::sleep(wait + jitter(wait)).await;
+                        continue;
+                    }
+                    if self.load.retry.is_some() && measured {
+                        self.tally.lock().await.abandoned.extend(&ids);
+                    }
+                    return;
+                }
+                Outcome::Final => {
+                    if self.load.retry.is_some() && measured {
+                        self.tally.lock().await.abandoned.extend(&ids);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn send(&self, n: u64, body: &Value, measured: bool) -> Outcome {
+        let mut request = self
+            .client
+            .post(&self.load.url)
+            .header("x-api-key", &self.load.api_key)
+            .json(body);
+        if !self.load.forwarded_for.is_empty() {
+            let address = &self.load.forwarded_for[n as usize % self.load.forwarded_for.len()];
+            request = request.header("x-forwarded-for", address);
+        }
+        let started = Instant::now();
+        let answer = request.send().await;
+        let took = started.elapsed();
+        let (label, outcome) = match answer {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let outcome = match status {
+                    200..=299 => Outcome::Accepted,
+                    408 | 429 | 500..=599 => Outcome::Retryable(retry_after),
+                    _ => Outcome::Final,
+                };
+                (status.to_string(), outcome)
+            }
+            Err(error) if error.is_timeout() => ("timeout".to_string(), Outcome::Retryable(None)),
+            Err(_) => ("connection_error".to_string(), Outcome::Retryable(None)),
+        };
+        if measured {
+            let mut tally = self.tally.lock().await;
+            tally.latencies_us.push(took.as_micros() as u64);
+            *tally.statuses.entry(label).or_default() += 1;
+        }
+        outcome
+    }
+}
+
+/// Up to a quarter of `wait` more, so that clients refused together do not return together.
+fn jitter(wait: Duration) -> Duration {
+    let roll = (Uuid::new_v4().as_u128() % 1000) as u32;
+    wait / 4 * roll / 1000
+}
+
+/// Runs `load` to its end (and its retries to theirs) and reports.
+pub async fn run(load: Load) -> Result<Report, reqwest::Error> {
+    let client = reqwest::Client::builder()
+        .timeout(load.timeout)
+        .pool_max_idle_per_host(load.concurrency * 8)
+        .build()?;
+    let start = Instant::now();
+    let measured_from = start + load.warmup;
+    let end = measured_from + load.duration;
+    let generator = Arc::new(Generator {
+        client,
+        tally: Mutex::default(),
+        measured_from,
+        end,
+        counter: AtomicU64::new(0),
+        load,
+    });
+
+    let mut running = Vec::new();
+    match generator.load.rate {
+        None => {
+            for _ in 0..generator.load.concurrency {
+                let generator = generator.clone();
+                running.push(tokio::spawn(async move {
+                    while Instant::now() < generator.end {
+                        generator.request().await;
+                    }
+                }));
+            }
+        }
+        Some(rate) => {
+            let in_flight = Arc::new(Semaphore::new(generator.load.concurrency * 8));
+            let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            while Instant::now() < generator.end {
+                ticks.tick().await;
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                    if Instant::now() >= generator.measured_from {
+                        generator.tally.lock().await.dropped += 1;
+                    }
+                    continue;
+                };
+                let generator = generator.clone();
+                running.push(tokio::spawn(async move {
+                    generator.request().await;
+                    drop(permit);
+                }));
+            }
+        }
+    }
+    for task in running {
+        // A request task only panics if the generator itself is broken.
+        task.await.expect("a request task panicked");
+    }
+
+    let mut tally = std::mem::take(&mut *generator.tally.lock().await);
+    tally.latencies_us.sort_unstable();
+    Ok(Report {
+        mode: if generator.load.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        },
+        seconds: generator.load.duration.as_secs_f64(),
+        latencies_us: tally.latencies_us,
+        statuses: tally.statuses,
+        events_accepted: tally.events_accepted,
+        dropped: tally.dropped,
+        retries: tally.retries,
+        abandoned: tally.abandoned,
+        accepted: tally.accepted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_body_carries_one_distinct_id_per_event() {
+        let (body, ids) = body(50, 7);
+        let sent: Vec<Uuid> = body["batch"]
+            .as_array()
+            .expect("a batch")
+            .iter()
+            .map(|event| {
+                event["event_id"]
+                    .as_str()
+                    .expect("an id")
+                    .parse()
+                    .expect("a UUID")
+            })
+            .collect();
+        assert_eq!(sent, ids);
+        assert_eq!(ids.iter().collect::<std::collections::BTreeSet<_>>().len(), 50);
+    }
+
+    #[test]
+    fn the_mix_holds_every_event_type_the_warehouse_derives_from() {
+        let kinds: std::collections::BTreeSet<String> = (0..100)
+            .map(|n| body(1, n).0["event_type"].as_str().expect("a type").to_string())
+            .collect();
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            ["click", "conversion", "funnel_step", "page_view"]
+        );
+    }
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let sorted: Vec<u64> = (1..=100).map(|ms| ms * 1000).collect();
+        assert_eq!(percentile(&sorted, 0.5), 51.0);
+        assert_eq!(percentile(&sorted, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}
