@@ -9,38 +9,12 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lakehouse_api::ApiConfig;
-use lakehouse_testkit::{Stack, TestTopic, reader, wait_until};
+use lakehouse_testkit::{Frozen, Part, Stack, TestTopic, reader, wait_until};
 use rdkafka::Message;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 const PRODUCE_TIMEOUT: Duration = Duration::from_millis(1500);
-
-/// `scripts/stack freeze|thaw tansu`.
-fn broker(action: &str) {
-    let script = format!("{}/../scripts/stack", env!("CARGO_MANIFEST_DIR"));
-    let status = std::process::Command::new(&script)
-        .args([action, "tansu"])
-        .status()
-        .expect("scripts/stack runs");
-    assert!(status.success(), "scripts/stack {action} tansu failed");
-}
-
-/// The broker, frozen until this is dropped (also when the test fails half-way).
-struct Frozen;
-
-impl Frozen {
-    fn broker() -> Self {
-        broker("freeze");
-        Self
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        broker("thaw");
-    }
-}
 
 /// Posts one event with its own id; returns the status, `Retry-After`, and how long it took.
 async fn post(client: &reqwest::Client, url: &str, id: uuid::Uuid) -> (u16, Option<String>, Duration) {
@@ -128,7 +102,7 @@ async fn a_hung_broker_is_503_within_the_timeout_and_every_2xx_event_is_in_the_t
         accepted.push(id);
     }
 
-    let frozen = Frozen::broker();
+    let frozen = Frozen::freeze(Part::Tansu);
     for _ in 0..3 {
         let (status, retry_after, took) = post(&client, &url, uuid::Uuid::new_v4()).await;
         assert_eq!(status, 503, "never 2xx while the broker hangs");

@@ -1,5 +1,7 @@
 //! A service binary run as a child process by the crash and rebalance tests.
 
+use std::fs::OpenOptions;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -19,13 +21,27 @@ pub fn short_session_flag() -> String {
 /// Starts `command` quietly (its log level from `CHILD_LOG`, default `warn`, on stderr);
 /// `kill_on_drop` makes a dropped child a SIGKILLed one.
 pub fn spawn_service(command: &mut Command, what: &str) -> Child {
+    command.env(
+        "RUST_LOG",
+        std::env::var("CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+    );
+    spawn(command.stderr(Stdio::inherit()), what)
+}
+
+/// Starts `command` with the production log level and format, its log appended to `log`.
+pub fn spawn_service_logging_to(command: &mut Command, what: &str, log: &Path) -> Child {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|error| panic!("open {}: {error}", log.display()));
+    command.env("RUST_LOG", "info").env("LOG_FORMAT", "json");
+    spawn(command.stderr(file), what)
+}
+
+fn spawn(command: &mut Command, what: &str) -> Child {
     command
-        .env(
-            "RUST_LOG",
-            std::env::var("CHILD_LOG").unwrap_or_else(|_| "warn".into()),
-        )
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|error| panic!("{what} starts: {error}"))

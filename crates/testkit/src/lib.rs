@@ -4,9 +4,13 @@
 //! touching each other or the pipeline's own data.
 
 pub mod child;
+pub mod faults;
 pub mod workload;
 
-pub use child::{SESSION_TIMEOUT, random_between, short_session_flag, spawn_service};
+pub use child::{
+    SESSION_TIMEOUT, random_between, short_session_flag, spawn_service, spawn_service_logging_to,
+};
+pub use faults::{Frozen, Part};
 pub use workload::reference_event;
 
 use std::future::Future;
@@ -14,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use lakehouse_event::EnrichedEvent;
 use rdkafka::ClientConfig;
+use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -213,6 +218,51 @@ pub async fn consume(stack: &Stack, topic: &str, count: usize, timeout: Duration
             Err(_) => panic!(
                 "timed out after {timeout:?} with {} of {count} messages from {topic}",
                 messages.len()
+            ),
+        }
+    }
+    messages
+}
+
+/// The key of the end markers [`read_to_end`] writes.
+pub const END_MARKER: &str = "lakehouse-test-end-marker";
+
+/// Every message `topic` holds now: writes an end marker to each of its `partitions`, then reads
+/// from the beginning until each partition's marker came back (or panics after `timeout`). Nothing
+/// is guessed from a wait: a partition is known to be read to its end when its marker is read.
+/// The markers stay in the topic, so consumers that would read them must be stopped first.
+pub async fn read_to_end(
+    stack: &Stack,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    let producer: FutureProducer = stack.kafka_config().create().expect("a Kafka producer");
+    for partition in 0..partitions {
+        producer
+            .send(
+                FutureRecord::<str, [u8]>::to(topic)
+                    .partition(partition)
+                    .key(END_MARKER)
+                    .payload(&[]),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("cannot write the end marker to {topic}: {e}"));
+    }
+    let consumer = reader(stack, topic);
+    let (mut messages, mut ended) = (Vec::new(), std::collections::BTreeSet::new());
+    let deadline = tokio::time::Instant::now() + timeout;
+    while ended.len() < partitions as usize {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) if message.key() == Some(END_MARKER.as_bytes()) => {
+                ended.insert(message.partition());
+            }
+            Ok(Ok(message)) => messages.push(message.detach()),
+            Ok(Err(error)) => panic!("reading {topic}: {error}"),
+            Err(_) => panic!(
+                "timed out after {timeout:?} reading {topic}: {} of {partitions} partitions read to their end",
+                ended.len()
             ),
         }
     }
