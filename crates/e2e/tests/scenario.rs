@@ -112,11 +112,18 @@ impl Secrets {
     }
 }
 
-/// A service binary of this workspace, built beside the test (`cargo test --workspace` builds
-/// every binary first; `scripts/soak` builds them for a run of this target alone).
+/// A service binary of this workspace: from `SCENARIO_BIN_DIR` (`scripts/soak` copies them
+/// there, so that a build during a long run does not change what a restart starts), else built
+/// beside the test (`cargo test --workspace` builds every binary first).
 fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe.parent().and_then(Path::parent).expect("the target directory");
+    let dir = std::env::var_os("SCENARIO_BIN_DIR").map_or_else(
+        || {
+            let exe = std::env::current_exe().expect("the test binary's path");
+            let dir = exe.parent().and_then(Path::parent).expect("the target directory");
+            dir.to_path_buf()
+        },
+        PathBuf::from,
+    );
     let path = dir.join(name);
     assert!(
         path.exists(),

@@ -115,6 +115,8 @@ pub struct Pipeline<S: BatchSink> {
     sink: S,
     health: Health,
     until_caught_up: bool,
+    /// The consumer's configuration for a client of its own that reads watermarks afresh.
+    probe: ClientConfig,
 }
 
 /// What the loop knows about the partitions of the current assignment; replaced at every
@@ -133,10 +135,6 @@ struct Assignment {
     ends: BTreeMap<i32, (i64, i64)>,
     /// Partitions whose stored offset lies past the log's end: paused, never read.
     past_end: BTreeSet<i32>,
-    /// For partitions this consumer owned before: librdkafka's cached watermarks when it gave
-    /// them up, and when this assignment began. librdkafka keeps a partition's watermarks across
-    /// assignments, so a value still equal to that one may predate this assignment.
-    baselines: BTreeMap<i32, ((i64, i64), Instant)>,
 }
 
 impl Assignment {
@@ -173,10 +171,6 @@ impl<S: BatchSink> std::fmt::Debug for Pipeline<S> {
     }
 }
 
-/// How long a partition's watermarks that have not changed since its assignment are taken as
-/// possibly older than it: a healthy broker answers a fetch well within this.
-const STALE_WATERMARKS_GRACE: Duration = Duration::from_secs(3);
-
 /// How often the loop wakes up without a message.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -198,6 +192,10 @@ impl<S: BatchSink> Pipeline<S> {
         health: Health,
     ) -> Result<Self, PipelineError> {
         let group = consumer.get("group.id").unwrap_or_default().to_string();
+        let mut probe = consumer.clone();
+        probe
+            .set("group.id", format!("{group}-watermarks"))
+            .set("enable.auto.commit", "false");
         let consumer: StreamConsumer<RebalanceContext> = consumer
             .create_with_context(RebalanceContext::default())
             .map_err(PipelineError::Client)?;
@@ -218,6 +216,7 @@ impl<S: BatchSink> Pipeline<S> {
             sink,
             health,
             until_caught_up: false,
+            probe,
         })
     }
 
@@ -247,7 +246,6 @@ impl<S: BatchSink> Pipeline<S> {
         let mut positions = Positions::default();
         let mut batch = Batch::new(&self.topic);
         let mut assignment = Assignment::default();
-        let mut owned_before: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
         let mut outcome = Ok(());
         tracing::info!(group = %self.group, topic = %self.topic, drain = self.until_caught_up, "consuming");
         loop {
@@ -270,19 +268,7 @@ impl<S: BatchSink> Pipeline<S> {
                 }
                 batch.clear();
                 positions.reset();
-                // What librdkafka has cached for the partitions given up is what they will show
-                // if they come back, until a fetch of the new assignment replaces it.
-                for &partition in &assignment.partitions {
-                    if let Some(cached) = cached_watermarks(&self.consumer, &self.topic, partition) {
-                        owned_before.insert(partition, cached);
-                    }
-                }
                 assignment = Assignment::new(self.consumer.context().take_assigned());
-                for &partition in &assignment.partitions {
-                    if let Some(&cached) = owned_before.get(&partition) {
-                        assignment.baselines.insert(partition, (cached, Instant::now()));
-                    }
-                }
                 self.health.set_ok(OFFSETS_CHECK);
             }
             if !assignment.unsought.is_empty() {
@@ -290,7 +276,7 @@ impl<S: BatchSink> Pipeline<S> {
                     .await;
             }
             if !assignment.unverified.is_empty() {
-                self.verify_ends(&mut assignment, &positions);
+                self.verify_ends(&mut assignment, &positions).await;
             }
             match received {
                 None => {}
@@ -430,6 +416,31 @@ impl<S: BatchSink> Pipeline<S> {
         }
     }
 
+    /// A partition's watermarks from a fetch of a client of its own (nothing cached), within a
+    /// few seconds; `None` when the broker does not answer in time.
+    async fn fresh_watermarks(&self, partition: i32) -> Option<(i64, i64)> {
+        let (config, topic) = (self.probe.clone(), self.topic.clone());
+        let probe = move || {
+            let consumer: BaseConsumer = config.create().ok()?;
+            let mut assigned = TopicPartitionList::new();
+            assigned
+                .add_partition_offset(&topic, partition, Offset::End)
+                .ok()?;
+            consumer.assign(&assigned).ok()?;
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline {
+                let _ = consumer.poll(Duration::from_millis(100));
+                if let Some((low, high)) = cached_watermarks(consumer.client(), &topic, partition)
+                    && high >= 0
+                {
+                    return Some((low, high));
+                }
+            }
+            None
+        };
+        tokio::task::spawn_blocking(probe).await.ok().flatten()
+    }
+
     /// Checks each positioned partition's read position against the end of its log, once the first
     /// fetch has told librdkafka the watermarks. (The fetch's high watermark, not a ListOffsets
     /// request: tansu 0.6 answers ListOffsets(latest) with the last batch's base offset + 1.)
@@ -439,9 +450,9 @@ impl<S: BatchSink> Pipeline<S> {
     /// paused instead, with an error log and a failing readiness check, until its stored offset
     /// is reset. Messages it skipped meanwhile are below the stored offset, so they are read
     /// after the reset.
-    fn verify_ends(&mut self, assignment: &mut Assignment, positions: &Positions) {
+    async fn verify_ends(&mut self, assignment: &mut Assignment, positions: &Positions) {
         for partition in assignment.unverified.clone() {
-            let Some((low, high)) = cached_watermarks(&self.consumer, &self.topic, partition) else {
+            let Some((low, high)) = cached_watermarks(self.consumer.client(), &self.topic, partition) else {
                 continue;
             };
             if high < 0 {
@@ -450,17 +461,17 @@ impl<S: BatchSink> Pipeline<S> {
             // The position is the stored offset, or past it by what was read since (never past
             // the log's end); unknown while reading from the beginning, which cannot be past it.
             let past = positions.next(partition).filter(|&next| next > high);
-            if let Some(&(baseline, since)) = assignment.baselines.get(&partition)
-                && (low, high) == baseline
-            {
-                // Perhaps from before this assignment (the scenario test found a partition paused
-                // on such a value after a rebalance: another member had read past it). A log that
-                // grew since changes it with this assignment's first fetch; one that did not keeps
-                // it, and it is then current. A position past it means the log grew.
-                if past.is_some() || since.elapsed() < STALE_WATERMARKS_GRACE {
-                    continue;
-                }
-            }
+            let (low, high, past) = match past {
+                None => (low, high, None),
+                // librdkafka keeps a partition's watermarks across assignments: after a rebalance
+                // they may come from a fetch before another member read the partition further
+                // (the scenario test found a partition paused so). A client of its own, with
+                // nothing cached, asks the broker before anything is paused.
+                Some(position) => match self.fresh_watermarks(partition).await {
+                    Some((low, high)) => (low, high, Some(position).filter(|&next| next > high)),
+                    None => continue, // the broker did not answer: ask again on the next tick
+                },
+            };
             assignment.unverified.remove(&partition);
             assignment.ends.insert(partition, (low, high));
             let Some(position) = past else {
@@ -629,18 +640,18 @@ async fn recv_until(
 /// librdkafka's cached watermarks of a partition, as the last fetch response gave them (negative
 /// before the first). rdkafka 0.39 wraps only the ListOffsets query, hence the one FFI call.
 #[allow(unsafe_code)]
-fn cached_watermarks(
-    consumer: &StreamConsumer<RebalanceContext>,
+fn cached_watermarks<C: ClientContext>(
+    client: &rdkafka::client::Client<C>,
     topic: &str,
     partition: i32,
 ) -> Option<(i64, i64)> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1_i64, -1_i64);
-    // SAFETY: the client handle is valid while `consumer` lives, `topic` outlives the call, and
+    // SAFETY: the client handle is valid while `client` lives, `topic` outlives the call, and
     // librdkafka writes only the two out-parameters, which live on this stack frame.
     let code = unsafe {
         rdkafka::bindings::rd_kafka_get_watermark_offsets(
-            consumer.client().native_ptr(),
+            client.native_ptr(),
             topic.as_ptr(),
             partition,
             &mut low,
