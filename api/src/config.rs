@@ -1,6 +1,7 @@
 //! The api's configuration: every setting has a flag and an environment variable, and the defaults
 //! run against the local stack.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::rate_limit::{Rate, RateLimits};
 use crate::routes::HttpLimits;
 use crate::visitor::{PrivacyPolicy, VisitorIds};
 
-#[derive(Debug, Clone, clap::Parser)]
+#[derive(Clone, clap::Parser)]
 #[command(
     name = "lakehouse-api",
     version,
@@ -87,6 +88,87 @@ pub struct ApiConfig {
     pub privacy_policy: PrivacyPolicy,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+}
+
+/// Secrets stay out of logs and panics: the database password, the keys and the visitor secret.
+/// Every field is named (no `..`), so a new one cannot be added without deciding here.
+impl fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            command,
+            listen_addr,
+            api_keys,
+            kafka,
+            produce_timeout_ms,
+            max_body_bytes,
+            max_batch_events,
+            max_event_bytes,
+            max_property_keys,
+            rate_limit_project_events_per_sec,
+            rate_limit_project_burst,
+            rate_limit_ip_requests_per_sec,
+            rate_limit_ip_burst,
+            trust_forwarded_for,
+            request_timeout_ms,
+            max_concurrent_requests,
+            cors_allowed_origins,
+            database_url,
+            api_keys_refresh_secs,
+            visitor_id_secret,
+            privacy_policy,
+            log_format,
+        } = self;
+        let keys = api_keys.split(',').filter(|key| !key.trim().is_empty()).count();
+        f.debug_struct("ApiConfig")
+            .field("command", command)
+            .field("listen_addr", listen_addr)
+            .field("api_keys", &format_args!("<{keys} redacted>"))
+            .field("kafka", kafka)
+            .field("produce_timeout_ms", produce_timeout_ms)
+            .field("max_body_bytes", max_body_bytes)
+            .field("max_batch_events", max_batch_events)
+            .field("max_event_bytes", max_event_bytes)
+            .field("max_property_keys", max_property_keys)
+            .field(
+                "rate_limit_project_events_per_sec",
+                rate_limit_project_events_per_sec,
+            )
+            .field("rate_limit_project_burst", rate_limit_project_burst)
+            .field("rate_limit_ip_requests_per_sec", rate_limit_ip_requests_per_sec)
+            .field("rate_limit_ip_burst", rate_limit_ip_burst)
+            .field("trust_forwarded_for", trust_forwarded_for)
+            .field("request_timeout_ms", request_timeout_ms)
+            .field("max_concurrent_requests", max_concurrent_requests)
+            .field("cors_allowed_origins", cors_allowed_origins)
+            .field("database_url", &database_url.as_deref().map(redacted_url))
+            .field("api_keys_refresh_secs", api_keys_refresh_secs)
+            .field(
+                "visitor_id_secret",
+                &(!visitor_id_secret.is_empty()).then_some(format_args!("<redacted>")),
+            )
+            .field("privacy_policy", privacy_policy)
+            .field("log_format", log_format)
+            .finish()
+    }
+}
+
+/// The URL with its password and query replaced; one that does not parse as `scheme://host...`
+/// (a key=value connection string, say) is withheld whole, since the password could be anywhere.
+fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.has_host() => {
+            parsed.set_fragment(None);
+            if parsed.password().is_some() && parsed.set_password(Some("redacted")).is_err() {
+                return "<redacted>".into();
+            }
+            // A password may also come as a query parameter (`?password=`).
+            if parsed.query().is_some() {
+                parsed.set_query(Some("redacted"));
+            }
+            parsed.to_string()
+        }
+        _ => "<redacted>".into(),
+    }
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -185,6 +267,42 @@ impl ApiConfig {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let config = ApiConfig::parse_from([
+            "lakehouse-api",
+            "--api-keys",
+            "shop:plain-key-1,blog:sha256:0123456789abcdef",
+            "--database-url",
+            "postgres://lakehouse:db-pass-2@db.internal:5432/lakehouse?sslpassword=ssl-pass-3",
+            "--visitor-id-secret",
+            "visitor-secret-4",
+            "--kafka-sasl-password",
+            "sasl-pass-5",
+        ]);
+        for shown in [format!("{config:?}"), format!("{config:#?}")] {
+            for secret in [
+                "plain-key-1",
+                "0123456789abcdef",
+                "db-pass-2",
+                "ssl-pass-3",
+                "visitor-secret-4",
+                "sasl-pass-5",
+            ] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains("db.internal:5432"), "{shown}");
+            assert!(shown.contains("<2 redacted>"), "{shown}");
+            assert!(shown.contains("listen_addr"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_database_url_that_does_not_parse_is_withheld_whole() {
+        assert_eq!(redacted_url("lakehouse:db-pass@db/lakehouse"), "<redacted>");
+        assert_eq!(redacted_url("host=db password=db-pass"), "<redacted>");
+    }
 
     #[test]
     fn defaults_parse_and_run_locally() {
