@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lakehouse_event::EventLimits;
@@ -10,6 +11,7 @@ use lakehouse_kafka::KafkaArgs;
 use lakehouse_telemetry::LogFormat;
 
 use crate::body::RequestLimits;
+use crate::geoip::{GeoIp, GeoIpError};
 use crate::rate_limit::{Rate, RateLimits};
 use crate::routes::HttpLimits;
 use crate::visitor::{PrivacyPolicy, VisitorIds};
@@ -71,6 +73,11 @@ pub struct ApiConfig {
     /// Origins browsers may post from (comma-separated), or `*`.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
     pub cors_allowed_origins: String,
+    /// A MaxMind DB file (MaxMind's or DB-IP's country or city database) to set events' `country`
+    /// from the client IP; unset, `country` stays null. Read into memory at start-up: a file that
+    /// cannot be read stops the api from starting.
+    #[arg(long, env = "GEOIP_DATABASE")]
+    pub geoip_database: Option<PathBuf>,
     /// PostgreSQL holding the `api_keys` table (keys made with `lakehouse-api keys create`),
     /// checked beside `API_KEYS`; unset, only `API_KEYS` counts.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -112,6 +119,7 @@ impl fmt::Debug for ApiConfig {
             request_timeout_ms,
             max_concurrent_requests,
             cors_allowed_origins,
+            geoip_database,
             database_url,
             api_keys_refresh_secs,
             visitor_id_secret,
@@ -140,6 +148,7 @@ impl fmt::Debug for ApiConfig {
             .field("request_timeout_ms", request_timeout_ms)
             .field("max_concurrent_requests", max_concurrent_requests)
             .field("cors_allowed_origins", cors_allowed_origins)
+            .field("geoip_database", geoip_database)
             .field("database_url", &database_url.as_deref().map(redacted_url))
             .field("api_keys_refresh_secs", api_keys_refresh_secs)
             .field(
@@ -251,6 +260,14 @@ impl ApiConfig {
         }
     }
 
+    /// The GeoIP database if one is configured (an empty path counts as none).
+    pub fn geoip(&self) -> Result<GeoIp, GeoIpError> {
+        match &self.geoip_database {
+            Some(path) if !path.as_os_str().is_empty() => GeoIp::open(path),
+            _ => Ok(GeoIp::disabled()),
+        }
+    }
+
     pub fn limits(&self) -> RequestLimits {
         RequestLimits {
             max_body_bytes: self.max_body_bytes,
@@ -312,5 +329,6 @@ mod tests {
         assert_eq!(config.limits().max_body_bytes, 1024 * 1024);
         assert_eq!(config.limits().max_batch_events, 500);
         assert_eq!(config.limits().event, EventLimits::default());
+        assert!(!config.geoip().unwrap().is_enabled());
     }
 }

@@ -24,6 +24,7 @@ use crate::body::{self, RequestLimits};
 use crate::encoding;
 use crate::enrich::{RequestContext, enrich};
 use crate::error::{ApiError, Rejection};
+use crate::geoip::GeoIp;
 use crate::keys::ApiKeys;
 use crate::rate_limit::RateLimits;
 use crate::sink::EventSink;
@@ -43,6 +44,7 @@ pub struct AppState {
     in_flight: Arc<Semaphore>,
     visitors: VisitorIds,
     privacy: PrivacyPolicy,
+    geoip: GeoIp,
 }
 
 /// Limits on the HTTP exchange itself.
@@ -72,6 +74,7 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("limits", &self.limits)
             .field("http", &self.http)
+            .field("geoip", &self.geoip)
             .finish_non_exhaustive()
     }
 }
@@ -90,7 +93,14 @@ impl AppState {
             http,
             visitors: VisitorIds::random(),
             privacy: PrivacyPolicy::Anonymize,
+            geoip: GeoIp::disabled(),
         }
+    }
+
+    /// Where events' `country` comes from (nowhere, by default).
+    pub fn with_geoip(mut self, geoip: GeoIp) -> Self {
+        self.geoip = geoip;
+        self
     }
 
     /// Checks keys against `keys` (static and stored ones) instead of the static keys alone.
@@ -222,6 +232,7 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
         received_at,
         client: user_agent::parse(user_agent),
         visitor_id,
+        country: client_ip.and_then(|ip| state.geoip.country(ip)),
     };
     let mut accepted = Vec::with_capacity(payload.events.len());
     let mut rejected = Vec::new();
@@ -805,5 +816,77 @@ mod tests {
             !stored.contains("203.0.113.7"),
             "the client IP is not in any event"
         );
+    }
+
+    /// A database with 81.2.69.0/24 in Germany and 2001:db8:1::/48 in France.
+    fn geoip() -> GeoIp {
+        use crate::geoip::test_database::{TestDatabase, country};
+        let database = TestDatabase::new()
+            .network("81.2.69.0/24", country("DE"))
+            .network("2001:db8:1::/48", country("FR"));
+        GeoIp::from_bytes(database.build()).unwrap()
+    }
+
+    fn from_peer(peer: &str, forwarded_for: Option<&str>) -> axum::http::Request<Body> {
+        let mut request = Request::post("/analytics").header("x-api-key", "key-1");
+        if let Some(forwarded) = forwarded_for {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        let mut request = request.body(Body::from(event("s").to_string())).unwrap();
+        let peer = SocketAddr::new(peer.parse().unwrap(), 4000);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    }
+
+    #[tokio::test]
+    async fn events_get_the_country_of_their_client_ip_and_not_the_ip() {
+        let sink = MemorySink::default();
+        let located = state(&sink).with_geoip(geoip());
+        for peer in ["81.2.69.160", "2001:db8:1::9", "8.8.8.8", "10.0.0.1"] {
+            let (status, _, _) = send(located.clone(), from_peer(peer, None)).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{peer}");
+        }
+        let countries: Vec<_> = sink.events().into_iter().map(|e| e.country).collect();
+        assert_eq!(
+            countries,
+            [Some("DE".to_string()), Some("FR".to_string()), None, None],
+            "known networks, then an address the database lacks and a private one"
+        );
+        let stored = serde_json::to_string(&sink.events()).unwrap();
+        assert!(!stored.contains("81.2.69.160") && !stored.contains("2001:db8:1::9"));
+    }
+
+    #[tokio::test]
+    async fn the_country_is_looked_up_for_the_same_client_ip_as_the_rate_limits() {
+        let sink = MemorySink::default();
+        let trusting = Arc::new(RateLimits::new(
+            crate::Rate {
+                per_second: 0,
+                burst: 0,
+            },
+            crate::Rate {
+                per_second: 0,
+                burst: 0,
+            },
+            true,
+        ));
+        let behind_proxy = state(&sink).with_geoip(geoip()).with_rate_limits(trusting);
+        send(behind_proxy, from_peer("10.0.0.1", Some("81.2.69.7, 10.0.0.1"))).await;
+        let untrusting = state(&sink).with_geoip(geoip());
+        send(untrusting, from_peer("10.0.0.1", Some("81.2.69.7"))).await;
+        let countries: Vec<_> = sink.events().into_iter().map(|e| e.country).collect();
+        assert_eq!(
+            countries,
+            [Some("DE".to_string()), None],
+            "X-Forwarded-For counts only when trusted"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_database_no_event_gets_a_country() {
+        let sink = MemorySink::default();
+        let (status, _, _) = send(state(&sink), from_peer("81.2.69.160", None)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(sink.events()[0].country, None);
     }
 }
