@@ -11,6 +11,7 @@ use lakehouse_kafka::KafkaArgs;
 use lakehouse_telemetry::LogFormat;
 
 use crate::body::RequestLimits;
+use crate::cors::{CorsError, CorsPolicy};
 use crate::geoip::{GeoIp, GeoIpError};
 use crate::rate_limit::{Rate, RateLimits};
 use crate::routes::HttpLimits;
@@ -70,9 +71,15 @@ pub struct ApiConfig {
     /// Requests handled at once; past it new ones are shed with 503 at once rather than queued.
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 1_024)]
     pub max_concurrent_requests: usize,
-    /// Origins browsers may post from (comma-separated), or `*`.
+    /// Origins browsers may post from (comma-separated, e.g. `https://shop.example`), or `*`:
+    /// for every project without its own list in CORS_PROJECT_ORIGINS.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
     pub cors_allowed_origins: String,
+    /// Projects' own origin lists, replacing CORS_ALLOWED_ORIGINS for them:
+    /// `project=origin|origin;project=*` (e.g. `shop=https://shop.example|https://www.shop.example`).
+    /// A browser request from an origin its project does not allow is answered 403.
+    #[arg(long, env = "CORS_PROJECT_ORIGINS", default_value = "")]
+    pub cors_project_origins: String,
     /// A MaxMind DB file (MaxMind's or DB-IP's country or city database) to set events' `country`
     /// from the client IP; unset, `country` stays null. Read into memory at start-up: a file that
     /// cannot be read stops the api from starting.
@@ -119,6 +126,7 @@ impl fmt::Debug for ApiConfig {
             request_timeout_ms,
             max_concurrent_requests,
             cors_allowed_origins,
+            cors_project_origins,
             geoip_database,
             database_url,
             api_keys_refresh_secs,
@@ -148,6 +156,7 @@ impl fmt::Debug for ApiConfig {
             .field("request_timeout_ms", request_timeout_ms)
             .field("max_concurrent_requests", max_concurrent_requests)
             .field("cors_allowed_origins", cors_allowed_origins)
+            .field("cors_project_origins", cors_project_origins)
             .field("geoip_database", geoip_database)
             .field("database_url", &database_url.as_deref().map(redacted_url))
             .field("api_keys_refresh_secs", api_keys_refresh_secs)
@@ -210,6 +219,8 @@ impl ApiConfig {
         self.kafka.validate()?;
         anyhow::ensure!(self.produce_timeout_ms > 0, "PRODUCE_TIMEOUT_MS must be positive");
         anyhow::ensure!(self.max_batch_events > 0, "MAX_BATCH_EVENTS must be positive");
+        self.cors()
+            .map_err(|error| anyhow::anyhow!("CORS_ALLOWED_ORIGINS / CORS_PROJECT_ORIGINS: {error}"))?;
         Ok(())
     }
 
@@ -250,14 +261,11 @@ impl ApiConfig {
         HttpLimits {
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             max_concurrent_requests: self.max_concurrent_requests.max(1),
-            cors_allowed_origins: self
-                .cors_allowed_origins
-                .split(',')
-                .map(str::trim)
-                .filter(|origin| !origin.is_empty())
-                .map(String::from)
-                .collect(),
         }
+    }
+
+    pub fn cors(&self) -> Result<CorsPolicy, CorsError> {
+        CorsPolicy::parse(&self.cors_allowed_origins, &self.cors_project_origins)
     }
 
     /// The GeoIP database if one is configured (an empty path counts as none).
@@ -322,6 +330,17 @@ mod tests {
     }
 
     #[test]
+    fn misspelt_cors_origins_stop_the_start() {
+        let config = ApiConfig::parse_from([
+            "lakehouse-api",
+            "--cors-project-origins",
+            "shop=https://shop.example/",
+        ]);
+        let error = config.validate().unwrap_err();
+        assert!(error.to_string().contains("https://shop.example"), "{error}");
+    }
+
+    #[test]
     fn defaults_parse_and_run_locally() {
         let config = ApiConfig::parse_from(["lakehouse-api"]);
         config.validate().unwrap();
@@ -329,6 +348,7 @@ mod tests {
         assert_eq!(config.limits().max_body_bytes, 1024 * 1024);
         assert_eq!(config.limits().max_batch_events, 500);
         assert_eq!(config.limits().event, EventLimits::default());
+        assert_eq!(config.cors().unwrap(), CorsPolicy::default());
         assert!(!config.geoip().unwrap().is_enabled());
     }
 }

@@ -4,6 +4,7 @@
 
 mod body;
 mod config;
+mod cors;
 mod encoding;
 mod enrich;
 mod error;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{ApiCommand, ApiConfig, KeysCommand};
+pub use cors::{CorsError, CorsPolicy};
 pub use geoip::{GeoIp, GeoIpError};
 pub use keys::{ApiKeys, KeyError};
 pub use rate_limit::{Rate, RateLimits};
@@ -39,6 +41,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     config.validate()?;
     let keys = ApiKeys::parse(&config.api_keys).context("API_KEYS")?;
+    let cors = config
+        .cors()
+        .context("CORS_ALLOWED_ORIGINS / CORS_PROJECT_ORIGINS")?;
     let geoip = config.geoip().context("GEOIP_DATABASE")?;
     if keys.is_empty() && config.database_url.is_none() {
         tracing::warn!(
@@ -76,6 +81,7 @@ pub async fn serve(
         .with_rate_limits(rate_limits)
         .with_http_limits(config.http_limits())
         .with_visitors(config.visitor_ids(), config.privacy_policy)
+        .with_cors(cors)
         .with_geoip(geoip);
     let metrics = lakehouse_telemetry::metrics::install_prometheus();
     tracing::info!(addr = %listener.local_addr()?, topic = %config.kafka.topic, "api listening");
