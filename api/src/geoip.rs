@@ -16,13 +16,13 @@ const COUNTRY_CODE: [PathElement<'static>; 2] = [PathElement::Key("country"), Pa
 
 #[derive(Debug, thiserror::Error)]
 pub enum GeoIpError {
-    #[error("cannot read the GeoIP database {path}: {source}")]
+    #[error("cannot read the GeoIP database {path}")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not a MaxMind DB file: {source}")]
+    #[error("{path} is not a MaxMind DB file")]
     Invalid {
         path: PathBuf,
         #[source]
