@@ -1,7 +1,9 @@
 //! The api's configuration: every setting has a flag and an environment variable, and the defaults
 //! run against the local stack.
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lakehouse_event::EventLimits;
@@ -9,11 +11,13 @@ use lakehouse_kafka::KafkaArgs;
 use lakehouse_telemetry::LogFormat;
 
 use crate::body::RequestLimits;
+use crate::cors::{CorsError, CorsPolicy};
+use crate::geoip::{GeoIp, GeoIpError};
 use crate::rate_limit::{Rate, RateLimits};
 use crate::routes::HttpLimits;
 use crate::visitor::{PrivacyPolicy, VisitorIds};
 
-#[derive(Debug, Clone, clap::Parser)]
+#[derive(Clone, clap::Parser)]
 #[command(
     name = "lakehouse-api",
     version,
@@ -67,9 +71,20 @@ pub struct ApiConfig {
     /// Requests handled at once; past it new ones are shed with 503 at once rather than queued.
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 1_024)]
     pub max_concurrent_requests: usize,
-    /// Origins browsers may post from (comma-separated), or `*`.
+    /// Origins browsers may post from (comma-separated, e.g. `https://shop.example`), or `*`:
+    /// for every project without its own list in CORS_PROJECT_ORIGINS.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
     pub cors_allowed_origins: String,
+    /// Projects' own origin lists, replacing CORS_ALLOWED_ORIGINS for them:
+    /// `project=origin|origin;project=*` (e.g. `shop=https://shop.example|https://www.shop.example`).
+    /// A browser request from an origin its project does not allow is answered 403.
+    #[arg(long, env = "CORS_PROJECT_ORIGINS", default_value = "")]
+    pub cors_project_origins: String,
+    /// A MaxMind DB file (MaxMind's or DB-IP's country or city database) to set events' `country`
+    /// from the client IP; unset, `country` stays null. Read into memory at start-up: a file that
+    /// cannot be read stops the api from starting.
+    #[arg(long, env = "GEOIP_DATABASE")]
+    pub geoip_database: Option<PathBuf>,
     /// PostgreSQL holding the `api_keys` table (keys made with `lakehouse-api keys create`),
     /// checked beside `API_KEYS`; unset, only `API_KEYS` counts.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -87,6 +102,91 @@ pub struct ApiConfig {
     pub privacy_policy: PrivacyPolicy,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+}
+
+/// Secrets stay out of logs and panics: the database password, the keys and the visitor secret.
+/// Every field is named (no `..`), so a new one cannot be added without deciding here.
+impl fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            command,
+            listen_addr,
+            api_keys,
+            kafka,
+            produce_timeout_ms,
+            max_body_bytes,
+            max_batch_events,
+            max_event_bytes,
+            max_property_keys,
+            rate_limit_project_events_per_sec,
+            rate_limit_project_burst,
+            rate_limit_ip_requests_per_sec,
+            rate_limit_ip_burst,
+            trust_forwarded_for,
+            request_timeout_ms,
+            max_concurrent_requests,
+            cors_allowed_origins,
+            cors_project_origins,
+            geoip_database,
+            database_url,
+            api_keys_refresh_secs,
+            visitor_id_secret,
+            privacy_policy,
+            log_format,
+        } = self;
+        let keys = api_keys.split(',').filter(|key| !key.trim().is_empty()).count();
+        f.debug_struct("ApiConfig")
+            .field("command", command)
+            .field("listen_addr", listen_addr)
+            .field("api_keys", &format_args!("<{keys} redacted>"))
+            .field("kafka", kafka)
+            .field("produce_timeout_ms", produce_timeout_ms)
+            .field("max_body_bytes", max_body_bytes)
+            .field("max_batch_events", max_batch_events)
+            .field("max_event_bytes", max_event_bytes)
+            .field("max_property_keys", max_property_keys)
+            .field(
+                "rate_limit_project_events_per_sec",
+                rate_limit_project_events_per_sec,
+            )
+            .field("rate_limit_project_burst", rate_limit_project_burst)
+            .field("rate_limit_ip_requests_per_sec", rate_limit_ip_requests_per_sec)
+            .field("rate_limit_ip_burst", rate_limit_ip_burst)
+            .field("trust_forwarded_for", trust_forwarded_for)
+            .field("request_timeout_ms", request_timeout_ms)
+            .field("max_concurrent_requests", max_concurrent_requests)
+            .field("cors_allowed_origins", cors_allowed_origins)
+            .field("cors_project_origins", cors_project_origins)
+            .field("geoip_database", geoip_database)
+            .field("database_url", &database_url.as_deref().map(redacted_url))
+            .field("api_keys_refresh_secs", api_keys_refresh_secs)
+            .field(
+                "visitor_id_secret",
+                &(!visitor_id_secret.is_empty()).then_some(format_args!("<redacted>")),
+            )
+            .field("privacy_policy", privacy_policy)
+            .field("log_format", log_format)
+            .finish()
+    }
+}
+
+/// The URL with its password and query replaced; one that does not parse as `scheme://host...`
+/// (a key=value connection string, say) is withheld whole, since the password could be anywhere.
+fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.has_host() => {
+            parsed.set_fragment(None);
+            if parsed.password().is_some() && parsed.set_password(Some("redacted")).is_err() {
+                return "<redacted>".into();
+            }
+            // A password may also come as a query parameter (`?password=`).
+            if parsed.query().is_some() {
+                parsed.set_query(Some("redacted"));
+            }
+            parsed.to_string()
+        }
+        _ => "<redacted>".into(),
+    }
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -119,6 +219,8 @@ impl ApiConfig {
         self.kafka.validate()?;
         anyhow::ensure!(self.produce_timeout_ms > 0, "PRODUCE_TIMEOUT_MS must be positive");
         anyhow::ensure!(self.max_batch_events > 0, "MAX_BATCH_EVENTS must be positive");
+        self.cors()
+            .map_err(|error| anyhow::anyhow!("CORS_ALLOWED_ORIGINS / CORS_PROJECT_ORIGINS: {error}"))?;
         Ok(())
     }
 
@@ -159,13 +261,18 @@ impl ApiConfig {
         HttpLimits {
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             max_concurrent_requests: self.max_concurrent_requests.max(1),
-            cors_allowed_origins: self
-                .cors_allowed_origins
-                .split(',')
-                .map(str::trim)
-                .filter(|origin| !origin.is_empty())
-                .map(String::from)
-                .collect(),
+        }
+    }
+
+    pub fn cors(&self) -> Result<CorsPolicy, CorsError> {
+        CorsPolicy::parse(&self.cors_allowed_origins, &self.cors_project_origins)
+    }
+
+    /// The GeoIP database if one is configured (an empty path counts as none).
+    pub fn geoip(&self) -> Result<GeoIp, GeoIpError> {
+        match &self.geoip_database {
+            Some(path) if !path.as_os_str().is_empty() => GeoIp::open(path),
+            _ => Ok(GeoIp::disabled()),
         }
     }
 
@@ -187,6 +294,53 @@ mod tests {
     use clap::Parser;
 
     #[test]
+    fn debug_output_shows_no_secret() {
+        let config = ApiConfig::parse_from([
+            "lakehouse-api",
+            "--api-keys",
+            "shop:plain-key-1,blog:sha256:0123456789abcdef",
+            "--database-url",
+            "postgres://lakehouse:db-pass-2@db.internal:5432/lakehouse?sslpassword=ssl-pass-3",
+            "--visitor-id-secret",
+            "visitor-secret-4",
+            "--kafka-sasl-password",
+            "sasl-pass-5",
+        ]);
+        for shown in [format!("{config:?}"), format!("{config:#?}")] {
+            for secret in [
+                "plain-key-1",
+                "0123456789abcdef",
+                "db-pass-2",
+                "ssl-pass-3",
+                "visitor-secret-4",
+                "sasl-pass-5",
+            ] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains("db.internal:5432"), "{shown}");
+            assert!(shown.contains("<2 redacted>"), "{shown}");
+            assert!(shown.contains("listen_addr"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_database_url_that_does_not_parse_is_withheld_whole() {
+        assert_eq!(redacted_url("lakehouse:db-pass@db/lakehouse"), "<redacted>");
+        assert_eq!(redacted_url("host=db password=db-pass"), "<redacted>");
+    }
+
+    #[test]
+    fn misspelt_cors_origins_stop_the_start() {
+        let config = ApiConfig::parse_from([
+            "lakehouse-api",
+            "--cors-project-origins",
+            "shop=https://shop.example/",
+        ]);
+        let error = config.validate().unwrap_err();
+        assert!(error.to_string().contains("https://shop.example"), "{error}");
+    }
+
+    #[test]
     fn defaults_parse_and_run_locally() {
         let config = ApiConfig::parse_from(["lakehouse-api"]);
         config.validate().unwrap();
@@ -194,5 +348,7 @@ mod tests {
         assert_eq!(config.limits().max_body_bytes, 1024 * 1024);
         assert_eq!(config.limits().max_batch_events, 500);
         assert_eq!(config.limits().event, EventLimits::default());
+        assert_eq!(config.cors().unwrap(), CorsPolicy::default());
+        assert!(!config.geoip().unwrap().is_enabled());
     }
 }

@@ -18,6 +18,8 @@ pub struct RequestContext {
     pub client: Client,
     /// See [`crate::visitor`]; `None` when the client opted out or its IP is unknown.
     pub visitor_id: Option<String>,
+    /// See [`crate::geoip`]; `None` without a database or for an address it does not place.
+    pub country: Option<String>,
 }
 
 pub fn enrich(event: ClientEvent, request: &RequestContext) -> EnrichedEvent {
@@ -46,7 +48,7 @@ pub fn enrich(event: ClientEvent, request: &RequestContext) -> EnrichedEvent {
         browser: request.client.browser.clone(),
         os: request.client.os.clone(),
         device_type: request.client.device_type.clone(),
-        country: None,
+        country: request.country.clone(),
         schema_version: SCHEMA_VERSION,
     }
 }

@@ -40,6 +40,8 @@ pub enum ApiError {
     UnknownKey,
     #[error("the API key was revoked: ask the project's owner for a new one")]
     RevokedKey,
+    #[error("pages at {origin} may not post events for this project (see CORS_PROJECT_ORIGINS)")]
+    OriginNotAllowed { origin: String },
     #[error("Content-Encoding {encoding:?} is not supported: send gzip or no encoding")]
     UnsupportedEncoding { encoding: String },
     #[error("the {scope} rate limit of {limit} per second is exhausted; retry after {retry_after_secs} s")]
@@ -84,6 +86,7 @@ impl ApiError {
             Self::MissingKey => (StatusCode::UNAUTHORIZED, "missing_api_key"),
             Self::UnknownKey => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
             Self::RevokedKey => (StatusCode::FORBIDDEN, "revoked_api_key"),
+            Self::OriginNotAllowed { .. } => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             Self::UnsupportedEncoding { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
@@ -127,6 +130,9 @@ impl IntoResponse for ApiError {
                 headers.insert("ratelimit-limit", HeaderValue::from(limit));
                 headers.insert("ratelimit-remaining", HeaderValue::from(0));
                 headers.insert("ratelimit-reset", HeaderValue::from(retry_after_secs));
+            }
+            Self::OriginNotAllowed { .. } => {
+                response.extensions_mut().insert(crate::cors::RefusedOrigin);
             }
             _ => {}
         }

@@ -4,9 +4,11 @@
 
 mod body;
 mod config;
+mod cors;
 mod encoding;
 mod enrich;
 mod error;
+mod geoip;
 mod keys;
 mod rate_limit;
 mod routes;
@@ -22,6 +24,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{ApiCommand, ApiConfig, KeysCommand};
+pub use cors::{CorsError, CorsPolicy};
+pub use geoip::{GeoIp, GeoIpError};
 pub use keys::{ApiKeys, KeyError};
 pub use rate_limit::{Rate, RateLimits};
 pub use routes::{AppState, app};
@@ -37,6 +41,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     config.validate()?;
     let keys = ApiKeys::parse(&config.api_keys).context("API_KEYS")?;
+    let cors = config
+        .cors()
+        .context("CORS_ALLOWED_ORIGINS / CORS_PROJECT_ORIGINS")?;
+    let geoip = config.geoip().context("GEOIP_DATABASE")?;
     if keys.is_empty() && config.database_url.is_none() {
         tracing::warn!(
             "API_KEYS is empty and no DATABASE_URL holds keys: every request will be answered 401"
@@ -72,7 +80,9 @@ pub async fn serve(
         .with_key_store(key_store)
         .with_rate_limits(rate_limits)
         .with_http_limits(config.http_limits())
-        .with_visitors(config.visitor_ids(), config.privacy_policy);
+        .with_visitors(config.visitor_ids(), config.privacy_policy)
+        .with_cors(cors)
+        .with_geoip(geoip);
     let metrics = lakehouse_telemetry::metrics::install_prometheus();
     tracing::info!(addr = %listener.local_addr()?, topic = %config.kafka.topic, "api listening");
     axum::serve(
@@ -129,4 +139,26 @@ pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::
 )]
 fn eprintln_note(note: &str) {
     eprintln!("{note}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[tokio::test]
+    async fn an_unreadable_geoip_database_stops_the_start() {
+        let config =
+            ApiConfig::parse_from(["lakehouse-api", "--geoip-database", "/nonexistent/country.mmdb"]);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // Cancelled at once: were the database not checked, serve would start and stop cleanly.
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let error = serve(config, listener, shutdown).await.unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("GEOIP_DATABASE") && message.contains("/nonexistent/country.mmdb"),
+            "{message}"
+        );
+    }
 }

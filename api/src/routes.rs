@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,12 +18,13 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 
 use tokio::sync::Semaphore;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::body::{self, RequestLimits};
+use crate::cors::{self, CorsPolicy};
 use crate::encoding;
 use crate::enrich::{RequestContext, enrich};
 use crate::error::{ApiError, Rejection};
+use crate::geoip::GeoIp;
 use crate::keys::ApiKeys;
 use crate::rate_limit::RateLimits;
 use crate::sink::EventSink;
@@ -43,6 +44,8 @@ pub struct AppState {
     in_flight: Arc<Semaphore>,
     visitors: VisitorIds,
     privacy: PrivacyPolicy,
+    cors: Arc<CorsPolicy>,
+    geoip: GeoIp,
 }
 
 /// Limits on the HTTP exchange itself.
@@ -53,8 +56,6 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
     /// Requests handled at once; more are answered 503 at once (load shedding).
     pub max_concurrent_requests: usize,
-    /// Origins browsers may post from; `*` for any.
-    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for HttpLimits {
@@ -62,7 +63,6 @@ impl Default for HttpLimits {
         Self {
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 1_024,
-            cors_allowed_origins: vec!["*".into()],
         }
     }
 }
@@ -72,6 +72,8 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("limits", &self.limits)
             .field("http", &self.http)
+            .field("cors", &self.cors)
+            .field("geoip", &self.geoip)
             .finish_non_exhaustive()
     }
 }
@@ -90,7 +92,21 @@ impl AppState {
             http,
             visitors: VisitorIds::random(),
             privacy: PrivacyPolicy::Anonymize,
+            cors: Arc::new(CorsPolicy::default()),
+            geoip: GeoIp::disabled(),
         }
+    }
+
+    /// Which origins may post, globally and per project (any origin, by default).
+    pub fn with_cors(mut self, cors: CorsPolicy) -> Self {
+        self.cors = Arc::new(cors);
+        self
+    }
+
+    /// Where events' `country` comes from (nowhere, by default).
+    pub fn with_geoip(mut self, geoip: GeoIp) -> Self {
+        self.geoip = geoip;
+        self
     }
 
     /// Checks keys against `keys` (static and stored ones) instead of the static keys alone.
@@ -121,42 +137,14 @@ impl AppState {
 /// The whole router, ready to serve or to test with `oneshot`.
 pub fn app(state: AppState, metrics: PrometheusHandle) -> Router {
     let ops = lakehouse_telemetry::ops_router(state.health.clone(), metrics);
-    let cors = cors(&state.http.cors_allowed_origins);
+    let cors = state.cors.layer();
     Router::new()
         .route("/analytics", post(ingest))
         .layer(cors)
+        .layer(axum::middleware::map_response(cors::without_refused_origin))
         .with_state(state)
         .route("/openapi.json", get(openapi))
         .merge(ops)
-}
-
-/// Browsers may post from the allowed origins with the headers our clients send.
-fn cors(origins: &[String]) -> CorsLayer {
-    let allowed = if origins.iter().any(|origin| origin == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(
-            origins
-                .iter()
-                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
-        )
-    };
-    CorsLayer::new()
-        .allow_origin(allowed)
-        .allow_methods([Method::POST])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::CONTENT_ENCODING,
-            header::AUTHORIZATION,
-            HeaderName::from_static("x-api-key"),
-        ])
-        .expose_headers([
-            header::RETRY_AFTER,
-            HeaderName::from_static("ratelimit-limit"),
-            HeaderName::from_static("ratelimit-remaining"),
-            HeaderName::from_static("ratelimit-reset"),
-        ])
-        .max_age(Duration::from_secs(86_400))
 }
 
 /// The OpenAPI document: every request form, status and error code.
@@ -190,6 +178,7 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
     let client_ip = state.rate_limits.client_ip(peer, &parts.headers);
     state.rate_limits.check_ip(client_ip)?;
     let project_id = authenticate(&state.keys, &parts.headers, parts.uri.query())?;
+    state.cors.check(&project_id, &parts.headers)?;
     check_content_type(&parts.headers)?;
     let limit = state.limits.max_body_bytes;
     let bytes = tokio::time::timeout(
@@ -222,6 +211,7 @@ async fn accept(state: &AppState, request: Request) -> Result<Value, ApiError> {
         received_at,
         client: user_agent::parse(user_agent),
         visitor_id,
+        country: client_ip.and_then(|ip| state.geoip.country(ip)),
     };
     let mut accepted = Vec::with_capacity(payload.events.len());
     let mut rejected = Vec::new();
@@ -661,13 +651,92 @@ mod tests {
         assert_eq!(body["error"]["code"], "request_timeout");
     }
 
+    /// Three projects: `shop` and `blog` with their own origins, `news` with the global list.
+    fn cors_state(sink: &MemorySink) -> AppState {
+        let keys = ApiKeys::parse("shop:key-shop,blog:key-blog,news:key-news").unwrap();
+        let cors = CorsPolicy::parse(
+            "https://default.example",
+            "shop=https://shop.example|https://www.shop.example;blog=https://blog.example",
+        )
+        .unwrap();
+        AppState::new(keys, Arc::new(sink.clone()), LIMITS, Health::new("test", &[])).with_cors(cors)
+    }
+
+    fn from_origin(key: &str, origin: Option<&str>) -> axum::http::Request<Body> {
+        let mut request = Request::post("/analytics").header("x-api-key", key);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.body(Body::from(event("s").to_string())).unwrap()
+    }
+
     #[tokio::test]
-    async fn a_browser_preflight_from_an_allowed_origin_is_answered() {
+    async fn a_project_accepts_its_own_origins() {
         let sink = MemorySink::default();
-        let http = HttpLimits {
-            cors_allowed_origins: vec!["https://shop.example".into()],
-            ..HttpLimits::default()
-        };
+        for origin in ["https://shop.example", "https://www.shop.example"] {
+            let (status, headers, _) = send(cors_state(&sink), from_origin("key-shop", Some(origin))).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{origin}");
+            assert_eq!(headers["access-control-allow-origin"], origin);
+        }
+        assert_eq!(sink.events().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_origin_of_another_project_is_refused_unreadable_and_not_stored() {
+        let sink = MemorySink::default();
+        let (status, headers, body) = send(
+            cors_state(&sink),
+            from_origin("key-blog", Some("https://shop.example")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["error"]["code"], "origin_not_allowed");
+        assert!(
+            !headers.contains_key("access-control-allow-origin"),
+            "the page may not read the answer: {headers:?}"
+        );
+        assert!(sink.events().is_empty());
+        let (status, _, _) = send(
+            cors_state(&sink),
+            from_origin("key-shop", Some("https://default.example")),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "a project's own list replaces the global one"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_project_without_its_own_list_gets_the_global_one() {
+        let sink = MemorySink::default();
+        let (status, headers, _) = send(
+            cors_state(&sink),
+            from_origin("key-news", Some("https://default.example")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(headers["access-control-allow-origin"], "https://default.example");
+        let (status, _, _) = send(
+            cors_state(&sink),
+            from_origin("key-news", Some("https://shop.example")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(sink.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn requests_without_an_origin_are_not_from_a_page_and_pass() {
+        let sink = MemorySink::default();
+        let (status, _, _) = send(cors_state(&sink), from_origin("key-blog", None)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn a_preflight_is_answered_for_any_origin_some_project_allows() {
+        let sink = MemorySink::default();
         let preflight = |origin: &str| {
             Request::options("/analytics")
                 .header("origin", origin)
@@ -676,19 +745,25 @@ mod tests {
                 .body(Body::empty())
                 .unwrap()
         };
-        let (status, headers, _) = send(
-            state(&sink).with_http_limits(http.clone()),
-            preflight("https://shop.example"),
-        )
-        .await;
-        assert!(status.is_success(), "{status}");
-        assert_eq!(headers["access-control-allow-origin"], "https://shop.example");
-        let (_, headers, _) = send(
-            state(&sink).with_http_limits(http),
-            preflight("https://evil.example"),
-        )
-        .await;
+        for origin in [
+            "https://shop.example",
+            "https://www.shop.example",
+            "https://blog.example",
+            "https://default.example",
+        ] {
+            let (status, headers, _) = send(cors_state(&sink), preflight(origin)).await;
+            assert!(status.is_success(), "{origin}: {status}");
+            assert_eq!(headers["access-control-allow-origin"], origin);
+            assert!(
+                headers["access-control-allow-headers"]
+                    .to_str()
+                    .unwrap()
+                    .contains("x-api-key")
+            );
+        }
+        let (_, headers, _) = send(cors_state(&sink), preflight("https://evil.example")).await;
         assert!(!headers.contains_key("access-control-allow-origin"));
+        assert!(sink.events().is_empty());
     }
 
     #[tokio::test]
@@ -717,6 +792,9 @@ mod tests {
             ApiError::MissingKey,
             ApiError::UnknownKey,
             ApiError::RevokedKey,
+            ApiError::OriginNotAllowed {
+                origin: "https://evil.example".into(),
+            },
             ApiError::RateLimited {
                 scope: "project",
                 limit: 1,
@@ -805,5 +883,77 @@ mod tests {
             !stored.contains("203.0.113.7"),
             "the client IP is not in any event"
         );
+    }
+
+    /// A database with 81.2.69.0/24 in Germany and 2001:db8:1::/48 in France.
+    fn geoip() -> GeoIp {
+        use crate::geoip::test_database::{TestDatabase, country};
+        let database = TestDatabase::new()
+            .network("81.2.69.0/24", country("DE"))
+            .network("2001:db8:1::/48", country("FR"));
+        GeoIp::from_bytes(database.build()).unwrap()
+    }
+
+    fn from_peer(peer: &str, forwarded_for: Option<&str>) -> axum::http::Request<Body> {
+        let mut request = Request::post("/analytics").header("x-api-key", "key-1");
+        if let Some(forwarded) = forwarded_for {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        let mut request = request.body(Body::from(event("s").to_string())).unwrap();
+        let peer = SocketAddr::new(peer.parse().unwrap(), 4000);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    }
+
+    #[tokio::test]
+    async fn events_get_the_country_of_their_client_ip_and_not_the_ip() {
+        let sink = MemorySink::default();
+        let located = state(&sink).with_geoip(geoip());
+        for peer in ["81.2.69.160", "2001:db8:1::9", "8.8.8.8", "10.0.0.1"] {
+            let (status, _, _) = send(located.clone(), from_peer(peer, None)).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{peer}");
+        }
+        let countries: Vec<_> = sink.events().into_iter().map(|e| e.country).collect();
+        assert_eq!(
+            countries,
+            [Some("DE".to_string()), Some("FR".to_string()), None, None],
+            "known networks, then an address the database lacks and a private one"
+        );
+        let stored = serde_json::to_string(&sink.events()).unwrap();
+        assert!(!stored.contains("81.2.69.160") && !stored.contains("2001:db8:1::9"));
+    }
+
+    #[tokio::test]
+    async fn the_country_is_looked_up_for_the_same_client_ip_as_the_rate_limits() {
+        let sink = MemorySink::default();
+        let trusting = Arc::new(RateLimits::new(
+            crate::Rate {
+                per_second: 0,
+                burst: 0,
+            },
+            crate::Rate {
+                per_second: 0,
+                burst: 0,
+            },
+            true,
+        ));
+        let behind_proxy = state(&sink).with_geoip(geoip()).with_rate_limits(trusting);
+        send(behind_proxy, from_peer("10.0.0.1", Some("81.2.69.7, 10.0.0.1"))).await;
+        let untrusting = state(&sink).with_geoip(geoip());
+        send(untrusting, from_peer("10.0.0.1", Some("81.2.69.7"))).await;
+        let countries: Vec<_> = sink.events().into_iter().map(|e| e.country).collect();
+        assert_eq!(
+            countries,
+            [Some("DE".to_string()), None],
+            "X-Forwarded-For counts only when trusted"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_database_no_event_gets_a_country() {
+        let sink = MemorySink::default();
+        let (status, _, _) = send(state(&sink), from_peer("81.2.69.160", None)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(sink.events()[0].country, None);
     }
 }
