@@ -32,6 +32,21 @@ async fn assigned_members(stack: &Stack, group: &str) -> Result<usize, String> {
     .map_err(|e| e.to_string())?
 }
 
+/// Waits until `group` is stable with `members` members, each with its partitions.
+async fn wait_for_members(stack: &Stack, group: &str, members: usize) {
+    wait_until(
+        &format!("{members} members in {group}"),
+        Duration::from_secs(60),
+        || async move {
+            match assigned_members(stack, group).await? {
+                n if n == members => Ok(()),
+                n => Err(format!("{n} members")),
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_back_from_another_member_is_read_from_its_stored_offset() {
     let stack = Stack::from_env();
@@ -49,36 +64,14 @@ async fn a_partition_back_from_another_member_is_read_from_its_stored_offset() {
 
     // A second member takes one partition and reads it further than the first one saw.
     let second = start(&stack, &topic, &database, &group);
-    wait_until("both members hold a partition", Duration::from_secs(60), || {
-        let (stack, group) = (stack.clone(), group.clone());
-        async move {
-            match assigned_members(&stack, &group).await? {
-                2 => Ok(()),
-                n => Err(format!("{n} members assigned")),
-            }
-        }
-    })
-    .await;
+    wait_for_members(&stack, &group, 2).await;
     produce(&stack, &topic.name, &events(60)).await;
     wait_for_rows(&pool, 120).await;
 
     // It leaves; the first member gets the partition back, with the old watermarks cached, and
     // must go on from the stored offset.
     second.stop().await;
-    wait_until(
-        "the first member holds both partitions",
-        Duration::from_secs(60),
-        || {
-            let (stack, group) = (stack.clone(), group.clone());
-            async move {
-                match assigned_members(&stack, &group).await? {
-                    1 => Ok(()),
-                    n => Err(format!("{n} members assigned")),
-                }
-            }
-        },
-    )
-    .await;
+    wait_for_members(&stack, &group, 1).await;
     produce(&stack, &topic.name, &events(120)).await;
     wait_for_rows(&pool, 180).await;
     assert_eq!(rows_and_offsets(&pool).await.expect("counts"), (180, 180, 180));

@@ -2,15 +2,15 @@
 //! Kafka, and each lands exactly once in PostgreSQL (stream-processor) and in the Delta table
 //! (delta-writer), on S3 and on a local folder.
 
+#[path = "support/lake.rs"]
+mod lake;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use clap::Parser;
-use deltalake::arrow::array::AsArray;
-use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::DataType;
 use lakehouse_api::ApiConfig;
-use lakehouse_delta_writer::{EVENTS_TABLE, LakeArgs, WriterConfig};
+use lakehouse_delta_writer::{LakeArgs, WriterConfig};
 use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, unique, wait_until};
 use serde_json::{Value, json};
@@ -166,29 +166,11 @@ async fn stored_offsets_total(database: &TempDatabase) -> i64 {
 }
 
 async fn lake_ids(lake: &LakeArgs) -> Result<Vec<Uuid>, String> {
-    let url = lakehouse_delta_writer::table_url(&lake.lake_uri, EVENTS_TABLE).map_err(|e| e.to_string())?;
-    let table = lakehouse_delta_writer::open_table(url, lake)
-        .await
-        .map_err(|e| e.to_string())?;
-    if table.version().is_none() {
-        return Err("no table yet".into());
-    }
-    let batches = lakehouse_delta_writer::query(&table, "SELECT event_id FROM events")
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut ids = Vec::new();
-    for batch in &batches {
-        // DataFusion reads Parquet strings as views; cast to plain strings.
-        let column = cast(batch.column(0), &DataType::Utf8).map_err(|e| e.to_string())?;
-        ids.extend(
-            column
-                .as_string::<i32>()
-                .iter()
-                .flatten()
-                .map(|id| id.parse::<Uuid>().expect("event_id is a UUID")),
-        );
-    }
-    Ok(ids)
+    let counts = lake::id_counts(lake).await?;
+    Ok(counts
+        .into_iter()
+        .flat_map(|(id, n)| std::iter::repeat_n(id, n as usize))
+        .collect())
 }
 
 /// Waits until `ids` (read again and again) holds exactly the expected ids, each once.

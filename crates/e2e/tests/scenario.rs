@@ -20,6 +20,8 @@
 //!
 //! It freezes and restarts the shared stack, so it is its own test target and its only test.
 
+#[path = "support/lake.rs"]
+mod lake;
 #[path = "../../../stream-processor/tests/common/mod.rs"]
 #[allow(unused_imports, reason = "the scenario uses the oracle only")]
 mod processor;
@@ -476,36 +478,6 @@ async fn warehouse_ingested(pool: &PgPool) -> Result<HashMap<Uuid, DateTime<Utc>
     Ok(rows.into_iter().collect())
 }
 
-/// How many times each `event_id` is in the lake's latest version.
-async fn lake_id_counts(lake: &LakeArgs) -> Result<HashMap<Uuid, i64>, String> {
-    let url = lakehouse_delta_writer::table_url(&lake.lake_uri, EVENTS_TABLE).map_err(|e| e.to_string())?;
-    let table = lakehouse_delta_writer::open_table(url, lake)
-        .await
-        .map_err(|e| e.to_string())?;
-    if table.version().is_none() {
-        return Err("no table yet".into());
-    }
-    let batches = lakehouse_delta_writer::query(
-        &table,
-        "SELECT CAST(event_id AS VARCHAR), count(*) FROM events GROUP BY event_id",
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut counts = HashMap::new();
-    for batch in batches {
-        let ids = cast(batch.column(0), &DataType::Utf8).map_err(|e| e.to_string())?;
-        let n = batch.column(1).as_primitive::<Int64Type>();
-        for (row, id) in ids.as_string::<i32>().iter().enumerate() {
-            let id = id
-                .ok_or("a null event_id")?
-                .parse()
-                .map_err(|_| "an event_id that is not a UUID")?;
-            counts.insert(id, n.value(row));
-        }
-    }
-    Ok(counts)
-}
-
 /// When each event first became visible in the lake: the timestamp of the commit that first added
 /// a file holding it (taken by the writer just before it writes the commit's log file).
 async fn lake_commit_times(lake: &LakeArgs) -> HashMap<Uuid, DateTime<Utc>> {
@@ -697,7 +669,7 @@ async fn nothing_is_lost_or_duplicated_under_faults() {
         let lake = &system.lake;
         let expected = accepted.len();
         async move {
-            let counts = lake_id_counts(lake).await?;
+            let counts = lake::id_counts(lake).await?;
             if counts.len() >= expected {
                 Ok(())
             } else {
@@ -724,7 +696,7 @@ async fn nothing_is_lost_or_duplicated_under_faults() {
         0,
         "accepted events missing from the warehouse"
     );
-    let lake_counts = lake_id_counts(&system.lake).await.expect("the lake's events");
+    let lake_counts = lake::id_counts(&system.lake).await.expect("the lake's events");
     let twice: Vec<_> = lake_counts.iter().filter(|(_, n)| **n != 1).collect();
     assert!(
         twice.is_empty(),
