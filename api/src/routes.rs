@@ -123,7 +123,10 @@ pub fn app(state: AppState, metrics: PrometheusHandle) -> Router {
     let ops = lakehouse_telemetry::ops_router(state.health.clone(), metrics);
     let cors = cors(&state.http.cors_allowed_origins);
     Router::new()
-        .route("/analytics", post(ingest))
+        .route(
+            "/analytics",
+            post(ingest).fallback(crate::error::method_not_allowed),
+        )
         .layer(cors)
         .with_state(state)
         .route("/openapi.json", get(openapi))
@@ -728,6 +731,7 @@ mod tests {
                 retry_after_secs: 1,
                 cause: String::new(),
             },
+            ApiError::MethodNotAllowed { method: "GET".into() },
         ];
         let responses = &doc["paths"]["/analytics"]["post"]["responses"];
         for error in every_error {
