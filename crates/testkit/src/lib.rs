@@ -4,9 +4,11 @@
 //! touching each other or the pipeline's own data.
 
 pub mod child;
+pub mod watermarks;
 pub mod workload;
 
 pub use child::{SESSION_TIMEOUT, random_between, short_session_flag, spawn_service};
+pub use watermarks::{high_watermarks, message_count};
 pub use workload::reference_event;
 
 use std::future::Future;
