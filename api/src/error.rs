@@ -50,6 +50,8 @@ pub enum ApiError {
         limit: u32,
         retry_after_secs: u64,
     },
+    #[error("{method} is not allowed here: send events with POST")]
+    MethodNotAllowed { method: String },
     #[error("the request body did not arrive in time")]
     Timeout,
     #[error("the api is handling as many requests as it may; retry after 1 s")]
@@ -89,6 +91,7 @@ impl ApiError {
             Self::OriginNotAllowed { .. } => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             Self::UnsupportedEncoding { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -121,6 +124,9 @@ impl IntoResponse for ApiError {
             Self::Overloaded => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
+            Self::MethodNotAllowed { .. } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
             Self::RateLimited {
                 limit,
                 retry_after_secs,
@@ -137,5 +143,13 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+/// What `/analytics` answers to a method other than POST (and OPTIONS, which CORS answers): the
+/// one error shape, where the framework alone would answer an empty 405.
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
     }
 }

@@ -139,7 +139,10 @@ pub fn app(state: AppState, metrics: PrometheusHandle) -> Router {
     let ops = lakehouse_telemetry::ops_router(state.health.clone(), metrics);
     let cors = state.cors.layer();
     Router::new()
-        .route("/analytics", post(ingest))
+        .route(
+            "/analytics",
+            post(ingest).fallback(crate::error::method_not_allowed),
+        )
         .layer(cors)
         .layer(axum::middleware::map_response(cors::without_refused_origin))
         .with_state(state)
@@ -806,6 +809,7 @@ mod tests {
                 retry_after_secs: 1,
                 cause: String::new(),
             },
+            ApiError::MethodNotAllowed { method: "GET".into() },
         ];
         let responses = &doc["paths"]["/analytics"]["post"]["responses"];
         for error in every_error {

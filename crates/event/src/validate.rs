@@ -175,6 +175,29 @@ pub fn validate_event(value: &Value, limits: &EventLimits) -> Result<ClientEvent
     }
 }
 
+/// PostgreSQL stores no U+0000 in `text` or `jsonb`: an event holding one would fail every commit
+/// of the warehouse's batch, forever, and hold up its partition.
+const NUL_ERROR: &str = "must not contain the NUL character (U+0000)";
+
+/// Whether any key or string in `map`, at any depth, holds U+0000 (iterative: no depth limit).
+fn holds_nul(map: &Map<String, Value>) -> bool {
+    let nul_key = |map: &Map<String, Value>| map.keys().any(|key| key.contains('\0'));
+    if nul_key(map) {
+        return true;
+    }
+    let mut pending: Vec<&Value> = map.values().collect();
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::String(s) if s.contains('\0') => return true,
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) if nul_key(map) => return true,
+            Value::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// `^[a-z][a-z0-9_]{0,63}$`, without a regex engine.
 fn is_event_type(candidate: &str) -> bool {
     let mut bytes = candidate.bytes();
@@ -208,6 +231,7 @@ impl Checker<'_> {
         match self.object.get(field) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) if s.contains('\0') => self.fail(field, NUL_ERROR),
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => self.fail(field, "must be a string"),
         }
@@ -250,6 +274,10 @@ impl Checker<'_> {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(map)) if map.len() > max_keys => {
                 self.fail::<()>("properties", format!("must have at most {max_keys} keys"));
+                Map::new()
+            }
+            Some(Value::Object(map)) if holds_nul(map) => {
+                self.fail::<()>("properties", format!("{NUL_ERROR}, in any key or string"));
                 Map::new()
             }
             Some(Value::Object(map)) => map.clone(),
@@ -486,6 +514,22 @@ mod tests {
         assert!(check(event.clone()).is_ok());
         let errors = validate_event(&event, &limits).unwrap_err();
         assert_eq!(errors[0].field, "event");
+    }
+
+    #[test]
+    fn nul_characters_are_rejected_where_postgresql_would_refuse_them() {
+        assert_eq!(field_of(with("session_id", json!("a\u{0}b"))), "session_id");
+        assert_eq!(field_of(with("url", json!("https://a.example/\u{0}"))), "url");
+        assert_eq!(
+            field_of(with("properties", json!({"a": [{"b": "\u{0}"}]}))),
+            "properties"
+        );
+        assert_eq!(
+            field_of(with("properties", json!({"a": {"b\u{0}": 1}}))),
+            "properties"
+        );
+        assert_eq!(field_of(with("properties", json!({"\u{0}": 1}))), "properties");
+        assert!(check(with("properties", json!({"a": [{"b": "c"}], "d": "\\u0000"}))).is_ok());
     }
 
     #[test]

@@ -264,12 +264,76 @@ mod tests {
     fn secrets_are_redacted_in_debug_output() {
         let kafka = parse(&[
             "--kafka-sasl-password=s3cret",
+            "--kafka-ssl-key-password=k3y-pass",
             "--kafka-config=sasl.oauthbearer.config=tok3n",
+            "--kafka-consumer-config=sasl.password=c0nsumer",
+            "--kafka-producer-config=ssl.key.password=pr0ducer",
         ]);
         let printed = format!("{kafka:?}");
-        assert!(!printed.contains("s3cret"), "{printed}");
-        for secret in ["tok3n", "c0nsumer", "pr0ducer"] {
+        for secret in ["s3cret", "k3y-pass", "tok3n", "c0nsumer", "pr0ducer"] {
             assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("<redacted>"), "{printed}");
+        assert!(
+            printed.contains("sasl.oauthbearer.config"),
+            "the keys are shown: {printed}"
+        );
+    }
+
+    /// Every client the services make: the api's producer (`KafkaSink::new`), each consumer and
+    /// its dead-letter producer (`run_sink`), and the admin clients (`ensure_topic`,
+    /// `partitions_of`) get the security settings, and none prints a secret when debugged.
+    #[test]
+    fn security_settings_reach_every_client_the_services_build() {
+        let kafka = parse(&[
+            "--kafka-security-protocol=SASL_SSL",
+            "--kafka-sasl-mechanism=SCRAM-SHA-256",
+            "--kafka-sasl-username=ingest",
+            "--kafka-sasl-password=s3cret",
+            "--kafka-ssl-ca-location=/etc/kafka/ca.pem",
+            "--kafka-ssl-certificate-location=/etc/kafka/client.pem",
+            "--kafka-ssl-key-location=/etc/kafka/client.key",
+            "--kafka-ssl-key-password=k3y-pass",
+        ]);
+        kafka.validate().unwrap();
+        let expected = [
+            ("security.protocol", "sasl_ssl"),
+            ("sasl.mechanisms", "SCRAM-SHA-256"),
+            ("sasl.username", "ingest"),
+            ("sasl.password", "s3cret"),
+            ("ssl.ca.location", "/etc/kafka/ca.pem"),
+            ("ssl.certificate.location", "/etc/kafka/client.pem"),
+            ("ssl.key.location", "/etc/kafka/client.key"),
+            ("ssl.key.password", "k3y-pass"),
+        ];
+        let clients = [
+            ("admin", kafka.client_config()),
+            ("producer", kafka.producer_config(Duration::from_secs(5))),
+            ("consumer", kafka.consumer_config("lakehouse-warehouse")),
+        ];
+        for (client, config) in clients {
+            for (key, value) in expected {
+                assert_eq!(config.get(key), Some(value), "{client}: {key}");
+            }
+            let printed = format!("{config:?}");
+            assert!(printed.contains("sasl_ssl"), "{client}: {printed}");
+            for secret in ["s3cret", "k3y-pass"] {
+                assert!(!printed.contains(secret), "{client} prints a secret: {printed}");
+            }
+        }
+    }
+
+    #[test]
+    fn plaintext_sets_no_sasl_or_ssl_property() {
+        let config = parse(&["--kafka-security-protocol=PLAINTEXT"]).consumer_config("g");
+        assert_eq!(config.get("security.protocol"), Some("plaintext"));
+        for key in [
+            "sasl.mechanisms",
+            "sasl.username",
+            "sasl.password",
+            "ssl.ca.location",
+        ] {
+            assert_eq!(config.get(key), None, "{key}");
         }
     }
 

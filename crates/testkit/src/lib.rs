@@ -5,12 +5,14 @@
 
 pub mod child;
 pub mod faults;
+pub mod watermarks;
 pub mod workload;
 
 pub use child::{
     SESSION_TIMEOUT, random_between, short_session_flag, spawn_service, spawn_service_logging_to,
 };
 pub use faults::{Frozen, Part};
+pub use watermarks::{high_watermarks, message_count};
 pub use workload::reference_event;
 
 use std::future::Future;
