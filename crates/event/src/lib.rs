@@ -6,4 +6,4 @@ mod enriched;
 mod validate;
 
 pub use enriched::{EnrichedEvent, SCHEMA_VERSION};
-pub use validate::{ClientEvent, EventLimits, FieldError, metric_field, validate_event};
+pub use validate::{ClientEvent, EventLimits, FieldError, metric_field, payload_holds_nul, validate_event};

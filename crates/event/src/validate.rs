@@ -179,6 +179,14 @@ pub fn validate_event(value: &Value, limits: &EventLimits) -> Result<ClientEvent
 /// of the warehouse's batch, forever, and hold up its partition.
 const NUL_ERROR: &str = "must not contain the NUL character (U+0000)";
 
+/// Whether an event's JSON holds U+0000 in any key or string: what the consumers send to the DLQ
+/// instead of the warehouse (an event written to Kafka by something other than our api, or before
+/// the api refused it). JSON can only carry it escaped, so most payloads are cleared by a scan.
+pub fn payload_holds_nul(payload: &[u8]) -> bool {
+    payload.windows(6).any(|window| window == b"\\u0000")
+        && serde_json::from_slice::<Map<String, Value>>(payload).is_ok_and(|map| holds_nul(&map))
+}
+
 /// Whether any key or string in `map`, at any depth, holds U+0000 (iterative: no depth limit).
 fn holds_nul(map: &Map<String, Value>) -> bool {
     let nul_key = |map: &Map<String, Value>| map.keys().any(|key| key.contains('\0'));
@@ -514,6 +522,18 @@ mod tests {
         assert!(check(event.clone()).is_ok());
         let errors = validate_event(&event, &limits).unwrap_err();
         assert_eq!(errors[0].field, "event");
+    }
+
+    #[test]
+    fn payloads_holding_an_escaped_nul_are_found_and_an_escaped_backslash_is_not() {
+        assert!(payload_holds_nul(br#"{"session_id": "a\u0000b"}"#));
+        assert!(payload_holds_nul(
+            br#"{"properties": {"deep": [{"k\u0000": 1}]}}"#
+        ));
+        assert!(!payload_holds_nul(
+            br#"{"title": "a literal \\u0000, not a NUL"}"#
+        ));
+        assert!(!payload_holds_nul(br#"{"session_id": "plain"}"#));
     }
 
     #[test]

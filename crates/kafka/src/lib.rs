@@ -9,6 +9,7 @@ mod pipeline;
 mod position;
 mod readiness;
 mod service;
+mod watermarks;
 
 pub use admin::{AdminError, ensure_topic, partitions_of};
 pub use batch::{Batch, FlushPolicy, Record};
@@ -17,3 +18,4 @@ pub use pipeline::{BatchSink, Pipeline, PipelineError};
 pub use position::{Admission, Positions};
 pub use readiness::watch_brokers;
 pub use service::{ServiceError, SinkService, run_sink};
+pub use watermarks::{cached_watermarks, fetched_watermarks};

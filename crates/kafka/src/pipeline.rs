@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::watermarks::{cached_watermarks, fetched_watermarks};
+
 use async_trait::async_trait;
 use lakehouse_event::EnrichedEvent;
 use lakehouse_telemetry::Health;
@@ -357,6 +359,12 @@ impl<S: BatchSink> Pipeline<S> {
                 metrics::counter!(names::CONSUMER_MESSAGES_TOTAL, "group" => self.group.clone()).increment(1);
                 let payload = message.payload().unwrap_or_default();
                 match serde_json::from_slice::<EnrichedEvent>(payload) {
+                    // PostgreSQL refuses it: the warehouse's batch would fail forever.
+                    Ok(_) if lakehouse_event::payload_holds_nul(payload) => {
+                        self.dead_letter(&message, "the event holds a NUL character (U+0000)", shutdown)
+                            .await;
+                        batch.cover(partition, offset);
+                    }
                     Ok(event) => batch.push(
                         Record {
                             event,
@@ -421,22 +429,8 @@ impl<S: BatchSink> Pipeline<S> {
     async fn fresh_watermarks(&self, partition: i32) -> Option<(i64, i64)> {
         let (config, topic) = (self.probe.clone(), self.topic.clone());
         let probe = move || {
-            let consumer: BaseConsumer = config.create().ok()?;
-            let mut assigned = TopicPartitionList::new();
-            assigned
-                .add_partition_offset(&topic, partition, Offset::End)
-                .ok()?;
-            consumer.assign(&assigned).ok()?;
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline {
-                let _ = consumer.poll(Duration::from_millis(100));
-                if let Some((low, high)) = cached_watermarks(consumer.client(), &topic, partition)
-                    && high >= 0
-                {
-                    return Some((low, high));
-                }
-            }
-            None
+            fetched_watermarks(&config, &topic, &[partition], Duration::from_secs(3))
+                .and_then(|marks| marks.get(&partition).copied())
         };
         tokio::task::spawn_blocking(probe).await.ok().flatten()
     }
@@ -635,28 +629,4 @@ async fn recv_until(
 ) -> Option<Result<OwnedMessage, KafkaError>> {
     let receive = async { consumer.recv().await.map(|message| message.detach()) };
     tokio::time::timeout_at(deadline.into(), receive).await.ok()
-}
-
-/// librdkafka's cached watermarks of a partition, as the last fetch response gave them (negative
-/// before the first). rdkafka 0.39 wraps only the ListOffsets query, hence the one FFI call.
-#[allow(unsafe_code)]
-fn cached_watermarks<C: ClientContext>(
-    client: &rdkafka::client::Client<C>,
-    topic: &str,
-    partition: i32,
-) -> Option<(i64, i64)> {
-    let topic = std::ffi::CString::new(topic).ok()?;
-    let (mut low, mut high) = (-1_i64, -1_i64);
-    // SAFETY: the client handle is valid while `client` lives, `topic` outlives the call, and
-    // librdkafka writes only the two out-parameters, which live on this stack frame.
-    let code = unsafe {
-        rdkafka::bindings::rd_kafka_get_watermark_offsets(
-            client.native_ptr(),
-            topic.as_ptr(),
-            partition,
-            &mut low,
-            &mut high,
-        )
-    };
-    (code == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR).then_some((low, high))
 }
