@@ -462,7 +462,18 @@ impl<S: BatchSink> Pipeline<S> {
                 // (the scenario test found a partition paused so). A client of its own, with
                 // nothing cached, asks the broker before anything is paused.
                 Some(position) => match self.fresh_watermarks(partition).await {
-                    Some((low, high)) => (low, high, Some(position).filter(|&next| next > high)),
+                    Some((low, fresh)) => {
+                        if position <= fresh {
+                            tracing::info!(
+                                partition,
+                                position,
+                                cached_end = high,
+                                log_end = fresh,
+                                "watermarks cached before this assignment were stale; the broker's are current"
+                            );
+                        }
+                        (low, fresh, Some(position).filter(|&next| next > fresh))
+                    }
                     None => continue, // the broker did not answer: ask again on the next tick
                 },
             };
