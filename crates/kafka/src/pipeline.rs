@@ -173,6 +173,29 @@ impl<S: BatchSink> std::fmt::Debug for Pipeline<S> {
     }
 }
 
+/// How long the Kafka client may take to leave its group and close when the loop ends.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Closes the consumer (librdkafka leaves the group and stops its threads) on a thread of its
+/// own, waiting at most `timeout`. The soak found a delta-writer asked to stop in the middle of a
+/// rebalance still in librdkafka's close a minute later; past the timeout the process goes on and
+/// exits, which is safe: offsets live in the sink, and the group drops the member when its
+/// session ends.
+async fn close_within(consumer: StreamConsumer<RebalanceContext>, timeout: Duration, group: &str) {
+    let (closed, done) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        drop(consumer);
+        let _ = closed.send(());
+    });
+    if tokio::time::timeout(timeout, done).await.is_err() {
+        tracing::warn!(
+            group,
+            timeout_secs = timeout.as_secs(),
+            "the Kafka consumer did not close in time; going on without it (its group drops it when its session ends)"
+        );
+    }
+}
+
 /// How often the loop wakes up without a message.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -324,6 +347,7 @@ impl<S: BatchSink> Pipeline<S> {
             self.flush(&mut batch, &grace).await;
         }
         tracing::info!(group = %self.group, "consumer stopped");
+        close_within(self.consumer, CLOSE_TIMEOUT, &self.group).await;
         outcome
     }
 
