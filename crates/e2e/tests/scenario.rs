@@ -147,6 +147,19 @@ struct Service {
 }
 
 impl Service {
+    /// A service not started yet, logging to `<logs>/<name>.log`.
+    fn new(name: &str, binary: &str, args: Vec<String>, env: Vec<(String, String)>, logs: &Path) -> Self {
+        Self {
+            name: name.into(),
+            binary: self::binary(binary),
+            args,
+            env,
+            log: logs.join(format!("{name}.log")),
+            child: None,
+            starts: 0,
+        }
+    }
+
     fn start(&mut self) {
         let mut command = Command::new(&self.binary);
         command
@@ -255,10 +268,10 @@ impl System {
         };
 
         let port = free_port();
-        let api = Service {
-            name: "api".into(),
-            binary: binary("lakehouse-api"),
-            args: topic
+        let api = Service::new(
+            "api",
+            "lakehouse-api",
+            topic
                 .flags(&stack)
                 .into_iter()
                 .chain([
@@ -272,56 +285,54 @@ impl System {
                 ])
                 .collect(),
             // Secrets come from the environment, as in production.
-            env: vec![
+            vec![
                 ("API_KEYS".into(), format!("scenario:{}", secrets.api_key)),
                 ("VISITOR_ID_SECRET".into(), secrets.visitor_secret.clone()),
             ],
-            log: logs.join("api.log"),
-            child: None,
-            starts: 0,
+            &logs,
+        );
+        let processor = |n: usize| {
+            Service::new(
+                &format!("stream-processor-{n}"),
+                "lakehouse-stream-processor",
+                topic
+                    .flags(&stack)
+                    .into_iter()
+                    .chain([
+                        "--group-id=scenario-warehouse".into(),
+                        "--metrics-addr=127.0.0.1:0".into(),
+                        "--batch-max-events=500".into(),
+                        "--batch-max-wait-ms=200".into(),
+                        short_session_flag(),
+                    ])
+                    .collect(),
+                vec![("DATABASE_URL".into(), database_url.clone())],
+                &logs,
+            )
         };
-        let processor = |n: usize| Service {
-            name: format!("stream-processor-{n}"),
-            binary: binary("lakehouse-stream-processor"),
-            args: topic
-                .flags(&stack)
-                .into_iter()
-                .chain([
-                    "--group-id=scenario-warehouse".into(),
-                    "--metrics-addr=127.0.0.1:0".into(),
-                    "--batch-max-events=500".into(),
-                    "--batch-max-wait-ms=200".into(),
-                    short_session_flag(),
-                ])
-                .collect(),
-            env: vec![("DATABASE_URL".into(), database_url.clone())],
-            log: logs.join(format!("stream-processor-{n}.log")),
-            child: None,
-            starts: 0,
-        };
-        let writer = |n: usize| Service {
-            name: format!("delta-writer-{n}"),
-            binary: binary("lakehouse-delta-writer"),
-            args: topic
-                .flags(&stack)
-                .into_iter()
-                .chain(
-                    lake_flags
-                        .iter()
-                        .filter(|flag| !flag.starts_with("--aws-secret"))
-                        .cloned(),
-                )
-                .chain([
-                    "--group-id=scenario-lake".into(),
-                    "--metrics-addr=127.0.0.1:0".into(),
-                    "--flush-max-age-ms=1000".into(),
-                    short_session_flag(),
-                ])
-                .collect(),
-            env: vec![("AWS_SECRET_ACCESS_KEY".into(), secrets.s3_secret.clone())],
-            log: logs.join(format!("delta-writer-{n}.log")),
-            child: None,
-            starts: 0,
+        let writer = |n: usize| {
+            Service::new(
+                &format!("delta-writer-{n}"),
+                "lakehouse-delta-writer",
+                topic
+                    .flags(&stack)
+                    .into_iter()
+                    .chain(
+                        lake_flags
+                            .iter()
+                            .filter(|flag| !flag.starts_with("--aws-secret"))
+                            .cloned(),
+                    )
+                    .chain([
+                        "--group-id=scenario-lake".into(),
+                        "--metrics-addr=127.0.0.1:0".into(),
+                        "--flush-max-age-ms=1000".into(),
+                        short_session_flag(),
+                    ])
+                    .collect(),
+                vec![("AWS_SECRET_ACCESS_KEY".into(), secrets.s3_secret.clone())],
+                &logs,
+            )
         };
 
         let mut system = Self {
