@@ -180,6 +180,35 @@ pub async fn produce(stack: &Stack, topic: &str, events: &[EnrichedEvent]) {
     produce_raw(stack, topic, &messages).await;
 }
 
+/// Produces `events` all at once, so that the producer packs them into record batches of many
+/// records each, as a busy api does (`produce` sends one record per batch).
+pub async fn produce_batched(stack: &Stack, topic: &str, events: &[EnrichedEvent]) {
+    let producer: FutureProducer = stack
+        .kafka_config()
+        .set("linger.ms", "200")
+        .create()
+        .expect("a Kafka producer");
+    let mut deliveries = Vec::new();
+    for event in events {
+        let (key, payload) = (
+            event.kafka_key(),
+            serde_json::to_vec(event).expect("an event encodes"),
+        );
+        let record = FutureRecord::to(topic).key(&key).payload(&payload);
+        deliveries.push(
+            producer
+                .send_result(record)
+                .unwrap_or_else(|(e, _)| panic!("cannot queue for {topic}: {e}")),
+        );
+    }
+    for delivery in deliveries {
+        delivery
+            .await
+            .expect("the producer is alive")
+            .unwrap_or_else(|(e, _)| panic!("cannot produce to {topic}: {e}"));
+    }
+}
+
 /// Produces `(key, payload)` messages as they are, e.g. a payload no consumer can decode.
 pub async fn produce_raw(stack: &Stack, topic: &str, messages: &[(String, Vec<u8>)]) {
     let producer: FutureProducer = stack.kafka_config().create().expect("a Kafka producer");
