@@ -370,7 +370,7 @@ impl<S: BatchSink> Pipeline<S> {
         match admission {
             Admission::Lookup | Admission::Skip => {}
             Admission::Seek(target) => {
-                tracing::info!(partition, offset, target = ?target, "seeking to the sink's stored position");
+                tracing::info!(partition, offset, target = ?target, "seeking the partition (to the sink's stored position, or back below it)");
                 if let Err(error) =
                     self.consumer
                         .seek(&self.topic, partition, target, Duration::from_secs(10))

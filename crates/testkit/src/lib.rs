@@ -168,7 +168,12 @@ pub fn sample_event(session_id: &str) -> EnrichedEvent {
 /// Produces `events` to the topic as the api does (keyed by project and session), waiting for
 /// every acknowledgement.
 pub async fn produce(stack: &Stack, topic: &str, events: &[EnrichedEvent]) {
-    let messages: Vec<(String, Vec<u8>)> = events
+    produce_raw(stack, topic, &encoded(events)).await;
+}
+
+/// Each event as the api produces it: its Kafka key and its JSON.
+fn encoded(events: &[EnrichedEvent]) -> Vec<(String, Vec<u8>)> {
+    events
         .iter()
         .map(|event| {
             (
@@ -176,8 +181,7 @@ pub async fn produce(stack: &Stack, topic: &str, events: &[EnrichedEvent]) {
                 serde_json::to_vec(event).expect("an event encodes"),
             )
         })
-        .collect();
-    produce_raw(stack, topic, &messages).await;
+        .collect()
 }
 
 /// Produces `events` all at once, so that the producer packs them into record batches of many
@@ -188,13 +192,10 @@ pub async fn produce_batched(stack: &Stack, topic: &str, events: &[EnrichedEvent
         .set("linger.ms", "200")
         .create()
         .expect("a Kafka producer");
+    let messages = encoded(events);
     let mut deliveries = Vec::new();
-    for event in events {
-        let (key, payload) = (
-            event.kafka_key(),
-            serde_json::to_vec(event).expect("an event encodes"),
-        );
-        let record = FutureRecord::to(topic).key(&key).payload(&payload);
+    for (key, payload) in &messages {
+        let record = FutureRecord::to(topic).key(key).payload(payload);
         deliveries.push(
             producer
                 .send_result(record)
