@@ -1,11 +1,13 @@
 //! What every lakehouse service shares to be operable: JSON logs, Prometheus metrics, the
-//! `/health` `/ready` `/metrics` endpoints, and a shutdown signal.
+//! `/health` `/ready` `/metrics` endpoints, a shutdown signal, and secrets that stay out of logs.
 
 mod health;
 mod logging;
 pub mod metrics;
+mod secret;
 mod shutdown;
 
 pub use health::{Health, ops_router, serve_ops};
 pub use logging::{LogFormat, init_logging};
+pub use secret::{Secret, SecretUrl};
 pub use shutdown::shutdown_on_signal;
