@@ -8,7 +8,7 @@
 //! is accepted or the retry deadline passes. With [`Load::track`] the report lists every accepted
 //! `event_id` with the moment its 2xx arrived: what the stores must then hold, exactly once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -118,6 +118,26 @@ impl Report {
             "abandoned": self.abandoned.len(),
         })
     }
+}
+
+/// Freshness: latency quantiles (ms) of `visible − acked` over the accepted events that are
+/// visible (`visible`: when each event became visible in a store, e.g. its row's `ingested_at`).
+pub fn freshness(accepted: &[Accepted], visible: &HashMap<Uuid, DateTime<Utc>>) -> Value {
+    let mut millis: Vec<i64> = accepted
+        .iter()
+        .filter_map(|a| {
+            visible
+                .get(&a.event_id)
+                .map(|at| (*at - a.acked_at).num_milliseconds())
+        })
+        .collect();
+    millis.sort_unstable();
+    let at = |p: f64| {
+        millis
+            .get(((millis.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+    };
+    json!({"events": millis.len(), "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99), "max_ms": millis.last()})
 }
 
 /// `sorted` (microseconds) at quantile `p`, in milliseconds.

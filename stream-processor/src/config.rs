@@ -6,8 +6,10 @@ use std::time::Duration;
 use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
 use lakehouse_telemetry::LogFormat;
 
+use crate::derived::{DerivedTable, DerivedTables};
 use crate::grants::Roles;
 use crate::retention::Retention;
+use crate::warehouse::MAX_WRITERS;
 
 #[derive(Clone, clap::Parser)]
 #[command(
@@ -42,6 +44,14 @@ pub struct ProcessorConfig {
     /// ...or when its first event is this old: the warehouse's latency bound.
     #[arg(long, env = "BATCH_MAX_WAIT_MS", default_value_t = 1000)]
     pub batch_max_wait_ms: u64,
+    /// Partition writers: a batch's partitions are written in up to this many transactions at
+    /// once, each on its own connection (DESIGN.md §7).
+    #[arg(long, env = "WAREHOUSE_WRITERS", default_value_t = 2)]
+    pub writers: usize,
+    /// The derived tables to maintain, comma-separated (all when unset). Switching one off is for
+    /// measuring what it costs: it is not maintained until rebuilt (`warehouse-sync rebuild`).
+    #[arg(long, env = "DERIVED_TABLES", value_delimiter = ',')]
+    pub derived_tables: Option<Vec<DerivedTable>>,
     /// The read-only role (Grafana, analysts) granted SELECT on every table, if it exists.
     #[arg(long, env = "WAREHOUSE_READER_ROLE", default_value = "lakehouse_reader")]
     pub reader_role: String,
@@ -87,6 +97,8 @@ impl std::fmt::Debug for ProcessorConfig {
             .field("database_url", &"<redacted>")
             .field("metrics_addr", &self.metrics_addr)
             .field("policy", &self.flush_policy())
+            .field("writers", &self.writers)
+            .field("derived_tables", &self.derived_tables)
             .field("roles", &self.roles())
             .field("retention", &self.retention())
             .finish()
@@ -99,10 +111,21 @@ impl ProcessorConfig {
         anyhow::ensure!(self.batch_max_events > 0, "BATCH_MAX_EVENTS must be positive");
         anyhow::ensure!(self.batch_max_wait_ms > 0, "BATCH_MAX_WAIT_MS must be positive");
         anyhow::ensure!(
+            (1..=MAX_WRITERS).contains(&self.writers),
+            "WAREHOUSE_WRITERS must be between 1 and {MAX_WRITERS}"
+        );
+        anyhow::ensure!(
             self.retention_interval_secs > 0,
             "RETENTION_INTERVAL_SECS must be positive"
         );
         Ok(())
+    }
+
+    pub fn derived_tables(&self) -> DerivedTables {
+        match &self.derived_tables {
+            Some(tables) => DerivedTables::new(tables.iter().copied()),
+            None => DerivedTables::default(),
+        }
     }
 
     pub fn roles(&self) -> Roles {
@@ -158,5 +181,14 @@ mod tests {
         assert_eq!(config.retention().events, Some(chrono::Duration::days(90)));
         assert_eq!(config.retention().derived, None, "rollups are kept by default");
         assert_eq!(config.roles(), Roles::default());
+        assert_eq!(config.derived_tables(), DerivedTables::default());
+        let some = ProcessorConfig::parse_from([
+            "lakehouse-stream-processor",
+            "--derived-tables=funnel_progress,event_rollups_minute",
+        ]);
+        assert_eq!(
+            some.derived_tables().skipped(),
+            [DerivedTable::UniqueIds, DerivedTable::Dimensions]
+        );
     }
 }

@@ -3,7 +3,10 @@
 //! exactly once across crashes, restarts and rebalances.
 
 mod config;
+mod copy;
+mod derived;
 pub mod grants;
+mod load;
 pub mod retention;
 pub mod timescale;
 mod warehouse;
@@ -12,13 +15,21 @@ use lakehouse_kafka::{SinkService, run_sink};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Command, ProcessorConfig};
-pub use warehouse::{Warehouse, WarehouseError, insert_new_events};
+pub use derived::{DerivedTable, DerivedTables, UnknownTable};
+pub use load::{copy_events, create_staging, insert_events};
+pub use warehouse::{MAX_WRITERS, Warehouse, WarehouseError};
 
 /// Migrates, then consumes until `shutdown` is cancelled. A database that is down at start-up is
 /// waited for, with backoff and a log line, not treated as fatal.
 pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     config.validate()?;
-    let warehouse = Warehouse::connect_lazy(&config.database_url, &config.group_id)?;
+    let warehouse = Warehouse::connect_lazy(&config.database_url, &config.group_id)?
+        .with_writers(config.writers)
+        .with_derived(config.derived_tables());
+    if !config.derived_tables().skipped().is_empty() {
+        tracing::warn!(skipped = ?config.derived_tables().skipped(),
+            "derived tables switched off: they are not maintained (rebuild them with warehouse-sync before reading them again)");
+    }
     let service = SinkService {
         kafka: &config.kafka,
         group_id: &config.group_id,

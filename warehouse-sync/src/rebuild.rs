@@ -11,7 +11,9 @@
 //!   rebuild inserted (`ON CONFLICT (event_id) DO NOTHING`) and adds the others to the tables.
 //! - Derived rows: the range is whole hours, so every per-minute and per-hour bucket lies wholly
 //!   inside or outside it; inside ones are deleted and refilled from the inserted events with the
-//!   processor's own SQL ([`insert_new_events`]).
+//!   processor's own code: the lake's rows go into `events` by binary `COPY`
+//!   ([`insert_events`]), staged as they go, and the derived tables are computed once from all of
+//!   them at the end ([`DerivedTables::derive`]), so that each bucket is written once.
 //! - Funnel progress is per session, and a session may cross the range's edges. Rows whose
 //!   `first_at` lies in the range are deleted, and after the insert recomputed from all the
 //!   warehouse's raw events of their (project, funnel, step, session), inside and outside the
@@ -22,7 +24,7 @@
 use std::time::Instant;
 
 use futures::TryStreamExt;
-use lakehouse_stream_processor::insert_new_events;
+use lakehouse_stream_processor::{DerivedTables, create_staging, insert_events};
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -138,13 +140,14 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         rebuilt.deleted_events
     ));
 
+    create_staging(&mut tx).await?;
     let mut batches = lake.events(range).await?;
     let mut last_report = Instant::now();
     let mut read = 0usize;
     while let Some(batch) = batches.try_next().await? {
         let records = records(&batch)?;
         read += records.len();
-        rebuilt.inserted_events += insert_new_events(&mut tx, &records).await?;
+        rebuilt.inserted_events += insert_events(&mut tx, records.iter().collect()).await?;
         if last_report.elapsed().as_secs() >= 10 {
             last_report = Instant::now();
             progress(format_args!(
@@ -155,6 +158,11 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         }
     }
 
+    progress(format_args!(
+        "{read} lake rows read, {} events inserted; deriving the dashboards' tables",
+        rebuilt.inserted_events
+    ));
+    DerivedTables::default().derive(&mut tx).await?;
     sqlx::query(
         "INSERT INTO funnel_progress AS f (project_id, funnel, step, session_id, first_at)
          SELECT e.project_id, k.funnel, k.step, e.session_id, min(e.\"timestamp\")
@@ -168,10 +176,7 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
     )
     .execute(&mut *tx)
     .await?;
-    progress(format_args!(
-        "{read} lake rows read, {} events inserted; committing",
-        rebuilt.inserted_events
-    ));
+    progress(format_args!("committing"));
     tx.commit().await?;
     rebuilt.seconds = started.elapsed().as_secs_f64();
     progress(format_args!("done in {:.1} s", rebuilt.seconds));

@@ -179,7 +179,7 @@ impl KafkaArgs {
     }
 
     /// A consumer that never commits by itself: the sink stores offsets, Kafka's commits only feed
-    /// lag monitoring.
+    /// lag monitoring. Its fetch queue is bounded (`CONSUMER_QUEUE_KIB`).
     pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
         let mut config = self.client_config();
         config
@@ -189,10 +189,16 @@ impl KafkaArgs {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "2000");
+            .set("heartbeat.interval.ms", "2000")
+            .set("queued.max.messages.kbytes", CONSUMER_QUEUE_KIB.to_string());
         apply(config, self.extra.iter().chain(&self.consumer_extra))
     }
 }
+
+/// The most a consumer fetches ahead of its loop, in KiB (librdkafka's `queued.max.messages.kbytes`,
+/// which also caps `fetch.max.bytes`): about a second of reading at full speed, instead of the
+/// default 64 MiB that was most of each consumer's memory (DESIGN.md §6.4).
+const CONSUMER_QUEUE_KIB: u32 = 16 * 1024;
 
 /// Sets `key=value` properties over ours.
 fn apply<'a>(mut config: ClientConfig, properties: impl Iterator<Item = &'a String>) -> ClientConfig {
@@ -362,6 +368,14 @@ mod tests {
         assert_eq!(config.get("group.id"), Some("lakehouse-lake"));
         assert_eq!(config.get("enable.auto.commit"), Some("false"));
         assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
+    }
+
+    #[test]
+    fn the_consumers_fetch_queue_is_bounded_unless_overridden() {
+        let config = parse(&[]).consumer_config("g");
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("16384"));
+        let config = parse(&["--kafka-consumer-config=queued.max.messages.kbytes=65536"]).consumer_config("g");
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
     }
 
     #[test]

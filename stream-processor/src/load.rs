@@ -1,0 +1,197 @@
+//! A batch's new events into `events` by binary `COPY`, and the columns the dashboards derive from
+//! staged in the session's temporary table `lakehouse_new_events` for [`crate::DerivedTables`].
+//!
+//! `COPY` into `events` inserts every row or none: an `event_id` already stored (a client retry)
+//! fails it. So it runs under a savepoint; on a unique violation the transaction goes back to the
+//! savepoint, leaves out the ids `events` holds, and copies again. Only rows that were really
+//! inserted are staged, so the derived tables never count one twice.
+
+use std::collections::HashSet;
+
+use lakehouse_kafka::Record;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::copy::CopyRows;
+
+/// The staging table, one per session; its rows go at every commit.
+const STAGING: &str = r#"CREATE TEMPORARY TABLE IF NOT EXISTS lakehouse_new_events (
+    "timestamp" timestamptz NOT NULL,
+    project_id  text        NOT NULL,
+    event_type  text        NOT NULL,
+    event_name  text,
+    session_id  text        NOT NULL,
+    visitor_id  text,
+    path        text,
+    referrer    text,
+    browser     text,
+    os          text,
+    device_type text,
+    country     text,
+    value       double precision,
+    properties  jsonb
+) ON COMMIT DELETE ROWS"#;
+
+const COPY_EVENTS: &str = r#"COPY events (
+    event_id, project_id, event_type, event_name, session_id, user_id, visitor_id, "timestamp",
+    timestamp_clamped, sent_at, received_at, url, host, path, referrer, title, value, properties,
+    browser, os, device_type, country, schema_version, kafka_partition, kafka_offset)
+    FROM STDIN (FORMAT binary)"#;
+const EVENT_FIELDS: i16 = 25;
+
+const COPY_STAGED: &str = r#"COPY lakehouse_new_events (
+    "timestamp", project_id, event_type, event_name, session_id, visitor_id, path, referrer,
+    browser, os, device_type, country, value, properties)
+    FROM STDIN (FORMAT binary)"#;
+const STAGED_FIELDS: i16 = 14;
+
+/// How often a batch is copied again after a unique violation before the transaction fails (and
+/// the whole batch is retried): only a concurrent insert of one of its ids causes a second one.
+const COPY_ATTEMPTS: usize = 4;
+
+/// SQLSTATE `unique_violation`.
+const UNIQUE_VIOLATION: &str = "23505";
+
+/// Creates the session's staging table, if it does not exist yet. The processor's connections
+/// make it when they connect; another session (warehouse-sync) calls this first.
+pub async fn create_staging(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(STAGING).execute(conn).await?;
+    Ok(())
+}
+
+/// Inserts the events of `records` whose `event_id` is not stored yet (the first of a batch's
+/// copies of one), and stages them for the derived tables; returns how many were new. Call it in
+/// a transaction, then [`crate::DerivedTables::derive`] before the commit.
+pub async fn insert_events(conn: &mut PgConnection, mut fresh: Vec<&Record>) -> Result<u64, sqlx::Error> {
+    let mut ids = HashSet::new();
+    fresh.retain(|record| ids.insert(record.event.event_id));
+    // Every writer inserts in id order: two transactions that share an id (a retry that landed in
+    // another partition) then wait for each other instead of deadlocking.
+    fresh.sort_unstable_by_key(|record| record.event.event_id);
+    let mut attempt = 1;
+    while !fresh.is_empty() {
+        sqlx::query("SAVEPOINT lakehouse_copy").execute(&mut *conn).await?;
+        match copy_events(conn, &fresh).await {
+            Ok(_) => {
+                sqlx::query("RELEASE SAVEPOINT lakehouse_copy")
+                    .execute(&mut *conn)
+                    .await?;
+                break;
+            }
+            Err(error) if is_unique_violation(&error) && attempt < COPY_ATTEMPTS => {
+                attempt += 1;
+                sqlx::query("ROLLBACK TO SAVEPOINT lakehouse_copy")
+                    .execute(&mut *conn)
+                    .await?;
+                let ids: Vec<Uuid> = fresh.iter().map(|record| record.event.event_id).collect();
+                let stored: HashSet<Uuid> =
+                    sqlx::query_scalar("SELECT event_id FROM events WHERE event_id = ANY($1)")
+                        .bind(&ids)
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .collect();
+                tracing::debug!(
+                    stored = stored.len(),
+                    "events already stored (client retries) left out of the batch"
+                );
+                fresh.retain(|record| !stored.contains(&record.event.event_id));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    if !fresh.is_empty() {
+        copy(conn, COPY_STAGED, staged_rows(&fresh)).await?;
+    }
+    Ok(fresh.len() as u64)
+}
+
+/// Copies the records into `events` as they are, all or none: the raw table's own speed, which
+/// the benchmark measures as the ceiling. Fails on an `event_id` already stored.
+pub async fn copy_events(conn: &mut PgConnection, records: &[&Record]) -> Result<u64, sqlx::Error> {
+    copy(conn, COPY_EVENTS, event_rows(records)).await
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == UNIQUE_VIOLATION)
+}
+
+async fn copy(conn: &mut PgConnection, statement: &str, rows: CopyRows) -> Result<u64, sqlx::Error> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    if let Err(error) = copy.send(rows.finish()).await {
+        // The connection is broken or the server refused the data: end the COPY either way.
+        let _ = copy.abort(error.to_string()).await;
+        return Err(error);
+    }
+    copy.finish().await
+}
+
+/// The rows of `events`, in the column order of [`COPY_EVENTS`].
+fn event_rows(records: &[&Record]) -> CopyRows {
+    let mut rows = CopyRows::with_capacity(records.len() * 640);
+    for Record {
+        event: e,
+        partition,
+        offset,
+    } in records.iter().copied()
+    {
+        rows.row(EVENT_FIELDS)
+            .uuid(&e.event_id)
+            .text(&e.project_id)
+            .text(&e.event_type)
+            .optional_text(e.event_name.as_deref())
+            .text(&e.session_id)
+            .optional_text(e.user_id.as_deref())
+            .optional_text(e.visitor_id.as_deref())
+            .timestamptz(&e.timestamp)
+            .boolean(e.timestamp_clamped)
+            .optional_timestamptz(e.sent_at.as_ref())
+            .timestamptz(&e.received_at)
+            .optional_text(e.url.as_deref())
+            .optional_text(e.host.as_deref())
+            .optional_text(e.path.as_deref())
+            .optional_text(e.referrer.as_deref())
+            .optional_text(e.title.as_deref())
+            .optional_float8(e.value)
+            .jsonb(&e.properties)
+            .optional_text(e.browser.as_deref())
+            .optional_text(e.os.as_deref())
+            .optional_text(e.device_type.as_deref())
+            .optional_text(e.country.as_deref())
+            .int2(i16::try_from(e.schema_version).unwrap_or(i16::MAX))
+            .int4(*partition)
+            .int8(*offset);
+    }
+    rows
+}
+
+/// The staged rows, in the column order of [`COPY_STAGED`]; properties only where a funnel step
+/// is read from them.
+fn staged_rows(records: &[&Record]) -> CopyRows {
+    let mut rows = CopyRows::with_capacity(records.len() * 200);
+    for Record { event: e, .. } in records.iter().copied() {
+        rows.row(STAGED_FIELDS)
+            .timestamptz(&e.timestamp)
+            .text(&e.project_id)
+            .text(&e.event_type)
+            .optional_text(e.event_name.as_deref())
+            .text(&e.session_id)
+            .optional_text(e.visitor_id.as_deref())
+            .optional_text(e.path.as_deref())
+            .optional_text(e.referrer.as_deref())
+            .optional_text(e.browser.as_deref())
+            .optional_text(e.os.as_deref())
+            .optional_text(e.device_type.as_deref())
+            .optional_text(e.country.as_deref())
+            .optional_float8(e.value);
+        if e.event_type == "funnel_step" {
+            rows.jsonb(&e.properties);
+        } else {
+            rows.null();
+        }
+    }
+    rows
+}
