@@ -4,54 +4,22 @@
 
 use std::sync::{Arc, Mutex};
 
-use lakehouse_kafka::{Batch, Record};
 use lakehouse_lake::{
-    AsOf, EventsWriter, LakeLocation, OptimizeOptions, Stage, WriterOptions, event_id_counts,
-    first_appearances, log_entry, open_at, optimize,
+    AsOf, OptimizeOptions, Stage, WriterOptions, event_id_counts, first_appearances, log_entry, open_at,
+    optimize,
 };
-use lakehouse_testkit::{reference_event, unique};
+use lakehouse_testkit::reference_event;
 
-struct TempLake {
-    location: LakeLocation,
-    dir: std::path::PathBuf,
-}
-
-impl TempLake {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(unique("lake-writer"));
-        let location = LakeLocation::new(dir.display().to_string());
-        Self { location, dir }
-    }
-}
-
-impl Drop for TempLake {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
-}
-
-/// `rows` reference events from `first` on, read from partition 0 of topic `t` at their index.
-fn batch(seed: u64, first: u64, rows: u64) -> Batch {
-    let mut batch = Batch::new("t");
-    for index in first..first + rows {
-        let record = Record {
-            event: reference_event(seed, index),
-            partition: 0,
-            offset: index as i64,
-        };
-        batch.push(record, 1);
-    }
-    batch
-}
+use crate::{TempLake, batch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_commit_passes_its_stages_in_order_and_a_stored_batch_writes_nothing_again() {
-    let temp = TempLake::new();
+    let temp = TempLake::new("lake-writer");
     let stages = Arc::new(Mutex::new(Vec::new()));
     let seen = stages.clone();
-    let mut writer = EventsWriter::open_or_create(&temp.location, &WriterOptions::new("g"))
+    let mut writer = temp
+        .writer(&WriterOptions::new("g"))
         .await
-        .expect("the lake")
         .with_hook(move |stage| seen.lock().expect("the stages").push(stage));
     assert_eq!(writer.stored_offset("t", 0).await.expect("an offset"), None);
 
@@ -81,11 +49,9 @@ async fn each_commit_passes_its_stages_in_order_and_a_stored_batch_writes_nothin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_tells_what_each_commit_added_and_when_each_event_first_appeared() {
-    let temp = TempLake::new();
+    let temp = TempLake::new("lake-writer");
     let seed = 4;
-    let mut writer = EventsWriter::open_or_create(&temp.location, &WriterOptions::new("g"))
-        .await
-        .expect("the lake");
+    let mut writer = temp.writer(&WriterOptions::new("g")).await;
     // Both commits hold events of every one of the workload's days: optimize compacts each day.
     writer.write(&batch(seed, 0, 200)).await.expect("version 1");
     writer.write(&batch(seed, 200, 100)).await.expect("version 2");

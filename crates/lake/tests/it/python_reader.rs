@@ -2,10 +2,11 @@
 //! package, installed by `scripts/stack`) reads the table the writer made, on S3 (moto) and in a
 //! local folder, and finds the rows, the version and the history we wrote.
 
-use lakehouse_kafka::{Batch, Record};
 use lakehouse_lake::{AsOf, EventsWriter, LakeLocation, WriterOptions, history, open_at};
 use lakehouse_telemetry::Secret;
-use lakehouse_testkit::{Stack, reference_event, unique};
+use lakehouse_testkit::Stack;
+
+use crate::{TempLake, batch};
 
 /// Reads the table at argv[1] with Python deltalake (storage options as JSON in argv[2]) and prints
 /// its version, row count, the rows per event type, and the operations of its history.
@@ -38,18 +39,9 @@ async fn write_and_read_back(location: LakeLocation, storage: serde_json::Value)
     let seed = 5;
     let mut expected_types = std::collections::BTreeMap::<String, u64>::new();
     for commit in 0..3u64 {
-        let mut batch = Batch::new("t");
-        for index in commit * 100..commit * 100 + 100 {
-            let event = reference_event(seed, index);
-            *expected_types.entry(event.event_type.clone()).or_default() += 1;
-            batch.push(
-                Record {
-                    event,
-                    partition: 0,
-                    offset: index as i64,
-                },
-                1,
-            );
+        let batch = batch(seed, commit * 100, 100);
+        for record in &batch.records {
+            *expected_types.entry(record.event.event_type.clone()).or_default() += 1;
         }
         lake.write(&batch).await.expect("a commit");
     }
@@ -83,13 +75,8 @@ async fn write_and_read_back(location: LakeLocation, storage: serde_json::Value)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_deltalake_reads_a_local_table() {
-    let dir = std::env::temp_dir().join(unique("lake-python"));
-    write_and_read_back(
-        LakeLocation::new(dir.display().to_string()),
-        serde_json::json!({}),
-    )
-    .await;
-    std::fs::remove_dir_all(&dir).ok();
+    let temp = TempLake::new("lake-python");
+    write_and_read_back(temp.location.clone(), serde_json::json!({})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,79 +6,34 @@
 
 use chrono::{Duration, Utc};
 use deltalake::arrow::array::AsArray;
-use deltalake::arrow::datatypes::Int64Type;
-use lakehouse_kafka::{Batch, Record};
 use lakehouse_lake::{
-    AsOf, EraseOptions, EventsWriter, LakeLocation, OptimizeOptions, OutputFormat, User, VacuumOptions,
-    WriterOptions, delete_user, export_user, history, open_at, optimize, query, render, restore, vacuum,
-    verify,
+    AsOf, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, User, VacuumOptions, WriterOptions,
+    delete_user, export_user, history, open_at, optimize, query, render, restore, vacuum, verify,
 };
-use lakehouse_testkit::{reference_event, unique, wait_until};
+use lakehouse_testkit::{reference_event, wait_until};
 
-struct TempLake {
-    location: LakeLocation,
-    dir: std::path::PathBuf,
-}
+use crate::{TempLake, batch};
 
-impl TempLake {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(unique("lake-tooling"));
-        let location = LakeLocation::new(dir.display().to_string());
-        Self { location, dir }
-    }
-
-    /// A writer for group `g`, with a checkpoint every third commit.
-    async fn writer(&self) -> EventsWriter {
-        let options = WriterOptions {
-            checkpoint_interval: 3,
-            ..WriterOptions::new("g")
-        };
-        EventsWriter::open_or_create(&self.location, &options)
-            .await
-            .expect("the lake")
-    }
-
-    async fn count(&self, at: AsOf) -> i64 {
-        let table = open_at(&self.location, &at).await.expect("the table");
-        let batches = query(&table, "SELECT count(*) FROM events")
-            .await
-            .expect("a count");
-        batches[0].column(0).as_primitive::<Int64Type>().value(0)
-    }
-
-    fn version(n: u64) -> AsOf {
-        AsOf {
-            version: Some(n),
-            as_of: None,
-        }
-    }
-}
-
-impl Drop for TempLake {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
+/// A lake whose writer (group `g`) makes a checkpoint every third commit.
+async fn temp_lake() -> (TempLake, EventsWriter) {
+    let temp = TempLake::new("lake-tooling");
+    let options = WriterOptions {
+        checkpoint_interval: 3,
+        ..WriterOptions::new("g")
+    };
+    let writer = temp.writer(&options).await;
+    (temp, writer)
 }
 
 /// One commit of `rows` reference events from `first` on, as the writer makes it.
 async fn append(lake: &mut EventsWriter, seed: u64, first: u64, rows: u64) {
-    let mut batch = Batch::new("t");
-    for index in first..first + rows {
-        let record = Record {
-            event: reference_event(seed, index),
-            partition: 0,
-            offset: index as i64,
-        };
-        batch.push(record, 1);
-    }
-    lake.write(&batch).await.expect("a commit");
+    lake.write(&batch(seed, first, rows)).await.expect("a commit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_time_travel_restore_optimize_and_vacuum() {
-    let temp = TempLake::new();
+    let (temp, mut lake) = temp_lake().await;
     let seed = 11;
-    let mut lake = temp.writer().await;
     append(&mut lake, seed, 0, 100).await; // version 1
     let table = open_at(&temp.location, &AsOf::default())
         .await
@@ -218,9 +173,8 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_and_delete_a_user_z_order_and_verify() {
-    let temp = TempLake::new();
+    let (temp, mut lake) = temp_lake().await;
     let seed = 12;
-    let mut lake = temp.writer().await;
     append(&mut lake, seed, 0, 200).await; // version 1
     append(&mut lake, seed, 200, 200).await; // version 2
     let events: Vec<_> = (0..400).map(|i| reference_event(seed, i)).collect();
