@@ -1,7 +1,7 @@
 //! The lake of DESIGN.md §8: the Delta table `<lake>/events` that the delta-writer appends to
 //! exactly once, and everything done with it afterwards — time travel, SQL, history, restore,
-//! vacuum, optimize, a user's rows (GDPR), verify. One operation per module; each returns
-//! [`LakeError`], into which the operations' own refusals fold.
+//! vacuum, optimize, a user's rows (GDPR), verify. One operation per module; operations return
+//! [`LakeError`], into which each module's own typed error folds.
 
 mod conflict;
 mod create;
