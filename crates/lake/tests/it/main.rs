@@ -12,6 +12,7 @@ use lakehouse_lake::{AsOf, EventsWriter, LakeLocation, WriterOptions, open_at, q
 use lakehouse_testkit::{reference_event, unique};
 
 /// A lake in a fresh local folder, removed on drop.
+#[derive(Debug)]
 pub struct TempLake {
     pub location: LakeLocation,
     pub dir: std::path::PathBuf,
