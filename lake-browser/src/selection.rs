@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use deltalake::DeltaTable;
-use lakehouse_lake::{AsOf, NoTable, open_at};
+use lakehouse_lake::{AsOf, NoTable, open_at, version_changes};
 
 use crate::error::PageError;
 use crate::state::AppState;
@@ -107,6 +107,19 @@ pub async fn open(state: &AppState, at: &AsOf) -> Result<Opened, PageError> {
             .load_with_datetime(time)
             .await
             .map_err(|error| PageError::NotFound(format!("no version was committed by {time}: {error}")))?;
+        // Delta answers a time before the table's creation with its first version.
+        if table.version() == Some(0) {
+            let created = version_changes(&table, 0, 1)
+                .await?
+                .first()
+                .and_then(|c| c.timestamp);
+            if created.is_some_and(|created| time < created) {
+                return Err(PageError::NotFound(format!(
+                    "no version was committed by {time}: the table was created at {}",
+                    crate::layout::time(created)
+                )));
+            }
+        }
     }
     let version = table.version().unwrap_or(0);
     Ok(Opened {
