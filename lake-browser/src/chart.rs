@@ -9,6 +9,8 @@ use crate::layout::count;
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 180.0;
 const LABEL_ROOM: f64 = 20.0;
+/// About the width of a `YYYY-MM-DD` label: one that would not fit at the right edge is left out.
+const LABEL_WIDTH: f64 = 66.0;
 
 /// Columns, one per label, left to right (at most `max` of the last ones).
 pub fn columns(caption: &str, points: &[(String, u64)], max: usize) -> Markup {
@@ -26,7 +28,7 @@ pub fn columns(caption: &str, points: &[(String, u64)], max: usize) -> Markup {
                     rect.bar x=(fmt(x)) y=(fmt(HEIGHT - height)) width=(fmt(bar)) height=(fmt(height)) {
                         title { (label) ": " (count(*n)) }
                     }
-                    @if index % label_every == 0 {
+                    @if index % label_every == 0 && x + LABEL_WIDTH <= WIDTH {
                         text x=(fmt(x)) y=(fmt(HEIGHT + 14.0)) { (label) }
                     }
                 }
@@ -86,7 +88,7 @@ pub fn up_and_down(caption: &str, points: &[(String, u64, u64)]) -> Markup {
                     rect.removed x=(fmt(x)) y=(fmt(half)) width=(fmt(bar)) height=(fmt(down)) {
                         title { (label) ": " (count(*removed)) " removed" }
                     }
-                    @if index % label_every == 0 {
+                    @if index % label_every == 0 && x + LABEL_WIDTH <= WIDTH {
                         text x=(fmt(x)) y=(fmt(HEIGHT + 14.0)) { (label) }
                     }
                 }

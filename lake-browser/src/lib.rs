@@ -1,4 +1,4 @@
-//! The lake browser of DESIGN.md §14: server-rendered pages over the events table — overview,
+//! The lake browser of DESIGN.md §15: server-rendered pages over the events table — overview,
 //! history, time travel and the diff of two versions, a read-only SQL console and a restore
 //! preview — reading everything through `crates/lake`. No script runs in its pages.
 
