@@ -16,21 +16,16 @@ const LABEL_WIDTH: f64 = 66.0;
 pub fn columns(caption: &str, points: &[(String, u64)], max: usize) -> Markup {
     let shown = &points[points.len().saturating_sub(max)..];
     let top = shown.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1) as f64;
-    let step = WIDTH / shown.len().max(1) as f64;
-    let bar = (step * 0.8).max(1.0);
-    let label_every = (shown.len() / 8).max(1);
+    let layout = Layout::new(shown.len());
     html! {
         figure.chart {
             svg viewBox=(format!("0 0 {WIDTH} {}", HEIGHT + LABEL_ROOM)) role="img" aria-label=(caption) {
                 @for (index, (label, n)) in shown.iter().enumerate() {
                     @let height = (*n as f64 / top) * HEIGHT;
-                    @let x = index as f64 * step;
-                    rect.bar x=(fmt(x)) y=(fmt(HEIGHT - height)) width=(fmt(bar)) height=(fmt(height)) {
+                    rect.bar x=(fmt(layout.x(index))) y=(fmt(HEIGHT - height)) width=(fmt(layout.bar)) height=(fmt(height)) {
                         title { (label) ": " (count(*n)) }
                     }
-                    @if index % label_every == 0 && x + LABEL_WIDTH <= WIDTH {
-                        text x=(fmt(x)) y=(fmt(HEIGHT + 14.0)) { (label) }
-                    }
+                    (layout.label(index, label))
                 }
             }
             figcaption { (caption) @if shown.len() < points.len() { " (the last " (shown.len()) ")" } }
@@ -71,29 +66,57 @@ pub fn up_and_down(caption: &str, points: &[(String, u64, u64)]) -> Markup {
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    let step = WIDTH / points.len().max(1) as f64;
-    let bar = (step * 0.8).max(1.0);
-    let label_every = (points.len() / 8).max(1);
+    let layout = Layout::new(points.len());
     html! {
         figure.chart {
             svg viewBox=(format!("0 0 {WIDTH} {}", HEIGHT + LABEL_ROOM)) role="img" aria-label=(caption) {
                 line x1="0" x2=(fmt(WIDTH)) y1=(fmt(half)) y2=(fmt(half)) {}
                 @for (index, (label, added, removed)) in points.iter().enumerate() {
-                    @let x = index as f64 * step;
+                    @let x = layout.x(index);
                     @let up = (*added as f64 / top) * half;
                     @let down = (*removed as f64 / top) * half;
-                    rect.added x=(fmt(x)) y=(fmt(half - up)) width=(fmt(bar)) height=(fmt(up)) {
+                    rect.added x=(fmt(x)) y=(fmt(half - up)) width=(fmt(layout.bar)) height=(fmt(up)) {
                         title { (label) ": " (count(*added)) " added" }
                     }
-                    rect.removed x=(fmt(x)) y=(fmt(half)) width=(fmt(bar)) height=(fmt(down)) {
+                    rect.removed x=(fmt(x)) y=(fmt(half)) width=(fmt(layout.bar)) height=(fmt(down)) {
                         title { (label) ": " (count(*removed)) " removed" }
                     }
-                    @if index % label_every == 0 && x + LABEL_WIDTH <= WIDTH {
-                        text x=(fmt(x)) y=(fmt(HEIGHT + 14.0)) { (label) }
-                    }
+                    (layout.label(index, label))
                 }
             }
             figcaption { (caption) }
+        }
+    }
+}
+
+/// Where columns stand across the chart, and which of them are labelled (about eight).
+struct Layout {
+    step: f64,
+    bar: f64,
+    label_every: usize,
+}
+
+impl Layout {
+    fn new(columns: usize) -> Self {
+        let step = WIDTH / columns.max(1) as f64;
+        Self {
+            step,
+            bar: (step * 0.8).max(1.0),
+            label_every: (columns / 8).max(1),
+        }
+    }
+
+    fn x(&self, index: usize) -> f64 {
+        index as f64 * self.step
+    }
+
+    /// The label under column `index` when it is one of those labelled and fits.
+    fn label(&self, index: usize, label: &str) -> Markup {
+        let x = self.x(index);
+        html! {
+            @if index.is_multiple_of(self.label_every) && x + LABEL_WIDTH <= WIDTH {
+                text x=(fmt(x)) y=(fmt(HEIGHT + 14.0)) { (label) }
+            }
         }
     }
 }
