@@ -5,6 +5,7 @@
 
 pub mod child;
 pub mod faults;
+pub mod restart;
 pub mod watermarks;
 pub mod workload;
 
