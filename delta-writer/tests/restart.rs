@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::{config, flags, id_counts, version};
-use lakehouse_testkit::restart::{Load, PROGRESS_LIMIT, kill_and_restart, late, summary};
+use lakehouse_testkit::restart::{Load, PROGRESS_LIMIT, kill_and_restart, late, sink_binary, summary};
 use lakehouse_testkit::{Stack, TestTopic, reference_event, spawn_service, unique, wait_until};
 use tokio::process::{Child, Command};
 
@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 /// keeps its name across container restarts), with the production session timeout and small,
 /// frequent commits; dropping the child SIGKILLs it.
 fn spawn(stack: &Stack, topic: &TestTopic, lake: &str, group: &str, instance: &str) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"));
+    let mut command = Command::new(sink_binary(env!("CARGO_BIN_EXE_lakehouse-delta-writer")));
     command
         .args(flags(stack, topic, lake, group))
         .args(["--flush-max-rows=40", "--flush-max-age-ms=200", "run"])

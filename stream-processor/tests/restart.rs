@@ -6,7 +6,7 @@
 mod common;
 
 use common::{PATIENCE, rows_and_offsets, stored_offsets};
-use lakehouse_testkit::restart::{Load, PROGRESS_LIMIT, kill_and_restart, late, summary};
+use lakehouse_testkit::restart::{Load, PROGRESS_LIMIT, kill_and_restart, late, sink_binary, summary};
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, spawn_service, unique, wait_until};
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 /// time, as a pod keeps its name across container restarts), with the production session
 /// timeout; dropping the child SIGKILLs it.
 fn spawn(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str, instance: &str) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse-stream-processor"));
+    let mut command = Command::new(sink_binary(env!("CARGO_BIN_EXE_lakehouse-stream-processor")));
     command
         .args(topic.flags(stack))
         .args([

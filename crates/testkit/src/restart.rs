@@ -15,6 +15,12 @@ use crate::{Stack, produce, reference_event};
 /// the restarts run as in production) plus ten seconds.
 pub const PROGRESS_LIMIT: Duration = Duration::from_secs(lakehouse_kafka::SESSION_TIMEOUT.as_secs() + 10);
 
+/// The sink binary to restart: `built` (this build's), or the one `SINK_BINARY` names, so that
+/// another build is measured the same way (RELIABILITY.md's before and after).
+pub fn sink_binary(built: &str) -> String {
+    std::env::var("SINK_BINARY").unwrap_or_else(|_| built.to_string())
+}
+
 /// Events arriving all along: `per_tick` reference events of `seed` every 100 ms until stopped.
 #[derive(Debug)]
 pub struct Load {
