@@ -199,7 +199,17 @@ impl KafkaArgs {
     /// A consumer that never commits by itself: the sink stores offsets, Kafka's commits only feed
     /// lag monitoring.
     pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
+        self.member_config(group_id, None)
+    }
+
+    /// [`Self::consumer_config`] for a static member of the group when `instance_id` is given
+    /// (`group.instance.id`): a restarted process with the same id takes its partitions back
+    /// without a rebalance, on brokers that support it.
+    pub fn member_config(&self, group_id: &str, instance_id: Option<&str>) -> ClientConfig {
         let mut config = self.client_config();
+        if let Some(instance_id) = instance_id {
+            config.set("group.instance.id", instance_id);
+        }
         config
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
@@ -380,6 +390,15 @@ mod tests {
         assert_eq!(config.get("group.id"), Some("lakehouse-lake"));
         assert_eq!(config.get("enable.auto.commit"), Some("false"));
         assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
+    }
+
+    #[test]
+    fn a_member_with_an_instance_id_is_static() {
+        let kafka = parse(&[]);
+        let config = kafka.member_config("lakehouse-lake", Some("delta-writer-7f9c-x2"));
+        assert_eq!(config.get("group.instance.id"), Some("delta-writer-7f9c-x2"));
+        assert_eq!(config.get("group.id"), Some("lakehouse-lake"));
+        assert_eq!(kafka.consumer_config("g").get("group.instance.id"), None);
     }
 
     #[test]

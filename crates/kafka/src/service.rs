@@ -19,6 +19,8 @@ use crate::sink::{BatchSink, SINK_CHECK};
 pub struct SinkService<'a> {
     pub kafka: &'a KafkaArgs,
     pub group_id: &'a str,
+    /// This process's static member name in the group (`group.instance.id`); `None`: dynamic.
+    pub group_instance_id: Option<&'a str>,
     pub metrics_addr: SocketAddr,
     pub policy: FlushPolicy,
     /// The service's version, reported by `/health`.
@@ -70,7 +72,7 @@ where
 
     let kafka = service.kafka;
     let pipeline = Pipeline::new(
-        &kafka.consumer_config(service.group_id),
+        &kafka.member_config(service.group_id, service.group_instance_id),
         &kafka.producer_config(Duration::from_secs(10)),
         &kafka.topic,
         &kafka.dlq_topic,
