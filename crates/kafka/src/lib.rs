@@ -15,6 +15,7 @@ mod rebalance;
 mod retry;
 mod service;
 mod sink;
+mod watchdog;
 mod watermarks;
 
 pub use admin::{AdminError, ensure_topic, partitions_of};

@@ -5,14 +5,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::assignment::Broker;
 use crate::rebalance::RebalanceContext;
+use crate::watchdog::Probe;
 use crate::watermarks::{cached_watermarks, fetched_watermarks};
+
+/// librdkafka's `session.timeout.ms` when the configuration does not set it.
+const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// How long a probe of the broker may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The consumer of one group member and the topic it reads.
 pub(crate) struct GroupMember {
@@ -43,6 +50,69 @@ impl GroupMember {
     /// Joins the group for the topic.
     pub(crate) fn subscribe(&self) -> Result<(), KafkaError> {
         self.consumer.subscribe(&[&self.topic])
+    }
+
+    /// The session timeout `config` gives the member: the group drops a member it has not heard
+    /// from for that long.
+    pub(crate) fn session_timeout(config: &ClientConfig) -> Duration {
+        config
+            .get("session.timeout.ms")
+            .and_then(|ms| ms.trim().parse().ok())
+            .map_or(DEFAULT_SESSION_TIMEOUT, Duration::from_millis)
+    }
+
+    /// Leaves the group (a LeaveGroup request, static member or not), closes the consumer within
+    /// `timeout`, and joins again with a new consumer made from `config` as a *dynamic* member: a
+    /// broker that keeps a static member's stale assignment (DESIGN.md §6) cannot hand it back.
+    pub(crate) async fn rejoin(
+        &mut self,
+        config: &ClientConfig,
+        timeout: Duration,
+        group: &str,
+    ) -> Result<(), KafkaError> {
+        self.consumer.unsubscribe();
+        let mut config = config.clone();
+        config.remove("group.instance.id");
+        let fresh = config.create_with_context(RebalanceContext::default())?;
+        let old = std::mem::replace(&mut self.consumer, fresh);
+        close_within(old, timeout, group).await;
+        self.subscribe()
+    }
+
+    /// The broker's high watermarks of every partition of the topic and the group's committed
+    /// offsets, from clients of their own (an OffsetFetch, without joining the group), on a
+    /// blocking task; `None` when the broker does not answer within a few seconds.
+    pub(crate) fn probe(&self, group: &str) -> tokio::task::JoinHandle<Option<Probe>> {
+        let (mut config, topic, group) = (self.probe.clone(), self.topic.clone(), group.to_string());
+        let probe = move || -> Option<Probe> {
+            let client: BaseConsumer = config.create().ok()?;
+            let metadata = client.fetch_metadata(Some(&topic), PROBE_TIMEOUT).ok()?;
+            let partitions: Vec<i32> = metadata
+                .topics()
+                .iter()
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            let marks = fetched_watermarks(&config, &topic, &partitions, PROBE_TIMEOUT)?;
+            let highs = marks.into_iter().map(|(p, (_, high))| (p, high)).collect();
+            config.set("group.id", group);
+            let client: BaseConsumer = config.create().ok()?;
+            let mut wanted = TopicPartitionList::new();
+            for &partition in &partitions {
+                wanted.add_partition(&topic, partition);
+            }
+            let committed = client
+                .committed_offsets(wanted, PROBE_TIMEOUT)
+                .ok()?
+                .elements()
+                .iter()
+                .filter_map(|element| match element.offset() {
+                    Offset::Offset(offset) => Some((element.partition(), offset)),
+                    _ => None,
+                })
+                .collect();
+            Some(Probe { highs, committed })
+        };
+        tokio::task::spawn_blocking(probe)
     }
 
     /// What the rebalance callbacks recorded.
@@ -85,24 +155,27 @@ impl GroupMember {
         )
     }
 
-    /// Closes the consumer (librdkafka leaves the group and stops its threads) on a thread of its
-    /// own, waiting at most `timeout`: a close in the middle of a rebalance can hang in
-    /// librdkafka. Past the timeout the process goes on, which is safe: offsets live in the sink,
-    /// and the group drops the member when its session ends.
+    /// Closes the consumer (librdkafka leaves the group and stops its threads) within `timeout`.
     pub(crate) async fn close_within(self, timeout: Duration, group: &str) {
-        let (closed, done) = tokio::sync::oneshot::channel();
-        let consumer = self.consumer;
-        std::thread::spawn(move || {
-            drop(consumer);
-            let _ = closed.send(());
-        });
-        if tokio::time::timeout(timeout, done).await.is_err() {
-            tracing::warn!(
-                group,
-                timeout_secs = timeout.as_secs(),
-                "the Kafka consumer did not close in time; going on without it (its group drops it when its session ends)"
-            );
-        }
+        close_within(self.consumer, timeout, group).await;
+    }
+}
+
+/// Closes `consumer` on a thread of its own, waiting at most `timeout`: a close in the middle of a
+/// rebalance can hang in librdkafka. Past the timeout the process goes on, which is safe: offsets
+/// live in the sink, and the group drops the member when its session ends.
+async fn close_within(consumer: StreamConsumer<RebalanceContext>, timeout: Duration, group: &str) {
+    let (closed, done) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        drop(consumer);
+        let _ = closed.send(());
+    });
+    if tokio::time::timeout(timeout, done).await.is_err() {
+        tracing::warn!(
+            group,
+            timeout_secs = timeout.as_secs(),
+            "the Kafka consumer did not close in time; going on without it (its group drops it when its session ends)"
+        );
     }
 }
 

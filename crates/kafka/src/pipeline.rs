@@ -21,11 +21,16 @@ use crate::dlq::DeadLetters;
 use crate::member::GroupMember;
 use crate::position::{Admission, Positions};
 use crate::sink::{BatchSink, RetriedSink, SINK_CHECK};
+use crate::watchdog::{Probe, Stall, Watchdog};
+use tokio::task::JoinHandle;
 
 /// The name of the readiness check the loop maintains for Kafka.
 const KAFKA_CHECK: &str = "kafka";
 /// The name of the readiness check that fails while a partition cannot be read safely.
 const OFFSETS_CHECK: &str = "offsets";
+/// The name of the readiness check that fails while the member holds no partition and the
+/// group's partitions grow unread.
+const PARTITIONS_CHECK: &str = "partitions";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -37,6 +42,8 @@ pub enum PipelineError {
         #[source]
         source: KafkaError,
     },
+    #[error("cannot join the consumer group again: {0}")]
+    Rejoin(#[source] KafkaError),
     #[error(
         "the sink's stored offsets of partitions {partitions:?} are past the end of the log (was the topic recreated?); reset them"
     )]
@@ -46,6 +53,9 @@ pub enum PipelineError {
 /// One consumer group member feeding one sink.
 pub struct Pipeline<S: BatchSink> {
     member: GroupMember,
+    /// The consumer's configuration, for a new consumer when the watchdog rejoins.
+    consumer_config: ClientConfig,
+    session_timeout: Duration,
     dlq: DeadLetters,
     group: String,
     topic: String,
@@ -74,6 +84,10 @@ const TICK: Duration = Duration::from_millis(500);
 /// How long the last batch may take to commit at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// What the watchdog allows beyond the session timeout before it rejoins: time for the group to
+/// notice a dead member and rebalance.
+const WATCHDOG_MARGIN: Duration = Duration::from_secs(4);
+
 impl<S: BatchSink> Pipeline<S> {
     /// `consumer` and `producer` are complete client configurations (see
     /// [`crate::KafkaArgs::consumer_config`]); `health` must have the checks `kafka` and `sink`.
@@ -95,6 +109,8 @@ impl<S: BatchSink> Pipeline<S> {
         let dlq = producer.create().map_err(PipelineError::Client)?;
         Ok(Self {
             member,
+            consumer_config: consumer.clone(),
+            session_timeout: GroupMember::session_timeout(consumer),
             dlq: DeadLetters::new(dlq, topic, dlq_topic, &group),
             sink: RetriedSink::new(sink, topic, &group, health.clone()),
             group,
@@ -114,7 +130,7 @@ impl<S: BatchSink> Pipeline<S> {
     }
 
     /// The names of the readiness checks the loop maintains.
-    pub const CHECKS: [&'static str; 3] = [KAFKA_CHECK, SINK_CHECK, OFFSETS_CHECK];
+    pub const CHECKS: [&'static str; 4] = [KAFKA_CHECK, SINK_CHECK, OFFSETS_CHECK, PARTITIONS_CHECK];
 
     /// Runs until `shutdown` is cancelled (or, in drain mode, until caught up), then commits
     /// what is buffered (if the sink lets it within a few retries) and returns. Fails only in
@@ -132,6 +148,14 @@ impl<S: BatchSink> Pipeline<S> {
         let mut batch = Batch::new(&self.topic);
         let mut assignment = Assignment::default();
         let mut outcome = Ok(());
+        let mut watchdog = Watchdog::new(
+            self.session_timeout,
+            WATCHDOG_MARGIN,
+            self.policy.max_age,
+            Instant::now(),
+        );
+        let mut probing = None;
+        self.health.set_ok(PARTITIONS_CHECK);
         tracing::info!(group = %self.group, topic = %self.topic, drain = self.until_caught_up, "consuming");
         loop {
             let deadline = batch.deadline(&self.policy);
@@ -155,6 +179,8 @@ impl<S: BatchSink> Pipeline<S> {
                 positions.reset();
                 assignment = Assignment::new(self.member.rebalances().take_assigned());
                 self.health.set_ok(OFFSETS_CHECK);
+                watchdog.assigned(&assignment.partitions, Instant::now());
+                self.report_idle(&watchdog);
             }
             if assignment.is_settling() {
                 self.settle(&mut assignment, &mut positions, &shutdown).await;
@@ -163,6 +189,7 @@ impl<S: BatchSink> Pipeline<S> {
                 None => {}
                 Some(Ok(message)) => {
                     self.health.set_ok(KAFKA_CHECK);
+                    watchdog.heard(message.partition(), Instant::now());
                     self.admit(message, &mut positions, &mut batch, &shutdown).await;
                 }
                 Some(Err(error)) => {
@@ -188,6 +215,30 @@ impl<S: BatchSink> Pipeline<S> {
                 }
                 break;
             }
+            if let Some(stall) = self.watch(&mut watchdog, &mut probing, &assignment).await {
+                tracing::warn!(group = %self.group, reason = stall.reason(), limit_secs = watchdog.limit().as_secs(),
+                    "{stall}: leaving the group and joining again as a new member");
+                metrics::counter!(names::CONSUMER_REJOINS_TOTAL, "group" => self.group.clone(), "reason" => stall.reason())
+                    .increment(1);
+                if !batch.is_empty() {
+                    tracing::info!(
+                        records = batch.records.len(),
+                        "rejoining: dropping the uncommitted batch"
+                    );
+                }
+                batch.clear();
+                positions.reset();
+                assignment = Assignment::default();
+                watchdog.left(Instant::now());
+                if let Err(source) = self
+                    .member
+                    .rejoin(&self.consumer_config, CLOSE_TIMEOUT, &self.group)
+                    .await
+                {
+                    outcome = Err(PipelineError::Rejoin(source));
+                    break;
+                }
+            }
         }
         if !batch.is_empty() {
             tracing::info!(
@@ -205,6 +256,48 @@ impl<S: BatchSink> Pipeline<S> {
         tracing::info!(group = %self.group, "consumer stopped");
         self.member.close_within(CLOSE_TIMEOUT, &self.group).await;
         outcome
+    }
+
+    /// Steps the watchdog: starts a probe of the broker when one is due (on a task of its own, so
+    /// that the loop goes on meanwhile) and judges its answer on a later tick; a stall when the
+    /// member should leave the group and join again.
+    async fn watch(
+        &self,
+        watchdog: &mut Watchdog,
+        probing: &mut Option<JoinHandle<Option<Probe>>>,
+        assignment: &Assignment,
+    ) -> Option<Stall> {
+        let due = watchdog.probe_due(Instant::now());
+        match probing.take() {
+            Some(task) if task.is_finished() => {
+                let probe = task.await.ok().flatten()?;
+                let stall = watchdog.judge(Instant::now(), probe, &assignment.past_end);
+                self.report_idle(watchdog);
+                stall
+            }
+            Some(task) => {
+                *probing = Some(task);
+                None
+            }
+            None => {
+                if due {
+                    *probing = Some(self.member.probe(&self.group));
+                }
+                None
+            }
+        }
+    }
+
+    /// Keeps the `partitions` check in line with the watchdog's view.
+    fn report_idle(&self, watchdog: &Watchdog) {
+        if watchdog.is_idle_while_needed() {
+            self.health.set_failed(
+                PARTITIONS_CHECK,
+                "this member holds no partition while partitions of the group grow unread",
+            );
+        } else {
+            self.health.set_ok(PARTITIONS_CHECK);
+        }
     }
 
     /// Seeks newly assigned partitions to the sink's position and checks positioned ones against
