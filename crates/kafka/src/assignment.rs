@@ -66,30 +66,34 @@ impl Assignment {
         !self.unsought.is_empty() || !self.unverified.is_empty()
     }
 
-    /// Seeks each newly assigned partition to the sink's stored position, asking `stored_offset`
-    /// for it (`None`: shutdown came first). A seek librdkafka refuses stays pending for the next
-    /// call; a partition a message already positioned needs no seek.
-    pub(crate) async fn seek_unsought(
-        &mut self,
-        positions: &mut Positions,
-        broker: &impl Broker,
-        mut stored_offset: impl AsyncFnMut(i32) -> Option<Option<i64>>,
-    ) {
+    /// The partitions that wait for their seek and whose stored offset the sink has not been
+    /// asked for yet: the loop asks the sink and passes each answer to [`Assignment::stored`].
+    /// A partition a message already positioned needs no seek and is not asked for.
+    pub(crate) fn unlooked(&self, positions: &Positions) -> Vec<i32> {
+        self.unsought
+            .iter()
+            .filter(|&&p| !positions.is_known(p) && !self.stored.contains_key(&p))
+            .copied()
+            .collect()
+    }
+
+    /// The sink's stored offset of `partition` (`None`: it stored nothing of it), for its seek.
+    pub(crate) fn stored(&mut self, partition: i32, stored: Option<i64>) {
+        self.stored.insert(partition, stored);
+    }
+
+    /// Seeks each newly assigned partition whose stored offset is known to that position. A seek
+    /// librdkafka refuses stays pending for the next call, without asking the sink again; a
+    /// partition a message already positioned needs no seek.
+    pub(crate) fn seek_unsought(&mut self, positions: &mut Positions, broker: &impl Broker) {
         for partition in self.unsought.clone() {
             if positions.is_known(partition) {
                 self.unsought.remove(&partition);
                 self.unverified.insert(partition);
                 continue;
             }
-            let stored = match self.stored.get(&partition) {
-                Some(&stored) => stored,
-                None => {
-                    let Some(stored) = stored_offset(partition).await else {
-                        return;
-                    };
-                    self.stored.insert(partition, stored);
-                    stored
-                }
+            let Some(&stored) = self.stored.get(&partition) else {
+                continue;
             };
             let target = stored.map_or(Offset::Beginning, Offset::Offset);
             match broker.seek(partition, target) {
@@ -227,12 +231,11 @@ mod tests {
         broker: &FakeBroker,
         (offsets, lookups): &(BTreeMap<i32, Option<i64>>, RefCell<Vec<i32>>),
     ) -> Vec<PastEnd> {
-        assignment
-            .seek_unsought(positions, broker, async |partition| {
-                lookups.borrow_mut().push(partition);
-                Some(offsets[&partition])
-            })
-            .await;
+        for partition in assignment.unlooked(positions) {
+            lookups.borrow_mut().push(partition);
+            assignment.stored(partition, offsets[&partition]);
+        }
+        assignment.seek_unsought(positions, broker);
         assignment.verify_ends(positions, broker).await
     }
 
@@ -287,15 +290,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_shutdown_during_the_lookup_leaves_the_partition_unsought() {
+    async fn a_partition_whose_stored_offset_is_not_known_yet_stays_unsought() {
         let broker = FakeBroker::default();
         let mut positions = Positions::default();
         let mut assignment = Assignment::new(BTreeSet::from([0]));
-        assignment
-            .seek_unsought(&mut positions, &broker, async |_| None)
-            .await;
+        assert_eq!(assignment.unlooked(&positions), [0]);
+        assignment.seek_unsought(&mut positions, &broker);
         assert!(broker.sought.borrow().is_empty());
         assert!(assignment.is_settling());
+        assert_eq!(assignment.unlooked(&positions), [0], "asked for again");
     }
 
     #[tokio::test]

@@ -44,7 +44,7 @@ impl DeadLetters {
         tracing::warn!(partition, offset, error, dlq = %self.topic, "undecodable message sent to the dead-letter topic");
         let partition_text = partition.to_string();
         let offset_text = offset.to_string();
-        let attempt = async || {
+        let attempt = || {
             let headers = OwnedHeaders::new()
                 .insert(Header {
                     key: "error",
@@ -68,10 +68,13 @@ impl DeadLetters {
             if let Some(key) = message.key() {
                 record = record.key(key);
             }
-            self.producer
-                .send(record, Duration::from_secs(5))
-                .await
-                .map_err(|(error, _)| error)
+            let producer = &self.producer;
+            async move {
+                producer
+                    .send(record, Duration::from_secs(5))
+                    .await
+                    .map_err(|(error, _)| error)
+            }
         };
         let failed = |error: &KafkaError, _: Duration| tracing::error!(%error, dlq = %self.topic, "cannot write to the dead-letter topic; retrying");
         if retry::until_cancelled(Backoff::consume(), shutdown, attempt, failed)

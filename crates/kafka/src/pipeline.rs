@@ -308,13 +308,14 @@ impl<S: BatchSink> Pipeline<S> {
         positions: &mut Positions,
         shutdown: &CancellationToken,
     ) {
-        let (member, sink) = (&self.member, &mut self.sink);
-        assignment
-            .seek_unsought(positions, member, async |partition| {
-                sink.stored_offset(partition, shutdown).await
-            })
-            .await;
-        for past in assignment.verify_ends(positions, member).await {
+        for partition in assignment.unlooked(positions) {
+            let Some(stored) = self.sink.stored_offset(partition, shutdown).await else {
+                return; // shutting down
+            };
+            assignment.stored(partition, stored);
+        }
+        assignment.seek_unsought(positions, &self.member);
+        for past in assignment.verify_ends(positions, &self.member).await {
             tracing::error!(partition = past.partition, stored_offset = past.position, log_end = past.log_end, group = %self.group,
                 "the sink's stored offset is past the end of the partition (was the topic recreated?); \
                  the partition is paused so that nothing is skipped: reset the sink's offsets for it");

@@ -2,6 +2,7 @@
 //! it succeeds or the service is told to stop. Nothing the consume loop needs is ever given up on
 //! while the service runs: a store or broker that is down is waited for.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -37,24 +38,41 @@ impl Backoff {
             _ = tokio::time::sleep(wait) => true,
         }
     }
+
+    /// Reports the failed attempt's `error` to `failed` with the wait before the next attempt,
+    /// then waits; false when `cancel` fires first (give up).
+    pub(crate) async fn after_failure<E>(
+        &mut self,
+        error: &E,
+        cancel: &CancellationToken,
+        failed: &mut impl FnMut(&E, Duration),
+    ) -> bool {
+        failed(error, self.peek());
+        self.wait(cancel).await
+    }
 }
 
 /// Runs `attempt` until it succeeds, waiting `backoff` between attempts; `failed` hears of each
 /// failure with the wait before the next attempt (to log it, count it, mark a check failed).
-/// `None` when `cancel` fires during a wait.
-pub(crate) async fn until_cancelled<T, E>(
+/// `None` when `cancel` fires during a wait. (An attempt that borrows mutable state for its future
+/// loops over [`Backoff::after_failure`] itself: a closure cannot lend its captures to its future.)
+pub(crate) async fn until_cancelled<T, E, Fut>(
     mut backoff: Backoff,
     cancel: &CancellationToken,
-    mut attempt: impl AsyncFnMut() -> Result<T, E>,
+    mut attempt: impl FnMut() -> Fut,
     mut failed: impl FnMut(&E, Duration),
-) -> Option<T> {
+) -> Option<T>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
     loop {
         match attempt().await {
             Ok(value) => return Some(value),
-            Err(error) => failed(&error, backoff.peek()),
-        }
-        if !backoff.wait(cancel).await {
-            return None;
+            Err(error) => {
+                if !backoff.after_failure(&error, cancel, &mut failed).await {
+                    return None;
+                }
+            }
         }
     }
 }
@@ -85,9 +103,10 @@ mod tests {
         let value = until_cancelled(
             QUICK,
             &cancel,
-            async || {
+            || {
                 attempts += 1;
-                if attempts < 4 { Err(attempts) } else { Ok("done") }
+                let attempt = attempts;
+                async move { if attempt < 4 { Err(attempt) } else { Ok("done") } }
             },
             |error, wait| reported.push((*error, wait.as_millis())),
         )
@@ -104,10 +123,10 @@ mod tests {
         let value: Option<()> = until_cancelled(
             Backoff::new(Duration::from_secs(3600), Duration::from_secs(3600)),
             &cancel,
-            async || {
+            || {
                 attempts += 1;
                 cancel.cancel();
-                Err("down")
+                async { Err("down") }
             },
             |_, _| {},
         )

@@ -65,7 +65,7 @@ where
         tracing::error!(%error, retry_in_ms = wait.as_millis() as u64, "cannot open the sink; retrying");
     };
     let opening = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
-    let Some(sink) = retry::until_cancelled(opening, &shutdown, async || open().await, failed).await else {
+    let Some(sink) = retry::until_cancelled(opening, &shutdown, &mut open, failed).await else {
         return Ok(());
     };
     health.set_ok(SINK_CHECK);

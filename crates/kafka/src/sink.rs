@@ -10,7 +10,7 @@ use lakehouse_telemetry::metrics as names;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
-use crate::retry::{self, Backoff};
+use crate::retry::Backoff;
 
 /// The name of the readiness check the loop maintains for its sink.
 pub(crate) const SINK_CHECK: &str = "sink";
@@ -53,19 +53,23 @@ impl<S: BatchSink> RetriedSink<S> {
         partition: i32,
         shutdown: &CancellationToken,
     ) -> Option<Option<i64>> {
-        let (sink, topic, health) = (&mut self.sink, &self.topic, &self.health);
-        let failed = |error: &S::Error, wait: Duration| {
+        let health = &self.health;
+        let mut failed = |error: &S::Error, wait: Duration| {
             health.set_failed(SINK_CHECK, error);
             tracing::error!(partition, error = %error, retry_in_ms = wait.as_millis() as u64,
                 "cannot read the stored offset from the sink; retrying");
         };
-        let stored = retry::until_cancelled(
-            Backoff::consume(),
-            shutdown,
-            async || sink.stored_offset(topic, partition).await,
-            failed,
-        )
-        .await?;
+        let mut backoff = Backoff::consume();
+        let stored = loop {
+            match self.sink.stored_offset(&self.topic, partition).await {
+                Ok(stored) => break stored,
+                Err(error) => {
+                    if !backoff.after_failure(&error, shutdown, &mut failed).await {
+                        return None;
+                    }
+                }
+            }
+        };
         health.set_ok(SINK_CHECK);
         Some(stored)
     }
@@ -73,19 +77,24 @@ impl<S: BatchSink> RetriedSink<S> {
     /// Commits the batch to the sink, retrying with backoff until it succeeds (true) or `cancel`
     /// fires (false).
     pub(crate) async fn commit(&mut self, batch: &Batch, cancel: &CancellationToken) -> bool {
-        let (sink, group, health) = (&mut self.sink, &self.group, &self.health);
-        let attempt = async || {
-            let started = Instant::now();
-            sink.write(batch).await.map(|()| started.elapsed())
-        };
-        let failed = |error: &S::Error, wait: Duration| {
+        let (group, health) = (&self.group, &self.health);
+        let mut failed = |error: &S::Error, wait: Duration| {
             health.set_failed(SINK_CHECK, error);
             metrics::counter!(names::SINK_ERRORS_TOTAL, "group" => group.clone()).increment(1);
             tracing::error!(error = %error, records = batch.records.len(),
                 retry_in_ms = wait.as_millis() as u64, "sink commit failed; retrying");
         };
-        let Some(took) = retry::until_cancelled(Backoff::consume(), cancel, attempt, failed).await else {
-            return false;
+        let mut backoff = Backoff::consume();
+        let took = loop {
+            let started = Instant::now();
+            match self.sink.write(batch).await {
+                Ok(()) => break started.elapsed(),
+                Err(error) => {
+                    if !backoff.after_failure(&error, cancel, &mut failed).await {
+                        return false;
+                    }
+                }
+            }
         };
         health.set_ok(SINK_CHECK);
         let labels = [("group", group.clone())];
