@@ -195,9 +195,7 @@ impl Watchdog {
     /// Judges a probe of the whole topic; `ignore` are held partitions not to watch (paused on
     /// purpose). A stall when the member should rejoin.
     pub(crate) fn judge(&mut self, now: Instant, probe: Probe, ignore: &BTreeSet<i32>) -> Option<Stall> {
-        let Some((before_at, before)) = self.previous.replace((now, probe.clone())) else {
-            return None;
-        };
+        let (before_at, before) = self.previous.replace((now, probe.clone()))?;
         let grew = |p: &i32| {
             let high = probe.highs.get(p);
             high.is_some() && high > before.highs.get(p)
