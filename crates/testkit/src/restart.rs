@@ -21,7 +21,7 @@ pub fn sink_binary(built: &str) -> String {
     std::env::var("SINK_BINARY").unwrap_or_else(|_| built.to_string())
 }
 
-/// Events arriving all along: `per_tick` reference events of `seed` every 100 ms until stopped.
+/// Events arriving all along, every 100 ms until stopped.
 #[derive(Debug)]
 pub struct Load {
     stop: Arc<AtomicBool>,
@@ -29,15 +29,24 @@ pub struct Load {
 }
 
 impl Load {
+    /// `per_tick` reference events of `seed` every 100 ms.
     pub fn start(stack: &Stack, topic: &str, seed: u64, per_tick: u64) -> Self {
+        Self::start_with(stack, topic, per_tick, move |i| reference_event(seed, i))
+    }
+
+    /// `per_tick` events `event(i)` (for `i` from 0 on) every 100 ms.
+    pub fn start_with(
+        stack: &Stack,
+        topic: &str,
+        per_tick: u64,
+        event: impl Fn(u64) -> EnrichedEvent + Send + 'static,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (stack, topic, stopped) = (stack.clone(), topic.to_string(), stop.clone());
         let task = tokio::spawn(async move {
             let mut produced = 0;
             while !stopped.load(Ordering::SeqCst) {
-                let events: Vec<EnrichedEvent> = (produced..produced + per_tick)
-                    .map(|i| reference_event(seed, i))
-                    .collect();
+                let events: Vec<EnrichedEvent> = (produced..produced + per_tick).map(&event).collect();
                 produce(&stack, &topic, &events).await;
                 produced += per_tick;
                 tokio::time::sleep(Duration::from_millis(100)).await;
