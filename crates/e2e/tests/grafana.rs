@@ -4,14 +4,11 @@
 //! columns the panel displays. Every PromQL expression names only metrics our services (or the
 //! standard exporters beside them) expose.
 
-#[path = "support/grafana_sql.rs"]
-mod grafana_sql;
-
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::Duration;
-use grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
+use lakehouse_e2e::grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use lakehouse_stream_processor::Warehouse;
 use lakehouse_stream_processor::grants::Roles;
@@ -27,7 +24,7 @@ const PROMETHEUS: &str = "prometheus";
 const SAMPLE_EVENTS: u64 = 10_000;
 
 fn grafana_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grafana")
+    lakehouse_testkit::repo::path("grafana")
 }
 
 /// Every dashboard file, by name.
