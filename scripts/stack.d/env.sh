@@ -15,6 +15,7 @@ print_env() {
   export_line KAFKA_TOPIC "$TOPIC"
   export_line KAFKA_DLQ_TOPIC "$DLQ_TOPIC"
   export_line DATABASE_URL "postgres://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/$PG_DATABASE"
+  export_line LAKEHOUSE_GRAFANA_DB_PASSWORD "$GRAFANA_DB_PASSWORD"
   export_line AWS_ENDPOINT_URL "http://$HOST:$S3_PORT"
   export_line AWS_ACCESS_KEY_ID "$S3_KEY"
   export_line AWS_SECRET_ACCESS_KEY "$S3_SECRET"

@@ -2,7 +2,8 @@
 # tests read them from it (crates/testkit/src/stack.rs). Sourced by scripts/stack.
 #
 # Overridable: KAFKA_PORT (9092), PG_PORT (5432), S3_PORT (9000), PG_USER/PG_PASSWORD/PG_DATABASE
-# (lakehouse), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION, LAKE_BUCKET (lakehouse),
+# (lakehouse), LAKEHOUSE_GRAFANA_DB_PASSWORD (the read-only login lakehouse_grafana's: lakehouse_grafana),
+# AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION, LAKE_BUCKET (lakehouse),
 # TOPIC_PARTITIONS (6), STACK_DIR (<repo>/.stack: data, logs, pids), LAKEHOUSE_CACHE
 # (~/.cache/lakehouse: the moto venv and the test tools' venvs).
 
@@ -15,6 +16,7 @@ S3_PORT=${S3_PORT:-9000}
 PG_USER=${PG_USER:-lakehouse}
 PG_PASSWORD=${PG_PASSWORD:-lakehouse}
 PG_DATABASE=${PG_DATABASE:-lakehouse}
+GRAFANA_DB_PASSWORD=${LAKEHOUSE_GRAFANA_DB_PASSWORD:-lakehouse_grafana}
 S3_KEY=${AWS_ACCESS_KEY_ID:-lakehouse}
 S3_SECRET=${AWS_SECRET_ACCESS_KEY:-lakehouse-secret}
 S3_REGION=${AWS_REGION:-us-east-1}

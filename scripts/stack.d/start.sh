@@ -51,7 +51,7 @@ DO \$\$ BEGIN
   END IF;
   -- What Grafana logs in as: read-only.
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_grafana') THEN
-    CREATE ROLE lakehouse_grafana LOGIN PASSWORD 'lakehouse_grafana' IN ROLE lakehouse_reader;
+    CREATE ROLE lakehouse_grafana LOGIN PASSWORD '$GRAFANA_DB_PASSWORD' IN ROLE lakehouse_reader;
   END IF;
   -- The reliability scenario's processors log in as this, with a password the run sets (so that a
   -- trace of it in a log is found); $PG_USER, a member, hands it the run's database.

@@ -12,6 +12,7 @@ use lakehouse_e2e::grafana_sql::{Range, Value as Variable, expand_macros, expand
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use lakehouse_stream_processor::Warehouse;
 use lakehouse_stream_processor::grants::Roles;
+use lakehouse_testkit::stack::setting;
 use lakehouse_testkit::{Stack, TempDatabase, reference_event, workload};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgRow};
@@ -125,10 +126,9 @@ async fn sample_warehouse(database: &TempDatabase) {
     }
 }
 
-/// Grafana's login: `scripts/stack` makes it (password overridable for other clusters).
+/// Grafana's login: `scripts/stack` makes it, with the password of its settings.
 async fn grafana_login(database: &TempDatabase) -> PgConnection {
-    let password =
-        std::env::var("LAKEHOUSE_GRAFANA_DB_PASSWORD").unwrap_or_else(|_| "lakehouse_grafana".into());
+    let password = setting("LAKEHOUSE_GRAFANA_DB_PASSWORD");
     database
         .url
         .parse::<PgConnectOptions>()

@@ -150,6 +150,7 @@ mod tests {
         for name in [
             "KAFKA_BROKERS",
             "DATABASE_URL",
+            "LAKEHOUSE_GRAFANA_DB_PASSWORD",
             "AWS_ENDPOINT_URL",
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
