@@ -1,6 +1,10 @@
 // A fake browser for the unit tests: Web Storage, navigator.sendBeacon, window and document
 // events, a controllable clock and timers, and a scripted api behind fetch.
+import { webcrypto } from "node:crypto";
 import { gunzipSync } from "node:zlib";
+
+// Node 18 (Debian's) has Web Crypto only as a module; browsers and Node 20+ have the global.
+globalThis.crypto ??= webcrypto;
 
 export class MemoryStorage {
   constructor(quota = Infinity) {

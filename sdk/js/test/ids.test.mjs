@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseRetryAfter, retryDelay, uuidv7 } from "../dist/lakehouse.mjs";
+import "./env.mjs";
 
 test("event ids are UUIDv7 carrying their creation millisecond, all distinct", () => {
   const now = Date.UTC(2026, 11, 1, 9, 30, 15, 123);
