@@ -2,34 +2,42 @@
 //! validated, enriched and produced to Kafka, and a 2xx is only ever sent once Kafka acknowledged
 //! every accepted event.
 
+mod auth;
 mod body;
+mod client_ip;
 mod config;
 mod cors;
-mod encoding;
 mod enrich;
 mod error;
 mod geoip;
 mod keys;
+mod payload;
 mod rate_limit;
 mod routes;
 mod sink;
+mod state;
 pub mod stored_keys;
+#[cfg(test)]
+mod test_app;
 mod user_agent;
 mod visitor;
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use lakehouse_telemetry::SecretUrl;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ApiCommand, ApiConfig, KeysCommand};
+pub use client_ip::ClientIpSource;
+pub use config::{ApiCommand, ApiConfig, ApiKeysArg, HttpLimits, KeysCommand, RequestLimits};
 pub use cors::{CorsError, CorsPolicy};
 pub use geoip::{GeoIp, GeoIpError};
 pub use keys::{ApiKeys, KeyError};
 pub use rate_limit::{Rate, RateLimits};
-pub use routes::{AppState, app};
+pub use routes::app;
 pub use sink::{EventSink, KafkaSink, MemorySink, SinkError};
+pub use state::AppState;
 pub use visitor::{PrivacyPolicy, VisitorIds};
 
 /// Builds the Kafka sink from `config` and serves on `listener` until `shutdown` is cancelled;
@@ -40,7 +48,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
-    let keys = ApiKeys::parse(&config.api_keys).context("API_KEYS")?;
+    let keys = config.api_keys.keys().context("API_KEYS")?;
     let cors = config
         .cors()
         .context("CORS_ALLOWED_ORIGINS / CORS_PROJECT_ORIGINS")?;
@@ -61,7 +69,7 @@ pub async fn serve(
             sqlx::postgres::PgPoolOptions::new()
                 .max_connections(2)
                 .acquire_timeout(std::time::Duration::from_secs(5))
-                .connect_lazy(url)
+                .connect_lazy(url.expose())
                 .context("DATABASE_URL")?,
         );
         match key_store.refresh(pool.as_ref()).await {
@@ -79,6 +87,7 @@ pub async fn serve(
     let state = AppState::new(ApiKeys::default(), sink.clone(), config.limits(), health)
         .with_key_store(key_store)
         .with_rate_limits(rate_limits)
+        .with_client_ip_source(config.client_ip_source())
         .with_http_limits(config.http_limits())
         .with_visitors(config.visitor_ids(), config.privacy_policy)
         .with_cors(cors)
@@ -109,7 +118,8 @@ async fn forget_idle_clients(limits: Arc<RateLimits>, shutdown: CancellationToke
 pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::Result<()> {
     let url = config
         .database_url
-        .as_deref()
+        .as_ref()
+        .map(SecretUrl::expose)
         .context("the keys commands need DATABASE_URL (where the api_keys table is)")?;
     let pool = sqlx::PgPool::connect(url)
         .await

@@ -1,24 +1,49 @@
-//! The lake tooling subcommands: run one, print its result (JSON for the ones that change the
-//! table, so that scripts and CronJobs can read it), log what it did.
+//! The subcommands besides `run`: `reset-offsets` and the lake tooling. Each runs one library
+//! operation and prints its result (JSON for the ones that change the table, so that scripts and
+//! CronJobs can read it).
 
-use chrono::Duration;
+use lakehouse_lake::progress::report;
+use lakehouse_lake::{
+    AsOf, Commit, EventsWriter, OutputFormat, User, WriterOptions, delete_user, export_user, history,
+    open_at, optimize, query, render, restore, vacuum, verify,
+};
 
-use crate::config::{Command, WriterConfig};
-use crate::maintenance::{self, Commit};
-use crate::progress::report;
-use crate::query::render;
-use crate::time_travel::{AsOf, open_at};
-use crate::{gdpr, verify};
+use crate::cli::Command;
+use crate::config::WriterConfig;
+
+/// Forgets the group's positions on the topic (see [`Command::ResetOffsets`]); every partition of
+/// the topic when `partitions` is empty.
+pub async fn reset_offsets(config: &WriterConfig, partitions: &[i32]) -> anyhow::Result<()> {
+    let partitions = if partitions.is_empty() {
+        lakehouse_kafka::partitions_of(&config.kafka.client_config(), &config.kafka.topic).await?
+    } else {
+        partitions.to_vec()
+    };
+    let mut writer = EventsWriter::open_or_create(&config.location(), &WriterOptions::from(config)).await?;
+    writer.reset_offsets(&config.kafka.topic, &partitions).await?;
+    tracing::info!(group = %config.group_id, topic = %config.kafka.topic, partitions = ?partitions,
+        "stored offsets reset: the next run reads these partitions from the beginning");
+    Ok(())
+}
 
 /// Runs a tooling subcommand (anything but `run` and `reset-offsets`).
 #[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
 pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result<()> {
-    let lake = &config.lake;
+    let lake = &config.location();
+    let latest = AsOf::default();
     match command {
-        Command::Query { sql, at, format } => crate::query::print_query(lake, at, sql, *format).await,
+        Command::Query { sql, at, format } => {
+            let table = open_at(lake, &(*at).into()).await?;
+            let format = OutputFormat::from(*format);
+            print!("{}", render(&query(&table, sql).await?, format)?);
+            if format == OutputFormat::Table {
+                println!();
+            }
+            Ok(())
+        }
         Command::History { limit } => {
-            let table = open_at(lake, &AsOf::default()).await?;
-            print!("{}", history_table(&maintenance::history(&table, *limit).await?));
+            let table = open_at(lake, &latest).await?;
+            print!("{}", history_table(&history(&table, *limit).await?));
             Ok(())
         }
         Command::Restore { at, dry_run } => {
@@ -26,61 +51,40 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
                 at.version.is_some() || at.as_of.is_some(),
                 "restore needs --version or --as-of"
             );
-            let target = open_at(lake, at).await?;
-            let table = open_at(lake, &AsOf::default()).await?;
-            let restored = report("restore", maintenance::restore(table, &target, *dry_run)).await?;
+            let target = open_at(lake, &(*at).into()).await?;
+            let table = open_at(lake, &latest).await?;
+            let restored = report("restore", restore(table, &target, *dry_run)).await?;
             tracing::info!(?restored, dry_run, "restore");
             print_json(&restored)
         }
-        Command::Vacuum {
-            retention_hours,
-            restore_window_hours,
-            dry_run,
-        } => {
-            let table = open_at(lake, &AsOf::default()).await?;
-            let vacuumed = report(
-                "vacuum",
-                maintenance::vacuum(
-                    table,
-                    Duration::hours(*retention_hours),
-                    Duration::hours(*restore_window_hours),
-                    *dry_run,
-                ),
-            )
-            .await?;
-            tracing::info!(files = vacuumed.files.len(), dry_run, "vacuum");
+        Command::Vacuum(args) => {
+            let table = open_at(lake, &latest).await?;
+            let vacuumed = report("vacuum", vacuum(table, args.into())).await?;
+            tracing::info!(files = vacuumed.files.len(), dry_run = args.dry_run, "vacuum");
             print_json(&vacuumed)
         }
-        Command::Optimize { target_size, zorder } => {
-            let table = open_at(lake, &AsOf::default()).await?;
-            let optimized = report("optimize", maintenance::optimize(table, *target_size, zorder)).await?;
+        Command::Optimize(args) => {
+            let table = open_at(lake, &latest).await?;
+            let optimized = report("optimize", optimize(table, &args.into())).await?;
             tracing::info!(?optimized, "optimize");
             print_json(&optimized)
         }
         Command::ExportUser { user, at, format } => {
-            let table = open_at(lake, at).await?;
-            let rows = report("export-user", gdpr::export_user(&table, user)).await?;
-            print!("{}", render(&rows, *format)?);
+            let table = open_at(lake, &(*at).into()).await?;
+            let rows = report("export-user", export_user(&table, &User::from(user))).await?;
+            print!("{}", render(&rows, (*format).into())?);
             Ok(())
         }
-        Command::DeleteUser {
-            user,
-            restore_window_hours,
-            dry_run,
-        } => {
-            let mut table = open_at(lake, &AsOf::default()).await?;
-            let window = Duration::hours(*restore_window_hours);
-            let erased = report(
-                "delete-user",
-                gdpr::delete_user(&mut table, user, window, *dry_run),
-            )
-            .await?;
-            tracing::info!(rows = erased.rows, version = ?erased.new_version, dry_run, "delete-user");
+        Command::DeleteUser(args) => {
+            let mut table = open_at(lake, &latest).await?;
+            let user = User::from(&args.user);
+            let erased = report("delete-user", delete_user(&mut table, &user, args.into())).await?;
+            tracing::info!(rows = erased.rows, version = ?erased.new_version, dry_run = args.dry_run, "delete-user");
             print_json(&erased)
         }
         Command::Verify { at } => {
-            let table = open_at(lake, at).await?;
-            let verified = report("verify", verify::verify(&table)).await?;
+            let table = open_at(lake, &(*at).into()).await?;
+            let verified = report("verify", verify(&table)).await?;
             print_json(&verified)?;
             let problems = verified.problems();
             for problem in &problems {

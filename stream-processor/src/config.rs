@@ -4,12 +4,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
-use lakehouse_telemetry::LogFormat;
+use lakehouse_telemetry::{LogFormat, SecretUrl};
 
 use crate::grants::Roles;
 use crate::retention::Retention;
 
-#[derive(Clone, clap::Parser)]
+/// The warehouse of the local stack (`scripts/stack`), the default wherever a database is needed.
+pub const LOCAL_DATABASE_URL: &str = "postgres://lakehouse:lakehouse@127.0.0.1:5432/lakehouse";
+
+#[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "lakehouse-stream-processor",
     version,
@@ -26,10 +29,10 @@ pub struct ProcessorConfig {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://lakehouse:lakehouse@127.0.0.1:5432/lakehouse",
+        default_value = LOCAL_DATABASE_URL,
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: SecretUrl,
     /// Where `/health`, `/ready` and `/metrics` are served.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9101")]
     pub metrics_addr: SocketAddr,
@@ -77,20 +80,6 @@ pub enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate,
-}
-
-impl std::fmt::Debug for ProcessorConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessorConfig")
-            .field("kafka", &self.kafka)
-            .field("group_id", &self.group_id)
-            .field("database_url", &"<redacted>")
-            .field("metrics_addr", &self.metrics_addr)
-            .field("policy", &self.flush_policy())
-            .field("roles", &self.roles())
-            .field("retention", &self.retention())
-            .finish()
-    }
 }
 
 impl ProcessorConfig {

@@ -18,7 +18,7 @@ pub use warehouse::{Warehouse, WarehouseError, insert_new_events};
 /// waited for, with backoff and a log line, not treated as fatal.
 pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     config.validate()?;
-    let warehouse = Warehouse::connect_lazy(&config.database_url, &config.group_id)?;
+    let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.group_id)?;
     let service = SinkService {
         kafka: &config.kafka,
         group_id: &config.group_id,
@@ -45,14 +45,14 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
 
 /// Applies the migrations once and returns.
 pub async fn migrate(config: &ProcessorConfig) -> anyhow::Result<()> {
-    let warehouse = Warehouse::connect_lazy(&config.database_url, &config.group_id)?;
+    let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.group_id)?;
     warehouse.migrate(&config.roles()).await?;
     Ok(())
 }
 
 /// Forgets the group's stored offsets on the topic (see [`Command::ResetOffsets`]).
 pub async fn reset_offsets(config: &ProcessorConfig, partitions: &[i32]) -> anyhow::Result<()> {
-    let warehouse = Warehouse::connect_lazy(&config.database_url, &config.group_id)?;
+    let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.group_id)?;
     let deleted = warehouse.reset_offsets(&config.kafka.topic, partitions).await?;
     tracing::info!(group = %config.group_id, topic = %config.kafka.topic, partitions = ?partitions, deleted,
         "stored offsets reset: the next run reads these partitions from the beginning");

@@ -32,7 +32,7 @@ pub async fn execute(config: &SyncConfig) -> Result<Outcome> {
     match &config.command {
         Command::Reconcile(args) => {
             let range = args.hours.resolve(chrono::Utc::now())?;
-            let lake = LakeSource::open(&stores.lake, &args.at).await?;
+            let lake = LakeSource::open(&(&stores.lake).into(), &args.at.into()).await?;
             let report = reconcile::reconcile(&pool, &lake, &range, args.threshold).await?;
             match args.format {
                 Format::Table => print!("{}", report.table(args.all)),
@@ -49,7 +49,7 @@ pub async fn execute(config: &SyncConfig) -> Result<Outcome> {
             })
         }
         Command::Rebuild(args) => {
-            let lake = LakeSource::open(&stores.lake, &args.at).await?;
+            let lake = LakeSource::open(&(&stores.lake).into(), &args.at.into()).await?;
             let rebuilt = rebuild::rebuild(&pool, &lake, &args.range, args.dry_run).await?;
             tracing::info!(?rebuilt, "rebuild");
             println!("{}", serde_json::to_string(&rebuilt).unwrap_or_default());

@@ -22,12 +22,13 @@
 use std::time::Instant;
 
 use futures::TryStreamExt;
+use lakehouse_lake::to_records;
 use lakehouse_stream_processor::insert_new_events;
 use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::Result;
-use crate::lake::{LakeSource, records};
+use crate::lake::LakeSource;
 use crate::range::HourRange;
 
 /// Tables bucketed by time that are refilled from the inserted events, with their bucket column.
@@ -142,7 +143,7 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
     let mut last_report = Instant::now();
     let mut read = 0usize;
     while let Some(batch) = batches.try_next().await? {
-        let records = records(&batch)?;
+        let records = to_records(&batch)?;
         read += records.len();
         rebuilt.inserted_events += insert_new_events(&mut tx, &records).await?;
         if last_report.elapsed().as_secs() >= 10 {

@@ -10,8 +10,9 @@ use std::process::Output;
 use clap::Parser;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::datatypes::Int64Type;
-use lakehouse_delta_writer::{AsOf, WriterConfig, open_at, query};
+use lakehouse_delta_writer::WriterConfig;
 use lakehouse_event::EnrichedEvent;
+use lakehouse_lake::{AsOf, open_at, query};
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -135,14 +136,18 @@ impl Pipeline {
     /// The lake's latest version.
     pub async fn lake_version(&self) -> u64 {
         let config = self.writer_config(&[]);
-        let table = open_at(&config.lake, &AsOf::default()).await.expect("the lake");
+        let table = open_at(&config.location(), &AsOf::default())
+            .await
+            .expect("the lake");
         table.version().expect("a version")
     }
 
     /// Rows in the lake's latest version with a timestamp in `[start, end)` (dates), all if `None`.
     pub async fn lake_count(&self, day: Option<&str>) -> i64 {
         let config = self.writer_config(&[]);
-        let table = open_at(&config.lake, &AsOf::default()).await.expect("the lake");
+        let table = open_at(&config.location(), &AsOf::default())
+            .await
+            .expect("the lake");
         let filter = day.map_or_else(String::new, |day| format!("WHERE event_date = DATE '{day}'"));
         let batches = query(&table, &format!("SELECT count(*) FROM events {filter}"))
             .await

@@ -4,8 +4,12 @@
 //! replace each other's commits. The probe writes one object twice with `PutMode::Create` and
 //! expects the second write to be refused.
 
+use deltalake::DeltaTable;
 use deltalake::logstore::object_store::path::Path;
 use deltalake::logstore::object_store::{self, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::error::{LakeError, fold_into_lake_error};
+use crate::location::LakeLocation;
 
 /// What the probe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +44,33 @@ pub async fn conditional_put(
         Ok(_) | Err(object_store::Error::NotImplemented { .. }) => Ok(ConditionalPut::Ignored),
         Err(error) => Err(error),
     }
+}
+
+/// A store that would let two writers overwrite each other's commits.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the object store at {0} ignores conditional writes (If-None-Match): two writers \
+     could overwrite each other's commits. Use a store that honours them (AWS S3, MinIO), \
+     or, if this is the table's only writer, set LAKE_SINGLE_WRITER=true"
+)]
+pub struct UnsafeStore(pub String);
+
+fold_into_lake_error!(UnsafeStore);
+
+/// Probes the table's store; refuses one that ignores conditional writes unless the location says
+/// this is the table's single writer (then warns).
+pub async fn ensure_safe_commits(table: &DeltaTable, location: &LakeLocation) -> Result<(), LakeError> {
+    let probe = conditional_put(table.object_store().as_ref(), &Path::default())
+        .await
+        .map_err(deltalake::DeltaTableError::from)?;
+    if probe == ConditionalPut::Ignored {
+        let url = table.table_url();
+        if !location.single_writer {
+            return Err(UnsafeStore(url.to_string()).into());
+        }
+        tracing::warn!(table = %url, "the object store ignores conditional writes; running as the single writer");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

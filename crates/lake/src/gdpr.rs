@@ -1,9 +1,7 @@
-//! A user's rows, for the GDPR: `export-user` prints every row of a user, `delete-user` removes
-//! them from the table's latest version. Older versions keep the rows until `vacuum` deletes the
+//! A user's rows, for the GDPR: [`export_user`] reads every row of a user, [`delete_user`]
+//! removes them from the table's latest version. Older versions keep the rows until `vacuum` deletes the
 //! files they live in, which it does only past the restore window: erasure is complete once the
 //! window has passed and vacuum has run (the report says when).
-
-use std::future::IntoFuture;
 
 use chrono::{DateTime, Duration, Utc};
 use deltalake::DeltaTable;
@@ -11,17 +9,16 @@ use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
 use serde::Serialize;
 
-use crate::lake::LakeError;
-use crate::maintenance::retry_on_conflict;
+use crate::conflict::ConflictRetries;
+use crate::error::LakeError;
+use crate::restore::RESTORE_WINDOW_HOURS;
 
 /// Whose rows: a `user_id`, optionally only within one project.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// The `user_id` the app sent.
-    #[arg(long)]
     pub user_id: String,
     /// Only this project's rows of the user.
-    #[arg(long)]
     pub project_id: Option<String>,
 }
 
@@ -46,6 +43,24 @@ pub async fn export_user(table: &DeltaTable, user: &User) -> Result<Vec<RecordBa
     Ok(rows.collect().await?)
 }
 
+/// How `delete_user` erases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EraseOptions {
+    /// The restore window: vacuum removes the rows from history this long after the deletion.
+    pub restore_window: Duration,
+    /// Only count the rows.
+    pub dry_run: bool,
+}
+
+impl Default for EraseOptions {
+    fn default() -> Self {
+        Self {
+            restore_window: Duration::hours(RESTORE_WINDOW_HOURS),
+            dry_run: false,
+        }
+    }
+}
+
 /// What `delete-user` did or would do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Erased {
@@ -65,9 +80,12 @@ pub struct Erased {
 pub async fn delete_user(
     table: &mut DeltaTable,
     user: &User,
-    restore_window: Duration,
-    dry_run: bool,
+    options: EraseOptions,
 ) -> Result<Erased, LakeError> {
+    let EraseOptions {
+        restore_window,
+        dry_run,
+    } = options;
     let rows: usize = export_user(table, user)
         .await?
         .iter()
@@ -84,10 +102,19 @@ pub async fn delete_user(
     if dry_run || rows == 0 {
         return Ok(erased);
     }
-    let (deleted, metrics) = retry_on_conflict(table, "delete-user", |table| {
-        table.delete().with_predicate(user.predicate()).into_future()
-    })
-    .await?;
+    let mut retries = ConflictRetries::new("delete-user");
+    let (deleted, metrics) = loop {
+        let deleted = table
+            .clone()
+            .delete()
+            .with_predicate(user.predicate())
+            .await
+            .map_err(LakeError::from);
+        if !retries.again(&deleted) {
+            break deleted?;
+        }
+        table.update_state().await?;
+    };
     erased.rows = metrics.num_deleted_rows.unwrap_or(rows);
     erased.files_removed = metrics.num_removed_files;
     erased.files_added = metrics.num_added_files;

@@ -13,6 +13,30 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+/// The window when none is given, in hours.
+pub const DEDUP_WINDOW_HOURS: u32 = 24;
+
+/// How many ids are remembered at most when no cap is given (about 256 MiB).
+pub const DEDUP_MAX_IDS: usize = 4_000_000;
+
+/// How long, and how many, `event_id`s the writer remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupOptions {
+    /// An `event_id` received within this long before the newest row is not written again.
+    pub window: Duration,
+    /// Past this many ids across partitions, the oldest are forgotten before the window ends.
+    pub max_ids: usize,
+}
+
+impl Default for DedupOptions {
+    fn default() -> Self {
+        Self {
+            window: Duration::hours(i64::from(DEDUP_WINDOW_HOURS)),
+            max_ids: DEDUP_MAX_IDS,
+        }
+    }
+}
+
 /// One partition's remembered ids, oldest first in `order`.
 #[derive(Debug, Default)]
 struct Seen {
@@ -28,6 +52,12 @@ pub struct Dedup {
     partitions: HashMap<i32, Seen>,
     total: usize,
     warned: bool,
+}
+
+impl From<DedupOptions> for Dedup {
+    fn from(options: DedupOptions) -> Self {
+        Self::new(options.window, options.max_ids)
+    }
 }
 
 impl Dedup {

@@ -2,11 +2,11 @@
 //! package, installed by `scripts/stack`) reads the table the writer made, on S3 (moto) and in a
 //! local folder, and finds the rows, the version and the history we wrote.
 
-use clap::Parser;
-use lakehouse_delta_writer::maintenance::history;
-use lakehouse_delta_writer::{AsOf, Lake, WriterConfig, open_at};
-use lakehouse_kafka::{Batch, BatchSink, Record};
-use lakehouse_testkit::{Stack, reference_event, unique};
+use lakehouse_lake::{AsOf, EventsWriter, LakeLocation, WriterOptions, history, open_at};
+use lakehouse_telemetry::Secret;
+use lakehouse_testkit::Stack;
+
+use crate::{TempLake, batch};
 
 /// Reads the table at argv[1] with Python deltalake (storage options as JSON in argv[2]) and prints
 /// its version, row count, the rows per event type, and the operations of its history.
@@ -30,35 +30,22 @@ sys.stdout.flush()
 os._exit(0)
 "#;
 
-async fn write_and_read_back(lake_uri: String, extra: Vec<String>, storage: serde_json::Value) {
+async fn write_and_read_back(location: LakeLocation, storage: serde_json::Value) {
     let stack = Stack::from_env();
-    let mut args = vec![
-        "delta-writer".to_string(),
-        format!("--lake-uri={lake_uri}"),
-        "--group-id=g".into(),
-    ];
-    args.extend(extra);
-    let config = WriterConfig::parse_from(args);
-    let mut lake = Lake::open_or_create(&config.lake, "g").await.expect("the lake");
+    let lake_uri = location.uri.clone();
+    let mut lake = EventsWriter::open_or_create(&location, &WriterOptions::new("g"))
+        .await
+        .expect("the lake");
     let seed = 5;
     let mut expected_types = std::collections::BTreeMap::<String, u64>::new();
     for commit in 0..3u64 {
-        let mut batch = Batch::new("t");
-        for index in commit * 100..commit * 100 + 100 {
-            let event = reference_event(seed, index);
-            *expected_types.entry(event.event_type.clone()).or_default() += 1;
-            batch.push(
-                Record {
-                    event,
-                    partition: 0,
-                    offset: index as i64,
-                },
-                1,
-            );
+        let batch = batch(seed, commit * 100, 100);
+        for record in &batch.records {
+            *expected_types.entry(record.event.event_type.clone()).or_default() += 1;
         }
         lake.write(&batch).await.expect("a commit");
     }
-    let table = open_at(&config.lake, &AsOf::default()).await.expect("the table");
+    let table = open_at(&location, &AsOf::default()).await.expect("the table");
     let ours: Vec<String> = history(&table, None)
         .await
         .expect("history")
@@ -88,9 +75,8 @@ async fn write_and_read_back(lake_uri: String, extra: Vec<String>, storage: serd
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_deltalake_reads_a_local_table() {
-    let dir = std::env::temp_dir().join(unique("lake-python"));
-    write_and_read_back(dir.display().to_string(), vec![], serde_json::json!({})).await;
-    std::fs::remove_dir_all(&dir).ok();
+    let temp = TempLake::new("lake-python");
+    write_and_read_back(temp.location.clone(), serde_json::json!({})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,5 +90,12 @@ async fn python_deltalake_reads_a_table_on_s3() {
         "AWS_ALLOW_HTTP": "true",
         "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
     });
-    write_and_read_back(stack.s3_lake_uri("python"), stack.aws_flags(), storage).await;
+    let location = LakeLocation {
+        aws_endpoint_url: Some(stack.aws_endpoint_url.clone()),
+        aws_region: stack.aws_region.clone(),
+        aws_access_key_id: Some(stack.aws_access_key_id.clone()),
+        aws_secret_access_key: Some(Secret::new(stack.aws_secret_access_key.clone())),
+        ..LakeLocation::new(stack.s3_lake_uri("python"))
+    };
+    write_and_read_back(location, storage).await;
 }

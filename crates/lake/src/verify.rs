@@ -13,8 +13,9 @@ use deltalake::logstore::object_store::path::Path;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::lake::LakeError;
+use crate::error::LakeError;
 use crate::progress::Counter;
+use crate::query::query;
 use crate::schema::events_schema;
 
 /// How many files are checked at once.
@@ -139,7 +140,7 @@ pub async fn verify(table: &DeltaTable) -> Result<Verified, LakeError> {
 
 /// The table's rows and distinct `event_id`s.
 async fn row_and_id_counts(table: &DeltaTable) -> Result<(i64, i64), LakeError> {
-    let counts = crate::query::query(table, "SELECT count(*), count(DISTINCT event_id) FROM events").await?;
+    let counts = query(table, "SELECT count(*), count(DISTINCT event_id) FROM events").await?;
     let column = |index: usize| {
         counts.first().map_or(0, |batch| {
             batch.column(index).as_primitive::<Int64Type>().value(0)

@@ -5,76 +5,37 @@
 //! are exported and deleted; Z-order keeps every row; verify finds a missing file.
 
 use chrono::{Duration, Utc};
-use clap::Parser;
 use deltalake::arrow::array::AsArray;
-use deltalake::arrow::datatypes::Int64Type;
-use lakehouse_delta_writer::maintenance::{self, history};
-use lakehouse_delta_writer::{AsOf, Lake, OutputFormat, WriterConfig, gdpr, open_at, query, render, verify};
-use lakehouse_kafka::{Batch, BatchSink, Record};
-use lakehouse_testkit::{reference_event, unique, wait_until};
+use lakehouse_lake::{
+    AsOf, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, User, VacuumOptions, WriterOptions,
+    delete_user, export_user, history, open_at, optimize, query, render, restore, vacuum, verify,
+};
+use lakehouse_testkit::{reference_event, wait_until};
 
-struct TempLake {
-    config: WriterConfig,
-    dir: std::path::PathBuf,
-}
+use crate::{TempLake, batch};
 
-impl TempLake {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(unique("lake-tooling"));
-        let config = WriterConfig::parse_from([
-            "delta-writer".to_string(),
-            format!("--lake-uri={}", dir.display()),
-            "--group-id=g".into(),
-            "--checkpoint-interval=3".into(),
-        ]);
-        Self { config, dir }
-    }
-
-    async fn count(&self, at: AsOf) -> i64 {
-        let table = open_at(&self.config.lake, &at).await.expect("the table");
-        let batches = query(&table, "SELECT count(*) FROM events")
-            .await
-            .expect("a count");
-        batches[0].column(0).as_primitive::<Int64Type>().value(0)
-    }
-
-    fn version(n: u64) -> AsOf {
-        AsOf {
-            version: Some(n),
-            as_of: None,
-        }
-    }
-}
-
-impl Drop for TempLake {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
+/// A lake whose writer (group `g`) makes a checkpoint every third commit.
+async fn temp_lake() -> (TempLake, EventsWriter) {
+    let temp = TempLake::new("lake-tooling");
+    let options = WriterOptions {
+        checkpoint_interval: 3,
+        ..WriterOptions::new("g")
+    };
+    let writer = temp.writer(&options).await;
+    (temp, writer)
 }
 
 /// One commit of `rows` reference events from `first` on, as the writer makes it.
-async fn append(lake: &mut Lake, seed: u64, first: u64, rows: u64) {
-    let mut batch = Batch::new("t");
-    for index in first..first + rows {
-        let record = Record {
-            event: reference_event(seed, index),
-            partition: 0,
-            offset: index as i64,
-        };
-        batch.push(record, 1);
-    }
-    lake.write(&batch).await.expect("a commit");
+async fn append(lake: &mut EventsWriter, seed: u64, first: u64, rows: u64) {
+    lake.write(&batch(seed, first, rows)).await.expect("a commit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_time_travel_restore_optimize_and_vacuum() {
-    let temp = TempLake::new();
+    let (temp, mut lake) = temp_lake().await;
     let seed = 11;
-    let mut lake = Lake::open_or_create(&temp.config.lake, "g")
-        .await
-        .expect("the lake");
     append(&mut lake, seed, 0, 100).await; // version 1
-    let table = open_at(&temp.config.lake, &AsOf::default())
+    let table = open_at(&temp.location, &AsOf::default())
         .await
         .expect("the table");
     let after_first = history(&table, Some(1)).await.expect("history")[0]
@@ -94,7 +55,7 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
     append(&mut lake, seed, 100, 50).await; // version 2
     append(&mut lake, seed, 150, 25).await; // version 3
 
-    let table = open_at(&temp.config.lake, &AsOf::default())
+    let table = open_at(&temp.location, &AsOf::default())
         .await
         .expect("the table");
     let checkpoint = temp
@@ -121,15 +82,9 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
     );
 
     // Restore: the dry run changes nothing, the real one commits version 4 = version 1.
-    let latest = open_at(&temp.config.lake, &AsOf::default())
-        .await
-        .expect("latest");
-    let target = open_at(&temp.config.lake, &TempLake::version(1))
-        .await
-        .expect("v1");
-    let dry = maintenance::restore(latest, &target, true)
-        .await
-        .expect("a dry run");
+    let latest = open_at(&temp.location, &AsOf::default()).await.expect("latest");
+    let target = open_at(&temp.location, &TempLake::version(1)).await.expect("v1");
+    let dry = restore(latest, &target, true).await.expect("a dry run");
     assert_eq!((dry.from_version, dry.to_version, dry.new_version), (3, 1, None));
     assert!(dry.files_removed >= 2, "{dry:?}");
     assert_eq!(
@@ -137,12 +92,8 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
         175,
         "a dry run changes nothing"
     );
-    let latest = open_at(&temp.config.lake, &AsOf::default())
-        .await
-        .expect("latest");
-    let done = maintenance::restore(latest, &target, false)
-        .await
-        .expect("a restore");
+    let latest = open_at(&temp.location, &AsOf::default()).await.expect("latest");
+    let done = restore(latest, &target, false).await.expect("a restore");
     assert_eq!(done.new_version, Some(4));
     assert_eq!(temp.count(AsOf::default()).await, 100);
     assert_eq!(temp.count(TempLake::version(3)).await, 175, "history is kept");
@@ -150,47 +101,64 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
     // Optimize: fewer files, the same rows.
     append(&mut lake, seed, 1_000, 30).await; // version 5
     append(&mut lake, seed, 2_000, 30).await; // version 6
-    let before = open_at(&temp.config.lake, &AsOf::default())
-        .await
-        .expect("latest");
+    let before = open_at(&temp.location, &AsOf::default()).await.expect("latest");
     let files_before = before.get_file_uris().expect("files").count();
     let ids_before = ids(&before).await;
-    let optimized = maintenance::optimize(before, 64 * 1024 * 1024, &[])
-        .await
-        .expect("optimize");
+    let optimized = optimize(
+        before,
+        &OptimizeOptions {
+            target_size: 64 * 1024 * 1024,
+            zorder: vec![],
+        },
+    )
+    .await
+    .expect("optimize");
     assert!(optimized.files_removed > optimized.files_added, "{optimized:?}");
-    let after = open_at(&temp.config.lake, &AsOf::default())
-        .await
-        .expect("latest");
+    let after = open_at(&temp.location, &AsOf::default()).await.expect("latest");
     assert!(after.get_file_uris().expect("files").count() < files_before);
     assert_eq!(ids(&after).await, ids_before, "optimize changes no row");
     let commits = history(&after, Some(1)).await.expect("history");
     assert_eq!(commits[0].operation, "OPTIMIZE");
 
     // Vacuum: never below the restore window; within its retention old versions stay readable.
-    let table = open_at(&temp.config.lake, &AsOf::default())
-        .await
-        .expect("latest");
-    let refused = maintenance::vacuum(table, Duration::hours(1), Duration::hours(168), false)
-        .await
-        .expect_err("below the restore window");
+    let table = open_at(&temp.location, &AsOf::default()).await.expect("latest");
+    let refused = vacuum(
+        table,
+        VacuumOptions {
+            retention: Duration::hours(1),
+            restore_window: Duration::hours(168),
+            dry_run: false,
+        },
+    )
+    .await
+    .expect_err("below the restore window");
     assert!(refused.to_string().contains("restore window"), "{refused}");
-    let table = open_at(&temp.config.lake, &AsOf::default())
-        .await
-        .expect("latest");
-    let dry = maintenance::vacuum(table, Duration::zero(), Duration::zero(), true)
-        .await
-        .expect("a dry run");
+    let table = open_at(&temp.location, &AsOf::default()).await.expect("latest");
+    let dry = vacuum(
+        table,
+        VacuumOptions {
+            retention: Duration::zero(),
+            restore_window: Duration::zero(),
+            dry_run: true,
+        },
+    )
+    .await
+    .expect("a dry run");
     assert!(
         !dry.files.is_empty(),
         "restore and optimize left unreferenced files"
     );
-    let table = open_at(&temp.config.lake, &AsOf::default())
-        .await
-        .expect("latest");
-    let kept = maintenance::vacuum(table, Duration::hours(1), Duration::hours(1), false)
-        .await
-        .expect("a vacuum");
+    let table = open_at(&temp.location, &AsOf::default()).await.expect("latest");
+    let kept = vacuum(
+        table,
+        VacuumOptions {
+            retention: Duration::hours(1),
+            restore_window: Duration::hours(1),
+            dry_run: false,
+        },
+    )
+    .await
+    .expect("a vacuum");
     assert_eq!(
         kept.files,
         Vec::<String>::new(),
@@ -205,11 +173,8 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_and_delete_a_user_z_order_and_verify() {
-    let temp = TempLake::new();
+    let (temp, mut lake) = temp_lake().await;
     let seed = 12;
-    let mut lake = Lake::open_or_create(&temp.config.lake, "g")
-        .await
-        .expect("the lake");
     append(&mut lake, seed, 0, 200).await; // version 1
     append(&mut lake, seed, 200, 200).await; // version 2
     let events: Vec<_> = (0..400).map(|i| reference_event(seed, i)).collect();
@@ -223,18 +188,14 @@ async fn export_and_delete_a_user_z_order_and_verify() {
         .max_by_key(|&(_, n)| n)
         .expect("the workload has users");
     assert!(theirs >= 2, "the user has several events: {theirs}");
-    let user = gdpr::User {
+    let user = User {
         user_id: user_id.clone(),
         project_id: None,
     };
-    let latest = || async {
-        open_at(&temp.config.lake, &AsOf::default())
-            .await
-            .expect("latest")
-    };
+    let latest = || async { open_at(&temp.location, &AsOf::default()).await.expect("latest") };
 
     // Export: exactly the user's rows.
-    let exported = gdpr::export_user(&latest().await, &user).await.expect("export");
+    let exported = export_user(&latest().await, &user).await.expect("export");
     let rows: usize = exported.iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, theirs);
     let json = render(&exported, OutputFormat::Json).expect("json");
@@ -246,10 +207,12 @@ async fn export_and_delete_a_user_z_order_and_verify() {
 
     // Z-order: the same rows, rewritten.
     let ids_before = ids(&latest().await).await;
-    let zordered = maintenance::optimize(
+    let zordered = optimize(
         latest().await,
-        64 * 1024 * 1024,
-        &["project_id".into(), "event_type".into()],
+        &OptimizeOptions {
+            target_size: 64 * 1024 * 1024,
+            zorder: vec!["project_id".into(), "event_type".into()],
+        },
     )
     .await
     .expect("a Z-order optimize");
@@ -260,25 +223,39 @@ async fn export_and_delete_a_user_z_order_and_verify() {
     let window = Duration::hours(168);
     let mut table = latest().await;
     let version_before = table.version();
-    let dry = gdpr::delete_user(&mut table, &user, window, true)
-        .await
-        .expect("a dry run");
+    let dry = delete_user(
+        &mut table,
+        &user,
+        EraseOptions {
+            restore_window: window,
+            dry_run: true,
+        },
+    )
+    .await
+    .expect("a dry run");
     assert_eq!((dry.rows, dry.new_version), (theirs, None));
     assert_eq!(
         latest().await.version(),
         version_before,
         "a dry run commits nothing"
     );
-    let erased = gdpr::delete_user(&mut table, &user, window, false)
-        .await
-        .expect("a deletion");
+    let erased = delete_user(
+        &mut table,
+        &user,
+        EraseOptions {
+            restore_window: window,
+            dry_run: false,
+        },
+    )
+    .await
+    .expect("a deletion");
     assert_eq!(erased.rows, theirs);
     assert!(
         erased
             .erased_from_history_after
             .is_some_and(|t| t > Utc::now() + Duration::hours(167))
     );
-    let left = gdpr::export_user(&latest().await, &user).await.expect("export");
+    let left = export_user(&latest().await, &user).await.expect("export");
     assert_eq!(
         left.iter().map(|b| b.num_rows()).sum::<usize>(),
         0,
@@ -292,13 +269,13 @@ async fn export_and_delete_a_user_z_order_and_verify() {
     );
 
     // Verify: sound, then a missing data file is found.
-    let sound = verify::verify(&latest().await).await.expect("verify");
+    let sound = verify(&latest().await).await.expect("verify");
     assert_eq!(sound.problems(), Vec::<String>::new());
     assert_eq!(sound.rows, Some((400 - theirs) as i64));
     let table = latest().await;
     let victim = table.get_file_uris().expect("files").next().expect("a file");
     std::fs::remove_file(victim.trim_start_matches("file://")).expect("remove a data file");
-    let broken = verify::verify(&table).await.expect("verify");
+    let broken = verify(&table).await.expect("verify");
     let problems = broken.problems();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("missing from the store"), "{problems:?}");
