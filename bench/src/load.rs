@@ -202,7 +202,9 @@ struct Generator {
 impl Generator {
     fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
         // A tally is only updated by short sections that cannot panic half-way.
-        self.tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sends the next request, and again while it is refused for a reason that may pass.
@@ -232,13 +234,24 @@ impl Generator {
                     max_backoff: retry.max_backoff,
                 };
                 let deadline = self.end + retry.give_up_after;
-                deliver(&self.transport, &events, &headers, &policy, Some(deadline), observe).await
+                deliver(
+                    &self.transport,
+                    &events,
+                    &headers,
+                    &policy,
+                    Some(deadline),
+                    observe,
+                )
+                .await
             }
             None => {
                 let attempt = self.transport.send_with_headers(&events, headers).await;
                 observe(&attempt);
                 match attempt.outcome {
-                    Outcome::Accepted { rejected } => Delivery::Accepted { rejected, attempts: 1 },
+                    Outcome::Accepted { rejected } => Delivery::Accepted {
+                        rejected,
+                        attempts: 1,
+                    },
                     _ => Delivery::GaveUp { attempts: 1 },
                 }
             }
@@ -251,18 +264,20 @@ impl Generator {
             Delivery::Accepted { rejected, attempts } => {
                 tally.retries += u64::from(attempts - 1);
                 let rejected: Vec<usize> = rejected.iter().map(|rejection| rejection.index).collect();
-                let accepted = ids
+                let accepted: Vec<Uuid> = ids
                     .iter()
                     .enumerate()
                     .filter(|(index, _)| !rejected.contains(index))
-                    .map(|(_, &event_id)| event_id);
-                let acked_at = Utc::now();
-                let before = tally.accepted.len();
+                    .map(|(_, &event_id)| event_id)
+                    .collect();
+                tally.events_accepted += accepted.len() as u64;
                 if self.load.track {
-                    tally.accepted.extend(accepted.map(|event_id| Accepted { event_id, acked_at }));
-                    tally.events_accepted += (tally.accepted.len() - before) as u64;
-                } else {
-                    tally.events_accepted += accepted.count() as u64;
+                    let acked_at = Utc::now();
+                    tally.accepted.extend(
+                        accepted
+                            .into_iter()
+                            .map(|event_id| Accepted { event_id, acked_at }),
+                    );
                 }
             }
             Delivery::Refused { attempts, .. } | Delivery::GaveUp { attempts } => {

@@ -26,19 +26,22 @@ struct Received {
     body: Value,
 }
 
+/// The `event_id` of an event's JSON.
+fn id_of(event: &Value) -> Uuid {
+    event["event_id"]
+        .as_str()
+        .expect("an id")
+        .parse()
+        .expect("a UUID")
+}
+
 impl Received {
     fn ids(&self) -> Vec<Uuid> {
         self.body["batch"]
             .as_array()
             .expect("a batch")
             .iter()
-            .map(|event| {
-                event["event_id"]
-                    .as_str()
-                    .expect("an id")
-                    .parse()
-                    .expect("a UUID")
-            })
+            .map(id_of)
             .collect()
     }
 }
@@ -359,18 +362,7 @@ async fn shutdown_stops_at_its_deadline_and_names_what_is_undelivered() {
         "{:?}",
         started.elapsed()
     );
-    let undelivered: Vec<Uuid> = report
-        .undelivered
-        .iter()
-        .map(|event| {
-            event["event_id"]
-                .as_str()
-                .expect("an id")
-                .parse()
-                .expect("a UUID")
-        })
-        .collect();
-    assert_eq!(undelivered, ids);
+    assert_eq!(report.undelivered.iter().map(id_of).collect::<Vec<_>>(), ids);
     assert_eq!(report.accepted, 0);
 }
 
