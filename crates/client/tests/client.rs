@@ -346,6 +346,17 @@ async fn shutdown_sends_what_is_queued() {
 }
 
 #[tokio::test]
+async fn a_dropped_client_still_sends_what_is_queued() {
+    let (api, url) = Api::start(vec![]).await;
+    // A batch of 3 and an hour's flush interval: only the drop sends these two.
+    let client = Client::new(config(&url)).expect("a client");
+    let ids = track(&client, 2).await;
+    drop(client);
+    let received = api.wait_for(1).await;
+    assert_eq!(received[0].ids(), ids);
+}
+
+#[tokio::test]
 async fn shutdown_stops_at_its_deadline_and_names_what_is_undelivered() {
     let unavailable = Answer::Status(
         503,

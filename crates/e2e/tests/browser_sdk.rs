@@ -62,8 +62,15 @@ const SDK_PAGE: &str = r#"<!doctype html>
 const AWAY_PAGE: &str =
     "<!doctype html><html><head><title>Away</title></head><body><p>Elsewhere.</p></body></html>";
 
+/// The built SDK of the checkout the test runs in: found from the working directory (cargo runs a
+/// test in its package's folder), not from where the test binary was compiled.
 fn sdk_script() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/js/dist/lakehouse.min.js");
+    let here = std::env::current_dir().expect("the working directory");
+    let root = here
+        .ancestors()
+        .find(|dir| dir.join("sdk/js/package.json").exists())
+        .unwrap_or_else(|| panic!("no sdk/js/package.json in {} or above", here.display()));
+    let path = root.join("sdk/js/dist/lakehouse.min.js");
     assert!(
         path.exists(),
         "{} is missing: build the SDK first (`cd sdk/js && npm ci && npm run build`; scripts/test does)",
