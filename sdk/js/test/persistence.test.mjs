@@ -100,6 +100,20 @@ test("two tabs share the stored list: neither erases the other's events", async 
   assert.deepEqual(stored().q.map((i) => i.e.event_id), [fromB], "A's acknowledged event is gone, B's stays");
 });
 
+test("tabs together stay within maxQueue in storage: the other tab's oldest go first, counted", async () => {
+  env = browser();
+  env.api.answer = () => {
+    throw new TypeError("offline");
+  };
+  const a = tracker({ maxQueue: 4 });
+  const b = tracker({ maxQueue: 4 });
+  const fromA = [a.track("a"), a.track("a"), a.track("a")];
+  const fromB = [b.track("b"), b.track("b")];
+  assert.deepEqual(stored().q.map((i) => i.e.event_id), [...fromA.slice(1), ...fromB]);
+  assert.equal(stored().d, 1);
+  assert.equal(b.stats().dropped, 1, "counted for the origin, whichever tab dropped it");
+});
+
 test("a sent event still unacknowledged 12 hours later is dropped at load, counted, not resent", async () => {
   env = browser();
   env.api.answer = () => Api.error(503, "unavailable");
