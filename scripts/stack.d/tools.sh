@@ -1,5 +1,5 @@
 # Installers of the tools only the tests use: the Python deltalake reader, the deployment
-# validators (Helm SDK, kubernetes-validate, python-hcl2) and checkov. `scripts/test` installs them
+# validators (Helm SDK, kubernetes-validate, python-hcl2), checkov, and the SDK's browser and Node. `scripts/test` installs them
 # (`scripts/stack tools`); the run command does not. Each returns at once when installed. Sourced by
 # scripts/stack, after install.sh.
 
@@ -23,9 +23,20 @@ install_venv() {
   touch "$venv/.installed"
 }
 
+# What the SDK's tests need (sdk/js, crates/e2e/tests/browser_sdk.rs): Debian's Chromium and its
+# WebDriver, never a browser download, and Node (18 or later) with npm to build and test the SDK.
+install_browser_tools() {
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    apt_install chromium chromium-driver
+  fi
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+  [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 18 ] || die "the SDK's tests need Node 18 or later"
+}
+
 install_test_tools() {
   mkdir -p "$CACHE"
   install_pydeltalake
   install_venv "$DEPLOY_VENV" "$DEPLOY_REQUIREMENTS"
   install_venv "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS"
+  install_browser_tools
 }

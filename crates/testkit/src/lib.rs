@@ -6,6 +6,7 @@
 //! Nothing here depends on a service crate: each service's tests use this crate, and the
 //! warehouse oracle is SQL, not the stream-processor's code.
 
+pub mod browser;
 pub mod child;
 pub mod database;
 pub mod faults;
@@ -19,6 +20,7 @@ pub mod warehouse;
 pub mod watermarks;
 pub mod workload;
 
+pub use browser::Browser;
 pub use child::{
     SESSION_TIMEOUT, random_between, short_session_flag, spawn_service, spawn_service_logging_to,
 };
