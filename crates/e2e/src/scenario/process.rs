@@ -7,27 +7,6 @@ use std::time::Duration;
 use lakehouse_testkit::spawn_service_logging_to;
 use tokio::process::{Child, Command};
 
-/// A service binary of this workspace: from `SCENARIO_BIN_DIR` (`scripts/soak` copies them
-/// there, so that a build during a long run does not change what a restart starts), else built
-/// beside the test (`cargo test --workspace` builds every binary first).
-pub fn binary(name: &str) -> PathBuf {
-    let dir = std::env::var_os("SCENARIO_BIN_DIR").map_or_else(
-        || {
-            let exe = std::env::current_exe().expect("the test binary's path");
-            let dir = exe.parent().and_then(Path::parent).expect("the target directory");
-            dir.to_path_buf()
-        },
-        PathBuf::from,
-    );
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build --bins` first (scripts/soak does)",
-        path.display()
-    );
-    path
-}
-
 /// One service process, restartable, its log appended to one file over all its lives.
 #[derive(Debug)]
 pub struct Service {
@@ -46,7 +25,7 @@ impl Service {
     pub fn new(name: &str, binary: &str, args: Vec<String>, env: Vec<(String, String)>, logs: &Path) -> Self {
         Self {
             name: name.into(),
-            binary: self::binary(binary),
+            binary: crate::services::binary(binary),
             args,
             env,
             log: logs.join(format!("{name}.log")),

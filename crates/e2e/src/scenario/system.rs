@@ -2,16 +2,15 @@
 //! lake prefix on the stack, and the three service binaries as child processes (a second
 //! stream-processor and delta-writer ready to join their groups).
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, short_session_flag, unique, wait_until};
+use lakehouse_testkit::{Stack, TempDatabase, TestTopic, short_session_flag, unique};
 use sqlx::PgPool;
+use std::path::{Path, PathBuf};
 
 use super::PARTITIONS;
 use super::process::Service;
 use super::settings::Secrets;
 use crate::lake::Lake;
+use crate::services::{free_port, wait_until_ready};
 
 /// Everything the scenario runs and reads.
 #[derive(Debug)]
@@ -62,18 +61,7 @@ impl System {
         system.api.start();
         system.processors[0].start();
         system.writers[0].start();
-        let ready = format!("{}/ready", system.api_url);
-        wait_until("the api is ready", Duration::from_secs(60), || {
-            let ready = ready.clone();
-            async move {
-                match reqwest::get(&ready).await {
-                    Ok(response) if response.status().is_success() => Ok(()),
-                    Ok(response) => Err(response.status().to_string()),
-                    Err(error) => Err(error.to_string()),
-                }
-            }
-        })
-        .await;
+        wait_until_ready(&system.api_url).await;
         system
     }
 
@@ -186,11 +174,4 @@ async fn own_login(database: &TempDatabase, password: &str) -> String {
     let (scheme, rest) = database.url.split_once("://").expect("a URL");
     let (_, server) = rest.split_once('@').expect("credentials in the stack's URL");
     format!("{scheme}://{ROLE}:{password}@{server}")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
