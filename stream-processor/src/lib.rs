@@ -11,7 +11,7 @@ mod warehouse;
 use lakehouse_kafka::{SinkService, run_sink};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Command, ProcessorConfig};
+pub use config::{Command, LOCAL_DATABASE_URL, ProcessorConfig};
 pub use warehouse::{Warehouse, WarehouseError, insert_new_events};
 
 /// Migrates, then consumes until `shutdown` is cancelled. A database that is down at start-up is

@@ -3,11 +3,11 @@
 //! arriving, as an orchestrator restarts a crashed container. Each new process makes progress
 //! within the session timeout plus ten seconds, and at the end every event is stored once.
 
-mod common;
-
-use common::{PATIENCE, rows_and_offsets};
 use lakehouse_testkit::restart::{Load, PROGRESS_LIMIT, kill_and_restart, late, sink_binary, summary};
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, spawn_service, unique, wait_until};
+use lakehouse_testkit::warehouse::PATIENCE;
+use lakehouse_testkit::{
+    Stack, TempDatabase, TestTopic, rows_and_offsets, spawn_service, unique, wait_until,
+};
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
 

@@ -7,17 +7,15 @@
 //! end. The crashes are repeated until the broker does hand a new member nothing (on a broker that
 //! never does, the test fails: it cannot show the recovery).
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, rows_and_offsets};
 use lakehouse_testkit::restart::Load;
+use lakehouse_testkit::warehouse::PATIENCE;
 use lakehouse_testkit::{
-    Stack, TempDatabase, TestTopic, random_between, spawn_service, spawn_service_logging_to, unique,
-    wait_until,
+    Stack, TempDatabase, TestTopic, random_between, rows_and_offsets, spawn_service,
+    spawn_service_logging_to, unique, wait_until,
 };
 use sqlx::PgPool;
 use tokio::process::Command;
