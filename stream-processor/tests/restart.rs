@@ -4,10 +4,8 @@
 //! within the session timeout plus ten seconds, and at the end every event is stored once.
 
 use lakehouse_testkit::restart::{Load, PROGRESS_LIMIT, kill_and_restart, late, sink_binary, summary};
-use lakehouse_testkit::warehouse::PATIENCE;
-use lakehouse_testkit::{
-    Stack, TempDatabase, TestTopic, rows_and_offsets, spawn_service, unique, wait_until,
-};
+use lakehouse_testkit::warehouse::{stored_offsets_so_far, wait_for_rows_and_offsets};
+use lakehouse_testkit::{Stack, TempDatabase, TestTopic, spawn_service, unique};
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
 
@@ -47,21 +45,13 @@ async fn a_processor_restarted_at_once_after_each_sigkill_makes_progress_within_
         patience,
         || spawn(&stack, &topic, &database, &group, &instance),
         // Before the first process creates the schema there is nothing stored: 0.
-        async || rows_and_offsets(&pool).await.map_or(0, |(_, _, offsets)| offsets),
+        async || stored_offsets_so_far(&pool).await,
     )
     .await;
     let produced = load.stop().await as i64;
     eprintln!("stream-processor: {}", summary(&took, patience));
 
-    wait_until(&format!("{produced} events once each"), PATIENCE, || async {
-        match rows_and_offsets(&pool).await? {
-            (rows, distinct, offsets) if rows == produced && distinct == produced && offsets == produced => {
-                Ok(())
-            }
-            counts => Err(format!("(rows, distinct, stored offsets) = {counts:?}")),
-        }
-    })
-    .await;
+    wait_for_rows_and_offsets(&pool, produced).await;
     last.start_kill().expect("SIGKILL");
     let late = late(&took);
     assert!(

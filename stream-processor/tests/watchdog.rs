@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use lakehouse_testkit::restart::Load;
-use lakehouse_testkit::warehouse::PATIENCE;
+use lakehouse_testkit::warehouse::{PATIENCE, stored_offsets_so_far, wait_for_rows_and_offsets};
 use lakehouse_testkit::{
-    Stack, TempDatabase, TestTopic, random_between, rows_and_offsets, spawn_service,
-    spawn_service_logging_to, unique, wait_until,
+    Stack, TempDatabase, TestTopic, random_between, spawn_service, spawn_service_logging_to, unique,
+    wait_until,
 };
 use sqlx::PgPool;
 use tokio::process::Command;
@@ -119,7 +119,7 @@ async fn a_member_handed_nothing_while_partitions_grow_unread_rejoins_and_reads_
     let http = reqwest::Client::new();
     let dir: PathBuf = std::env::temp_dir().join(unique("watchdog"));
     std::fs::create_dir_all(&dir).expect("a log directory");
-    let stored = async || rows_and_offsets(&pool).await.map_or(0, |(_, _, offsets)| offsets);
+    let stored = async || stored_offsets_so_far(&pool).await;
 
     let load = Load::start(&stack, &topic.name, seed, 10);
     let mut found = None;
@@ -161,7 +161,8 @@ async fn a_member_handed_nothing_while_partitions_grow_unread_rejoins_and_reads_
     let mut unready = None;
     let progress = loop {
         if let Some((503, body)) = ready(&http, port).await
-            && body.contains("partitions")
+            && let Ok(value) = serde_json::from_str::<serde_json::Value>(&body)
+            && value["checks"]["partitions"] != "ok"
         {
             unready.get_or_insert(body);
         }
@@ -206,14 +207,6 @@ async fn a_member_handed_nothing_while_partitions_grow_unread_rejoins_and_reads_
     .await;
 
     let produced = load.stop().await as i64;
-    wait_until(&format!("{produced} events once each"), PATIENCE, || async {
-        match rows_and_offsets(&pool).await? {
-            (rows, distinct, offsets) if rows == produced && distinct == produced && offsets == produced => {
-                Ok(())
-            }
-            counts => Err(format!("(rows, distinct, stored offsets) = {counts:?}")),
-        }
-    })
-    .await;
+    wait_for_rows_and_offsets(&pool, produced).await;
     member.start_kill().expect("SIGKILL");
 }

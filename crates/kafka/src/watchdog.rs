@@ -468,8 +468,9 @@ mod tests {
         let hear_1 = |dog: &mut Watchdog, at| dog.heard(1, at);
         let (at, stall) =
             run(&mut dog, start, start + secs(60), hear_1, growing(&[1]), &none()).expect("a stall");
-        // Unread from the first probe (5 s) on, for the limit plus two commit intervals.
-        assert_eq!(at, secs(20));
+        // Growing unread since the probe before the one that saw it (0 s); the limit plus two
+        // commit intervals (14 s) have passed at the probe of 15 s.
+        assert_eq!(at, secs(15));
         assert_eq!(
             stall,
             Stall::Orphaned {
