@@ -9,9 +9,9 @@ mod crash;
 mod service;
 mod sink;
 
-pub use cli::{AsOfArgs, Command, DeleteUserArgs, Format, OptimizeArgs, UserArgs, VacuumArgs};
+pub use cli::{Command, DeleteUserArgs, Format, OptimizeArgs, UserArgs, VacuumArgs};
 pub use commands::{execute, reset_offsets};
-pub use config::{LakeArgs, WriterConfig};
+pub use config::WriterConfig;
 pub use crash::CrashAt;
 pub use service::run;
 pub use sink::LakeSink;
