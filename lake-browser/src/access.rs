@@ -5,6 +5,8 @@
 //! rebinding. Form posts from other sites are refused whatever the token. Every answer forbids
 //! script, framing and sniffing (see [`SECURITY_HEADERS`]).
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -15,7 +17,6 @@ use subtle::ConstantTimeEq;
 
 use crate::error::PageError;
 use crate::layout::STYLE_PATH;
-use crate::state::AppState;
 
 /// The session cookie the sign-in form sets.
 pub const COOKIE: &str = "lake_browser_session";
@@ -101,11 +102,11 @@ fn equal(a: &str, b: &str) -> bool {
 }
 
 /// Checks every request against the access rules before its page runs.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn guard(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let open = OPEN_PATHS.contains(&path);
     let headers = request.headers();
-    let refusal = if !state.access.token_required() && !open && !addressed_to_loopback(headers) {
+    let refusal = if !access.token_required() && !open && !addressed_to_loopback(headers) {
         Some(PageError::Forbidden(
             "without a token the lake browser answers only requests addressed to localhost".into(),
         ))
@@ -113,7 +114,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         Some(PageError::Forbidden(
             "forms may be posted only from the lake browser's own pages".into(),
         ))
-    } else if !open && state.access.token_required() && !state.access.admits(headers) {
+    } else if !open && access.token_required() && !access.admits(headers) {
         Some(PageError::Unauthorized)
     } else {
         None

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lakehouse_delta_writer::LakeArgs;
 use lakehouse_lake::LakeLocation;
+use lakehouse_lake_args::LakeArgs;
 use lakehouse_telemetry::{LogFormat, Secret};
 
 use crate::state::{

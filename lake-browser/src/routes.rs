@@ -34,7 +34,7 @@ pub fn app(state: AppState, metrics: PrometheusHandle) -> Router {
         .with_state(state.clone())
         .merge(ops)
         .layer(middleware::from_fn(measure))
-        .layer(middleware::from_fn_with_state(state, access::guard))
+        .layer(middleware::from_fn_with_state(state.access, access::guard))
         .layer(middleware::map_response(access::security_headers))
 }
 

@@ -11,7 +11,7 @@ mod warehouse;
 use lakehouse_kafka::{SinkService, run_sink};
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Command, ProcessorConfig};
+pub use config::{Command, LOCAL_DATABASE_URL, ProcessorConfig};
 pub use warehouse::{Warehouse, WarehouseError, insert_new_events};
 
 /// Migrates, then consumes until `shutdown` is cancelled. A database that is down at start-up is
@@ -22,6 +22,7 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
     let service = SinkService {
         kafka: &config.kafka,
         group_id: &config.group_id,
+        group_instance_id: config.group_instance_id.as_deref(),
         metrics_addr: config.metrics_addr,
         policy: config.flush_policy(),
         version: env!("CARGO_PKG_VERSION"),

@@ -2,11 +2,10 @@
 //! `helm/lakehouse/ci`, its manifests validated against the Kubernetes schemas of a pinned version
 //! (kubernetes-validate), and what operators rely on asserted on the rendered objects.
 
-#[path = "support/tools.rs"]
-mod tools;
-
 use std::collections::BTreeMap;
 
+use lakehouse_e2e::containers::pod_spec;
+use lakehouse_e2e::tools;
 use serde_json::{Value, json};
 
 fn manifests(set: &Value) -> Vec<&Value> {
@@ -21,16 +20,6 @@ fn kinds(set: &Value) -> BTreeMap<String, usize> {
             .or_default() += 1;
     }
     kinds
-}
-
-fn pod_spec(manifest: &Value) -> Option<&Value> {
-    let spec = &manifest["spec"];
-    [
-        &spec["template"]["spec"],
-        &spec["jobTemplate"]["spec"]["template"]["spec"],
-    ]
-    .into_iter()
-    .find(|s| s.is_object())
 }
 
 fn named<'a>(set: &'a Value, kind: &str, name: &str) -> &'a Value {
@@ -337,4 +326,38 @@ fn the_schema_refuses_wrong_values() {
         );
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn consumers_are_static_members_named_after_their_pod_unless_turned_off() {
+    let sets = tools::chart_value_sets();
+    let instance_of = |set: &str, component: &str| -> Option<Value> {
+        let deployment = named(&sets[set], "Deployment", &format!("lakehouse-{component}"));
+        let env = pod_spec(deployment).expect("a pod")["containers"][0]["env"]
+            .as_array()
+            .expect("env");
+        env.iter()
+            .find(|var| var["name"] == "KAFKA_GROUP_INSTANCE_ID")
+            .map(|var| var["valueFrom"].clone())
+    };
+    let pod_name = json!({"fieldRef": {"fieldPath": "metadata.name"}});
+    for set in tools::VALUE_SETS {
+        assert_eq!(
+            instance_of(set, "stream-processor"),
+            Some(pod_name.clone()),
+            "{set}: the stream-processor"
+        );
+    }
+    for set in ["defaults", "full"] {
+        assert_eq!(
+            instance_of(set, "delta-writer"),
+            Some(pod_name.clone()),
+            "{set}: the delta-writer"
+        );
+    }
+    assert_eq!(
+        instance_of("minimal", "delta-writer"),
+        None,
+        "staticMembership: false leaves the member dynamic"
+    );
 }

@@ -4,17 +4,15 @@
 //! columns the panel displays. Every PromQL expression names only metrics our services (or the
 //! standard exporters beside them) expose.
 
-#[path = "support/grafana_sql.rs"]
-mod grafana_sql;
-
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::Duration;
-use grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
+use lakehouse_e2e::grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use lakehouse_stream_processor::Warehouse;
 use lakehouse_stream_processor::grants::Roles;
+use lakehouse_testkit::stack::setting;
 use lakehouse_testkit::{Stack, TempDatabase, reference_event, workload};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgRow};
@@ -27,7 +25,7 @@ const PROMETHEUS: &str = "prometheus";
 const SAMPLE_EVENTS: u64 = 10_000;
 
 fn grafana_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grafana")
+    lakehouse_testkit::repo::path("grafana")
 }
 
 /// Every dashboard file, by name.
@@ -128,10 +126,9 @@ async fn sample_warehouse(database: &TempDatabase) {
     }
 }
 
-/// Grafana's login: `scripts/stack` makes it (password overridable for other clusters).
+/// Grafana's login: `scripts/stack` makes it, with the password of its settings.
 async fn grafana_login(database: &TempDatabase) -> PgConnection {
-    let password =
-        std::env::var("LAKEHOUSE_GRAFANA_DB_PASSWORD").unwrap_or_else(|_| "lakehouse_grafana".into());
+    let password = setting("LAKEHOUSE_GRAFANA_DB_PASSWORD");
     database
         .url
         .parse::<PgConnectOptions>()

@@ -1,5 +1,5 @@
 //! A real headless Chromium driven over WebDriver (Debian's `chromium` and `chromium-driver`, which
-//! `scripts/stack up` installs for the tests), for tests of what a person's browser does with our
+//! `scripts/stack tools` installs for the tests), for tests of what a person's browser does with our
 //! pages and scripts: open a page, run script in it, read elements, take a screenshot, see a dialog.
 //!
 //! Each [`Browser`] is its own `chromedriver` on a free port with a fresh profile, so tests can run
@@ -74,7 +74,7 @@ fn program(var: &str, candidates: &[&str]) -> PathBuf {
         .find(|path| path.exists())
         .unwrap_or_else(|| {
             panic!(
-                "none of {candidates:?} exists: `scripts/stack up` installs Debian's chromium and \
+                "none of {candidates:?} exists: `scripts/stack tools` installs Debian's chromium and \
                  chromium-driver (or set {var})"
             )
         })

@@ -8,22 +8,24 @@
 //! (the README's pictures come from `LAKE_BROWSER_SCREENSHOTS=docs/images`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use lakehouse_lake::LakeLocation;
 use lakehouse_lake_browser::BrowserConfig;
-use lakehouse_testkit::{Browser, Stack};
+use lakehouse_testkit::{Browser, Stack, wait_until};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::{HOSTILE_TITLE, ROWS, write_versions};
 
-/// The digits of an element's text (`1 234` → 1234).
+/// The digits of an element's text (`1 234` → 1234), once the page holding it has loaded (a
+/// click that submits a form returns before the next page is there).
 async fn number(browser: &Browser, selector: &str) -> u64 {
-    let element = browser
-        .find(selector)
-        .await
-        .unwrap_or_else(|e| panic!("{selector}: {e}"));
+    let element = wait_until(selector, Duration::from_secs(20), || async {
+        browser.find(selector).await.map_err(|e| e.to_string())
+    })
+    .await;
     let text = browser.text(&element).await.expect("its text");
     text.chars()
         .filter(char::is_ascii_digit)
