@@ -20,7 +20,9 @@ pub enum Command {
         #[arg(long = "partition")]
         partitions: Vec<i32>,
     },
-    /// Run SQL against the events table (registered as `events`) and print the result.
+    /// Run one read-only SQL query against the events table (registered as `events`) and print
+    /// the result. Anything else (COPY, CREATE EXTERNAL TABLE, DDL, DML, SET, several statements)
+    /// is refused.
     Query {
         /// For example: SELECT event_type, count(*) FROM events GROUP BY event_type
         sql: String,

@@ -4,8 +4,8 @@
 
 use lakehouse_lake::progress::report;
 use lakehouse_lake::{
-    AsOf, Commit, EventsWriter, OutputFormat, User, WriterOptions, delete_user, export_user, history,
-    open_at, optimize, query, render, restore, vacuum, verify,
+    AsOf, Commit, EventsWriter, OutputFormat, QueryLimits, User, WriterOptions, delete_user, export_user,
+    history, open_at, optimize, read_only_query, render, restore, vacuum, verify,
 };
 
 use crate::cli::Command;
@@ -35,7 +35,9 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
         Command::Query { sql, at, format } => {
             let table = open_at(lake, &(*at).into()).await?;
             let format = OutputFormat::from(*format);
-            print!("{}", render(&query(&table, sql).await?, format)?);
+            // Read-only: anything but a query is refused before it runs (DESIGN.md §8.3).
+            let answer = read_only_query(&table, sql, QueryLimits::default()).await?;
+            print!("{}", render(&answer.batches, format)?);
             if format == OutputFormat::Table {
                 println!();
             }

@@ -30,6 +30,11 @@ pub const SINK_BATCH_ROWS: &str = "lakehouse_sink_batch_rows";
 /// Time to commit one batch, labelled `group`.
 pub const SINK_COMMIT_SECONDS: &str = "lakehouse_sink_commit_seconds";
 
+/// Requests the lake browser answered, labelled `page` (the route) and `status`.
+pub const LAKE_BROWSER_REQUESTS_TOTAL: &str = "lakehouse_lake_browser_requests_total";
+/// Time the lake browser took to answer a page, labelled `page` (the route).
+pub const LAKE_BROWSER_PAGE_SECONDS: &str = "lakehouse_lake_browser_page_seconds";
+
 /// Installs the global Prometheus recorder once per process and returns its handle.
 pub fn install_prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
