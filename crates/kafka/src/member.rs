@@ -70,12 +70,13 @@ impl GroupMember {
         timeout: Duration,
         group: &str,
     ) -> Result<(), KafkaError> {
-        self.consumer.unsubscribe();
         let mut config = config.clone();
         config.remove("group.instance.id");
         let fresh = config.create_with_context(RebalanceContext::default())?;
         let old = std::mem::replace(&mut self.consumer, fresh);
-        close_within(old, timeout, group).await;
+        // The old consumer leaves on a thread of its own: its unsubscribe can wait for a
+        // rebalance callback that only a poll would serve, and nothing polls it any more.
+        finish_within(old, true, timeout, group).await;
         self.subscribe()
     }
 
@@ -165,8 +166,22 @@ impl GroupMember {
 /// rebalance can hang in librdkafka. Past the timeout the process goes on, which is safe: offsets
 /// live in the sink, and the group drops the member when its session ends.
 async fn close_within(consumer: StreamConsumer<RebalanceContext>, timeout: Duration, group: &str) {
+    finish_within(consumer, false, timeout, group).await;
+}
+
+/// Closes `consumer` as [`close_within`] does, after unsubscribing it first when `leave` (a
+/// LeaveGroup, so that the group need not wait for its session to end), all on that thread.
+async fn finish_within(
+    consumer: StreamConsumer<RebalanceContext>,
+    leave: bool,
+    timeout: Duration,
+    group: &str,
+) {
     let (closed, done) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
+        if leave {
+            consumer.unsubscribe();
+        }
         drop(consumer);
         let _ = closed.send(());
     });

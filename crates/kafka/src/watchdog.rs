@@ -1,8 +1,9 @@
 //! The stall watchdog of a group member: it tells the loop to leave the group and join again when
 //! the group leaves partitions unread. A member that holds no partition while partitions of the
-//! topic grow and the group's committed offsets of them stand still, or that reads nothing of a
-//! growing partition it holds, or that sees another partition grow unread far longer than any
-//! member takes to commit, rejoins once this has lasted the session timeout plus a margin. A
+//! topic hold messages past the group's committed offsets and those offsets stand still (a backlog
+//! nobody reads, growing or not), or that reads nothing of a growing partition it holds, or that
+//! sees another partition unread far longer than any member takes to commit, rejoins once this has
+//! lasted the session timeout plus a margin. A
 //! broker that left partitions with members that died (DESIGN.md §6) then hands them out again; on
 //! a broker that rebalances by itself the watchdog has nothing to do.
 //!
@@ -26,11 +27,11 @@ pub(crate) struct Probe {
 /// Why the member should leave and join again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Stall {
-    /// No partition held, while these partitions grew and nobody read them.
+    /// No partition held, while these partitions held messages nobody read.
     NoPartitions { idle: Duration, unread: Vec<i32> },
     /// These held partitions grew while the member read nothing of them.
     NoProgress { quiet: Duration, stalled: Vec<i32> },
-    /// These partitions, held by no live member, grew unread for this long.
+    /// These partitions, held by no live member, were unread for this long.
     Orphaned {
         unread_for: Duration,
         partitions: Vec<i32>,
@@ -53,7 +54,7 @@ impl fmt::Display for Stall {
         match self {
             Stall::NoPartitions { idle, unread } => write!(
                 f,
-                "held no partition for {} s while partitions {unread:?} grew and nobody read them",
+                "held no partition for {} s while partitions {unread:?} held messages nobody read",
                 idle.as_secs()
             ),
             Stall::NoProgress { quiet, stalled } => write!(
@@ -66,7 +67,7 @@ impl fmt::Display for Stall {
                 partitions,
             } => write!(
                 f,
-                "partitions {partitions:?} grew for {} s while the group's committed offsets of them stood still",
+                "partitions {partitions:?} held unread messages for {} s while the group's committed offsets of them stood still",
                 unread_for.as_secs()
             ),
         }
@@ -97,7 +98,7 @@ pub(crate) struct Watchdog {
     last_tick: Option<Instant>,
     /// True once a stall led to a rejoin and no progress followed yet.
     rejoined: bool,
-    /// True while the member holds nothing and partitions grow that nobody reads.
+    /// True while the member holds nothing and partitions hold messages nobody reads.
     needed: bool,
 }
 
@@ -173,7 +174,7 @@ impl Watchdog {
         self.unread_since.clear();
     }
 
-    /// True while the member holds nothing and partitions grow that nobody reads: the member is of
+    /// True while the member holds nothing and partitions hold messages nobody reads: the member is of
     /// no use then, and `/ready` says so.
     pub(crate) fn is_idle_while_needed(&self) -> bool {
         self.needed
@@ -201,12 +202,14 @@ impl Watchdog {
             high.is_some() && high > before.highs.get(p)
         };
         self.needed = false;
+        // Unread: messages past the group's committed offset, which did not move since the last
+        // probe. Growth is not required: a backlog left when traffic stops needs a reader too.
         for &p in probe.highs.keys() {
             let committed = probe.committed.get(&p);
             let caught_up = committed.is_some_and(|c| Some(c) >= probe.highs.get(&p));
             if caught_up || committed != before.committed.get(&p) {
                 self.unread_since.remove(&p);
-            } else if grew(&p) {
+            } else {
                 self.unread_since.entry(p).or_insert(before_at);
             }
         }
@@ -362,15 +365,33 @@ mod tests {
     }
 
     #[test]
-    fn a_member_holding_nothing_stays_while_nothing_arrives() {
+    fn a_member_holding_nothing_stays_while_the_group_has_read_everything() {
         let start = Instant::now();
         let mut dog = Watchdog::new(SESSION, MARGIN, COMMITS, start);
-        let quiet = |_| probe(&[(0, 100), (1, 7)], &[(1, 2)]);
+        let quiet = |_| probe(&[(0, 100), (1, 7)], &[(0, 100), (1, 7)]);
         assert_eq!(
             run(&mut dog, start, start + secs(120), |_, _| {}, quiet, &none()),
             None
         );
         assert!(!dog.is_idle_while_needed());
+    }
+
+    #[test]
+    fn a_member_holding_nothing_rejoins_when_a_backlog_sits_unread_after_traffic_stopped() {
+        let start = Instant::now();
+        let mut dog = Watchdog::new(SESSION, MARGIN, COMMITS, start);
+        let backlog = |_| probe(&[(0, 100), (1, 7)], &[(1, 2)]);
+        let (at, stall) =
+            run(&mut dog, start, start + secs(60), |_, _| {}, backlog, &none()).expect("a stall");
+        assert_eq!(at, secs(10));
+        assert_eq!(
+            stall,
+            Stall::NoPartitions {
+                idle: secs(10),
+                unread: vec![0, 1]
+            }
+        );
+        assert!(dog.is_idle_while_needed(), "/ready fails meanwhile");
     }
 
     #[test]
