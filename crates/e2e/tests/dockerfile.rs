@@ -7,7 +7,13 @@ use lakehouse_e2e::tools;
 /// The binaries of the workspace: every member folder with a `src/main.rs`, by package name.
 fn workspace_binaries() -> Vec<String> {
     let mut binaries = Vec::new();
-    for folder in ["api", "stream-processor", "delta-writer", "warehouse-sync"] {
+    for folder in [
+        "api",
+        "stream-processor",
+        "delta-writer",
+        "warehouse-sync",
+        "lake-browser",
+    ] {
         let dir = tools::repo().join(folder);
         assert!(dir.join("src/main.rs").exists(), "{folder} has no main.rs");
         binaries.push(format!("lakehouse-{folder}"));
