@@ -25,6 +25,19 @@ pub const SINK_ERRORS_TOTAL: &str = "lakehouse_sink_errors_total";
 pub const SINK_BATCH_ROWS: &str = "lakehouse_sink_batch_rows";
 /// Time to commit one batch, labelled `group`.
 pub const SINK_COMMIT_SECONDS: &str = "lakehouse_sink_commit_seconds";
+/// 1 while a readiness check passes, 0 while it fails (what `/ready` says), labelled `check`.
+pub const READY_CHECK: &str = "lakehouse_ready_check";
+/// Rounds of the warehouse's retention, labelled `outcome` = `applied` | `skipped` (another
+/// replica held the lock) | `failed`.
+pub const RETENTION_RUNS_TOTAL: &str = "lakehouse_retention_runs_total";
+/// Files the latest version of the lake's events table references.
+pub const LAKE_FILES: &str = "lakehouse_lake_files";
+/// Of those, files smaller than the small-file size (what `optimize` would compact).
+pub const LAKE_SMALL_FILES: &str = "lakehouse_lake_small_files";
+/// Commits since the table's last checkpoint (a reader replays them one by one).
+pub const LAKE_COMMITS_SINCE_CHECKPOINT: &str = "lakehouse_lake_commits_since_checkpoint";
+/// The table's `delta.checkpointInterval`, to compare the above with.
+pub const LAKE_CHECKPOINT_INTERVAL: &str = "lakehouse_lake_checkpoint_interval";
 
 /// Installs the global Prometheus recorder once per process and returns its handle.
 pub fn install_prometheus() -> PrometheusHandle {
