@@ -59,12 +59,12 @@ fn every_value_set_lints_clean_and_renders_valid_manifests() {
             "{name}: invalid for Kubernetes {}",
             tools::KUBERNETES_VERSION
         );
-        // Only the Prometheus Operator's kind has no schema in Kubernetes; it is checked below.
+        // Only the Prometheus Operator's kinds have no schema in Kubernetes; they are checked below.
         for unvalidated in set["unvalidated"].as_array().expect("unvalidated") {
             assert!(
                 unvalidated
                     .as_str()
-                    .is_some_and(|u| u.contains("ServiceMonitor/")),
+                    .is_some_and(|u| u.contains("ServiceMonitor/") || u.contains("PrometheusRule/")),
                 "{name}: {unvalidated}"
             );
         }
@@ -101,11 +101,13 @@ fn each_value_set_renders_what_it_turns_on() {
         0
     );
     assert_eq!(count("defaults", "ServiceMonitor"), 0);
+    assert_eq!(count("defaults", "PrometheusRule"), 0);
     let full = &sets["full"];
     assert_eq!(count("full", "CronJob"), 3);
     assert_eq!(count("full", "HorizontalPodAutoscaler"), 1);
     assert_eq!(count("full", "Ingress"), 1);
     assert_eq!(count("full", "ServiceMonitor"), 3);
+    assert_eq!(count("full", "PrometheusRule"), 1);
     assert!(
         named(full, "Deployment", "lakehouse-api")["spec"]["replicas"].is_null(),
         "with the HPA on, the Deployment leaves replicas to it"
@@ -284,6 +286,30 @@ fn services_monitors_budgets_and_autoscaler_find_their_targets() {
         ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
         "lakehouse-api"
     );
+}
+
+#[test]
+fn the_prometheus_rule_is_the_repositorys_alert_rules_with_absolute_runbook_links() {
+    let sets = tools::chart_value_sets();
+    let full = &sets["full"];
+    let rule = named(full, "PrometheusRule", "lakehouse");
+    let base = tools::yaml("helm/lakehouse/ci/full-values.yaml")["prometheusRule"]["runbookBaseUrl"]
+        .as_str()
+        .expect("a runbook base URL")
+        .trim_end_matches('/')
+        .to_string();
+    let mut expected = tools::yaml("prometheus/rules/lakehouse.yml")["groups"].clone();
+    let mut alerts = 0;
+    for group in expected.as_array_mut().expect("groups") {
+        for rule in group["rules"].as_array_mut().expect("rules") {
+            let relative = rule["annotations"]["runbook_url"].as_str().expect("a runbook link");
+            rule["annotations"]["runbook_url"] = json!(format!("{base}/{relative}"));
+            alerts += 1;
+        }
+    }
+    assert!(alerts >= 15, "only {alerts} alerts");
+    assert_eq!(rule["spec"]["groups"], expected);
+    assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
 }
 
 #[test]
