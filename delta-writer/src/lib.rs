@@ -8,6 +8,7 @@ mod config;
 mod crash;
 mod service;
 mod sink;
+mod table_metrics;
 
 pub use cli::{AsOfArgs, Command, DeleteUserArgs, Format, OptimizeArgs, UserArgs, VacuumArgs};
 pub use commands::{execute, reset_offsets};
