@@ -342,6 +342,18 @@ fn maintenance_jobs_run_the_lake_commands_one_at_a_time() {
     for name in ["DATABASE_URL", "LAKE_URI", "AWS_REGION"] {
         assert!(env.contains(&name), "reconcile lacks {name}: {env:?}");
     }
+    // The lake's maintenance records itself in the warehouse's audit log, as the CronJob.
+    for job in ["lakehouse-optimize", "lakehouse-vacuum"] {
+        let container = &pod_spec(named(full, "CronJob", job)).expect("a pod")["containers"][0];
+        let env = container["env"].as_array().expect("env");
+        let value = |name: &str| env.iter().find(|var| var["name"] == name).cloned();
+        assert!(value("DATABASE_URL").is_some(), "{job} cannot write the audit log");
+        assert_eq!(
+            value("LAKEHOUSE_ACTOR").map(|var| var["value"].clone()),
+            Some(Value::String(format!("cronjob/{job}"))),
+            "{job}"
+        );
+    }
 }
 
 #[test]
