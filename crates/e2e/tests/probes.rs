@@ -2,23 +2,13 @@
 //! started with its listening address already taken, exits non-zero within seconds and names the
 //! address (DESIGN.md §10). Without it a consumer would consume unprobed and unscraped.
 
-use std::path::{Path, PathBuf};
+#[path = "support/binaries.rs"]
+mod binaries;
+
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::Command;
-
-/// A binary of this workspace, built beside the test (`cargo test --workspace` builds them all).
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the target directory");
-    let path = dir.join(name);
-    assert!(path.exists(), "{} is not built", path.display());
-    path
-}
 
 /// Starts `name` with `variable` set to an address another socket holds: it must exit non-zero,
 /// naming the address.
@@ -26,7 +16,7 @@ async fn refuses(name: &str, variable: &str, extra: &[(&str, &str)]) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     let addr = taken.local_addr().expect("its address").to_string();
     let lake = std::env::temp_dir().join(format!("probes-{}", uuid::Uuid::new_v4()));
-    let mut command = Command::new(binary(name));
+    let mut command = Command::new(binaries::binary(name));
     command
         .env(variable, &addr)
         .env("LOG_FORMAT", "json")
