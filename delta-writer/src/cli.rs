@@ -148,6 +148,7 @@ impl From<&VacuumArgs> for VacuumOptions {
             retention: Duration::hours(args.retention_hours),
             restore_window: Duration::hours(args.restore_window_hours),
             dry_run: args.dry_run,
+            user_metadata: None,
         }
     }
 }
@@ -168,6 +169,7 @@ impl From<&OptimizeArgs> for OptimizeOptions {
         Self {
             target_size: args.target_size,
             zorder: args.zorder.clone(),
+            user_metadata: None,
         }
     }
 }
@@ -189,6 +191,7 @@ impl From<&DeleteUserArgs> for EraseOptions {
         Self {
             restore_window: Duration::hours(args.restore_window_hours),
             dry_run: args.dry_run,
+            user_metadata: None,
         }
     }
 }

@@ -215,4 +215,29 @@ async fn reset_offsets_leaves_its_record() {
         json!({"group": "lakehouse-warehouse", "topic": "audited-topic", "partitions": [3]})
     );
     assert_eq!(record.result, json!({"deleted": 0}));
+
+    // `audit` lists it, as JSON lines and as a table.
+    let audit = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse-stream-processor"))
+            .arg("audit")
+            .args(args)
+            .env("DATABASE_URL", &database.url)
+            .env("LOG_FORMAT", "pretty")
+            .output()
+            .expect("the binary runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+    let lines = audit(&["--json", "--action", "warehouse."]);
+    let listed: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(listed.len(), 1, "{lines}");
+    assert_eq!(listed[0]["actor"], "sre-2");
+    assert_eq!(listed[0]["action"], "warehouse.reset_offsets");
+    let table = audit(&["--by", "sre-2"]);
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.contains("warehouse.reset_offsets") && table.contains("ok"), "{table}");
+    assert_eq!(audit(&["--by", "nobody"]).lines().count(), 1, "only the header");
 }

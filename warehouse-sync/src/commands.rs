@@ -81,7 +81,7 @@ pub async fn execute(config: &SyncConfig) -> Result<Outcome> {
                 let lake = LakeSource::open(&(&args.stores.lake).into(), &args.at.into()).await?;
                 let rebuilt = rebuild::rebuild(&pool, &lake, &args.range, args.dry_run).await?;
                 tracing::info!(?rebuilt, "rebuild");
-                Ok(rebuilt)
+                Ok::<_, SyncError>(rebuilt)
             }
             .await;
             finish(&AuditLog::new(pool.clone()), &action, outcome).await
@@ -167,7 +167,7 @@ pub async fn execute(config: &SyncConfig) -> Result<Outcome> {
                 for (partition, offset, reason) in &replayed.still_invalid {
                     tracing::warn!(partition, offset, reason = %reason, "dead letter still invalid: not replayed");
                 }
-                Ok(replayed)
+                Ok::<_, SyncError>(replayed)
             }
             .await;
             finish(&AuditLog::new(pool.clone()), &action, outcome).await

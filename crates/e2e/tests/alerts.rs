@@ -38,6 +38,8 @@ struct Services {
     api: SocketAddr,
     processor: SocketAddr,
     writer: SocketAddr,
+    /// The consumers' groups, the same across restarts.
+    groups: (String, String),
 }
 
 impl Services {
@@ -66,7 +68,7 @@ impl Services {
         command
             .env("METRICS_ADDR", self.processor.to_string())
             .env("DATABASE_URL", &self.database.url)
-            .env("KAFKA_GROUP_ID", unique("alerts-warehouse"));
+            .env("KAFKA_GROUP_ID", &self.groups.0);
         spawn_service(&mut command, "the stream-processor")
     }
 
@@ -77,7 +79,7 @@ impl Services {
             .env("METRICS_ADDR", self.writer.to_string())
             .env("LAKE_URI", &self.lake)
             .env("FLUSH_MAX_AGE_MS", "1000")
-            .env("KAFKA_GROUP_ID", unique("alerts-lake"))
+            .env("KAFKA_GROUP_ID", &self.groups.1)
             .env_remove("DATABASE_URL");
         spawn_service(&mut command, "the delta-writer")
     }
@@ -211,6 +213,7 @@ async fn the_freshness_alert_fires_while_the_processor_is_stopped_and_resolves_a
         api: free_addr(),
         processor: free_addr(),
         writer: free_addr(),
+        groups: (unique("alerts-warehouse"), unique("alerts-lake")),
         stack,
     };
     let _api = services.api();
