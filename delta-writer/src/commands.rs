@@ -31,7 +31,8 @@ pub async fn reset_offsets(config: &WriterConfig, partitions: &[i32]) -> anyhow:
         } else {
             partitions.to_vec()
         };
-        let mut writer = EventsWriter::open_or_create(&config.location(), &WriterOptions::from(config)).await?;
+        let mut writer =
+            EventsWriter::open_or_create(&config.location(), &WriterOptions::from(config)).await?;
         writer.reset_offsets(&config.kafka.topic, &partitions).await?;
         anyhow::Ok(json!({"partitions": partitions}))
     }

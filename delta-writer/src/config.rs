@@ -142,7 +142,9 @@ impl WriterConfig {
                     .map_err(|error| anyhow::anyhow!("DATABASE_URL: {error}"))?,
             )),
             None => {
-                tracing::warn!("DATABASE_URL is not set: the audit record goes to the log and the commit only");
+                tracing::warn!(
+                    "DATABASE_URL is not set: the audit record goes to the log and the commit only"
+                );
                 Ok(lakehouse_audit::AuditLog::log_only())
             }
         }

@@ -70,16 +70,20 @@ pub async fn grant(pool: &PgPool, roles: &Roles) -> Result<Granted, sqlx::Error>
         sqlx::query(&statements.1).execute(&mut *tx).await?;
         for (table, keep) in APPEND_ONLY {
             let kept = if role == &roles.writer { keep } else { "" };
-            let revoke: String = sqlx::query_scalar(
-                "SELECT format('REVOKE ALL ON %I FROM %I', $1, $2)
-                     || CASE WHEN $3 = '' THEN '' ELSE format('; GRANT %s ON %I TO %I', $3, $1, $2) END",
+            let (revoke, regrant): (String, Option<String>) = sqlx::query_as(
+                "SELECT format('REVOKE ALL ON %I FROM %I', $1, $2),
+                        CASE WHEN $3 = '' THEN NULL ELSE format('GRANT %s ON %I TO %I', $3, $1, $2) END",
             )
             .bind(table)
             .bind(role)
             .bind(kept)
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::raw_sql(&revoke).execute(&mut *tx).await?;
+            // One statement each: a prepared statement holds one command.
+            sqlx::query(&revoke).execute(&mut *tx).await?;
+            if let Some(regrant) = regrant {
+                sqlx::query(&regrant).execute(&mut *tx).await?;
+            }
         }
         done.granted.push(role.clone());
     }

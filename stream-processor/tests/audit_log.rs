@@ -37,14 +37,16 @@ async fn acting_as(database: &TempDatabase, role: &'static str) -> PgPool {
 
 /// The SQLSTATE of a refused statement.
 async fn refusal(pool: &PgPool, statement: &str) -> String {
-    let error = sqlx::query(statement)
-        .execute(pool)
-        .await
-        .expect_err(statement);
+    let error = sqlx::query(statement).execute(pool).await.expect_err(statement);
     error
         .as_database_error()
         .and_then(|e| e.code())
-        .map(|code| format!("{code}: {}", error.as_database_error().map(|e| e.message()).unwrap_or_default()))
+        .map(|code| {
+            format!(
+                "{code}: {}",
+                error.as_database_error().map(|e| e.message()).unwrap_or_default()
+            )
+        })
         .unwrap_or_else(|| error.to_string())
 }
 
@@ -84,7 +86,10 @@ async fn the_writer_inserts_and_nobody_updates_or_deletes() {
         "TRUNCATE audit_log",
     ] {
         let as_writer = refusal(&writer, statement).await;
-        assert!(as_writer.starts_with("42501"), "the writer: {statement}: {as_writer}");
+        assert!(
+            as_writer.starts_with("42501"),
+            "the writer: {statement}: {as_writer}"
+        );
         let as_owner = refusal(&owner, statement).await;
         assert!(
             as_owner.starts_with("42501") && as_owner.contains("append-only"),
@@ -225,7 +230,11 @@ async fn reset_offsets_leaves_its_record() {
             .env("LOG_FORMAT", "pretty")
             .output()
             .expect("the binary runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).expect("UTF-8")
     };
     let lines = audit(&["--json", "--action", "warehouse."]);
@@ -238,6 +247,9 @@ async fn reset_offsets_leaves_its_record() {
     assert_eq!(listed[0]["action"], "warehouse.reset_offsets");
     let table = audit(&["--by", "sre-2"]);
     assert_eq!(table.lines().count(), 2, "{table}");
-    assert!(table.contains("warehouse.reset_offsets") && table.contains("ok"), "{table}");
+    assert!(
+        table.contains("warehouse.reset_offsets") && table.contains("ok"),
+        "{table}"
+    );
     assert_eq!(audit(&["--by", "nobody"]).lines().count(), 1, "only the header");
 }

@@ -39,7 +39,11 @@ fn user_arguments(user: &UserArgs) -> serde_json::Value {
 /// Records how `action` ended, prints `outcome`'s result as JSON, and fails when either failed
 /// (the result is printed even when its record could not be stored).
 #[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
-async fn finish<T: serde::Serialize>(audit: &AuditLog, action: &Action, outcome: Result<T>) -> Result<Outcome> {
+async fn finish<T: serde::Serialize>(
+    audit: &AuditLog,
+    action: &Action,
+    outcome: Result<T>,
+) -> Result<Outcome> {
     let recorded = audit.record(&action.finished(&outcome)).await;
     println!("{}", serde_json::to_string(&outcome?).unwrap_or_default());
     recorded?;
@@ -111,11 +115,14 @@ pub async fn execute(config: &SyncConfig) -> Result<Outcome> {
         Command::ExportUser(args) => {
             let pool = warehouse::connect(&args.stores.warehouse.database_url).await?;
             let action = Action::new(config.actor(), "gdpr.export_user", user_arguments(&args.user));
-            let outcome = erase::export_user(&pool, &(&args.stores.lake).into(), &User::from(&args.user)).await;
-            let counted = outcome.as_ref().map(|export| {
-                json!({"warehouse_rows": export.warehouse.len(), "lake_rows": export.lake.len()})
-            });
-            let recorded = AuditLog::new(pool.clone()).record(&action.finished(&counted)).await;
+            let outcome =
+                erase::export_user(&pool, &(&args.stores.lake).into(), &User::from(&args.user)).await;
+            let counted = outcome.as_ref().map(
+                |export| json!({"warehouse_rows": export.warehouse.len(), "lake_rows": export.lake.len()}),
+            );
+            let recorded = AuditLog::new(pool.clone())
+                .record(&action.finished(&counted))
+                .await;
             println!("{}", serde_json::to_string_pretty(&outcome?).unwrap_or_default());
             recorded?;
             Ok(Outcome::Success)

@@ -70,7 +70,11 @@ impl DeadLetter {
 pub enum Selection {
     All,
     /// One partition of the dead-letter topic, offsets `from..=to`.
-    Range { partition: i32, from: i64, to: i64 },
+    Range {
+        partition: i32,
+        from: i64,
+        to: i64,
+    },
 }
 
 impl Selection {
@@ -108,7 +112,10 @@ pub async fn read(config: &ClientConfig, topic: &str) -> Result<Vec<DeadLetter>>
         .map_err(|error| SyncError::Kafka(error.to_string()))?;
     let mut config = config.clone();
     config
-        .set("group.id", format!("lakehouse-dlq-reader-{}", uuid::Uuid::new_v4()))
+        .set(
+            "group.id",
+            format!("lakehouse-dlq-reader-{}", uuid::Uuid::new_v4()),
+        )
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false");
     let topic = topic.to_string();
@@ -118,9 +125,12 @@ pub async fn read(config: &ClientConfig, topic: &str) -> Result<Vec<DeadLetter>>
 }
 
 fn read_blocking(config: &ClientConfig, topic: &str, partitions: &[i32]) -> Result<Vec<DeadLetter>> {
-    let ends = lakehouse_kafka::fetched_watermarks(config, topic, partitions, READ_TIMEOUT).ok_or_else(|| {
-        SyncError::Kafka(format!("the broker did not answer a fetch of every partition of {topic}"))
-    })?;
+    let ends =
+        lakehouse_kafka::fetched_watermarks(config, topic, partitions, READ_TIMEOUT).ok_or_else(|| {
+            SyncError::Kafka(format!(
+                "the broker did not answer a fetch of every partition of {topic}"
+            ))
+        })?;
     let mut remaining: BTreeMap<i32, i64> = ends
         .iter()
         .filter(|(_, (low, high))| high > low)
@@ -232,10 +242,13 @@ pub async fn replay(
             None => letter.payload_bytes(),
         };
         if let Some(reason) = still_invalid(&payload) {
-            replayed.still_invalid.push((letter.partition, letter.offset, reason));
+            replayed
+                .still_invalid
+                .push((letter.partition, letter.offset, reason));
             continue;
         }
-        let event: EnrichedEvent = serde_json::from_slice(&payload).map_err(|e| SyncError::Row(e.to_string()))?;
+        let event: EnrichedEvent =
+            serde_json::from_slice(&payload).map_err(|e| SyncError::Row(e.to_string()))?;
         if !dry_run {
             let from = format!("{}:{}", letter.partition, letter.offset);
             let headers = OwnedHeaders::new().insert(Header {
@@ -287,7 +300,11 @@ pub fn table(letters: &[DeadLetter]) -> String {
         "partition", "offset", "dead-lettered", "origin"
     );
     for letter in letters {
-        let origin = match (&letter.source_topic, letter.source_partition, letter.source_offset) {
+        let origin = match (
+            &letter.source_topic,
+            letter.source_partition,
+            letter.source_offset,
+        ) {
             (Some(topic), Some(partition), Some(offset)) => format!("{topic}:{partition}:{offset}"),
             _ => "?".into(),
         };

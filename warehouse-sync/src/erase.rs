@@ -89,7 +89,9 @@ pub async fn erase_from_warehouse(pool: &PgPool, user: &User, dry_run: bool) -> 
     sqlx::query("LOCK TABLE kafka_offsets IN EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SET LOCAL lock_timeout = 0").execute(&mut *tx).await?;
+    sqlx::query("SET LOCAL lock_timeout = 0")
+        .execute(&mut *tx)
+        .await?;
 
     let (events, hours): (i64, Vec<DateTime<Utc>>) = sqlx::query_as(&format!(
         r#"SELECT count(*), coalesce(array_agg(DISTINCT date_trunc('hour', "timestamp")), '{{}}')

@@ -18,7 +18,7 @@ pub mod warehouse;
 
 pub use commands::{Outcome, execute};
 pub use config::{
-    Command, DlqCommand, DlqListArgs, DlqReplayArgs, EraseUserArgs, ExportUserArgs, Format, Hours, RebuildArgs,
-    ReconcileArgs, Stores, SyncConfig, UserArgs, WarehouseArgs,
+    Command, DlqCommand, DlqListArgs, DlqReplayArgs, EraseUserArgs, ExportUserArgs, Format, Hours,
+    RebuildArgs, ReconcileArgs, Stores, SyncConfig, UserArgs, WarehouseArgs,
 };
 pub use error::{Result, SyncError};

@@ -98,7 +98,9 @@ async fn a_poison_message_is_listed_fixed_and_replayed_exactly_once() {
     assert_eq!(letters.len(), 2, "one copy per consumer group");
     for letter in &letters {
         assert!(
-            letter["error"].as_str().is_some_and(|e| e.contains("received_at")),
+            letter["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("received_at")),
             "{letter}"
         );
         assert_eq!(letter["source_topic"], pipeline.topic.name.as_str());

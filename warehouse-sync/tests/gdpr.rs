@@ -86,7 +86,12 @@ async fn a_user_is_exported_from_and_erased_from_both_stores() {
     // A dry run counts and changes nothing.
     let before = pipeline.fingerprint().await;
     let dry = pipeline
-        .sync(&["erase-user", &format!("--user-id={VICTIM}"), "--dry-run", "--actor=dpo"])
+        .sync(&[
+            "erase-user",
+            &format!("--user-id={VICTIM}"),
+            "--dry-run",
+            "--actor=dpo",
+        ])
         .await;
     assert!(dry.status.success());
     let dry: serde_json::Value = serde_json::from_slice(&dry.stdout).expect("JSON");
@@ -102,8 +107,18 @@ async fn a_user_is_exported_from_and_erased_from_both_stores() {
     let erased: serde_json::Value = serde_json::from_slice(&erased.stdout).expect("JSON");
     assert_eq!(erased["warehouse"]["events"], theirs);
     assert_eq!(erased["lake"]["rows"], theirs);
-    assert!(erased["warehouse"]["events_recomputed"].as_i64().expect("a count") > 0);
-    assert!(erased["warehouse"]["funnel_rows_recomputed"].as_i64().expect("a count") > 0);
+    assert!(
+        erased["warehouse"]["events_recomputed"]
+            .as_i64()
+            .expect("a count")
+            > 0
+    );
+    assert!(
+        erased["warehouse"]["funnel_rows_recomputed"]
+            .as_i64()
+            .expect("a count")
+            > 0
+    );
 
     // Every table: no row of theirs, the others untouched, the dashboards = their recomputation.
     assert_eq!(warehouse_rows_of(&mut pipeline, VICTIM).await, 0);
@@ -114,7 +129,11 @@ async fn a_user_is_exported_from_and_erased_from_both_stores() {
         "raw events and the rollups' count"
     );
     assert_eq!(pipeline.lake_count(None).await, total - theirs);
-    assert_eq!(derived_mismatches(&pool).await, vec![], "derived tables = recomputation");
+    assert_eq!(
+        derived_mismatches(&pool).await,
+        vec![],
+        "derived tables = recomputation"
+    );
     assert_eq!(empty_derived_tables(&pool).await, Vec::<&str>::new());
     assert_eq!(stored_offsets(&pool).await, offsets, "the offsets do not move");
     assert_eq!(pipeline.reconcile(ALL).await.0, 0, "the stores agree");
@@ -126,7 +145,10 @@ async fn a_user_is_exported_from_and_erased_from_both_stores() {
     .fetch_one(&pool)
     .await
     .expect("a search");
-    assert_eq!(everywhere, 0, "the id is nowhere in the warehouse, audit log included");
+    assert_eq!(
+        everywhere, 0,
+        "the id is nowhere in the warehouse, audit log included"
+    );
 
     // The audit log and the lake's commit say who erased whom (by pseudonym).
     let pseudonym = lakehouse_audit::pseudonym(VICTIM);
@@ -152,14 +174,19 @@ async fn a_user_is_exported_from_and_erased_from_both_stores() {
             ("gdpr.export_user", false, true)
         ]
     );
-    assert!(records.iter().all(|r| r.actor == "dpo" && r.arguments["user_id_sha256"] == pseudonym));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.actor == "dpo" && r.arguments["user_id_sha256"] == pseudonym)
+    );
     let config = pipeline.writer_config(&[]);
     let table = lakehouse_lake::open_at(&config.location(), &Default::default())
         .await
         .expect("the lake");
     let last = &lakehouse_lake::history(&table, Some(1)).await.expect("history")[0];
     let note: serde_json::Value =
-        serde_json::from_str(last.user_metadata.as_deref().expect("the commit's userMetadata")).expect("JSON");
+        serde_json::from_str(last.user_metadata.as_deref().expect("the commit's userMetadata"))
+            .expect("JSON");
     assert_eq!(note["audit"]["action"], "gdpr.erase_user");
     assert_eq!(note["audit"]["actor"], "dpo");
     assert_eq!(note["audit"]["arguments"]["user_id_sha256"], pseudonym);

@@ -105,7 +105,10 @@ mod tests {
         let done = action.finished(&Ok::<_, String>(json!({"files": 3})));
         assert!(done.ok);
         assert_eq!(done.result, json!({"files": 3}));
-        assert_eq!((done.actor.as_str(), done.action.as_str()), ("sre-1", "lake.vacuum"));
+        assert_eq!(
+            (done.actor.as_str(), done.action.as_str()),
+            ("sre-1", "lake.vacuum")
+        );
         let failed = action.finished(&Err::<(), _>("the store refused"));
         assert!(!failed.ok);
         assert_eq!(failed.result, json!({"error": "the store refused"}));

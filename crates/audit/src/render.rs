@@ -60,7 +60,10 @@ mod tests {
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].starts_with("id  at"), "{text}");
         assert_eq!(lines[0].find("actor"), lines[1].find("sre-1"), "{text}");
-        assert!(lines[1].contains("lake.vacuum") && lines[1].contains("ok"), "{text}");
+        assert!(
+            lines[1].contains("lake.vacuum") && lines[1].contains("ok"),
+            "{text}"
+        );
         assert!(lines[1].ends_with('…') && lines[1].len() < 250, "{text}");
     }
 }

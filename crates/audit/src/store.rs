@@ -117,10 +117,13 @@ pub struct Filter {
 /// The records `filter` selects, newest first.
 pub async fn list(pool: &PgPool, filter: &Filter) -> Result<Vec<AuditRecord>, sqlx::Error> {
     type Row = (i64, DateTime<Utc>, f64, String, String, Value, bool, Value);
-    let action_pattern = filter.action.as_ref().map(|action| match action.strip_suffix('.') {
-        Some(prefix) => format!("{}.%", like_escaped(prefix)),
-        None => like_escaped(action),
-    });
+    let action_pattern = filter
+        .action
+        .as_ref()
+        .map(|action| match action.strip_suffix('.') {
+            Some(prefix) => format!("{}.%", like_escaped(prefix)),
+            None => like_escaped(action),
+        });
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, at, seconds, actor, action, arguments, ok, result FROM audit_log
          WHERE ($1::text IS NULL OR action LIKE $1)

@@ -45,7 +45,13 @@ fn run_promtool(args: &[&str]) -> String {
 fn test_files() -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(tools::repo().join(TESTS))
         .expect("prometheus/tests")
-        .map(|entry| entry.expect("a directory entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|name| name.ends_with(".yml"))
         .map(|name| format!("{TESTS}/{name}"))
         .collect();
@@ -94,7 +100,10 @@ fn promtool_unit_tests_pass() {
 #[test]
 fn every_alert_is_tested_firing_and_silent() {
     let files = test_files();
-    let documents = tools::run("yaml_json.py", &files.iter().map(String::as_str).collect::<Vec<_>>());
+    let documents = tools::run(
+        "yaml_json.py",
+        &files.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let (mut fires, mut silent) = (BTreeSet::new(), BTreeSet::new());
     for file in &files {
         for test in documents[file]["tests"].as_array().expect("tests") {
@@ -149,7 +158,9 @@ fn every_alert_has_a_severity_a_summary_and_a_runbook_section() {
         );
         for annotation in ["summary", "description"] {
             assert!(
-                rule["annotations"][annotation].as_str().is_some_and(|s| !s.is_empty()),
+                rule["annotations"][annotation]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty()),
                 "{name} has no {annotation}"
             );
         }
@@ -157,7 +168,11 @@ fn every_alert_has_a_severity_a_summary_and_a_runbook_section() {
         let anchor = url
             .strip_prefix("docs/RUNBOOK.md#")
             .unwrap_or_else(|| panic!("{name}: runbook_url {url:?} is not into docs/RUNBOOK.md"));
-        assert_eq!(anchor, name.to_lowercase(), "{name}: the runbook section is named after the alert");
+        assert_eq!(
+            anchor,
+            name.to_lowercase(),
+            "{name}: the runbook section is named after the alert"
+        );
         assert!(sections.contains(anchor), "docs/RUNBOOK.md has no section {name}");
     }
 }
@@ -177,5 +192,9 @@ fn rules_name_only_metrics_that_exist() {
                 .map(|metric| format!("{name}: {metric}")),
         );
     }
-    assert!(unknown.is_empty(), "metrics nothing exposes:\n{}", unknown.join("\n"));
+    assert!(
+        unknown.is_empty(),
+        "metrics nothing exposes:\n{}",
+        unknown.join("\n")
+    );
 }

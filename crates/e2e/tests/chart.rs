@@ -302,7 +302,9 @@ fn the_prometheus_rule_is_the_repositorys_alert_rules_with_absolute_runbook_link
     let mut alerts = 0;
     for group in expected.as_array_mut().expect("groups") {
         for rule in group["rules"].as_array_mut().expect("rules") {
-            let relative = rule["annotations"]["runbook_url"].as_str().expect("a runbook link");
+            let relative = rule["annotations"]["runbook_url"]
+                .as_str()
+                .expect("a runbook link");
             rule["annotations"]["runbook_url"] = json!(format!("{base}/{relative}"));
             alerts += 1;
         }
@@ -347,7 +349,10 @@ fn maintenance_jobs_run_the_lake_commands_one_at_a_time() {
         let container = &pod_spec(named(full, "CronJob", job)).expect("a pod")["containers"][0];
         let env = container["env"].as_array().expect("env");
         let value = |name: &str| env.iter().find(|var| var["name"] == name).cloned();
-        assert!(value("DATABASE_URL").is_some(), "{job} cannot write the audit log");
+        assert!(
+            value("DATABASE_URL").is_some(),
+            "{job} cannot write the audit log"
+        );
         assert_eq!(
             value("LAKEHOUSE_ACTOR").map(|var| var["value"].clone()),
             Some(Value::String(format!("cronjob/{job}"))),

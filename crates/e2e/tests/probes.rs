@@ -45,7 +45,12 @@ async fn refuses(name: &str, variable: &str, extra: &[(&str, &str)]) {
 
 #[tokio::test]
 async fn the_api_refuses_a_taken_listen_addr() {
-    refuses("lakehouse-api", "LISTEN_ADDR", &[("API_KEYS", "probes:probes-key")]).await;
+    refuses(
+        "lakehouse-api",
+        "LISTEN_ADDR",
+        &[("API_KEYS", "probes:probes-key")],
+    )
+    .await;
 }
 
 #[tokio::test]

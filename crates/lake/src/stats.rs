@@ -35,7 +35,7 @@ pub struct TableStats {
 /// The stats of the loaded version of `table`.
 pub async fn stats(table: &DeltaTable) -> Result<TableStats, LakeError> {
     let snapshot = table.snapshot()?;
-    let version = u64::try_from(snapshot.version()).unwrap_or(0);
+    let version = snapshot.version();
     let (mut files, mut small_files, mut bytes) = (0, 0, 0);
     for file in snapshot.log_data().iter() {
         files += 1;
@@ -69,5 +69,7 @@ async fn last_checkpoint(table: &DeltaTable) -> Result<Option<u64>, LakeError> {
         Err(error) => return Err(deltalake::DeltaTableError::from(error).into()),
     };
     // A hint that cannot be read is treated as absent, as Delta readers do: they list the log.
-    Ok(serde_json::from_slice::<Hint>(&bytes).ok().map(|hint| hint.version))
+    Ok(serde_json::from_slice::<Hint>(&bytes)
+        .ok()
+        .map(|hint| hint.version))
 }

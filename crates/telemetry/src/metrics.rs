@@ -84,7 +84,9 @@ mod tests {
             .record(42.0);
         let text = handle.render();
         let bucket = |le: &str| {
-            format!(r#"lakehouse_sink_freshness_seconds_bucket{{group="buckets-test",sink="warehouse",le="{le}"}}"#)
+            format!(
+                r#"lakehouse_sink_freshness_seconds_bucket{{group="buckets-test",sink="warehouse",le="{le}"}}"#
+            )
         };
         assert!(text.contains(&format!("{} 0", bucket("30"))), "{text}");
         assert!(text.contains(&format!("{} 1", bucket("60"))), "{text}");

@@ -9,10 +9,7 @@ use std::path::{Path, PathBuf};
 /// The path of binary `name` of this workspace.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the target directory");
+    let dir = exe.parent().and_then(Path::parent).expect("the target directory");
     let path = dir.join(name);
     assert!(path.exists(), "{} is not built", path.display());
     path

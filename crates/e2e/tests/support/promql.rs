@@ -41,9 +41,9 @@ pub const STANDARD_METRICS: [(&str, &str); 3] = [
 /// histograms as unless given buckets), a histogram's `_bucket`, and the standard ones.
 pub fn known_metrics() -> BTreeSet<String> {
     let ours = our_metrics();
-    let derived = ours.iter().flat_map(|name| {
-        ["_sum", "_count", "_bucket"].map(|suffix| format!("{name}{suffix}"))
-    });
+    let derived = ours
+        .iter()
+        .flat_map(|name| ["_sum", "_count", "_bucket"].map(|suffix| format!("{name}{suffix}")));
     let standard = STANDARD_METRICS.iter().map(|(name, _)| name.to_string());
     ours.iter().cloned().chain(derived).chain(standard).collect()
 }
@@ -124,4 +124,3 @@ fn metric_names_are_found_outside_matchers_and_groupings() {
         BTreeSet::from(["lakehouse_x_total".to_string(), "up".to_string()])
     );
 }
-

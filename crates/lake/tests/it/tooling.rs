@@ -8,8 +8,8 @@ use chrono::{Duration, Utc};
 use deltalake::arrow::array::AsArray;
 use lakehouse_lake::{
     AsOf, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, RestoreOptions, User, VacuumOptions,
-    WriterOptions,
-    delete_user, export_user, history, open_at, optimize, query, render, restore, stats, vacuum, verify,
+    WriterOptions, delete_user, export_user, history, open_at, optimize, query, render, restore, stats,
+    vacuum, verify,
 };
 use lakehouse_testkit::{reference_event, wait_until};
 
@@ -327,12 +327,19 @@ async fn ids(table: &deltalake::DeltaTable) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_small_files_and_commits_since_the_checkpoint() {
     let (temp, mut lake) = temp_lake().await;
-    let latest = || async { open_at(&temp.location, &AsOf::default()).await.expect("the table") };
+    let latest = || async {
+        open_at(&temp.location, &AsOf::default())
+            .await
+            .expect("the table")
+    };
     append(&mut lake, 5, 0, 10).await; // version 1
     let first = stats(&latest().await).await.expect("stats");
     assert_eq!(first.version, 1);
     assert!(first.files >= 1, "{first:?}");
-    assert_eq!(first.small_files, first.files, "a 10-row file is small: {first:?}");
+    assert_eq!(
+        first.small_files, first.files,
+        "a 10-row file is small: {first:?}"
+    );
     assert_eq!(first.last_checkpoint, None);
     assert_eq!(first.commits_since_checkpoint, 1);
     assert_eq!(first.checkpoint_interval, 3);
@@ -344,7 +351,10 @@ async fn stats_count_small_files_and_commits_since_the_checkpoint() {
     assert_eq!(after.version, 4);
     assert_eq!(after.last_checkpoint, Some(3), "{after:?}");
     assert_eq!(after.commits_since_checkpoint, 1);
-    assert!(after.files > first.files && after.bytes > first.bytes, "{after:?}");
+    assert!(
+        after.files > first.files && after.bytes > first.bytes,
+        "{after:?}"
+    );
 
     optimize(latest().await, &OptimizeOptions::default())
         .await
