@@ -2,7 +2,8 @@
 //! the real api, stream-processor and delta-writer every second and evaluates
 //! `prometheus/rules/lakehouse.yml` every second; events arrive through the api the whole time;
 //! the stream-processor is stopped, and `LakehouseSinkStale{sink="warehouse"}` is followed through
-//! Prometheus' HTTP API: pending, then firing, then resolved once the processor is back.
+//! Prometheus' HTTP API: pending, then firing, then resolved once the processor is back. Before
+//! that, both sinks' freshness histograms and per-partition lag are seen through Prometheus.
 
 #[path = "support/binaries.rs"]
 mod binaries;
@@ -230,26 +231,65 @@ async fn the_freshness_alert_fires_while_the_processor_is_stopped_and_resolves_a
     let client = reqwest::Client::new();
 
     // Everything scraped, the warehouse fresh, and the alert silent.
-    wait_until("Prometheus scraping the three services", Duration::from_secs(120), || {
-        let client = client.clone();
-        async move {
-            let up = query(&client, listen, r#"sum(up{job=~"lakehouse-.*"})"#).await?;
-            (up == 3.0).then_some(()).ok_or(format!("{up} targets up"))
-        }
-    })
+    wait_until(
+        "Prometheus scraping the three services",
+        Duration::from_secs(120),
+        || {
+            let client = client.clone();
+            async move {
+                let up = query(&client, listen, r#"sum(up{job=~"lakehouse-.*"})"#).await?;
+                (up == 3.0).then_some(()).ok_or(format!("{up} targets up"))
+            }
+        },
+    )
     .await;
-    wait_until("the warehouse's freshness reported", Duration::from_secs(120), || {
-        let client = client.clone();
-        async move {
-            let age = query(
-                &client,
-                listen,
-                r#"time() - max(lakehouse_sink_newest_received_timestamp_seconds{sink="warehouse"})"#,
-            )
-            .await?;
-            (age < 30.0).then_some(()).ok_or(format!("{age} s old"))
-        }
-    })
+    wait_until(
+        "the warehouse's freshness reported",
+        Duration::from_secs(120),
+        || {
+            let client = client.clone();
+            async move {
+                let age = query(
+                    &client,
+                    listen,
+                    r#"time() - max(lakehouse_sink_newest_received_timestamp_seconds{sink="warehouse"})"#,
+                )
+                .await?;
+                (age < 30.0).then_some(()).ok_or(format!("{age} s old"))
+            }
+        },
+    )
+    .await;
+    // Both sinks report the freshness of what they commit and the lag of each partition.
+    wait_until(
+        "both sinks' freshness and lag scraped",
+        Duration::from_secs(120),
+        || {
+            let client = client.clone();
+            async move {
+                for sink in ["warehouse", "lake"] {
+                    let committed = query(
+                        &client,
+                        listen,
+                        &format!(r#"sum(lakehouse_sink_freshness_seconds_count{{sink="{sink}"}})"#),
+                    )
+                    .await?;
+                    let partitions = query(
+                        &client,
+                        listen,
+                        &format!(r#"count(lakehouse_consumer_lag_seconds{{sink="{sink}"}})"#),
+                    )
+                    .await?;
+                    if committed < 1.0 || partitions != 2.0 {
+                        return Err(format!(
+                            "{sink}: {committed} committed, lag of {partitions} partitions"
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        },
+    )
     .await;
     assert_eq!(alert_state(&client, listen).await, Ok(None), "silent while fresh");
 
@@ -258,7 +298,11 @@ async fn the_freshness_alert_fires_while_the_processor_is_stopped_and_resolves_a
     terminate(&mut processor).await;
     let (before_pending, pending) = follow(&client, listen, Some("pending"), Duration::from_secs(240)).await;
     let (pending_to_firing, firing) = follow(&client, listen, Some("firing"), Duration::from_secs(120)).await;
-    assert_eq!(before_pending, [None, Some("pending".to_string())], "silent, then pending");
+    assert_eq!(
+        before_pending,
+        [None, Some("pending".to_string())],
+        "silent, then pending"
+    );
     assert_eq!(
         pending_to_firing,
         [Some("pending".to_string()), Some("firing".to_string())],

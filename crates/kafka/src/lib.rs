@@ -5,6 +5,7 @@
 mod admin;
 mod batch;
 mod config;
+mod freshness;
 mod pipeline;
 mod position;
 mod readiness;

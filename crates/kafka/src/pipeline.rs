@@ -23,6 +23,7 @@ use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{Batch, FlushPolicy, Record};
+use crate::freshness::Freshness;
 use crate::position::{Admission, Positions};
 use crate::service::Backoff;
 
@@ -37,6 +38,9 @@ const OFFSETS_CHECK: &str = "offsets";
 #[async_trait]
 pub trait BatchSink: Send {
     type Error: std::error::Error + Send + Sync + 'static;
+
+    /// What the sink is (`warehouse` | `lake`): the `sink` label of its freshness metrics.
+    const NAME: &'static str;
 
     /// The offset of the next message the sink expects from `partition`, or `None` when it has
     /// stored nothing of it.
@@ -119,6 +123,7 @@ pub struct Pipeline<S: BatchSink> {
     until_caught_up: bool,
     /// The consumer's configuration for a client of its own that reads watermarks afresh.
     probe: ClientConfig,
+    freshness: Freshness,
 }
 
 /// What the loop knows about the partitions of the current assignment; replaced at every
@@ -232,6 +237,7 @@ impl<S: BatchSink> Pipeline<S> {
             })?;
         let dlq = producer.create().map_err(PipelineError::Client)?;
         Ok(Self {
+            freshness: Freshness::new(&group, S::NAME),
             consumer,
             dlq,
             group,
@@ -319,6 +325,18 @@ impl<S: BatchSink> Pipeline<S> {
             if batch.is_full(&self.policy) || (due && !batch.is_empty()) {
                 self.flush(&mut batch, &shutdown).await;
             }
+            let (client, topic) = (self.consumer.client(), &self.topic);
+            self.freshness.report(
+                &assignment.partitions,
+                |partition| positions.next(partition),
+                |partition| {
+                    cached_watermarks(client, topic, partition)
+                        .map(|(_, high)| high)
+                        .filter(|&high| high >= 0)
+                },
+                &batch,
+                chrono::Utc::now(),
+            );
             if self.until_caught_up && assignment.caught_up(&positions) {
                 if !batch.is_empty() {
                     self.flush(&mut batch, &shutdown).await;
@@ -628,6 +646,7 @@ impl<S: BatchSink> Pipeline<S> {
                     metrics::histogram!(names::SINK_COMMIT_SECONDS, &labels).record(started.elapsed());
                     metrics::histogram!(names::SINK_BATCH_ROWS, &labels).record(batch.records.len() as f64);
                     tracing::debug!(records = batch.records.len(), offsets = ?batch.next_offsets, "batch committed");
+                    self.freshness.committed(batch, chrono::Utc::now());
                     break;
                 }
                 Err(error) => {
