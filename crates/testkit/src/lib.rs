@@ -3,11 +3,13 @@
 //! make their own topic, database and lake prefix, so that tests run in parallel without
 //! touching each other or the pipeline's own data.
 
+pub mod browser;
 pub mod child;
 pub mod faults;
 pub mod watermarks;
 pub mod workload;
 
+pub use browser::Browser;
 pub use child::{
     SESSION_TIMEOUT, random_between, short_session_flag, spawn_service, spawn_service_logging_to,
 };
