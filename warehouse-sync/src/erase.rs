@@ -25,6 +25,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::error::{Result, SyncError};
+use crate::rebuild::refill_funnel_progress;
 
 /// Events put back per statement.
 const CHUNK: usize = 5_000;
@@ -166,19 +167,7 @@ pub async fn erase_from_warehouse(pool: &PgPool, user: &User, dry_run: bool) -> 
     for chunk in records.chunks(CHUNK) {
         erased.events_recomputed += insert_new_events(&mut tx, chunk).await?;
     }
-    sqlx::query(
-        "INSERT INTO funnel_progress AS f (project_id, funnel, step, session_id, first_at)
-         SELECT e.project_id, k.funnel, k.step, e.session_id, min(e.\"timestamp\")
-         FROM erase_funnel_keys k
-         JOIN events e ON e.project_id = k.project_id AND e.session_id = k.session_id
-          AND e.event_type = 'funnel_step' AND e.properties->>'funnel' = k.funnel
-          AND lakehouse_funnel_step(e.properties) = k.step
-         GROUP BY 1, 2, 3, 4
-         ON CONFLICT (project_id, funnel, step, session_id) DO UPDATE
-         SET first_at = least(f.first_at, EXCLUDED.first_at)",
-    )
-    .execute(&mut *tx)
-    .await?;
+    refill_funnel_progress(&mut tx, "erase_funnel_keys").await?;
     tx.commit().await?;
     Ok(erased)
 }
