@@ -16,15 +16,3 @@ pub use config::{LakeArgs, WriterConfig};
 pub use crash::CrashAt;
 pub use service::run;
 pub use sink::LakeSink;
-
-// What `crates/e2e/tests/scenario.rs` reads the lake with until it reads through
-// `lakehouse-lake` itself; these go with that change.
-pub use lakehouse_lake::{EVENTS_TABLE, query, table_url};
-
-/// Opens the events table at `url` with `lake`'s object store (see [`lakehouse_lake::open_table`]).
-pub async fn open_table(
-    url: url::Url,
-    lake: &LakeArgs,
-) -> Result<deltalake::DeltaTable, lakehouse_lake::LakeError> {
-    lakehouse_lake::open_table(url, &lake.into()).await
-}

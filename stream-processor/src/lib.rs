@@ -13,7 +13,7 @@ use lakehouse_kafka::{SinkService, run_sink};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AuditArgs, Command, ProcessorConfig};
+pub use config::{AuditArgs, Command, LOCAL_DATABASE_URL, ProcessorConfig};
 pub use warehouse::{Warehouse, WarehouseError, insert_new_events};
 
 /// Migrates, then consumes until `shutdown` is cancelled. A database that is down at start-up is

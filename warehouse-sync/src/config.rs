@@ -71,7 +71,7 @@ pub struct WarehouseArgs {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://lakehouse:lakehouse@127.0.0.1:5432/lakehouse",
+        default_value = lakehouse_stream_processor::LOCAL_DATABASE_URL,
         hide_env_values = true
     )]
     pub database_url: String,

@@ -3,26 +3,19 @@
 //! which it fires and one in which it stays silent, each carries a summary, a severity and a
 //! runbook link to a section of `docs/RUNBOOK.md` that exists, and every metric an expression names
 //! is one that something exposes. `promtool` comes from Debian's `prometheus` package, which
-//! `scripts/stack up` unpacks (`LAKEHOUSE_PROMTOOL`).
-
-#[path = "support/promql.rs"]
-mod promql;
-#[path = "support/tools.rs"]
-mod tools;
+//! `scripts/stack tools` unpacks (`LAKEHOUSE_PROMTOOL`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
+use lakehouse_e2e::{promql, tools};
 use serde_json::Value;
 
 const RULES: &str = "prometheus/rules/lakehouse.yml";
 const TESTS: &str = "prometheus/tests";
 
 fn promtool() -> String {
-    std::env::var("LAKEHOUSE_PROMTOOL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .expect("LAKEHOUSE_PROMTOOL is not set: run `scripts/stack up` and `eval \"$(scripts/stack env)\"`")
+    lakehouse_testkit::stack::setting("LAKEHOUSE_PROMTOOL")
 }
 
 /// Runs promtool with `args` from the repository root; panics with its output unless it succeeds.
@@ -31,7 +24,7 @@ fn run_promtool(args: &[&str]) -> String {
         .args(args)
         .current_dir(tools::repo())
         .output()
-        .unwrap_or_else(|e| panic!("run promtool (scripts/stack up installs it): {e}"));
+        .unwrap_or_else(|e| panic!("run promtool (scripts/stack tools installs it): {e}"));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -5,29 +5,28 @@
 //! Prometheus' HTTP API: pending, then firing, then resolved once the processor is back. Before
 //! that, both sinks' freshness histograms and per-partition lag are seen through Prometheus.
 
-#[path = "support/binaries.rs"]
-mod binaries;
-#[path = "support/tools.rs"]
-mod tools;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use binaries::{binary, free_addr};
+use lakehouse_e2e::services::{binary, free_port};
+use lakehouse_e2e::tools;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, spawn_service, unique, wait_until};
 use serde_json::Value;
 use tokio::process::{Child, Command};
+
 use tokio_util::sync::CancellationToken;
 
 const ALERT: &str = "LakehouseSinkStale";
 const API_KEY: &str = "alerts-test-key";
 
+/// A loopback address nothing listens on now.
+fn free_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
 fn prometheus_binary() -> String {
-    std::env::var("LAKEHOUSE_PROMETHEUS")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .expect("LAKEHOUSE_PROMETHEUS is not set: run `scripts/stack up` and `eval \"$(scripts/stack env)\"`")
+    lakehouse_testkit::stack::setting("LAKEHOUSE_PROMETHEUS")
 }
 
 /// The services under test, each on its own loopback port.

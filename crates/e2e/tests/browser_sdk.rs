@@ -14,7 +14,7 @@
 //! shared broker, so it is its own test target and its only test.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
@@ -22,6 +22,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
+use lakehouse_e2e::services::{binary, free_port, wait_until_ready};
 use lakehouse_testkit::{
     Browser, Frozen, Part, Stack, TempDatabase, TestTopic, message_count, spawn_service, unique, wait_until,
 };
@@ -62,45 +63,16 @@ const SDK_PAGE: &str = r#"<!doctype html>
 const AWAY_PAGE: &str =
     "<!doctype html><html><head><title>Away</title></head><body><p>Elsewhere.</p></body></html>";
 
-/// The built SDK of the checkout the test runs in: found from the working directory (cargo runs a
-/// test in its package's folder), not from where the test binary was compiled.
+/// The built SDK of the checkout the test runs in (found at run time, not where the test binary
+/// was compiled).
 fn sdk_script() -> PathBuf {
-    let here = std::env::current_dir().expect("the working directory");
-    let root = here
-        .ancestors()
-        .find(|dir| dir.join("sdk/js/package.json").exists())
-        .unwrap_or_else(|| panic!("no sdk/js/package.json in {} or above", here.display()));
-    let path = root.join("sdk/js/dist/lakehouse.min.js");
+    let path = lakehouse_testkit::repo::path("sdk/js/dist/lakehouse.min.js");
     assert!(
         path.exists(),
         "{} is missing: build the SDK first (`cd sdk/js && npm ci && npm run build`; scripts/test does)",
         path.display()
     );
     path
-}
-
-/// A service binary of this workspace, built beside the test (`cargo test --workspace` builds
-/// every binary first).
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the target directory")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build --workspace --bins` first (scripts/test builds every binary)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// Serves the pages and the built SDK on a port of its own (the pages' origin).
@@ -166,18 +138,7 @@ impl Services {
             spawn_service(&mut api, "the api"),
             spawn_service(&mut processor, "the stream-processor"),
         ];
-        let ready = format!("http://127.0.0.1:{port}/ready");
-        wait_until("the api is ready", Duration::from_secs(60), || {
-            let ready = ready.clone();
-            async move {
-                match reqwest::get(&ready).await {
-                    Ok(response) if response.status().is_success() => Ok(()),
-                    Ok(response) => Err(response.status().to_string()),
-                    Err(error) => Err(error.to_string()),
-                }
-            }
-        })
-        .await;
+        wait_until_ready(&format!("http://127.0.0.1:{port}")).await;
         Self {
             endpoint: format!("http://127.0.0.1:{port}/analytics"),
             _children: children,

@@ -2,11 +2,10 @@
 //! `helm/lakehouse/ci`, its manifests validated against the Kubernetes schemas of a pinned version
 //! (kubernetes-validate), and what operators rely on asserted on the rendered objects.
 
-#[path = "support/tools.rs"]
-mod tools;
-
 use std::collections::BTreeMap;
 
+use lakehouse_e2e::containers::pod_spec;
+use lakehouse_e2e::tools;
 use serde_json::{Value, json};
 
 fn manifests(set: &Value) -> Vec<&Value> {
@@ -21,16 +20,6 @@ fn kinds(set: &Value) -> BTreeMap<String, usize> {
             .or_default() += 1;
     }
     kinds
-}
-
-fn pod_spec(manifest: &Value) -> Option<&Value> {
-    let spec = &manifest["spec"];
-    [
-        &spec["template"]["spec"],
-        &spec["jobTemplate"]["spec"]["template"]["spec"],
-    ]
-    .into_iter()
-    .find(|s| s.is_object())
 }
 
 fn named<'a>(set: &'a Value, kind: &str, name: &str) -> &'a Value {

@@ -2,13 +2,9 @@
 //! services are health-checked, every dependency waits on a condition, no secret has a default,
 //! Prometheus scrapes every service and loads the alert rules, and Grafana gets its provisioning.
 
-#[path = "support/containers.rs"]
-mod containers;
-#[path = "support/tools.rs"]
-mod tools;
-
 use std::collections::BTreeSet;
 
+use lakehouse_e2e::{containers, tools};
 use serde_json::Value;
 
 fn compose() -> Value {

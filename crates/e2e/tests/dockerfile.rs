@@ -2,8 +2,7 @@
 //! every binary of the workspace built and copied, and a runtime user that is not root and is the
 //! one the chart's security context runs as.
 
-#[path = "support/tools.rs"]
-mod tools;
+use lakehouse_e2e::tools;
 
 /// The binaries of the workspace: every member folder with a `src/main.rs`, by package name.
 fn workspace_binaries() -> Vec<String> {

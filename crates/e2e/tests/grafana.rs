@@ -4,19 +4,15 @@
 //! columns the panel displays. Every PromQL expression names only metrics our services (or the
 //! standard exporters beside them) expose.
 
-#[path = "support/grafana_sql.rs"]
-mod grafana_sql;
-#[path = "support/promql.rs"]
-mod promql;
-
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::Duration;
-use grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
+use lakehouse_e2e::grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use lakehouse_stream_processor::Warehouse;
 use lakehouse_stream_processor::grants::Roles;
+use lakehouse_testkit::stack::setting;
 use lakehouse_testkit::{Stack, TempDatabase, reference_event, workload};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgRow};
@@ -29,7 +25,7 @@ const PROMETHEUS: &str = "prometheus";
 const SAMPLE_EVENTS: u64 = 10_000;
 
 fn grafana_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grafana")
+    lakehouse_testkit::repo::path("grafana")
 }
 
 /// Every dashboard file, by name.
@@ -130,10 +126,9 @@ async fn sample_warehouse(database: &TempDatabase) {
     }
 }
 
-/// Grafana's login: `scripts/stack` makes it (password overridable for other clusters).
+/// Grafana's login: `scripts/stack` makes it, with the password of its settings.
 async fn grafana_login(database: &TempDatabase) -> PgConnection {
-    let password =
-        std::env::var("LAKEHOUSE_GRAFANA_DB_PASSWORD").unwrap_or_else(|_| "lakehouse_grafana".into());
+    let password = setting("LAKEHOUSE_GRAFANA_DB_PASSWORD");
     database
         .url
         .parse::<PgConnectOptions>()
@@ -281,7 +276,7 @@ async fn every_sql_panel_returns_rows_with_the_columns_it_shows() {
 
 #[test]
 fn promql_names_only_metrics_that_exist() {
-    let known = promql::known_metrics();
+    let known = lakehouse_e2e::promql::known_metrics();
     let mut unknown = Vec::new();
     let mut expressions = 0;
     for (file, dashboard) in dashboards() {
@@ -291,7 +286,7 @@ fn promql_names_only_metrics_that_exist() {
                     continue;
                 }
                 let expr = target["expr"].as_str().unwrap_or_default();
-                let names = promql::metric_names(expr);
+                let names = lakehouse_e2e::promql::metric_names(expr);
                 assert!(
                     !names.is_empty(),
                     "{file} / {}: no metric in {expr:?}",

@@ -2,9 +2,6 @@
 //! started with its listening address already taken, exits non-zero within seconds and names the
 //! address (DESIGN.md §10). Without it a consumer would consume unprobed and unscraped.
 
-#[path = "support/binaries.rs"]
-mod binaries;
-
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -16,7 +13,7 @@ async fn refuses(name: &str, variable: &str, extra: &[(&str, &str)]) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     let addr = taken.local_addr().expect("its address").to_string();
     let lake = std::env::temp_dir().join(format!("probes-{}", uuid::Uuid::new_v4()));
-    let mut command = Command::new(binaries::binary(name));
+    let mut command = Command::new(lakehouse_e2e::services::binary(name));
     command
         .env(variable, &addr)
         .env("LOG_FORMAT", "json")

@@ -1,19 +1,16 @@
 //! Metric names in PromQL, and the metrics that exist: what the dashboards' and the alert rules'
-//! expressions may name. Used by `grafana.rs` and `alert_rules.rs`.
-
-// Each test binary uses part of this module.
-#![allow(dead_code)]
+//! expressions may name. Used by `tests/grafana.rs` and `tests/alert_rules.rs`.
 
 use std::collections::BTreeSet;
 
 /// The metric names our programs define: the services' (`crates/telemetry/src/metrics.rs`) and
-/// the ones reconcile writes for the textfile collector (`warehouse-sync/src/metrics.rs`).
+/// the ones reconcile writes for the textfile collector (`warehouse-sync/src/metrics.rs`), read
+/// from the checkout the test runs in.
 pub fn our_metrics() -> BTreeSet<String> {
-    let source = [
-        include_str!("../../../telemetry/src/metrics.rs"),
-        include_str!("../../../../warehouse-sync/src/metrics.rs"),
-    ]
-    .join("\n");
+    let root = lakehouse_testkit::repo::root();
+    let source = ["crates/telemetry/src/metrics.rs", "warehouse-sync/src/metrics.rs"]
+        .map(|file| std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}")))
+        .join("\n");
     let names: BTreeSet<String> = source
         .lines()
         .filter(|line| line.trim_start().starts_with("pub const"))
