@@ -4,16 +4,17 @@
 //! delete-user, reset-offsets) are recorded in the audit log, and the commits they make carry the
 //! record in their `userMetadata`.
 
-use lakehouse_audit::{Action, AuditLog, pseudonym};
+use lakehouse_audit::{Action, AuditLog};
 use lakehouse_lake::progress::report;
 use lakehouse_lake::{
     AsOf, Commit, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, RestoreOptions, User,
     VacuumOptions, WriterOptions, delete_user, export_user, history, open_at, optimize, query, render,
     restore, vacuum, verify,
 };
+use lakehouse_lake_args::UserArgs;
 use serde_json::json;
 
-use crate::cli::{Command, UserArgs};
+use crate::cli::Command;
 use crate::config::WriterConfig;
 
 /// Forgets the group's positions on the topic (see [`Command::ResetOffsets`]); every partition of
@@ -46,7 +47,7 @@ pub async fn reset_offsets(config: &WriterConfig, partitions: &[i32]) -> anyhow:
 
 /// The audit log's arguments for a user: the id only as its pseudonym.
 fn user_arguments(user: &UserArgs) -> serde_json::Value {
-    json!({"user_id_sha256": pseudonym(&user.user_id), "project_id": user.project_id})
+    lakehouse_audit::user_arguments(&user.user_id, user.project_id.as_deref())
 }
 
 /// Records how `action` ended, prints its result as JSON, and fails when either failed (the

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
 use lakehouse_lake::{
-    DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_AWS_REGION, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LAKE_URI,
-    DedupOptions, LakeLocation, WriterOptions,
+    DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL, DedupOptions, LakeLocation, WriterOptions,
 };
-use lakehouse_telemetry::{LogFormat, Secret, SecretUrl};
+use lakehouse_lake_args::LakeArgs;
+use lakehouse_telemetry::{LogFormat, SecretUrl};
 
 use crate::cli::Command;
 use crate::crash::CrashAt;
@@ -63,41 +63,6 @@ pub struct WriterConfig {
     /// Who runs a lake command, for the audit log; the operating-system user when not given.
     #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
     pub actor: Option<String>,
-}
-
-/// Where the lake is and how to reach its object store; shared by every lake command.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LakeArgs {
-    /// The lake root: `s3://bucket/prefix`, `file:///path` or a local path. The events table is
-    /// `<LAKE_URI>/events`.
-    #[arg(long, env = "LAKE_URI", default_value = DEFAULT_LAKE_URI)]
-    pub lake_uri: String,
-    /// An S3-compatible endpoint (MinIO, moto); unset for AWS S3.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    pub aws_endpoint_url: Option<String>,
-    #[arg(long, env = "AWS_REGION", default_value = DEFAULT_AWS_REGION)]
-    pub aws_region: String,
-    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-    pub aws_access_key_id: Option<String>,
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub aws_secret_access_key: Option<Secret>,
-    /// Write to a store that ignores conditional writes (If-None-Match), which is only safe when
-    /// this is the table's one and only writer.
-    #[arg(long, env = "LAKE_SINGLE_WRITER")]
-    pub single_writer: bool,
-}
-
-impl From<&LakeArgs> for LakeLocation {
-    fn from(args: &LakeArgs) -> Self {
-        Self {
-            uri: args.lake_uri.clone(),
-            aws_endpoint_url: args.aws_endpoint_url.clone(),
-            aws_region: args.aws_region.clone(),
-            aws_access_key_id: args.aws_access_key_id.clone(),
-            aws_secret_access_key: args.aws_secret_access_key.clone(),
-            single_writer: args.single_writer,
-        }
-    }
 }
 
 impl From<&WriterConfig> for WriterOptions {

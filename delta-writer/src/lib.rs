@@ -10,9 +10,9 @@ mod service;
 mod sink;
 mod table_metrics;
 
-pub use cli::{AsOfArgs, Command, DeleteUserArgs, Format, OptimizeArgs, UserArgs, VacuumArgs};
+pub use cli::{Command, DeleteUserArgs, Format, OptimizeArgs, VacuumArgs};
 pub use commands::{execute, reset_offsets};
-pub use config::{LakeArgs, WriterConfig};
+pub use config::WriterConfig;
 pub use crash::CrashAt;
 pub use service::run;
 pub use sink::LakeSink;

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use lakehouse_audit::{Action, AuditLog, pseudonym};
+use lakehouse_audit::{Action, AuditLog};
 use lakehouse_lake::{EraseOptions, User};
+use lakehouse_lake_args::UserArgs;
 use serde_json::json;
 
-use crate::config::{Command, DlqCommand, Format, SyncConfig, UserArgs};
+use crate::config::{Command, DlqCommand, Format, SyncConfig};
 use crate::error::{Result, SyncError};
 use crate::lake::LakeSource;
 use crate::{dlq, erase, metrics, rebuild, reconcile, warehouse};
@@ -33,7 +34,7 @@ impl Outcome {
 
 /// The audit log's arguments for a user: the id only as its pseudonym.
 fn user_arguments(user: &UserArgs) -> serde_json::Value {
-    json!({"user_id_sha256": pseudonym(&user.user_id), "project_id": user.project_id})
+    lakehouse_audit::user_arguments(&user.user_id, user.project_id.as_deref())
 }
 
 /// Records how `action` ended, prints `outcome`'s result as JSON, and fails when either failed

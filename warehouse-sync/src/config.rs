@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use lakehouse_kafka::KafkaArgs;
-use lakehouse_lake::{AsOf, DEFAULT_AWS_REGION, DEFAULT_LAKE_URI, LakeLocation, RESTORE_WINDOW_HOURS, User};
-use lakehouse_telemetry::{LogFormat, Secret};
+use lakehouse_lake::RESTORE_WINDOW_HOURS;
+use lakehouse_lake_args::{AsOfArgs, LakeArgs, UserArgs};
+use lakehouse_telemetry::LogFormat;
 
 use crate::dlq::Selection;
 use crate::drift::Threshold;
@@ -75,77 +76,6 @@ pub struct WarehouseArgs {
         hide_env_values = true
     )]
     pub database_url: String,
-}
-
-/// Where the lake is and how to reach its object store.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LakeArgs {
-    /// The lake root the delta-writer writes to: `s3://bucket/prefix`, `file:///path` or a local
-    /// path. The events table is `<LAKE_URI>/events`.
-    #[arg(long, env = "LAKE_URI", default_value = DEFAULT_LAKE_URI)]
-    pub lake_uri: String,
-    /// An S3-compatible endpoint (MinIO, moto); unset for AWS S3.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    pub aws_endpoint_url: Option<String>,
-    #[arg(long, env = "AWS_REGION", default_value = DEFAULT_AWS_REGION)]
-    pub aws_region: String,
-    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-    pub aws_access_key_id: Option<String>,
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub aws_secret_access_key: Option<Secret>,
-}
-
-impl From<&LakeArgs> for LakeLocation {
-    fn from(args: &LakeArgs) -> Self {
-        Self {
-            aws_endpoint_url: args.aws_endpoint_url.clone(),
-            aws_region: args.aws_region.clone(),
-            aws_access_key_id: args.aws_access_key_id.clone(),
-            aws_secret_access_key: args.aws_secret_access_key.clone(),
-            ..Self::new(args.lake_uri.clone())
-        }
-    }
-}
-
-/// `--version N` or `--as-of <RFC 3339 time>`: the lake as it was; neither means the latest.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
-pub struct AsOfArgs {
-    /// Read the lake as of this version (see `lakehouse-delta-writer history`).
-    #[arg(long, conflicts_with = "as_of")]
-    pub version: Option<u64>,
-    /// Read the lake as it was at this time (RFC 3339, e.g. 2026-11-22T00:00:00Z): the last
-    /// version committed by then.
-    #[arg(long = "as-of")]
-    pub as_of: Option<DateTime<Utc>>,
-}
-
-impl From<AsOfArgs> for AsOf {
-    fn from(args: AsOfArgs) -> Self {
-        Self {
-            version: args.version,
-            as_of: args.as_of,
-        }
-    }
-}
-
-/// Whose rows: a `user_id`, optionally only within one project.
-#[derive(Debug, Clone, clap::Args)]
-pub struct UserArgs {
-    /// The `user_id` the app sent.
-    #[arg(long)]
-    pub user_id: String,
-    /// Only this project's rows of the user.
-    #[arg(long)]
-    pub project_id: Option<String>,
-}
-
-impl From<&UserArgs> for User {
-    fn from(args: &UserArgs) -> Self {
-        Self {
-            user_id: args.user_id.clone(),
-            project_id: args.project_id.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, clap::Args)]

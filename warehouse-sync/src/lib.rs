@@ -19,6 +19,6 @@ pub mod warehouse;
 pub use commands::{Outcome, execute};
 pub use config::{
     Command, DlqCommand, DlqListArgs, DlqReplayArgs, EraseUserArgs, ExportUserArgs, Format, Hours,
-    RebuildArgs, ReconcileArgs, Stores, SyncConfig, UserArgs, WarehouseArgs,
+    RebuildArgs, ReconcileArgs, Stores, SyncConfig, WarehouseArgs,
 };
 pub use error::{Result, SyncError};

@@ -95,6 +95,11 @@ pub fn pseudonym(identifier: &str) -> String {
     hex::encode(Sha256::digest(identifier.as_bytes()))
 }
 
+/// The arguments of an action on one user's rows: the id only as its [`pseudonym`].
+pub fn user_arguments(user_id: &str, project_id: Option<&str>) -> Value {
+    json!({"user_id_sha256": pseudonym(user_id), "project_id": project_id})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

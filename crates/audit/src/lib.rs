@@ -10,7 +10,7 @@ mod actor;
 mod render;
 mod store;
 
-pub use action::{Action, AuditRecord, pseudonym};
+pub use action::{Action, AuditRecord, pseudonym, user_arguments};
 pub use actor::os_user;
 pub use render::table;
 pub use store::{AuditError, AuditLog, Filter, list};
