@@ -25,13 +25,10 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::error::{Result, SyncError};
-use crate::rebuild::refill_funnel_progress;
+use crate::rebuild::{hold_the_processor, refill_funnel_progress};
 
 /// Events put back per statement.
 const CHUNK: usize = 5_000;
-
-/// How long the erasure waits for the stream-processor's batch in flight.
-const LOCK_TIMEOUT: &str = "120s";
 
 /// What the erasure did in the warehouse.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,15 +81,7 @@ pub async fn erase_user(
 /// The warehouse's side of [`erase_user`].
 pub async fn erase_from_warehouse(pool: &PgPool, user: &User, dry_run: bool) -> Result<WarehouseErased> {
     let mut tx = pool.begin().await?;
-    sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("LOCK TABLE kafka_offsets IN EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SET LOCAL lock_timeout = 0")
-        .execute(&mut *tx)
-        .await?;
+    hold_the_processor(&mut tx).await?;
 
     let (events, hours): (i64, Vec<DateTime<Utc>>) = sqlx::query_as(&format!(
         r#"SELECT count(*), coalesce(array_agg(DISTINCT date_trunc('hour', "timestamp")), '{{}}')

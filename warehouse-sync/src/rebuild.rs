@@ -38,7 +38,8 @@ const BUCKETED: [&str; 3] = [
     "unique_ids_hourly",
 ];
 
-/// How long the rebuild waits for the stream-processor's batch in flight before giving up.
+/// How long a rebuild or an erasure waits for the stream-processor's batch in flight before
+/// giving up.
 const LOCK_TIMEOUT: &str = "120s";
 
 /// What a rebuild did (or, in a dry run, would do).
@@ -93,15 +94,7 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         "{range} from lake version {:?}: waiting for the stream-processor's batch in flight",
         lake.version()
     ));
-    sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("LOCK TABLE kafka_offsets IN EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SET LOCAL lock_timeout = 0")
-        .execute(&mut *tx)
-        .await?;
+    hold_the_processor(&mut tx).await?;
 
     rebuilt.deleted_events =
         sqlx::query(r#"DELETE FROM events WHERE "timestamp" >= $1 AND "timestamp" < $2"#)
@@ -165,6 +158,22 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
     rebuilt.seconds = started.elapsed().as_secs_f64();
     progress(format_args!("done in {:.1} s", rebuilt.seconds));
     Ok(rebuilt)
+}
+
+/// Waits (up to [`LOCK_TIMEOUT`]) for the stream-processor's batch in flight and holds its next
+/// one until `tx` ends: the exclusive lock on `kafka_offsets`, which every batch updates. Used by
+/// the rebuild and by erase-user.
+pub(crate) async fn hold_the_processor(tx: &mut PgConnection) -> Result<()> {
+    sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("LOCK TABLE kafka_offsets IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SET LOCAL lock_timeout = 0")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// Recomputes the `funnel_progress` rows whose keys (`project_id, funnel, step, session_id`) the

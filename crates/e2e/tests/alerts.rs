@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lakehouse_e2e::services::{binary, free_port};
+use lakehouse_e2e::services::{binary, free_port, terminate};
 use lakehouse_e2e::tools;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, spawn_service, unique, wait_until};
 use serde_json::Value;
@@ -294,7 +294,7 @@ async fn the_freshness_alert_fires_while_the_processor_is_stopped_and_resolves_a
 
     // The processor stops while events keep arriving.
     let stopped = Instant::now();
-    terminate(&mut processor).await;
+    terminate(&mut processor, "the stream-processor").await;
     let (before_pending, pending) = follow(&client, listen, Some("pending"), Duration::from_secs(240)).await;
     let (pending_to_firing, firing) = follow(&client, listen, Some("firing"), Duration::from_secs(120)).await;
     assert_eq!(
@@ -322,19 +322,4 @@ async fn the_freshness_alert_fires_while_the_processor_is_stopped_and_resolves_a
         (resolved - restarted).as_secs_f64()
     );
     std::fs::remove_dir_all(&dir).ok();
-}
-
-/// SIGTERM, and the clean exit it gives (a consumer leaves its group at once).
-async fn terminate(child: &mut Child) {
-    let pid = child.id().expect("a pid").to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .expect("it stops within 60 s")
-        .expect("its status");
-    assert!(status.success(), "{status}");
 }
