@@ -27,6 +27,10 @@ pub struct WriterConfig {
     /// The consumer group; every replica of the writer shares it.
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lakehouse-lake")]
     pub group_id: String,
+    /// This process's name in the group, for static membership: unique in the group and the same
+    /// across restarts of one slot (a pod's name). Unset: a dynamic member.
+    #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
+    pub group_instance_id: Option<String>,
     #[command(flatten)]
     pub lake: LakeArgs,
     /// A checkpoint every this many commits (`delta.checkpointInterval`, set when the table is

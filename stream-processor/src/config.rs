@@ -26,6 +26,10 @@ pub struct ProcessorConfig {
     /// The consumer group; every replica of the processor shares it.
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lakehouse-warehouse")]
     pub group_id: String,
+    /// This process's name in the group, for static membership: unique in the group and the same
+    /// across restarts of one slot (a pod's name). Unset: a dynamic member.
+    #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
+    pub group_instance_id: Option<String>,
     #[arg(
         long,
         env = "DATABASE_URL",

@@ -24,6 +24,7 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
     let service = SinkService {
         kafka: &config.kafka,
         group_id: &config.group_id,
+        group_instance_id: config.group_instance_id.as_deref(),
         metrics_addr: config.metrics_addr,
         policy: config.flush_policy(),
         version: env!("CARGO_PKG_VERSION"),

@@ -370,3 +370,37 @@ fn the_schema_refuses_wrong_values() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn consumers_are_static_members_named_after_their_pod_unless_turned_off() {
+    let sets = tools::chart_value_sets();
+    let instance_of = |set: &str, component: &str| -> Option<Value> {
+        let deployment = named(&sets[set], "Deployment", &format!("lakehouse-{component}"));
+        let env = pod_spec(deployment).expect("a pod")["containers"][0]["env"]
+            .as_array()
+            .expect("env");
+        env.iter()
+            .find(|var| var["name"] == "KAFKA_GROUP_INSTANCE_ID")
+            .map(|var| var["valueFrom"].clone())
+    };
+    let pod_name = json!({"fieldRef": {"fieldPath": "metadata.name"}});
+    for set in tools::VALUE_SETS {
+        assert_eq!(
+            instance_of(set, "stream-processor"),
+            Some(pod_name.clone()),
+            "{set}: the stream-processor"
+        );
+    }
+    for set in ["defaults", "full"] {
+        assert_eq!(
+            instance_of(set, "delta-writer"),
+            Some(pod_name.clone()),
+            "{set}: the delta-writer"
+        );
+    }
+    assert_eq!(
+        instance_of("minimal", "delta-writer"),
+        None,
+        "staticMembership: false leaves the member dynamic"
+    );
+}

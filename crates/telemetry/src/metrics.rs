@@ -15,6 +15,10 @@ pub const API_REJECTED_FIELDS_TOTAL: &str = "lakehouse_api_rejected_fields_total
 pub const API_PRODUCE_SECONDS: &str = "lakehouse_api_produce_seconds";
 /// Messages read from Kafka by a consumer, labelled `group`.
 pub const CONSUMER_MESSAGES_TOTAL: &str = "lakehouse_consumer_messages_total";
+/// Times a consumer left its group and joined again because the group left partitions unread for
+/// too long (DESIGN.md §6.5); labelled `group` and `reason` (`no_partitions` | `no_progress` |
+/// `orphaned_partitions`).
+pub const CONSUMER_REJOINS_TOTAL: &str = "lakehouse_consumer_rejoins_total";
 /// Messages sent to the dead-letter topic, labelled `group`.
 pub const DLQ_MESSAGES_TOTAL: &str = "lakehouse_dlq_messages_total";
 /// Batches committed by a sink, labelled `group`.

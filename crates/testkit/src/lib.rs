@@ -12,6 +12,7 @@ pub mod database;
 pub mod faults;
 pub mod oracle;
 pub mod repo;
+pub mod restart;
 pub mod service;
 pub mod stack;
 pub mod topic;

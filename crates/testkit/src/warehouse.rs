@@ -37,3 +37,22 @@ pub async fn wait_for_rows(pool: &PgPool, expected: i64) {
 pub async fn stored_offsets(pool: &PgPool) -> i64 {
     rows_and_offsets(pool).await.expect("stored offsets").2
 }
+
+/// The sum of the stored next offsets; 0 before a processor created the schema.
+pub async fn stored_offsets_so_far(pool: &PgPool) -> i64 {
+    rows_and_offsets(pool).await.map_or(0, |(_, _, offsets)| offsets)
+}
+
+/// Waits until `events` holds `expected` rows, each once, and the stored offsets cover `expected`
+/// messages (a fresh topic with nothing else in it).
+pub async fn wait_for_rows_and_offsets(pool: &PgPool, expected: i64) {
+    wait_until(&format!("{expected} events once each"), PATIENCE, || async {
+        match rows_and_offsets(pool).await? {
+            (rows, distinct, offsets) if rows == expected && distinct == expected && offsets == expected => {
+                Ok(())
+            }
+            counts => Err(format!("(rows, distinct, stored offsets) = {counts:?}")),
+        }
+    })
+    .await;
+}
