@@ -79,12 +79,13 @@ pub async fn inject_faults(system: &mut System, until: Instant, timeline: &mut T
 }
 
 /// A crashed consumer and its restart: `service` (`what` in the timeline) SIGKILLed, as a crash
-/// or an OOM kill (nothing flushed, nothing committed), then started again after a random pause.
-/// The one place that decides when a killed service comes back.
+/// or an OOM kill (nothing flushed, nothing committed), then started again at once, as Kubernetes
+/// or systemd does: the new member joins while the dead one's session is still alive, and must get
+/// partitions anyway (static membership where the broker honours it, the stall watchdog where it
+/// does not).
 pub async fn kill_and_restart(service: &mut Service, what: &str, round: u32, timeline: &mut Timeline) {
     service.kill().await;
     timeline.note(format!("round {round}: {what} SIGKILLed"));
-    tokio::time::sleep(random_between(Duration::from_millis(300), Duration::from_secs(2))).await;
     service.start();
     timeline.note(format!("{what} restarted"));
 }
