@@ -25,7 +25,9 @@ mod visitor;
 use std::sync::Arc;
 
 use anyhow::Context;
+use lakehouse_audit::Action;
 use lakehouse_telemetry::SecretUrl;
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -113,7 +115,8 @@ async fn forget_idle_clients(limits: Arc<RateLimits>, shutdown: CancellationToke
     }
 }
 
-/// `lakehouse-api keys ...`: makes, lists or revokes a stored key and prints the result as JSON.
+/// `lakehouse-api keys ...`: makes, lists or revokes a stored key and prints the result as JSON;
+/// making and revoking are recorded in the audit log.
 #[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
 pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::Result<()> {
     let url = config
@@ -124,23 +127,39 @@ pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::
     let pool = sqlx::PgPool::connect(url)
         .await
         .context("connecting to DATABASE_URL")?;
-    let output = match command {
+    let audit = lakehouse_audit::AuditLog::new(pool.clone());
+    let (output, recorded) = match command {
         KeysCommand::Create { project_id, name } => {
-            let created = stored_keys::create(&pool, project_id, name).await?;
-            eprintln_note("the key is shown this once; only its SHA-256 is stored");
-            serde_json::to_string_pretty(&created)?
-        }
-        KeysCommand::List => serde_json::to_string_pretty(&stored_keys::list(&pool).await?)?,
-        KeysCommand::Revoke { id } => {
-            anyhow::ensure!(
-                stored_keys::revoke(&pool, *id).await?,
-                "no live key has the id {id}"
+            let action = Action::new(
+                config.actor(),
+                "api.keys.create",
+                json!({"project_id": project_id, "name": name}),
             );
-            serde_json::to_string_pretty(&serde_json::json!({"revoked": id}))?
+            let created = stored_keys::create(&pool, project_id, name).await;
+            // The record keeps the key's id, project and prefix, never the key.
+            let outcome = created.as_ref().map(|created| &created.stored);
+            let recorded = audit.record(&action.finished(&outcome)).await;
+            eprintln_note("the key is shown this once; only its SHA-256 is stored");
+            (serde_json::to_string_pretty(&created?)?, recorded)
+        }
+        KeysCommand::List => (
+            serde_json::to_string_pretty(&stored_keys::list(&pool).await?)?,
+            Ok(()),
+        ),
+        KeysCommand::Revoke { id } => {
+            let action = Action::new(config.actor(), "api.keys.revoke", json!({"id": id}));
+            let outcome = match stored_keys::revoke(&pool, *id).await {
+                Ok(true) => Ok(json!({"revoked": id})),
+                Ok(false) => Err(anyhow::anyhow!("no live key has the id {id}")),
+                Err(error) => Err(error.into()),
+            };
+            audit.record(&action.finished(&outcome)).await?;
+            (serde_json::to_string_pretty(&outcome?)?, Ok(()))
         }
     };
     println!("{output}");
-    Ok(())
+    // A key that was made is printed even when its record could not be stored.
+    Ok(recorded?)
 }
 
 #[expect(

@@ -3,10 +3,9 @@
 use chrono::Duration;
 use lakehouse_kafka::RunArgs;
 use lakehouse_lake::{
-    DEFAULT_TARGET_SIZE, EraseOptions, OptimizeOptions, OutputFormat, RESTORE_WINDOW_HOURS, User,
-    VacuumOptions,
+    DEFAULT_TARGET_SIZE, EraseOptions, OptimizeOptions, OutputFormat, RESTORE_WINDOW_HOURS, VacuumOptions,
 };
-use lakehouse_lake_args::AsOfArgs;
+use lakehouse_lake_args::{AsOfArgs, UserArgs};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
@@ -91,26 +90,6 @@ impl From<Format> for OutputFormat {
     }
 }
 
-/// Whose rows: a `user_id`, optionally only within one project.
-#[derive(Debug, Clone, clap::Args)]
-pub struct UserArgs {
-    /// The `user_id` the app sent.
-    #[arg(long)]
-    pub user_id: String,
-    /// Only this project's rows of the user.
-    #[arg(long)]
-    pub project_id: Option<String>,
-}
-
-impl From<&UserArgs> for User {
-    fn from(args: &UserArgs) -> Self {
-        Self {
-            user_id: args.user_id.clone(),
-            project_id: args.project_id.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, clap::Args)]
 pub struct VacuumArgs {
     /// Keep every file a version of the last this-many hours needs.
@@ -130,6 +109,7 @@ impl From<&VacuumArgs> for VacuumOptions {
             retention: Duration::hours(args.retention_hours),
             restore_window: Duration::hours(args.restore_window_hours),
             dry_run: args.dry_run,
+            user_metadata: None,
         }
     }
 }
@@ -150,6 +130,7 @@ impl From<&OptimizeArgs> for OptimizeOptions {
         Self {
             target_size: args.target_size,
             zorder: args.zorder.clone(),
+            user_metadata: None,
         }
     }
 }
@@ -171,6 +152,7 @@ impl From<&DeleteUserArgs> for EraseOptions {
         Self {
             restore_window: Duration::hours(args.restore_window_hours),
             dry_run: args.dry_run,
+            user_metadata: None,
         }
     }
 }

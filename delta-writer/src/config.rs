@@ -8,7 +8,7 @@ use lakehouse_lake::{
     DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL, DedupOptions, LakeLocation, WriterOptions,
 };
 use lakehouse_lake_args::LakeArgs;
-use lakehouse_telemetry::LogFormat;
+use lakehouse_telemetry::{LogFormat, SecretUrl};
 
 use crate::cli::Command;
 use crate::crash::CrashAt;
@@ -60,6 +60,13 @@ pub struct WriterConfig {
     /// For the exactly-once tests only: abort at `<point>:<n>` (see the `crash` module).
     #[arg(long, env = "LAKE_CRASH_AT", hide = true)]
     pub crash_at: Option<CrashAt>,
+    /// The warehouse, where the lake commands record themselves in the audit log. Unset, the
+    /// record goes to the log line and the commit's `userMetadata` only.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretUrl>,
+    /// Who runs a lake command, for the audit log; the operating-system user when not given.
+    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
+    pub actor: Option<String>,
 }
 
 impl From<&WriterConfig> for WriterOptions {
@@ -86,6 +93,30 @@ impl WriterConfig {
     /// The lake's location and object store.
     pub fn location(&self) -> LakeLocation {
         (&self.lake).into()
+    }
+
+    /// Who runs this command: `--actor`, or the operating-system user.
+    pub fn actor(&self) -> String {
+        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
+    }
+
+    /// Where this command's audit record goes: the warehouse's `audit_log` with `DATABASE_URL`,
+    /// the log only without.
+    pub fn audit_log(&self) -> anyhow::Result<lakehouse_audit::AuditLog> {
+        match &self.database_url {
+            Some(url) => Ok(lakehouse_audit::AuditLog::new(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_lazy(url.expose())
+                    .map_err(|error| anyhow::anyhow!("DATABASE_URL: {error}"))?,
+            )),
+            None => {
+                tracing::warn!(
+                    "DATABASE_URL is not set: the audit record goes to the log and the commit only"
+                );
+                Ok(lakehouse_audit::AuditLog::log_only())
+            }
+        }
     }
 
     /// The `run` options (defaults when no subcommand was given).

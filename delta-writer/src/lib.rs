@@ -8,8 +8,9 @@ mod config;
 mod crash;
 mod service;
 mod sink;
+mod table_metrics;
 
-pub use cli::{Command, DeleteUserArgs, Format, OptimizeArgs, UserArgs, VacuumArgs};
+pub use cli::{Command, DeleteUserArgs, Format, OptimizeArgs, VacuumArgs};
 pub use commands::{execute, reset_offsets};
 pub use config::WriterConfig;
 pub use crash::CrashAt;

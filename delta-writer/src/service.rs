@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::WriterConfig;
 use crate::sink::LakeSink;
+use crate::table_metrics;
 
 /// Opens (or creates) the table, then consumes until `shutdown` is cancelled. A store that is
 /// unreachable at start-up is waited for, with backoff and a log line.
@@ -34,5 +35,12 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
                 })
             })
     };
-    Ok(run_sink(service, open, shutdown).await?)
+    let reporter = tokio::spawn(table_metrics::report_every(
+        location.clone(),
+        table_metrics::INTERVAL,
+        shutdown.child_token(),
+    ));
+    let result = run_sink(service, open, shutdown).await;
+    reporter.abort();
+    Ok(result?)
 }

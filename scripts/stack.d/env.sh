@@ -26,4 +26,6 @@ print_env() {
   export_line LAKEHOUSE_PYTHON "$PYDELTA_VENV/bin/python"
   export_line LAKEHOUSE_DEPLOY_PYTHON "$DEPLOY_VENV/bin/python"
   export_line LAKEHOUSE_CHECKOV "$CHECKOV_VENV/bin/checkov"
+  export_line LAKEHOUSE_PROMETHEUS "$PROMETHEUS_DIR/usr/bin/prometheus"
+  export_line LAKEHOUSE_PROMTOOL "$PROMETHEUS_DIR/usr/bin/promtool"
 }

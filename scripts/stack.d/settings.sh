@@ -5,7 +5,7 @@
 # (lakehouse), LAKEHOUSE_GRAFANA_DB_PASSWORD (the read-only login lakehouse_grafana's: lakehouse_grafana),
 # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION, LAKE_BUCKET (lakehouse),
 # TOPIC_PARTITIONS (6), STACK_DIR (<repo>/.stack: data, logs, pids), LAKEHOUSE_CACHE
-# (~/.cache/lakehouse: the moto venv and the test tools' venvs).
+# (~/.cache/lakehouse: the moto venv, the test tools' venvs, Prometheus).
 
 STACK_DIR=${STACK_DIR:-$ROOT/.stack}
 CACHE=${LAKEHOUSE_CACHE:-$HOME/.cache/lakehouse}
@@ -44,6 +44,10 @@ DEPLOY_VENV=$CACHE/deploy-tools-$(sha256sum "$DEPLOY_REQUIREMENTS" | cut -c1-12)
 # checkov apart: its fork of python-hcl2 installs a module of the same name over it.
 CHECKOV_REQUIREMENTS=$ROOT/scripts/validate/requirements-checkov.txt
 CHECKOV_VENV=$CACHE/checkov-$(sha256sum "$CHECKOV_REQUIREMENTS" | cut -c1-12)
+# Prometheus and promtool (the alert rules' unit tests and the live alert test), from Debian's
+# `prometheus` package unpacked into the cache rather than installed: installing it would start a
+# system Prometheus on :9090 beside every other stack on the machine.
+PROMETHEUS_DIR=$CACHE/prometheus-debian
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }

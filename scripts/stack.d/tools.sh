@@ -1,6 +1,7 @@
 # Installers of the tools only the tests use: the Python deltalake reader, the deployment
-# validators (Helm SDK, kubernetes-validate, python-hcl2), checkov, and the SDK's browser and Node. `scripts/test` installs them
-# (`scripts/stack tools`); the run command does not. Each returns at once when installed. Sourced by
+# validators (Helm SDK, kubernetes-validate, python-hcl2), checkov, the SDK's browser and Node, and
+# Prometheus with promtool. `scripts/test` installs them (`scripts/stack tools`); the run command
+# does not. Each returns at once when installed. Sourced by
 # scripts/stack, after install.sh.
 
 install_pydeltalake() {
@@ -33,10 +34,28 @@ install_browser_tools() {
   [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 18 ] || die "the SDK's tests need Node 18 or later"
 }
 
+# Prometheus and promtool from Debian's package, unpacked (the package's files only, no service).
+install_prometheus() {
+  if [ -f "$PROMETHEUS_DIR/.installed" ]; then return; fi
+  log "installing Prometheus and promtool (Debian's package, unpacked into $PROMETHEUS_DIR)"
+  local download sudo=""; download=$(mktemp -d)
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  chmod 777 "$download"   # apt fetches as its own unprivileged user
+  (cd "$download" && apt-get download -qq prometheus) \
+    || { $sudo apt-get update -qq && (cd "$download" && apt-get download -qq prometheus); }
+  rm -rf "$PROMETHEUS_DIR"
+  mkdir -p "$PROMETHEUS_DIR"
+  dpkg-deb -x "$download"/prometheus_*.deb "$PROMETHEUS_DIR"
+  rm -rf "$download"
+  "$PROMETHEUS_DIR/usr/bin/promtool" --version >/dev/null
+  touch "$PROMETHEUS_DIR/.installed"
+}
+
 install_test_tools() {
   mkdir -p "$CACHE"
   install_pydeltalake
   install_venv "$DEPLOY_VENV" "$DEPLOY_REQUIREMENTS"
   install_venv "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS"
   install_browser_tools
+  install_prometheus
 }

@@ -1,5 +1,5 @@
 //! The workspace's service binaries as the end-to-end tests start them: where each is built, a
-//! free port for the api, and waiting until the api is ready.
+//! free port for the api, waiting until the api is ready, and stopping a service with SIGTERM.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +25,24 @@ pub fn binary(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Sends SIGTERM to `child` (named `name` in failures) and waits until it exits, which must be
+/// cleanly and within a minute: a service drains, commits and leaves its group on SIGTERM.
+pub async fn terminate(child: &mut tokio::process::Child, name: &str) {
+    let pid = child.id().expect("a pid").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    match tokio::time::timeout(Duration::from_secs(60), child.wait()).await {
+        Ok(status) => assert!(
+            status.expect("the exit status").success(),
+            "{name} exits cleanly on SIGTERM"
+        ),
+        Err(_) => panic!("{name} did not stop within 60 s of SIGTERM"),
+    }
 }
 
 /// A port nothing listens on now.

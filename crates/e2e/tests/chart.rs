@@ -48,12 +48,12 @@ fn every_value_set_lints_clean_and_renders_valid_manifests() {
             "{name}: invalid for Kubernetes {}",
             tools::KUBERNETES_VERSION
         );
-        // Only the Prometheus Operator's kind has no schema in Kubernetes; it is checked below.
+        // Only the Prometheus Operator's kinds have no schema in Kubernetes; they are checked below.
         for unvalidated in set["unvalidated"].as_array().expect("unvalidated") {
             assert!(
                 unvalidated
                     .as_str()
-                    .is_some_and(|u| u.contains("ServiceMonitor/")),
+                    .is_some_and(|u| u.contains("ServiceMonitor/") || u.contains("PrometheusRule/")),
                 "{name}: {unvalidated}"
             );
         }
@@ -90,11 +90,13 @@ fn each_value_set_renders_what_it_turns_on() {
         0
     );
     assert_eq!(count("defaults", "ServiceMonitor"), 0);
+    assert_eq!(count("defaults", "PrometheusRule"), 0);
     let full = &sets["full"];
     assert_eq!(count("full", "CronJob"), 3);
     assert_eq!(count("full", "HorizontalPodAutoscaler"), 1);
     assert_eq!(count("full", "Ingress"), 1);
     assert_eq!(count("full", "ServiceMonitor"), 3);
+    assert_eq!(count("full", "PrometheusRule"), 1);
     assert!(
         named(full, "Deployment", "lakehouse-api")["spec"]["replicas"].is_null(),
         "with the HPA on, the Deployment leaves replicas to it"
@@ -276,6 +278,32 @@ fn services_monitors_budgets_and_autoscaler_find_their_targets() {
 }
 
 #[test]
+fn the_prometheus_rule_is_the_repositorys_alert_rules_with_absolute_runbook_links() {
+    let sets = tools::chart_value_sets();
+    let full = &sets["full"];
+    let rule = named(full, "PrometheusRule", "lakehouse");
+    let base = tools::yaml("helm/lakehouse/ci/full-values.yaml")["prometheusRule"]["runbookBaseUrl"]
+        .as_str()
+        .expect("a runbook base URL")
+        .trim_end_matches('/')
+        .to_string();
+    let mut expected = tools::yaml("prometheus/rules/lakehouse.yml")["groups"].clone();
+    let mut alerts = 0;
+    for group in expected.as_array_mut().expect("groups") {
+        for rule in group["rules"].as_array_mut().expect("rules") {
+            let relative = rule["annotations"]["runbook_url"]
+                .as_str()
+                .expect("a runbook link");
+            rule["annotations"]["runbook_url"] = json!(format!("{base}/{relative}"));
+            alerts += 1;
+        }
+    }
+    assert!(alerts >= 15, "only {alerts} alerts");
+    assert_eq!(rule["spec"]["groups"], expected);
+    assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
+}
+
+#[test]
 fn maintenance_jobs_run_the_lake_commands_one_at_a_time() {
     let sets = tools::chart_value_sets();
     let full = &sets["full"];
@@ -304,6 +332,21 @@ fn maintenance_jobs_run_the_lake_commands_one_at_a_time() {
         .collect();
     for name in ["DATABASE_URL", "LAKE_URI", "AWS_REGION"] {
         assert!(env.contains(&name), "reconcile lacks {name}: {env:?}");
+    }
+    // The lake's maintenance records itself in the warehouse's audit log, as the CronJob.
+    for job in ["lakehouse-optimize", "lakehouse-vacuum"] {
+        let container = &pod_spec(named(full, "CronJob", job)).expect("a pod")["containers"][0];
+        let env = container["env"].as_array().expect("env");
+        let value = |name: &str| env.iter().find(|var| var["name"] == name).cloned();
+        assert!(
+            value("DATABASE_URL").is_some(),
+            "{job} cannot write the audit log"
+        );
+        assert_eq!(
+            value("LAKEHOUSE_ACTOR").map(|var| var["value"].clone()),
+            Some(Value::String(format!("cronjob/{job}"))),
+            "{job}"
+        );
     }
 }
 

@@ -7,6 +7,7 @@ mod assignment;
 mod batch;
 mod config;
 mod dlq;
+mod freshness;
 mod member;
 mod pipeline;
 mod position;

@@ -15,9 +15,10 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Message};
 use tokio_util::sync::CancellationToken;
 
-use crate::assignment::Assignment;
+use crate::assignment::{Assignment, Broker};
 use crate::batch::{Batch, FlushPolicy, Record};
 use crate::dlq::DeadLetters;
+use crate::freshness::Freshness;
 use crate::member::GroupMember;
 use crate::position::{Admission, Positions};
 use crate::sink::{BatchSink, RetriedSink, SINK_CHECK};
@@ -63,6 +64,7 @@ pub struct Pipeline<S: BatchSink> {
     sink: RetriedSink<S>,
     health: Health,
     until_caught_up: bool,
+    freshness: Freshness,
 }
 
 impl<S: BatchSink> std::fmt::Debug for Pipeline<S> {
@@ -113,6 +115,7 @@ impl<S: BatchSink> Pipeline<S> {
             session_timeout: GroupMember::session_timeout(consumer),
             dlq: DeadLetters::new(dlq, topic, dlq_topic, &group),
             sink: RetriedSink::new(sink, topic, &group, health.clone()),
+            freshness: Freshness::new(&group, S::NAME),
             group,
             topic: topic.into(),
             policy,
@@ -202,6 +205,19 @@ impl<S: BatchSink> Pipeline<S> {
             if batch.is_full(&self.policy) || (due && !batch.is_empty()) {
                 self.flush(&mut batch, &shutdown).await;
             }
+            let member = &self.member;
+            self.freshness.report(
+                &assignment.partitions,
+                |partition| positions.next(partition),
+                |partition| {
+                    member
+                        .cached_watermarks(partition)
+                        .map(|(_, high)| high)
+                        .filter(|&high| high >= 0)
+                },
+                &batch,
+                chrono::Utc::now(),
+            );
             if self.until_caught_up && assignment.caught_up(&positions) {
                 if !batch.is_empty() {
                     self.flush(&mut batch, &shutdown).await;
@@ -402,6 +418,7 @@ impl<S: BatchSink> Pipeline<S> {
     /// then lets Kafka know, for lag monitoring only.
     async fn flush(&mut self, batch: &mut Batch, cancel: &CancellationToken) {
         if self.sink.commit(batch, cancel).await {
+            self.freshness.committed(batch, chrono::Utc::now());
             self.member.commit_for_lag(&batch.next_offsets);
         } else {
             tracing::warn!(

@@ -33,6 +33,9 @@ pub struct SinkService<'a> {
 pub enum ServiceError {
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// `METRICS_ADDR` is taken: the service refuses to start rather than run unprobed.
+    #[error(transparent)]
+    Bind(#[from] lakehouse_telemetry::BindError),
     #[error("cannot serve /health, /ready and /metrics: {0}")]
     Ops(#[from] std::io::Error),
 }
@@ -49,12 +52,15 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<S, S::Error>>,
 {
+    // Bound before anything else: a service that cannot be probed must not consume.
+    let listener =
+        lakehouse_telemetry::bind(service.metrics_addr, lakehouse_telemetry::OPS_ENDPOINTS).await?;
     let health = Health::new(service.version, &Pipeline::<S>::CHECKS);
     let metrics = lakehouse_telemetry::metrics::install_prometheus();
     // The ops server stops with the service, also when a drain ends on its own.
     let ops_shutdown = shutdown.child_token();
     let ops = tokio::spawn(lakehouse_telemetry::serve_ops(
-        service.metrics_addr,
+        listener,
         health.clone(),
         metrics,
         ops_shutdown.clone(),

@@ -20,6 +20,9 @@ pub(crate) const SINK_CHECK: &str = "sink";
 pub trait BatchSink: Send {
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// What the sink is (`warehouse` | `lake`): the `sink` label of its freshness metrics.
+    const NAME: &'static str;
+
     /// The offset of the next message the sink expects from `partition`, or `None` when it has
     /// stored nothing of it.
     async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, Self::Error>;

@@ -1,9 +1,10 @@
 //! The lake's command-line arguments (clap), shared by every binary that opens the table, so that
-//! `LAKE_URI`, the S3 settings and `--version`/`--as-of` mean the same everywhere. The lake library
-//! itself (`lakehouse-lake`) takes the plain [`LakeLocation`] and [`AsOf`] these convert into.
+//! `LAKE_URI`, the S3 settings, `--version`/`--as-of` and `--user-id` mean the same everywhere. The lake library
+//! itself (`lakehouse-lake`) takes the plain [`LakeLocation`], [`AsOf`] and [`User`] these convert
+//! into.
 
 use chrono::{DateTime, Utc};
-use lakehouse_lake::{AsOf, DEFAULT_AWS_REGION, DEFAULT_LAKE_URI, LakeLocation};
+use lakehouse_lake::{AsOf, DEFAULT_AWS_REGION, DEFAULT_LAKE_URI, LakeLocation, User};
 use lakehouse_telemetry::Secret;
 
 /// Where the lake is and how to reach its object store.
@@ -58,6 +59,26 @@ impl From<AsOfArgs> for AsOf {
         Self {
             version: args.version,
             as_of: args.as_of,
+        }
+    }
+}
+
+/// Whose rows: a `user_id`, optionally only within one project (the GDPR commands).
+#[derive(Debug, Clone, clap::Args)]
+pub struct UserArgs {
+    /// The `user_id` the app sent.
+    #[arg(long)]
+    pub user_id: String,
+    /// Only this project's rows of the user.
+    #[arg(long)]
+    pub project_id: Option<String>,
+}
+
+impl From<&UserArgs> for User {
+    fn from(args: &UserArgs) -> Self {
+        Self {
+            user_id: args.user_id.clone(),
+            project_id: args.project_id.clone(),
         }
     }
 }

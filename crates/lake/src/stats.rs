@@ -1,6 +1,8 @@
 //! What a version of the table holds, read from its log rather than its data where the log knows:
 //! files, bytes and rows (Delta records each file's row count), per `event_date` partition; the
-//! schema; the last checkpoint; and, from the data, how many events of each type.
+//! schema; the last checkpoint and the commits a reader replays since it; and, from the data, how
+//! many events of each type. The lake browser shows them; the delta-writer reports the shape that
+//! decides read cost (files, small files, commits since the checkpoint) as metrics for the alerts.
 
 use std::collections::BTreeMap;
 
@@ -10,15 +12,16 @@ use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Int64Type};
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::logstore::object_store::path::Path;
+use deltalake::table::config::TablePropertiesExt;
 use serde::Serialize;
 
 use crate::error::LakeError;
 use crate::query::query;
 use crate::schema::PARTITION_COLUMN;
 
-/// A data file below this size counts as small: many small files slow every reader down, and
-/// `optimize` compacts them.
-pub const SMALL_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// A data file below this size counts as small: opening one costs more than reading it, many of
+/// them slow every reader down, and `optimize` exists to merge them.
+pub const SMALL_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The files, bytes and rows of one `event_date` partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -53,6 +56,10 @@ pub struct TableStats {
     pub files_without_row_count: usize,
     /// The newest checkpoint of the table (which may be newer than `version`).
     pub last_checkpoint: Option<u64>,
+    /// Commits a reader replays on top of the newest checkpoint (or from the start).
+    pub commits_since_checkpoint: u64,
+    /// `delta.checkpointInterval`.
+    pub checkpoint_interval: u64,
     pub partition_columns: Vec<String>,
     pub schema: Vec<Column>,
     /// Oldest day first.
@@ -96,14 +103,18 @@ pub async fn table_stats(table: &DeltaTable) -> Result<TableStats, LakeError> {
             nullable: field.is_nullable(),
         })
         .collect();
+    let version = table.version().unwrap_or(0);
+    let last_checkpoint = last_checkpoint(table).await?;
     Ok(TableStats {
-        version: table.version().unwrap_or(0),
+        version,
         files: partitions.iter().map(|p| p.files).sum(),
         small_files: partitions.iter().map(|p| p.small_files).sum(),
         bytes: partitions.iter().map(|p| p.bytes).sum(),
         rows: partitions.iter().map(|p| p.rows).sum(),
         files_without_row_count: without_count,
-        last_checkpoint: last_checkpoint(table).await?,
+        last_checkpoint,
+        commits_since_checkpoint: version.saturating_sub(last_checkpoint.unwrap_or(0)),
+        checkpoint_interval: snapshot.table_config().checkpoint_interval().get(),
         partition_columns: snapshot.metadata().partition_columns().to_vec(),
         schema,
         partitions,
@@ -119,6 +130,7 @@ async fn last_checkpoint(table: &DeltaTable) -> Result<Option<u64>, LakeError> {
         Err(deltalake::logstore::object_store::Error::NotFound { .. }) => return Ok(None),
         Err(error) => return Err(deltalake::DeltaTableError::from(error).into()),
     };
+    // A hint that cannot be read is treated as absent, as Delta readers do: they list the log.
     let hint: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     Ok(hint["version"].as_u64())
 }

@@ -2,7 +2,6 @@
 //! its log appended to one file over all its lives.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use lakehouse_testkit::spawn_service_logging_to;
 use tokio::process::{Child, Command};
@@ -52,20 +51,7 @@ impl Service {
     /// SIGTERM and wait: a clean leave (a scale-down or a rolling update).
     pub async fn terminate(&mut self) {
         let mut child = self.child.take().expect("a running service");
-        let pid = child.id().expect("a pid").to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        match tokio::time::timeout(Duration::from_secs(60), child.wait()).await {
-            Ok(status) => assert!(
-                status.expect("the exit status").success(),
-                "{} exits cleanly on SIGTERM",
-                self.name
-            ),
-            Err(_) => panic!("{} did not stop within 60 s of SIGTERM", self.name),
-        }
+        crate::services::terminate(&mut child, &self.name).await;
     }
 
     /// Panics (with the log's tail) if the process ended on its own.
