@@ -1,18 +1,19 @@
 //! The delta-writer's configuration; the defaults write to a local folder.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
+use lakehouse_lake::{
+    DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL, DedupOptions, LakeLocation, WriterOptions,
+};
+use lakehouse_lake_args::LakeArgs;
+use lakehouse_telemetry::{LogFormat, SecretUrl};
 
+use crate::cli::Command;
 use crate::crash::CrashAt;
-use crate::gdpr::User;
-use crate::query::OutputFormat;
-use crate::time_travel::AsOf;
-use lakehouse_telemetry::LogFormat;
 
-#[derive(Clone, clap::Parser)]
+#[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "lakehouse-delta-writer",
     version,
@@ -26,8 +27,16 @@ pub struct WriterConfig {
     /// The consumer group; every replica of the writer shares it.
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lakehouse-lake")]
     pub group_id: String,
+    /// This process's name in the group, for static membership: unique in the group and the same
+    /// across restarts of one slot (a pod's name). Unset: a dynamic member.
+    #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
+    pub group_instance_id: Option<String>,
     #[command(flatten)]
     pub lake: LakeArgs,
+    /// A checkpoint every this many commits (`delta.checkpointInterval`, set when the table is
+    /// created): readers then replay at most this many log files.
+    #[arg(long, env = "CHECKPOINT_INTERVAL", default_value_t = DEFAULT_CHECKPOINT_INTERVAL)]
+    pub checkpoint_interval: u64,
     /// Where `/health`, `/ready` and `/metrics` are served.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9102")]
     pub metrics_addr: SocketAddr,
@@ -41,179 +50,35 @@ pub struct WriterConfig {
     #[arg(long, env = "FLUSH_MAX_AGE_MS", default_value_t = 60_000)]
     pub flush_max_age_ms: u64,
     /// An `event_id` written within this many hours (by arrival time) is not written again.
-    #[arg(long, env = "DEDUP_WINDOW_HOURS", default_value_t = 24)]
+    #[arg(long, env = "DEDUP_WINDOW_HOURS", default_value_t = DEDUP_WINDOW_HOURS)]
     pub dedup_window_hours: u32,
     /// At most this many ids are remembered (about 64 bytes each); past it the window shrinks.
-    #[arg(long, env = "DEDUP_MAX_IDS", default_value_t = 4_000_000)]
+    #[arg(long, env = "DEDUP_MAX_IDS", default_value_t = DEDUP_MAX_IDS)]
     pub dedup_max_ids: usize,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
     /// For the exactly-once tests only: abort at `<point>:<n>` (see the `crash` module).
     #[arg(long, env = "LAKE_CRASH_AT", hide = true)]
     pub crash_at: Option<CrashAt>,
+    /// The warehouse, where the lake commands record themselves in the audit log. Unset, the
+    /// record goes to the log line and the commit's `userMetadata` only.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretUrl>,
+    /// Who runs a lake command, for the audit log; the operating-system user when not given.
+    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
+    pub actor: Option<String>,
 }
 
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Command {
-    /// Consume events into the lake (the default).
-    Run(RunArgs),
-    /// Forget the consumer group's positions on the topic (all its partitions, or those given)
-    /// in one commit, so that the next run reads them from the beginning of the log. For a topic
-    /// that was recreated.
-    ResetOffsets {
-        /// Only these partitions (repeatable).
-        #[arg(long = "partition")]
-        partitions: Vec<i32>,
-    },
-    /// Run SQL against the events table (registered as `events`) and print the result.
-    Query {
-        /// For example: SELECT event_type, count(*) FROM events GROUP BY event_type
-        sql: String,
-        #[command(flatten)]
-        at: AsOf,
-        #[arg(long, value_enum, default_value = "table")]
-        format: OutputFormat,
-    },
-    /// List the table's commits, newest first: version, time, operation, metrics.
-    History {
-        /// Only the newest N commits.
-        #[arg(long)]
-        limit: Option<usize>,
-    },
-    /// Make an older version the latest, as a new commit (history is kept).
-    Restore {
-        #[command(flatten)]
-        at: AsOf,
-        /// Only report what would change.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Delete data files that no version within the retention still needs.
-    Vacuum {
-        /// Keep every file a version of the last this-many hours needs.
-        #[arg(long, default_value_t = 168)]
-        retention_hours: i64,
-        /// Vacuum refuses a retention shorter than this: the versions SREs may restore.
-        #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = 168)]
-        restore_window_hours: i64,
-        /// Only list the files that would be deleted.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Compact small files into larger ones, per partition, without changing any row; safe
-    /// beside running writers.
-    Optimize {
-        /// The size files are compacted towards, in bytes.
-        #[arg(long, default_value_t = 128 * 1024 * 1024)]
-        target_size: u64,
-        /// Also order each partition's rows in Z-order over these columns (comma-separated, not
-        /// `event_date`), e.g. `project_id,event_type`: queries filtering on them read fewer files.
-        #[arg(long, value_delimiter = ',')]
-        zorder: Vec<String>,
-    },
-    /// Print every row of a user (GDPR access request), oldest first.
-    ExportUser {
-        #[command(flatten)]
-        user: User,
-        #[command(flatten)]
-        at: AsOf,
-        #[arg(long, value_enum, default_value = "json")]
-        format: OutputFormat,
-    },
-    /// Remove every row of a user from the latest version (GDPR erasure); older versions keep
-    /// them until vacuum, past the restore window.
-    DeleteUser {
-        #[command(flatten)]
-        user: User,
-        /// The restore window: vacuum removes the rows from history this long after the deletion.
-        #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = 168)]
-        restore_window_hours: i64,
-        /// Only count the rows.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Check the latest version: every file present at its size, the schema, no event twice.
-    /// Exits non-zero when it finds a problem.
-    Verify {
-        #[command(flatten)]
-        at: AsOf,
-    },
-}
-
-/// Where the lake is and how to reach its object store; shared by every lake command.
-#[derive(Clone, clap::Args)]
-pub struct LakeArgs {
-    /// The lake root: `s3://bucket/prefix`, `file:///path` or a local path. The events table is
-    /// `<LAKE_URI>/events`.
-    #[arg(long, env = "LAKE_URI", default_value = "./data/lake")]
-    pub lake_uri: String,
-    /// An S3-compatible endpoint (MinIO, moto); unset for AWS S3.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    pub aws_endpoint_url: Option<String>,
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub aws_region: String,
-    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-    pub aws_access_key_id: Option<String>,
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub aws_secret_access_key: Option<String>,
-    /// Write to a store that ignores conditional writes (If-None-Match), which is only safe when
-    /// this is the table's one and only writer.
-    #[arg(long, env = "LAKE_SINGLE_WRITER")]
-    pub single_writer: bool,
-    /// A checkpoint every this many commits (`delta.checkpointInterval`, set when the table is
-    /// created): readers then replay at most this many log files.
-    #[arg(long, env = "CHECKPOINT_INTERVAL", default_value_t = 100)]
-    pub checkpoint_interval: u64,
-}
-
-impl std::fmt::Debug for LakeArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LakeArgs")
-            .field("lake_uri", &self.lake_uri)
-            .field("aws_endpoint_url", &self.aws_endpoint_url)
-            .field("aws_region", &self.aws_region)
-            .field("checkpoint_interval", &self.checkpoint_interval)
-            .field("single_writer", &self.single_writer)
-            .field("aws_access_key_id", &self.aws_access_key_id)
-            .field(
-                "aws_secret_access_key",
-                &self.aws_secret_access_key.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for WriterConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriterConfig")
-            .field("kafka", &self.kafka)
-            .field("group_id", &self.group_id)
-            .field("lake", &self.lake)
-            .field("metrics_addr", &self.metrics_addr)
-            .field("policy", &self.flush_policy())
-            .finish()
-    }
-}
-
-impl LakeArgs {
-    /// Options for the object store, passed explicitly so that nothing deeper reads the environment.
-    pub fn storage_options(&self) -> HashMap<String, String> {
-        let mut options = HashMap::from([("AWS_REGION".to_string(), self.aws_region.clone())]);
-        if let Some(endpoint) = &self.aws_endpoint_url {
-            options.insert("AWS_ENDPOINT_URL".into(), endpoint.clone());
-            if endpoint.starts_with("http://") {
-                options.insert("AWS_ALLOW_HTTP".into(), "true".into());
-            }
-            // S3-compatible servers address buckets by path, not by virtual host.
-            options.insert("AWS_VIRTUAL_HOSTED_STYLE_REQUEST".into(), "false".into());
+impl From<&WriterConfig> for WriterOptions {
+    fn from(config: &WriterConfig) -> Self {
+        Self {
+            group: config.group_id.clone(),
+            checkpoint_interval: config.checkpoint_interval,
+            dedup: DedupOptions {
+                window: chrono::Duration::hours(i64::from(config.dedup_window_hours)),
+                max_ids: config.dedup_max_ids,
+            },
         }
-        if let Some(key) = &self.aws_access_key_id {
-            options.insert("AWS_ACCESS_KEY_ID".into(), key.clone());
-        }
-        if let Some(secret) = &self.aws_secret_access_key {
-            options.insert("AWS_SECRET_ACCESS_KEY".into(), secret.clone());
-        }
-        options
     }
 }
 
@@ -223,6 +88,35 @@ impl WriterConfig {
         anyhow::ensure!(self.flush_max_rows > 0, "FLUSH_MAX_ROWS must be positive");
         anyhow::ensure!(self.flush_max_age_ms > 0, "FLUSH_MAX_AGE_MS must be positive");
         Ok(())
+    }
+
+    /// The lake's location and object store.
+    pub fn location(&self) -> LakeLocation {
+        (&self.lake).into()
+    }
+
+    /// Who runs this command: `--actor`, or the operating-system user.
+    pub fn actor(&self) -> String {
+        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
+    }
+
+    /// Where this command's audit record goes: the warehouse's `audit_log` with `DATABASE_URL`,
+    /// the log only without.
+    pub fn audit_log(&self) -> anyhow::Result<lakehouse_audit::AuditLog> {
+        match &self.database_url {
+            Some(url) => Ok(lakehouse_audit::AuditLog::new(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_lazy(url.expose())
+                    .map_err(|error| anyhow::anyhow!("DATABASE_URL: {error}"))?,
+            )),
+            None => {
+                tracing::warn!(
+                    "DATABASE_URL is not set: the audit record goes to the log and the commit only"
+                );
+                Ok(lakehouse_audit::AuditLog::log_only())
+            }
+        }
     }
 
     /// The `run` options (defaults when no subcommand was given).
@@ -263,10 +157,16 @@ mod tests {
             "--aws-endpoint-url=http://127.0.0.1:9000",
             "--aws-secret-access-key=hush",
         ]);
-        let options = config.lake.storage_options();
+        let options = config.location().storage_options();
         assert_eq!(options["AWS_ALLOW_HTTP"], "true");
         assert_eq!(options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"], "false");
         assert_eq!(options["AWS_ENDPOINT_URL"], "http://127.0.0.1:9000");
         assert!(!format!("{config:?}").contains("hush"));
+    }
+
+    #[test]
+    fn the_writer_options_default_to_the_libraries() {
+        let config = WriterConfig::parse_from(["lakehouse-delta-writer", "--group-id=g"]);
+        assert_eq!(WriterOptions::from(&config), WriterOptions::new("g"));
     }
 }

@@ -14,20 +14,11 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::ResetOffsets { partitions }) => {
             lakehouse_delta_writer::reset_offsets(&config, partitions).await
         }
-        Some(
-            command @ (Command::Query { .. }
-            | Command::History { .. }
-            | Command::Restore { .. }
-            | Command::Vacuum { .. }
-            | Command::Optimize { .. }
-            | Command::ExportUser { .. }
-            | Command::DeleteUser { .. }
-            | Command::Verify { .. }),
-        ) => lakehouse_delta_writer::execute(&config, command).await,
         Some(Command::Run(_)) | None => {
             let shutdown = CancellationToken::new();
             tokio::spawn(lakehouse_telemetry::shutdown_on_signal(shutdown.clone()));
             lakehouse_delta_writer::run(config, shutdown).await
         }
+        Some(command) => lakehouse_delta_writer::execute(&config, command).await,
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{config, id_counts, spawn, version};
-use lakehouse_delta_writer::{AsOf, maintenance, open_at, verify};
+use lakehouse_lake::{AsOf, OptimizeOptions, open_at, optimize, verify};
 use lakehouse_testkit::{Stack, TestTopic, produce, reference_event, unique, wait_until};
 
 const TOTAL: u64 = 1_200;
@@ -44,13 +44,18 @@ async fn two_writers_through_rebalances_and_optimize_beside_them_write_every_eve
     // Optimize, again and again, while the writers commit.
     let stop = Arc::new(AtomicBool::new(false));
     let optimizer = {
-        let lake = table.lake.clone();
+        let lake = table.location();
         let stop = stop.clone();
         tokio::spawn(async move {
             let mut compacted = 0;
             while !stop.load(Ordering::SeqCst) {
                 if let Ok(latest) = open_at(&lake, &AsOf::default()).await {
-                    let optimized = maintenance::optimize(latest, 64 * 1024 * 1024, &[])
+                    let options = OptimizeOptions {
+                        target_size: 64 * 1024 * 1024,
+                        zorder: vec![],
+                        ..OptimizeOptions::default()
+                    };
+                    let optimized = optimize(latest, &options)
                         .await
                         .expect("optimize beside running writers");
                     if optimized.files_removed > 0 {
@@ -109,8 +114,10 @@ async fn two_writers_through_rebalances_and_optimize_beside_them_write_every_eve
     let counts = id_counts(&table).await;
     assert_eq!(counts.len() as u64, TOTAL);
     assert!(counts.values().all(|&n| n == 1), "optimize duplicated no row");
-    let latest = open_at(&table.lake, &AsOf::default()).await.expect("latest");
-    let verified = verify::verify(&latest).await.expect("verify");
+    let latest = open_at(&table.location(), &AsOf::default())
+        .await
+        .expect("latest");
+    let verified = verify(&latest).await.expect("verify");
     assert_eq!(verified.problems(), Vec::<String>::new());
     assert!(version(&table).await.is_some());
 }

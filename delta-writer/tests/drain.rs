@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{config, rows};
-use lakehouse_delta_writer::Lake;
+use lakehouse_lake::{EventsWriter, WriterOptions};
 use lakehouse_testkit::{Stack, TestTopic, consume, produce, produce_raw, reference_event, unique};
 use rdkafka::Message;
 use rdkafka::message::Headers;
@@ -44,7 +44,9 @@ async fn a_drain_writes_everything_and_a_position_past_the_log_end_waits_for_a_r
     let other_lake = std::env::temp_dir().join(unique("lake"));
     let other_lake = other_lake.to_string_lossy().to_string();
     let other = config(&stack, &topic, &other_lake, &group, &[]);
-    let mut table = Lake::open_or_create(&other.lake, &group).await.expect("the lake");
+    let mut table = EventsWriter::open_or_create(&other.location(), &WriterOptions::new(&group))
+        .await
+        .expect("the lake");
     table
         .store_offsets(&topic.name, &[(0, 1_000)])
         .await

@@ -4,14 +4,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
-use lakehouse_telemetry::LogFormat;
+use lakehouse_telemetry::{LogFormat, SecretUrl};
 
-use crate::derived::{DerivedTable, DerivedTables};
+use crate::derived::DerivedTables;
 use crate::grants::Roles;
 use crate::retention::Retention;
 use crate::warehouse::MAX_WRITERS;
 
-#[derive(Clone, clap::Parser)]
+/// The warehouse of the local stack (`scripts/stack`), the default wherever a database is needed.
+pub const LOCAL_DATABASE_URL: &str = "postgres://lakehouse:lakehouse@127.0.0.1:5432/lakehouse";
+
+#[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "lakehouse-stream-processor",
     version,
@@ -25,13 +28,17 @@ pub struct ProcessorConfig {
     /// The consumer group; every replica of the processor shares it.
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lakehouse-warehouse")]
     pub group_id: String,
+    /// This process's name in the group, for static membership: unique in the group and the same
+    /// across restarts of one slot (a pod's name). Unset: a dynamic member.
+    #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
+    pub group_instance_id: Option<String>,
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://lakehouse:lakehouse@127.0.0.1:5432/lakehouse",
+        default_value = LOCAL_DATABASE_URL,
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: SecretUrl,
     /// Where `/health`, `/ready` and `/metrics` are served.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9101")]
     pub metrics_addr: SocketAddr,
@@ -50,8 +57,8 @@ pub struct ProcessorConfig {
     pub writers: usize,
     /// The derived tables to maintain, comma-separated (all when unset). Switching one off is for
     /// measuring what it costs: it is not maintained until rebuilt (`warehouse-sync rebuild`).
-    #[arg(long, env = "DERIVED_TABLES", value_delimiter = ',')]
-    pub derived_tables: Option<Vec<DerivedTable>>,
+    #[arg(long, env = "DERIVED_TABLES")]
+    pub derived_tables: Option<DerivedTables>,
     /// The read-only role (Grafana, analysts) granted SELECT on every table, if it exists.
     #[arg(long, env = "WAREHOUSE_READER_ROLE", default_value = "lakehouse_reader")]
     pub reader_role: String,
@@ -70,6 +77,10 @@ pub struct ProcessorConfig {
     pub retention_interval_secs: u64,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// Who runs an administrative command (`reset-offsets`), for the audit log; the
+    /// operating-system user when not given.
+    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -87,21 +98,38 @@ pub enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate,
+    /// List the audit log (every binary's administrative actions), newest first.
+    Audit(AuditArgs),
 }
 
-impl std::fmt::Debug for ProcessorConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessorConfig")
-            .field("kafka", &self.kafka)
-            .field("group_id", &self.group_id)
-            .field("database_url", &"<redacted>")
-            .field("metrics_addr", &self.metrics_addr)
-            .field("policy", &self.flush_policy())
-            .field("writers", &self.writers)
-            .field("derived_tables", &self.derived_tables)
-            .field("roles", &self.roles())
-            .field("retention", &self.retention())
-            .finish()
+/// Which audit records to list, and how.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    /// Only this action (`lake.vacuum`), or every action under a prefix ending in a dot (`lake.`).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only actions of this actor.
+    #[arg(long = "by")]
+    pub by: Option<String>,
+    /// Only actions from this time on (RFC 3339).
+    #[arg(long)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl From<&AuditArgs> for lakehouse_audit::Filter {
+    fn from(args: &AuditArgs) -> Self {
+        Self {
+            action: args.action.clone(),
+            actor: args.by.clone(),
+            since: args.since,
+            limit: args.limit,
+        }
     }
 }
 
@@ -121,11 +149,14 @@ impl ProcessorConfig {
         Ok(())
     }
 
+    /// The derived tables this process maintains.
     pub fn derived_tables(&self) -> DerivedTables {
-        match &self.derived_tables {
-            Some(tables) => DerivedTables::new(tables.iter().copied()),
-            None => DerivedTables::default(),
-        }
+        self.derived_tables.clone().unwrap_or_default()
+    }
+
+    /// Who runs this command: `--actor`, or the operating-system user.
+    pub fn actor(&self) -> String {
+        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
     }
 
     pub fn roles(&self) -> Roles {
@@ -170,6 +201,8 @@ mod tests {
     use super::*;
     use clap::Parser;
 
+    use crate::derived::DerivedTable;
+
     #[test]
     fn defaults_parse_and_run_locally() {
         let config = ProcessorConfig::parse_from(["lakehouse-stream-processor"]);
@@ -190,5 +223,7 @@ mod tests {
             some.derived_tables().skipped(),
             [DerivedTable::UniqueIds, DerivedTable::Dimensions]
         );
+        let none = ProcessorConfig::parse_from(["lakehouse-stream-processor", "--derived-tables="]);
+        assert_eq!(none.derived_tables().skipped(), DerivedTable::ALL);
     }
 }

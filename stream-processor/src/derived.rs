@@ -96,7 +96,9 @@ impl fmt::Display for DerivedTable {
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("{0:?} is not a derived table (event_rollups_minute, unique_ids_hourly, funnel_progress, event_dimensions_hourly)")]
+#[error(
+    "{0:?} is not a derived table (event_rollups_minute, unique_ids_hourly, funnel_progress, event_dimensions_hourly)"
+)]
 pub struct UnknownTable(String);
 
 impl FromStr for DerivedTable {
@@ -107,6 +109,20 @@ impl FromStr for DerivedTable {
             .into_iter()
             .find(|table| table.name() == name.trim())
             .ok_or_else(|| UnknownTable(name.into()))
+    }
+}
+
+/// A comma-separated list of table names; empty for none.
+impl FromStr for DerivedTables {
+    type Err = UnknownTable;
+
+    fn from_str(names: &str) -> Result<Self, UnknownTable> {
+        let tables = names
+            .split(',')
+            .filter(|name| !name.trim().is_empty())
+            .map(str::parse)
+            .collect::<Result<Vec<DerivedTable>, _>>()?;
+        Ok(Self::new(tables))
     }
 }
 
@@ -165,6 +181,12 @@ mod tests {
             assert_eq!(table.name().parse::<DerivedTable>(), Ok(table));
         }
         assert!("events".parse::<DerivedTable>().is_err());
+        assert_eq!(
+            "funnel_progress, event_rollups_minute".parse::<DerivedTables>(),
+            Ok(DerivedTables::new([DerivedTable::Funnels, DerivedTable::Rollups]))
+        );
+        assert_eq!("".parse::<DerivedTables>(), Ok(DerivedTables::new([])));
+        assert!("event_rollups_minute,events".parse::<DerivedTables>().is_err());
     }
 
     #[test]
@@ -177,9 +199,6 @@ mod tests {
             some.tables().collect::<Vec<_>>(),
             [DerivedTable::Rollups, DerivedTable::Dimensions]
         );
-        assert_eq!(
-            some.skipped(),
-            [DerivedTable::UniqueIds, DerivedTable::Funnels]
-        );
+        assert_eq!(some.skipped(), [DerivedTable::UniqueIds, DerivedTable::Funnels]);
     }
 }

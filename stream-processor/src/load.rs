@@ -13,6 +13,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::copy::CopyRows;
+use crate::derived::DerivedTables;
 
 /// The staging table, one per session; its rows go at every commit.
 const STAGING: &str = r#"CREATE TEMPORARY TABLE IF NOT EXISTS lakehouse_new_events (
@@ -70,7 +71,9 @@ pub async fn insert_events(conn: &mut PgConnection, mut fresh: Vec<&Record>) -> 
     fresh.sort_unstable_by_key(|record| record.event.event_id);
     let mut attempt = 1;
     while !fresh.is_empty() {
-        sqlx::query("SAVEPOINT lakehouse_copy").execute(&mut *conn).await?;
+        sqlx::query("SAVEPOINT lakehouse_copy")
+            .execute(&mut *conn)
+            .await?;
         match copy_events(conn, &fresh).await {
             Ok(_) => {
                 sqlx::query("RELEASE SAVEPOINT lakehouse_copy")
@@ -104,6 +107,18 @@ pub async fn insert_events(conn: &mut PgConnection, mut fresh: Vec<&Record>) -> 
         copy(conn, COPY_STAGED, staged_rows(&fresh)).await?;
     }
     Ok(fresh.len() as u64)
+}
+
+/// Inserts the events of `records` not stored yet and adds them to every derived table, in the
+/// caller's transaction, on a connection of any session (warehouse-sync's erase refills the hours
+/// it emptied so); returns how many were new.
+pub async fn insert_new_events(conn: &mut PgConnection, records: &[Record]) -> Result<u64, sqlx::Error> {
+    create_staging(conn).await?;
+    let inserted = insert_events(conn, records.iter().collect()).await?;
+    if inserted > 0 {
+        DerivedTables::default().derive(conn).await?;
+    }
+    Ok(inserted)
 }
 
 /// Copies the records into `events` as they are, all or none: the raw table's own speed, which

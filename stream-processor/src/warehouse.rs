@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lakehouse_kafka::{Batch, BatchSink, Record};
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 use crate::derived::DerivedTables;
 use crate::grants::Roles;
@@ -201,6 +201,7 @@ fn partition_groups(batch: &Batch, writers: usize) -> Vec<(BTreeMap<i32, i64>, V
 #[async_trait]
 impl BatchSink for Warehouse {
     type Error = WarehouseError;
+    const NAME: &'static str = "warehouse";
 
     async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, WarehouseError> {
         let next: Option<i64> = sqlx::query_scalar(
@@ -225,4 +226,3 @@ impl BatchSink for Warehouse {
         Ok(())
     }
 }
-

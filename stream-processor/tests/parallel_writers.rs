@@ -4,14 +4,12 @@
 //! offsets covering every message once, and every derived table equal to its recomputation from
 //! the raw events.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{derived_mismatches, empty_derived_tables, rows_and_offsets};
 use lakehouse_testkit::{
-    SESSION_TIMEOUT, Stack, TempDatabase, TestTopic, produce_batched, reference_event, short_session_flag,
-    spawn_service, unique, wait_until,
+    SESSION_TIMEOUT, Stack, TempDatabase, TestTopic, derived_mismatches, empty_derived_tables,
+    produce_batched, reference_event, rows_and_offsets, short_session_flag, spawn_service, unique,
+    wait_until,
 };
 use sqlx::PgPool;
 use tokio::process::{Child, Command};

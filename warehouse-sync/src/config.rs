@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
-use lakehouse_delta_writer::{AsOf, LakeArgs};
+use lakehouse_kafka::KafkaArgs;
+use lakehouse_lake::RESTORE_WINDOW_HOURS;
+use lakehouse_lake_args::{AsOfArgs, LakeArgs, UserArgs};
 use lakehouse_telemetry::LogFormat;
 
+use crate::dlq::Selection;
 use crate::drift::Threshold;
 use crate::range::{HourRange, RangeError, floor_hour};
 
@@ -20,6 +23,17 @@ pub struct SyncConfig {
     pub command: Command,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
     pub log_format: LogFormat,
+    /// Who runs the command, for the audit log (`rebuild`, `erase-user`, `export-user`, `dlq
+    /// replay`); the operating-system user when not given.
+    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
+    pub actor: Option<String>,
+}
+
+impl SyncConfig {
+    /// Who runs this command: `--actor`, or the operating-system user.
+    pub fn actor(&self) -> String {
+        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
+    }
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -31,28 +45,118 @@ pub enum Command {
     /// Replace the warehouse's raw events in the range by the lake's and recompute every derived
     /// table for it, in one transaction.
     Rebuild(RebuildArgs),
+    /// Erase a user's rows from both stores (GDPR erasure): the warehouse's raw events, with the
+    /// derived rows of the hours they were in recomputed, then the lake's latest version.
+    EraseUser(EraseUserArgs),
+    /// Print a user's rows from both stores as one JSON document (GDPR access).
+    ExportUser(ExportUserArgs),
+    /// The dead-letter topic: list what the consumers could not decode, or replay chosen
+    /// messages to the events topic once the cause is fixed.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
 }
 
-/// Where the two stores are; every subcommand takes them (flags after the subcommand's name).
+/// Where the two stores are (flags after the subcommand's name).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Stores {
-    /// The warehouse (the stream-processor's database).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://lakehouse:lakehouse@127.0.0.1:5432/lakehouse",
-        hide_env_values = true
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
     #[command(flatten)]
     pub lake: LakeArgs,
 }
 
-impl Command {
-    pub fn stores(&self) -> &Stores {
-        match self {
-            Self::Reconcile(args) => &args.stores,
-            Self::Rebuild(args) => &args.stores,
+/// Where the warehouse is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WarehouseArgs {
+    /// The warehouse (the stream-processor's database), also where the audit log is.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = lakehouse_stream_processor::LOCAL_DATABASE_URL,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EraseUserArgs {
+    #[command(flatten)]
+    pub stores: Stores,
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// The lake's restore window: vacuum removes the rows from the lake's history this long after
+    /// the erasure.
+    #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = RESTORE_WINDOW_HOURS)]
+    pub restore_window_hours: i64,
+    /// Only count the rows in each store; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportUserArgs {
+    #[command(flatten)]
+    pub stores: Stores,
+    #[command(flatten)]
+    pub user: UserArgs,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DlqCommand {
+    /// List every message of the dead-letter topic: where it is, when it was dead-lettered, its
+    /// origin (topic, partition, offset) and why it could not be decoded.
+    List(DlqListArgs),
+    /// Send dead letters (all, or a range of one partition) back to the events topic: each
+    /// origin once, only those that now decode as the consumers decode them, with corrected
+    /// payloads from --fixed where given. Events are deduplicated by event_id in both stores, so
+    /// a replay never counts one twice.
+    Replay(DlqReplayArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DlqListArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// One JSON object per line, payload included (what --fixed reads back, edited).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DlqReplayArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    /// Every dead letter.
+    #[arg(long, conflicts_with = "partition", required_unless_present = "partition")]
+    pub all: bool,
+    /// Only dead letters of this partition of the dead-letter topic...
+    #[arg(long)]
+    pub partition: Option<i32>,
+    /// ...from this offset...
+    #[arg(long, requires = "partition", default_value_t = 0)]
+    pub from_offset: i64,
+    /// ...to this one, inclusive.
+    #[arg(long, requires = "partition", default_value_t = i64::MAX)]
+    pub to_offset: i64,
+    /// Corrected payloads: JSON lines as `dlq list --json` prints them, with `payload` edited.
+    #[arg(long)]
+    pub fixed: Option<PathBuf>,
+    /// Only report what would be sent.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl DlqReplayArgs {
+    pub fn selection(&self) -> Selection {
+        match self.partition {
+            Some(partition) => Selection::Range {
+                partition,
+                from: self.from_offset,
+                to: self.to_offset,
+            },
+            None => Selection::All,
         }
     }
 }
@@ -95,7 +199,7 @@ pub struct ReconcileArgs {
     pub hours: Hours,
     /// Compare with the lake at this version or time (default: the latest).
     #[command(flatten)]
-    pub at: AsOf,
+    pub at: AsOfArgs,
     /// The difference a row (hour, event type) may have: a number of events (10) or a
     /// percentage of the lake's count for that row (0.5%). A row the lake does not have counts
     /// in full.
@@ -121,7 +225,7 @@ pub struct RebuildArgs {
     pub range: HourRange,
     /// Rebuild from the lake at this version or time (default: the latest).
     #[command(flatten)]
-    pub at: AsOf,
+    pub at: AsOfArgs,
     /// Only count what would be deleted and inserted; change nothing.
     #[arg(long)]
     pub dry_run: bool,

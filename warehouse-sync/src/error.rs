@@ -1,5 +1,7 @@
 //! The one error type of warehouse-sync's library.
 
+use lakehouse_lake::RowError;
+
 use crate::range::RangeError;
 
 #[derive(Debug, thiserror::Error)]
@@ -7,7 +9,7 @@ pub enum SyncError {
     #[error(transparent)]
     Range(#[from] RangeError),
     #[error("the lake: {0}")]
-    Lake(#[from] lakehouse_delta_writer::LakeError),
+    Lake(#[from] lakehouse_lake::LakeError),
     #[error("reading the lake: {0}")]
     Query(#[from] deltalake::datafusion::error::DataFusionError),
     #[error("reading the lake: {0}")]
@@ -26,6 +28,19 @@ pub enum SyncError {
     },
     #[error("invalid threshold {0:?}: a number of events (e.g. 10) or a percentage (e.g. 0.5%)")]
     Threshold(String),
+    #[error("Kafka: {0}")]
+    Kafka(String),
+    #[error(transparent)]
+    Audit(#[from] lakehouse_audit::AuditError),
+}
+
+impl From<RowError> for SyncError {
+    fn from(error: RowError) -> Self {
+        match error {
+            RowError::Arrow(error) => Self::Arrow(error),
+            RowError::Invalid(reason) => Self::Row(reason),
+        }
+    }
 }
 
 impl SyncError {

@@ -8,7 +8,7 @@
 //!   statement (its `SELECT ... FOR UPDATE` on the offsets) until the rebuild commits. Plain
 //!   reads of the offsets (lag monitoring) go on. The offsets themselves are never written, so
 //!   they cannot move backwards; a batch that commits after the rebuild skips the events the
-//!   rebuild inserted (`ON CONFLICT (event_id) DO NOTHING`) and adds the others to the tables.
+//!   rebuild inserted (by their `event_id`) and adds the others to the tables.
 //! - Derived rows: the range is whole hours, so every per-minute and per-hour bucket lies wholly
 //!   inside or outside it; inside ones are deleted and refilled from the inserted events with the
 //!   processor's own code: the lake's rows go into `events` by binary `COPY`
@@ -24,12 +24,13 @@
 use std::time::Instant;
 
 use futures::TryStreamExt;
+use lakehouse_lake::to_records;
 use lakehouse_stream_processor::{DerivedTables, create_staging, insert_events};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::Result;
-use crate::lake::{LakeSource, records};
+use crate::lake::LakeSource;
 use crate::range::HourRange;
 
 /// Tables bucketed by time that are refilled from the inserted events, with their bucket column.
@@ -39,7 +40,8 @@ const BUCKETED: [&str; 3] = [
     "unique_ids_hourly",
 ];
 
-/// How long the rebuild waits for the stream-processor's batch in flight before giving up.
+/// How long a rebuild or an erasure waits for the stream-processor's batch in flight before
+/// giving up.
 const LOCK_TIMEOUT: &str = "120s";
 
 /// What a rebuild did (or, in a dry run, would do).
@@ -94,15 +96,7 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         "{range} from lake version {:?}: waiting for the stream-processor's batch in flight",
         lake.version()
     ));
-    sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("LOCK TABLE kafka_offsets IN EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SET LOCAL lock_timeout = 0")
-        .execute(&mut *tx)
-        .await?;
+    hold_the_processor(&mut tx).await?;
 
     rebuilt.deleted_events =
         sqlx::query(r#"DELETE FROM events WHERE "timestamp" >= $1 AND "timestamp" < $2"#)
@@ -145,7 +139,7 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
     let mut last_report = Instant::now();
     let mut read = 0usize;
     while let Some(batch) = batches.try_next().await? {
-        let records = records(&batch)?;
+        let records = to_records(&batch)?;
         read += records.len();
         rebuilt.inserted_events += insert_events(&mut tx, records.iter().collect()).await?;
         if last_report.elapsed().as_secs() >= 10 {
@@ -163,22 +157,46 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         rebuilt.inserted_events
     ));
     DerivedTables::default().derive(&mut tx).await?;
-    sqlx::query(
-        "INSERT INTO funnel_progress AS f (project_id, funnel, step, session_id, first_at)
-         SELECT e.project_id, k.funnel, k.step, e.session_id, min(e.\"timestamp\")
-         FROM rebuild_funnel_keys k
-         JOIN events e ON e.project_id = k.project_id AND e.session_id = k.session_id
-          AND e.event_type = 'funnel_step' AND e.properties->>'funnel' = k.funnel
-          AND lakehouse_funnel_step(e.properties) = k.step
-         GROUP BY 1, 2, 3, 4
-         ON CONFLICT (project_id, funnel, step, session_id) DO UPDATE
-         SET first_at = least(f.first_at, EXCLUDED.first_at)",
-    )
-    .execute(&mut *tx)
-    .await?;
+    refill_funnel_progress(&mut tx, "rebuild_funnel_keys").await?;
     progress(format_args!("committing"));
     tx.commit().await?;
     rebuilt.seconds = started.elapsed().as_secs_f64();
     progress(format_args!("done in {:.1} s", rebuilt.seconds));
     Ok(rebuilt)
+}
+
+/// Waits (up to [`LOCK_TIMEOUT`]) for the stream-processor's batch in flight and holds its next
+/// one until `tx` ends: the exclusive lock on `kafka_offsets`, which every batch updates. Used by
+/// the rebuild and by erase-user.
+pub(crate) async fn hold_the_processor(tx: &mut PgConnection) -> Result<()> {
+    sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("LOCK TABLE kafka_offsets IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SET LOCAL lock_timeout = 0")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Recomputes the `funnel_progress` rows whose keys (`project_id, funnel, step, session_id`) the
+/// temporary table `keys` holds, from the events there are now. Used by the rebuild and by
+/// erase-user.
+pub(crate) async fn refill_funnel_progress(tx: &mut PgConnection, keys: &str) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO funnel_progress AS f (project_id, funnel, step, session_id, first_at)
+         SELECT e.project_id, k.funnel, k.step, e.session_id, min(e.\"timestamp\")
+         FROM {keys} k
+         JOIN events e ON e.project_id = k.project_id AND e.session_id = k.session_id
+          AND e.event_type = 'funnel_step' AND e.properties->>'funnel' = k.funnel
+          AND lakehouse_funnel_step(e.properties) = k.step
+         GROUP BY 1, 2, 3, 4
+         ON CONFLICT (project_id, funnel, step, session_id) DO UPDATE
+         SET first_at = least(f.first_at, EXCLUDED.first_at)"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

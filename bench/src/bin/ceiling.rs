@@ -54,7 +54,12 @@ async fn main() -> anyhow::Result<()> {
     copying += started.elapsed();
     let seconds = copying.as_secs_f64();
     let per_second = (copied as f64 / seconds) as u64;
-    tracing::info!(events = copied, seconds = format!("{seconds:.1}"), per_second, "ceiling: copied");
+    tracing::info!(
+        events = copied,
+        seconds = format!("{seconds:.1}"),
+        per_second,
+        "ceiling: copied"
+    );
     // The one line bench/warehouse reads.
     #[expect(clippy::print_stdout, reason = "the rate is the tool's output")]
     {

@@ -28,7 +28,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "<empty>" } else { "<redacted>" })
+        f.write_str(if self.0.is_empty() {
+            "<empty>"
+        } else {
+            "<redacted>"
+        })
     }
 }
 
@@ -122,7 +126,11 @@ mod tests {
     fn a_secret_never_formats_its_value() {
         let secret: Secret = "hunter2".parse().unwrap_or_default();
         assert_eq!(secret.expose(), "hunter2");
-        for shown in [format!("{secret:?}"), format!("{secret}"), format!("{:#?}", Some(&secret))] {
+        for shown in [
+            format!("{secret:?}"),
+            format!("{secret}"),
+            format!("{:#?}", Some(&secret)),
+        ] {
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(shown.contains("<redacted>"), "{shown}");
         }
@@ -133,14 +141,26 @@ mod tests {
     fn a_url_shows_its_host_but_not_its_password_or_query() {
         let url = SecretUrl::new("postgres://lakehouse:db-pass@db:5432/lakehouse?sslpassword=x");
         let shown = format!("{url:?} {url}");
-        assert!(!shown.contains("db-pass") && !shown.contains("sslpassword"), "{shown}");
+        assert!(
+            !shown.contains("db-pass") && !shown.contains("sslpassword"),
+            "{shown}"
+        );
         assert!(shown.contains("db:5432/lakehouse"), "{shown}");
-        assert_eq!(url.expose(), "postgres://lakehouse:db-pass@db:5432/lakehouse?sslpassword=x");
+        assert_eq!(
+            url.expose(),
+            "postgres://lakehouse:db-pass@db:5432/lakehouse?sslpassword=x"
+        );
     }
 
     #[test]
     fn a_url_that_does_not_parse_is_withheld_whole() {
-        assert_eq!(SecretUrl::new("lakehouse:db-pass@db/lakehouse").redacted(), "<redacted>");
-        assert_eq!(SecretUrl::new("host=db password=db-pass").redacted(), "<redacted>");
+        assert_eq!(
+            SecretUrl::new("lakehouse:db-pass@db/lakehouse").redacted(),
+            "<redacted>"
+        );
+        assert_eq!(
+            SecretUrl::new("host=db password=db-pass").redacted(),
+            "<redacted>"
+        );
     }
 }

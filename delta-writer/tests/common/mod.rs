@@ -6,10 +6,8 @@
 use std::collections::HashMap;
 
 use clap::Parser;
-use deltalake::arrow::array::AsArray;
-use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, Int64Type};
-use lakehouse_delta_writer::{EVENTS_TABLE, WriterConfig};
+use lakehouse_delta_writer::WriterConfig;
+use lakehouse_lake::{event_id_counts, open_table};
 use lakehouse_testkit::{Stack, TestTopic, short_session_flag, spawn_service};
 use tokio::process::{Child, Command};
 
@@ -62,37 +60,22 @@ pub fn spawn(
 
 /// The table's latest version (`None` before it exists).
 pub async fn version(config: &WriterConfig) -> Option<u64> {
-    let url = lakehouse_delta_writer::table_url(&config.lake.lake_uri, EVENTS_TABLE).expect("a table URL");
-    let table = lakehouse_delta_writer::open_table(url, &config.lake)
-        .await
-        .expect("the table");
+    let location = config.location();
+    let url = location.events_url().expect("a table URL");
+    let table = open_table(url, &location).await.expect("the table");
     table.version()
 }
 
 /// How many times each `event_id` is in the table's latest version.
 pub async fn id_counts(config: &WriterConfig) -> HashMap<String, i64> {
-    let url = lakehouse_delta_writer::table_url(&config.lake.lake_uri, EVENTS_TABLE).expect("a table URL");
-    let table = lakehouse_delta_writer::open_table(url, &config.lake)
-        .await
-        .expect("the table");
+    let location = config.location();
+    let url = location.events_url().expect("a table URL");
+    let table = open_table(url, &location).await.expect("the table");
     if table.version().is_none() {
         return HashMap::new();
     }
-    let batches = lakehouse_delta_writer::query(
-        &table,
-        "SELECT CAST(event_id AS VARCHAR), count(*) FROM events GROUP BY event_id",
-    )
-    .await
-    .expect("the ids");
-    let mut counts = HashMap::new();
-    for batch in batches {
-        let ids = cast(batch.column(0), &DataType::Utf8).expect("ids as text");
-        let n = batch.column(1).as_primitive::<Int64Type>();
-        for (row, id) in ids.as_string::<i32>().iter().enumerate() {
-            counts.insert(id.expect("an id").to_string(), n.value(row));
-        }
-    }
-    counts
+    let counts = event_id_counts(&table).await.expect("the ids");
+    counts.into_iter().map(|(id, n)| (id.to_string(), n)).collect()
 }
 
 /// The rows in the table's latest version.

@@ -1,0 +1,150 @@
+//! `verify`: checks that the table's latest version is whole and as the writer means it: every
+//! data file it references is in the store at its recorded size, its schema is the events
+//! schema, and no `event_id` is in it twice. What it finds is a list of problems; none means the
+//! table is sound.
+
+use deltalake::DeltaTable;
+use deltalake::arrow::array::AsArray;
+use deltalake::arrow::datatypes::Int64Type;
+use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::logstore::object_store::ObjectStoreExt;
+use deltalake::logstore::object_store::path::Path;
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use crate::error::LakeError;
+use crate::progress::Counter;
+use crate::query::query;
+use crate::schema::events_schema;
+
+/// How many files are checked at once.
+const CONCURRENT_CHECKS: usize = 16;
+
+/// A data file whose object differs from what the log says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BadFile {
+    pub path: String,
+    pub recorded_size: i64,
+    /// `None` when the object is missing.
+    pub actual_size: Option<u64>,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    pub version: u64,
+    pub files: usize,
+    pub bytes: i64,
+    /// `None` when a file is bad: the rows cannot be read then.
+    pub rows: Option<i64>,
+    pub bad_files: Vec<BadFile>,
+    pub schema_matches: bool,
+    /// Rows beyond the first of each `event_id`: 0 unless an event came again after the
+    /// deduplication window (a recreated topic re-read from its start). `None` with `rows`.
+    pub duplicate_rows: Option<i64>,
+}
+
+impl Verified {
+    /// Every problem found, one sentence each; empty when the table is sound.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .bad_files
+            .iter()
+            .map(|file| match file.actual_size {
+                None => format!(
+                    "{} is referenced by version {} but missing from the store",
+                    file.path, self.version
+                ),
+                Some(size) => format!(
+                    "{} is {size} bytes in the store but {} in the log",
+                    file.path, file.recorded_size
+                ),
+            })
+            .collect();
+        if !self.schema_matches {
+            problems.push("the table's schema is not the events schema this writer writes".into());
+        }
+        if let Some(duplicates) = self.duplicate_rows.filter(|&n| n > 0) {
+            problems.push(format!(
+                "{duplicates} rows repeat an event_id already in the table"
+            ));
+        }
+        problems
+    }
+}
+
+/// Checks the loaded version of `table`.
+pub async fn verify(table: &DeltaTable) -> Result<Verified, LakeError> {
+    let snapshot = table.snapshot()?;
+    let files: Vec<(Path, i64)> = snapshot
+        .log_data()
+        .iter()
+        .map(|file| (file.object_store_path(), file.size()))
+        .collect();
+    let store = table.object_store();
+    let mut progress = Counter::new("verify: files checked", files.len());
+    let mut checks = futures::stream::iter(files.iter().cloned())
+        .map(|(path, recorded_size)| {
+            let store = store.clone();
+            async move {
+                match store.head(&path).await {
+                    Ok(meta) if meta.size == recorded_size as u64 => Ok(None),
+                    Ok(meta) => Ok(Some(BadFile {
+                        path: path.to_string(),
+                        recorded_size,
+                        actual_size: Some(meta.size),
+                    })),
+                    Err(deltalake::logstore::object_store::Error::NotFound { .. }) => Ok(Some(BadFile {
+                        path: path.to_string(),
+                        recorded_size,
+                        actual_size: None,
+                    })),
+                    Err(error) => Err(deltalake::DeltaTableError::from(error)),
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENT_CHECKS);
+    let mut bad_files = Vec::new();
+    while let Some(checked) = checks.try_next().await? {
+        progress.add(1);
+        bad_files.extend(checked);
+    }
+    bad_files.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let expected: StructType = events_schema().as_ref().try_into_kernel()?;
+    let actual = snapshot.schema();
+    let schema_matches = expected.fields().count() == actual.fields().count()
+        && expected.fields().zip(actual.fields()).all(|(want, have)| {
+            want.name() == have.name()
+                && want.data_type() == have.data_type()
+                && want.is_nullable() == have.is_nullable()
+        });
+
+    let (rows, duplicate_rows) = if bad_files.is_empty() {
+        let (rows, ids) = row_and_id_counts(table).await?;
+        (Some(rows), Some(rows - ids))
+    } else {
+        (None, None)
+    };
+    Ok(Verified {
+        version: table.version().unwrap_or(0),
+        files: files.len(),
+        bytes: files.iter().map(|(_, size)| size).sum(),
+        rows,
+        bad_files,
+        schema_matches,
+        duplicate_rows,
+    })
+}
+
+/// The table's rows and distinct `event_id`s.
+async fn row_and_id_counts(table: &DeltaTable) -> Result<(i64, i64), LakeError> {
+    let counts = query(table, "SELECT count(*), count(DISTINCT event_id) FROM events").await?;
+    let column = |index: usize| {
+        counts.first().map_or(0, |batch| {
+            batch.column(index).as_primitive::<Int64Type>().value(0)
+        })
+    };
+    Ok((column(0), column(1)))
+}

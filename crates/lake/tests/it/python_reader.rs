@@ -1,0 +1,101 @@
+//! An external reader checks our table as analysts would: Python `deltalake` (delta-rs's Python
+//! package, installed by `scripts/stack`) reads the table the writer made, on S3 (moto) and in a
+//! local folder, and finds the rows, the version and the history we wrote.
+
+use lakehouse_lake::{AsOf, EventsWriter, LakeLocation, WriterOptions, history, open_at};
+use lakehouse_telemetry::Secret;
+use lakehouse_testkit::Stack;
+
+use crate::{TempLake, batch};
+
+/// Reads the table at argv[1] with Python deltalake (storage options as JSON in argv[2]) and prints
+/// its version, row count, the rows per event type, and the operations of its history.
+const READER: &str = r#"
+import json, os, sys
+from deltalake import DeltaTable
+table = DeltaTable(sys.argv[1], storage_options=json.loads(sys.argv[2]))
+data = table.to_pyarrow_table()
+types = {}
+for value in data.column("event_type").to_pylist():
+    types[value] = types.get(value, 0) + 1
+print(json.dumps({
+    "version": table.version(),
+    "rows": data.num_rows,
+    "types": types,
+    "operations": [commit["operation"] for commit in table.history()],
+}))
+sys.stdout.flush()
+# Skip the interpreter's teardown: with deltalake 1.6.6 and pyarrow 22 it sometimes aborts
+# ("terminate called without an active exception") after the work is done and printed.
+os._exit(0)
+"#;
+
+async fn write_and_read_back(location: LakeLocation, storage: serde_json::Value) {
+    let stack = Stack::from_env();
+    let lake_uri = location.uri.clone();
+    let mut lake = EventsWriter::open_or_create(&location, &WriterOptions::new("g"))
+        .await
+        .expect("the lake");
+    let seed = 5;
+    let mut expected_types = std::collections::BTreeMap::<String, u64>::new();
+    for commit in 0..3u64 {
+        let batch = batch(seed, commit * 100, 100);
+        for record in &batch.records {
+            *expected_types.entry(record.event.event_type.clone()).or_default() += 1;
+        }
+        lake.write(&batch).await.expect("a commit");
+    }
+    let table = open_at(&location, &AsOf::default()).await.expect("the table");
+    let ours: Vec<String> = history(&table, None)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+
+    let table_uri = format!("{}/events", lake_uri.trim_end_matches('/'));
+    let output = std::process::Command::new(&stack.python)
+        .args(["-c", READER, &table_uri, &storage.to_string()])
+        .output()
+        .unwrap_or_else(|e| panic!("run {} (scripts/stack tools installs it): {e}", stack.python));
+    assert!(
+        output.status.success(),
+        "Python deltalake failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON from the reader");
+    assert_eq!(seen["version"], 3);
+    assert_eq!(seen["rows"], 300);
+    assert_eq!(
+        seen["types"],
+        serde_json::to_value(&expected_types).expect("JSON")
+    );
+    assert_eq!(seen["operations"], serde_json::to_value(&ours).expect("JSON"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_deltalake_reads_a_local_table() {
+    let temp = TempLake::new("lake-python");
+    write_and_read_back(temp.location.clone(), serde_json::json!({})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_deltalake_reads_a_table_on_s3() {
+    let stack = Stack::from_env();
+    let storage = serde_json::json!({
+        "AWS_ENDPOINT_URL": stack.aws_endpoint_url,
+        "AWS_ACCESS_KEY_ID": stack.aws_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": stack.aws_secret_access_key,
+        "AWS_REGION": stack.aws_region,
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
+    });
+    let location = LakeLocation {
+        aws_endpoint_url: Some(stack.aws_endpoint_url.clone()),
+        aws_region: stack.aws_region.clone(),
+        aws_access_key_id: Some(stack.aws_access_key_id.clone()),
+        aws_secret_access_key: Some(Secret::new(stack.aws_secret_access_key.clone())),
+        ..LakeLocation::new(stack.s3_lake_uri("python"))
+    };
+    write_and_read_back(location, storage).await;
+}

@@ -1,0 +1,158 @@
+//! The delta-writer's subcommands and their flags, each converted into the lake library's options.
+
+use chrono::Duration;
+use lakehouse_kafka::RunArgs;
+use lakehouse_lake::{
+    DEFAULT_TARGET_SIZE, EraseOptions, OptimizeOptions, OutputFormat, RESTORE_WINDOW_HOURS, VacuumOptions,
+};
+use lakehouse_lake_args::{AsOfArgs, UserArgs};
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Consume events into the lake (the default).
+    Run(RunArgs),
+    /// Forget the consumer group's positions on the topic (all its partitions, or those given)
+    /// in one commit, so that the next run reads them from the beginning of the log. For a topic
+    /// that was recreated.
+    ResetOffsets {
+        /// Only these partitions (repeatable).
+        #[arg(long = "partition")]
+        partitions: Vec<i32>,
+    },
+    /// Run one read-only SQL query against the events table (registered as `events`) and print
+    /// the result. Anything else (COPY, CREATE EXTERNAL TABLE, DDL, DML, SET, several statements)
+    /// is refused.
+    Query {
+        /// For example: SELECT event_type, count(*) FROM events GROUP BY event_type
+        sql: String,
+        #[command(flatten)]
+        at: AsOfArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// List the table's commits, newest first: version, time, operation, metrics.
+    History {
+        /// Only the newest N commits.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Make an older version the latest, as a new commit (history is kept).
+    Restore {
+        #[command(flatten)]
+        at: AsOfArgs,
+        /// Only report what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete data files that no version within the retention still needs.
+    Vacuum(VacuumArgs),
+    /// Compact small files into larger ones, per partition, without changing any row; safe
+    /// beside running writers.
+    Optimize(OptimizeArgs),
+    /// Print every row of a user (GDPR access request), oldest first.
+    ExportUser {
+        #[command(flatten)]
+        user: UserArgs,
+        #[command(flatten)]
+        at: AsOfArgs,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+    },
+    /// Remove every row of a user from the latest version (GDPR erasure); older versions keep
+    /// them until vacuum, past the restore window.
+    DeleteUser(DeleteUserArgs),
+    /// Check the latest version: every file present at its size, the schema, no event twice.
+    /// Exits non-zero when it finds a problem.
+    Verify {
+        #[command(flatten)]
+        at: AsOfArgs,
+    },
+}
+
+/// How a result is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned text table.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// One JSON object per row, one row per line.
+    Json,
+}
+
+impl From<Format> for OutputFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Table => Self::Table,
+            Format::Csv => Self::Csv,
+            Format::Json => Self::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct VacuumArgs {
+    /// Keep every file a version of the last this-many hours needs.
+    #[arg(long, default_value_t = RESTORE_WINDOW_HOURS)]
+    pub retention_hours: i64,
+    /// Vacuum refuses a retention shorter than this: the versions SREs may restore.
+    #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = RESTORE_WINDOW_HOURS)]
+    pub restore_window_hours: i64,
+    /// Only list the files that would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl From<&VacuumArgs> for VacuumOptions {
+    fn from(args: &VacuumArgs) -> Self {
+        Self {
+            retention: Duration::hours(args.retention_hours),
+            restore_window: Duration::hours(args.restore_window_hours),
+            dry_run: args.dry_run,
+            user_metadata: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct OptimizeArgs {
+    /// The size files are compacted towards, in bytes.
+    #[arg(long, default_value_t = DEFAULT_TARGET_SIZE)]
+    pub target_size: u64,
+    /// Also order each partition's rows in Z-order over these columns (comma-separated, not
+    /// `event_date`), e.g. `project_id,event_type`: queries filtering on them read fewer files.
+    #[arg(long, value_delimiter = ',')]
+    pub zorder: Vec<String>,
+}
+
+impl From<&OptimizeArgs> for OptimizeOptions {
+    fn from(args: &OptimizeArgs) -> Self {
+        Self {
+            target_size: args.target_size,
+            zorder: args.zorder.clone(),
+            user_metadata: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeleteUserArgs {
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// The restore window: vacuum removes the rows from history this long after the deletion.
+    #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = RESTORE_WINDOW_HOURS)]
+    pub restore_window_hours: i64,
+    /// Only count the rows.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl From<&DeleteUserArgs> for EraseOptions {
+    fn from(args: &DeleteUserArgs) -> Self {
+        Self {
+            restore_window: Duration::hours(args.restore_window_hours),
+            dry_run: args.dry_run,
+            user_metadata: None,
+        }
+    }
+}

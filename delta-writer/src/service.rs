@@ -1,0 +1,46 @@
+//! The delta-writer service: the shared consume loop writing into the events table until shutdown.
+
+use lakehouse_kafka::{SinkService, run_sink};
+use lakehouse_lake::{EventsWriter, WriterOptions};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::WriterConfig;
+use crate::sink::LakeSink;
+use crate::table_metrics;
+
+/// Opens (or creates) the table, then consumes until `shutdown` is cancelled. A store that is
+/// unreachable at start-up is waited for, with backoff and a log line.
+pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    config.validate()?;
+    let location = config.location();
+    // A LAKE_URI that cannot be a table location is fatal; an unreachable store is retried.
+    location.events_url()?;
+    let options = WriterOptions::from(&config);
+    let service = SinkService {
+        kafka: &config.kafka,
+        group_id: &config.group_id,
+        group_instance_id: config.group_instance_id.as_deref(),
+        metrics_addr: config.metrics_addr,
+        policy: config.flush_policy(),
+        version: env!("CARGO_PKG_VERSION"),
+        until_caught_up: config.run_args().until_caught_up,
+    };
+    let open = || async {
+        EventsWriter::open_or_create(&location, &options)
+            .await
+            .map(|writer| {
+                LakeSink(match config.crash_at.clone() {
+                    Some(crash) => writer.with_hook(move |stage| crash.check(stage)),
+                    None => writer,
+                })
+            })
+    };
+    let reporter = tokio::spawn(table_metrics::report_every(
+        location.clone(),
+        table_metrics::INTERVAL,
+        shutdown.child_token(),
+    ));
+    let result = run_sink(service, open, shutdown).await;
+    reporter.abort();
+    Ok(result?)
+}
