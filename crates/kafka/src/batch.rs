@@ -24,12 +24,21 @@ pub struct FlushPolicy {
 /// The events read since the last commit and, per partition, the offset to store with them: the
 /// offset of the next message to read. Messages sent to the dead-letter topic move the offsets
 /// too, so a poison message is not read again after its neighbours were committed.
+///
+/// The batch holds the records itself, or only counts them when the sink keeps them as they
+/// arrive (see [`crate::BatchSink::offer`]): then `records` stays empty and `held_bytes` is what
+/// the sink says it holds for the batch.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub topic: String,
     pub records: Vec<Record>,
     pub next_offsets: BTreeMap<i32, i64>,
+    /// The payload bytes of `records`.
     pub bytes: usize,
+    /// Records the sink keeps itself.
+    kept: usize,
+    /// What the sink holds for the batch, by its own count.
+    held_bytes: usize,
     started: Option<Instant>,
 }
 
@@ -40,6 +49,8 @@ impl Batch {
             records: Vec::new(),
             next_offsets: BTreeMap::new(),
             bytes: 0,
+            kept: 0,
+            held_bytes: 0,
             started: None,
         }
     }
@@ -49,6 +60,14 @@ impl Batch {
         self.cover(record.partition, record.offset);
         self.bytes += bytes;
         self.records.push(record);
+    }
+
+    /// Counts a decoded message whose record the sink keeps itself; `held_bytes` is what the sink
+    /// holds for the whole batch now.
+    pub fn keep(&mut self, partition: i32, offset: i64, held_bytes: usize) {
+        self.cover(partition, offset);
+        self.kept += 1;
+        self.held_bytes = held_bytes;
     }
 
     /// Counts a message as consumed without a record (it went to the dead-letter topic).
@@ -63,9 +82,14 @@ impl Batch {
         self.next_offsets.is_empty()
     }
 
+    /// The records consumed since the last flush, held by the batch or kept by the sink.
+    pub fn len(&self) -> usize {
+        self.records.len() + self.kept
+    }
+
     /// True when a size limit is reached.
     pub fn is_full(&self, policy: &FlushPolicy) -> bool {
-        self.records.len() >= policy.max_records || self.bytes >= policy.max_bytes
+        self.len() >= policy.max_records || self.bytes + self.held_bytes >= policy.max_bytes
     }
 
     /// When the batch must be flushed whatever its size; `None` while it is empty.
@@ -78,6 +102,8 @@ impl Batch {
         self.records.clear();
         self.next_offsets.clear();
         self.bytes = 0;
+        self.kept = 0;
+        self.held_bytes = 0;
         self.started = None;
     }
 }
@@ -129,6 +155,23 @@ mod tests {
         let mut batch = Batch::new("t");
         batch.push(record(0, 0), 1000);
         assert!(batch.is_full(&POLICY));
+    }
+
+    #[test]
+    fn records_the_sink_keeps_are_counted_and_its_bytes_are_what_it_holds() {
+        let mut batch = Batch::new("t");
+        batch.keep(0, 4, 400);
+        batch.keep(1, 9, 700);
+        assert!(batch.records.is_empty());
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.next_offsets, BTreeMap::from([(0, 5), (1, 10)]));
+        assert!(!batch.is_full(&POLICY), "700 bytes held, not 1 100");
+        batch.keep(1, 10, 1000);
+        assert!(batch.is_full(&POLICY), "by records and by bytes");
+        batch.clear();
+        assert_eq!(batch.len(), 0);
+        batch.keep(0, 5, 10);
+        assert!(!batch.is_full(&POLICY));
     }
 
     #[test]

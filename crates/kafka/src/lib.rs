@@ -14,7 +14,7 @@ mod watermarks;
 pub use admin::{AdminError, ensure_topic, partitions_of};
 pub use batch::{Batch, FlushPolicy, Record};
 pub use config::{ConfigError, KafkaArgs, RunArgs};
-pub use pipeline::{BatchSink, Pipeline, PipelineError};
+pub use pipeline::{BatchSink, Offered, Pipeline, PipelineError};
 pub use position::{Admission, Positions};
 pub use readiness::watch_brokers;
 pub use service::{ServiceError, SinkService, run_sink};

@@ -42,9 +42,39 @@ pub trait BatchSink: Send {
     /// stored nothing of it.
     async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, Self::Error>;
 
-    /// Writes the batch's records and stores its `next_offsets`, all or nothing. Writing a batch
-    /// whose offsets are already stored must change nothing (a retry after an unclear failure).
+    /// Writes the batch's records (those it holds and those [`BatchSink::offer`] kept) and stores
+    /// its `next_offsets`, all or nothing. Writing a batch whose offsets are already stored must
+    /// change nothing (a retry after an unclear failure). A sink that keeps records forgets them
+    /// once they are committed, and keeps them for the next attempt when the write fails.
     async fn write(&mut self, batch: &Batch) -> Result<(), Self::Error>;
+
+    /// Offered each decoded record as the loop admits it into the batch. The default hands it
+    /// back for the batch to hold until [`BatchSink::write`]; a sink that encodes records as they
+    /// arrive (the lake, into Parquet) keeps it instead, so that nothing is held twice.
+    async fn offer(&mut self, record: Record) -> Offered {
+        Offered::Declined(record)
+    }
+
+    /// The batch was dropped without a commit (a rebalance, or a shutdown that could not
+    /// commit): forget the records [`BatchSink::offer`] kept. The loop reads them again from the
+    /// stored offsets.
+    fn discard(&mut self) {}
+
+    /// After each rebalance, before the partitions' stored offsets are asked for: the partitions
+    /// of `topic` the member holds now (empty between a revocation and the next assignment). A
+    /// sink may prepare them all at once (the lake loads their deduplication windows) and forget
+    /// what it kept for the others; [`BatchSink::stored_offset`] must still work without it.
+    async fn assigned(&mut self, _topic: &str, _partitions: &BTreeSet<i32>) {}
+}
+
+/// What a sink did with a record the loop offered it (see [`BatchSink::offer`]).
+#[derive(Debug)]
+pub enum Offered {
+    /// The batch holds the record.
+    Declined(Record),
+    /// The sink keeps the record; it now holds `held_bytes` for the whole batch, which
+    /// `FlushPolicy::max_bytes` is compared with.
+    Kept { held_bytes: usize },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -287,13 +317,15 @@ impl<S: BatchSink> Pipeline<S> {
             if self.consumer.context().rebalanced.swap(false, Ordering::SeqCst) {
                 if !batch.is_empty() {
                     tracing::info!(
-                        records = batch.records.len(),
+                        records = batch.len(),
                         "rebalance: dropping the uncommitted batch"
                     );
                 }
                 batch.clear();
+                self.sink.discard();
                 positions.reset();
                 assignment = Assignment::new(self.consumer.context().take_assigned());
+                self.sink.assigned(&self.topic, &assignment.partitions).await;
                 self.health.set_ok(OFFSETS_CHECK);
             }
             if !assignment.unsought.is_empty() {
@@ -335,7 +367,7 @@ impl<S: BatchSink> Pipeline<S> {
         }
         if !batch.is_empty() {
             tracing::info!(
-                records = batch.records.len(),
+                records = batch.len(),
                 "shutting down: committing the last batch"
             );
             let grace = CancellationToken::new();
@@ -389,14 +421,17 @@ impl<S: BatchSink> Pipeline<S> {
                             .await;
                         batch.cover(partition, offset);
                     }
-                    Ok(event) => batch.push(
-                        Record {
+                    Ok(event) => {
+                        let record = Record {
                             event,
                             partition,
                             offset,
-                        },
-                        payload.len(),
-                    ),
+                        };
+                        match self.sink.offer(record).await {
+                            Offered::Declined(record) => batch.push(record, payload.len()),
+                            Offered::Kept { held_bytes } => batch.keep(partition, offset, held_bytes),
+                        }
+                    }
                     Err(error) => {
                         self.dead_letter(&message, &error.to_string(), shutdown).await;
                         batch.cover(partition, offset);
@@ -626,23 +661,24 @@ impl<S: BatchSink> Pipeline<S> {
                     let labels = [("group", self.group.clone())];
                     metrics::counter!(names::SINK_COMMITS_TOTAL, &labels).increment(1);
                     metrics::histogram!(names::SINK_COMMIT_SECONDS, &labels).record(started.elapsed());
-                    metrics::histogram!(names::SINK_BATCH_ROWS, &labels).record(batch.records.len() as f64);
-                    tracing::debug!(records = batch.records.len(), offsets = ?batch.next_offsets, "batch committed");
+                    metrics::histogram!(names::SINK_BATCH_ROWS, &labels).record(batch.len() as f64);
+                    tracing::debug!(records = batch.len(), offsets = ?batch.next_offsets, "batch committed");
                     break;
                 }
                 Err(error) => {
                     self.health.set_failed(SINK_CHECK, &error);
                     metrics::counter!(names::SINK_ERRORS_TOTAL, "group" => self.group.clone()).increment(1);
-                    tracing::error!(error = %error, records = batch.records.len(),
+                    tracing::error!(error = %error, records = batch.len(),
                         retry_in_ms = backoff.peek().as_millis() as u64, "sink commit failed; retrying");
                 }
             }
             if !backoff.wait(cancel).await {
                 tracing::warn!(
-                    records = batch.records.len(),
+                    records = batch.len(),
                     "gave up committing at shutdown; the batch will be read again"
                 );
                 batch.clear();
+                self.sink.discard();
                 return;
             }
         }
