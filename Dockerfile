@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Every lakehouse binary in one image: lakehouse-api, lakehouse-stream-processor,
-# lakehouse-delta-writer and lakehouse-warehouse-sync. A deployment picks one with its command.
+# lakehouse-delta-writer, lakehouse-warehouse-sync and lakehouse-lake-browser. A deployment picks
+# one with its command.
 #
 #   docker build -t lakehouse:dev .
 #   docker run --rm lakehouse:dev lakehouse-api --help
@@ -17,10 +18,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
       --bin lakehouse-api --bin lakehouse-stream-processor \
-      --bin lakehouse-delta-writer --bin lakehouse-warehouse-sync \
+      --bin lakehouse-delta-writer --bin lakehouse-warehouse-sync --bin lakehouse-lake-browser \
  && mkdir -p /out \
  && cp target/release/lakehouse-api target/release/lakehouse-stream-processor \
-       target/release/lakehouse-delta-writer target/release/lakehouse-warehouse-sync /out/
+       target/release/lakehouse-delta-writer target/release/lakehouse-warehouse-sync \
+       target/release/lakehouse-lake-browser /out/
 
 # --- runtime: the binaries, their shared libraries, CA certificates, and curl for health checks.
 FROM debian:bookworm-slim AS runtime

@@ -1,213 +1,203 @@
-//! The request body: one event, a JSON array of events, or `{"batch": [...], "sent_at": ...}`.
+//! Reading a request body into its [`Payload`], in order: the content type (JSON, or `text/plain`
+//! holding JSON), the body within the size limit and the request timeout, `Content-Encoding: gzip`
+//! inflated with a cap on its decompressed size, then the JSON itself. A small body that inflates
+//! past the body limit (a gzip bomb) is refused as too large once the limit is passed, never
+//! inflated in full.
 
-use lakehouse_event::EventLimits;
-use serde_json::Value;
+use std::io::Read;
 
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::{HeaderMap, header};
+
+use crate::config::{HttpLimits, RequestLimits};
 use crate::error::ApiError;
+use crate::payload::{self, Payload};
 
-/// Request-level limits (413 past them) and the per-event limits handed to validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestLimits {
-    pub max_body_bytes: usize,
-    pub max_batch_events: usize,
-    pub event: EventLimits,
+impl<S> FromRequest<S> for Payload
+where
+    S: Send + Sync,
+    RequestLimits: FromRef<S>,
+    HttpLimits: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let limits = RequestLimits::from_ref(state);
+        let timeout = HttpLimits::from_ref(state).request_timeout;
+        check_content_type(request.headers())?;
+        let (parts, body) = request.into_parts();
+        let limit = limits.max_body_bytes;
+        let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+            .await
+            .map_err(|_| ApiError::Timeout)?
+            .map_err(|_| ApiError::BodyTooLarge { limit })?;
+        let bytes = decode(&parts.headers, bytes, limit)?;
+        payload::decode(&bytes, &limits)
+    }
 }
 
-/// The events of a request, still unvalidated, and the batch's `sent_at` if it had one.
-#[derive(Debug, PartialEq)]
-pub struct Payload {
-    pub events: Vec<Value>,
-    pub sent_at: Option<Value>,
-}
-
-/// Splits a body into its events.
-pub fn decode(body: &[u8], limits: &RequestLimits) -> Result<Payload, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|error| ApiError::MalformedJson {
-        line: error.line(),
-        column: error.column(),
-        message: error.to_string(),
-    })?;
-    let payload = match value {
-        Value::Array(events) => Payload {
-            events,
-            sent_at: None,
-        },
-        Value::Object(mut object) if object.contains_key("batch") => {
-            let Some(Value::Array(events)) = object.remove("batch") else {
-                return Err(ApiError::invalid_body("batch", "must be an array of events"));
-            };
-            let sent_at = object.remove("sent_at");
-            if let Some(extra) = object.keys().next() {
-                return Err(ApiError::invalid_body(
-                    extra,
-                    "is not allowed beside `batch`; only `sent_at` is",
-                ));
-            }
-            Payload { events, sent_at }
-        }
-        Value::Object(_) => Payload {
-            events: vec![value],
-            sent_at: None,
-        },
-        _ => {
-            return Err(ApiError::invalid_body(
-                "body",
-                "must be an event object, an array of events or {\"batch\": [...]}",
-            ));
-        }
+/// JSON, or `text/plain` holding JSON (what `navigator.sendBeacon` sends); no header reads as JSON.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
     };
-    if payload.events.is_empty() {
-        return Err(ApiError::invalid_body("batch", "contains no events"));
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" | "text/plain" => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType),
     }
-    if payload.events.len() > limits.max_batch_events {
-        return Err(ApiError::TooManyEvents {
-            count: payload.events.len(),
-            limit: limits.max_batch_events,
-        });
+}
+
+/// The body as the client meant it: `body` itself, or `body` inflated (at most `limit` bytes).
+fn decode(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, ApiError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity") => Ok(body),
+        Some("gzip" | "x-gzip") => {
+            let mut inflated = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+            flate2::read::GzDecoder::new(&body[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut inflated)
+                .map_err(|error| ApiError::invalid_body("body", format!("is not valid gzip: {error}")))?;
+            if inflated.len() > limit {
+                return Err(ApiError::BodyTooLarge { limit });
+            }
+            Ok(inflated.into())
+        }
+        Some(other) => Err(ApiError::UnsupportedEncoding {
+            encoding: other.to_string(),
+        }),
     }
-    Ok(payload)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::MemorySink;
+    use crate::test_app::{JSON_KEYED, LIMITS, event, post, send, state};
+    use axum::http::StatusCode;
     use serde_json::json;
+    use std::io::Write;
+    use std::time::Duration;
 
-    const LIMITS: RequestLimits = RequestLimits {
-        max_body_bytes: 1024,
-        max_batch_events: 2,
-        event: EventLimits {
-            max_event_bytes: 1024,
-            max_property_keys: 8,
-        },
-    };
+    fn gzip(data: &[u8]) -> Bytes {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap().into()
+    }
 
-    fn decode_json(value: Value) -> Result<Payload, ApiError> {
-        decode(value.to_string().as_bytes(), &LIMITS)
+    fn headers(encoding: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_ENCODING, encoding.parse().unwrap());
+        headers
     }
 
     #[test]
-    fn one_event_is_a_batch_of_one() {
-        let payload = decode_json(json!({"event_type": "click"})).unwrap();
-        assert_eq!(payload.events, vec![json!({"event_type": "click"})]);
-    }
-
-    #[test]
-    fn an_array_is_a_batch() {
-        assert_eq!(decode_json(json!([{"a": 1}, {"b": 2}])).unwrap().events.len(), 2);
-    }
-
-    #[test]
-    fn an_envelope_carries_the_batch_sent_at() {
-        let payload = decode_json(json!({"batch": [{"a": 1}], "sent_at": "2026-11-23T10:00:00Z"})).unwrap();
-        assert_eq!(payload.events.len(), 1);
-        assert_eq!(payload.sent_at, Some(json!("2026-11-23T10:00:00Z")));
-    }
-
-    #[test]
-    fn malformed_json_reports_line_and_column() {
-        let error = decode(b"{\n  \"event_type\": }", &LIMITS).unwrap_err();
-        assert!(
-            matches!(
-                error,
-                ApiError::MalformedJson {
-                    line: 2,
-                    column: 17,
-                    ..
-                }
-            ),
-            "{error:?}"
+    fn gzip_is_inflated_and_identity_passes_through() {
+        let body = br#"{"event_type":"page_view"}"#;
+        assert_eq!(decode(&headers("gzip"), gzip(body), 1024).unwrap(), &body[..]);
+        assert_eq!(
+            decode(&HeaderMap::new(), Bytes::from_static(body), 1024).unwrap(),
+            &body[..]
         );
     }
 
     #[test]
-    fn more_events_than_the_limit_is_too_large() {
-        let error = decode_json(json!([{}, {}, {}])).unwrap_err();
-        assert!(matches!(error, ApiError::TooManyEvents { count: 3, limit: 2 }));
+    fn a_bomb_is_too_large_not_inflated() {
+        let bomb = gzip(&vec![b' '; 64 * 1024 * 1024]);
+        assert!(bomb.len() < 128 * 1024, "{} bytes compressed", bomb.len());
+        let error = decode(&headers("gzip"), bomb, 1024 * 1024).unwrap_err();
+        assert!(matches!(error, ApiError::BodyTooLarge { limit: 1_048_576 }));
     }
 
     #[test]
-    fn empty_batches_and_scalars_are_invalid() {
-        assert!(matches!(
-            decode_json(json!([])),
-            Err(ApiError::InvalidBody { .. })
-        ));
-        assert!(matches!(
-            decode_json(json!({"batch": []})),
-            Err(ApiError::InvalidBody { .. })
-        ));
-        assert!(matches!(
-            decode_json(json!("click")),
-            Err(ApiError::InvalidBody { .. })
-        ));
-        assert!(matches!(
-            decode_json(json!({"batch": {}})),
-            Err(ApiError::InvalidBody { .. })
-        ));
+    fn broken_gzip_is_400_and_other_encodings_415() {
+        let error = decode(&headers("gzip"), Bytes::from_static(b"not gzip"), 1024).unwrap_err();
+        assert_eq!(error.status(), axum::http::StatusCode::BAD_REQUEST);
+        let error = decode(&headers("br"), Bytes::from_static(b"x"), 1024).unwrap_err();
+        assert_eq!(error.status(), axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 
-    #[test]
-    fn unknown_envelope_fields_are_named() {
-        let Err(ApiError::InvalidBody { field, .. }) = decode_json(json!({"batch": [{}], "api_key": "x"}))
-        else {
-            panic!("expected an invalid body");
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_413() {
+        let sink = MemorySink::default();
+        let big = json!({"event_type": "click", "session_id": "s", "title": "x".repeat(5000)});
+        let (status, _, body) = post(&sink, JSON_KEYED, big.to_string()).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["error"]["code"], "body_too_large");
+    }
+
+    #[tokio::test]
+    async fn other_content_types_are_415() {
+        let sink = MemorySink::default();
+        let headers = [
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-api-key", "key-1"),
+        ];
+        let (status, _, body) = post(&sink, &headers, "event_type=click").await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(body["error"]["code"], "unsupported_media_type");
+    }
+
+    #[tokio::test]
+    async fn text_plain_beacons_are_read_as_json() {
+        let sink = MemorySink::default();
+        let headers = [
+            ("content-type", "text/plain;charset=UTF-8"),
+            ("x-api-key", "key-1"),
+        ];
+        let (status, _, _) = post(&sink, &headers, event("s").to_string()).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn a_gzip_body_is_accepted_and_a_gzip_bomb_is_413() {
+        let sink = MemorySink::default();
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-api-key", "key-1"),
+            ("content-encoding", "gzip"),
+        ];
+        let (status, _, body) = post(&sink, &headers, gzip(event("s-1").to_string().as_bytes())).await;
+        assert_eq!(
+            (status, body["accepted"].clone()),
+            (StatusCode::ACCEPTED, json!(1))
+        );
+        let bomb = gzip(&vec![b' '; 2 * 1024 * 1024]);
+        assert!(
+            bomb.len() < LIMITS.max_body_bytes,
+            "the bomb passes the body limit compressed"
+        );
+        let (status, _, body) = post(&sink, &headers, bomb).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["error"]["code"], "body_too_large");
+        assert_eq!(sink.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_arrives_is_408() {
+        let sink = MemorySink::default();
+        let http = HttpLimits {
+            request_timeout: Duration::from_millis(50),
+            ..HttpLimits::default()
         };
-        assert_eq!(field, "api_key");
-    }
-
-    /// Any JSON value, nested a few levels, with the contract's field names among its keys so that
-    /// validation gets past the envelope often.
-    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
-        use proptest::prelude::*;
-        let key = prop_oneof![
-            Just("event_type".to_string()),
-            Just("session_id".to_string()),
-            Just("timestamp".to_string()),
-            Just("url".to_string()),
-            Just("properties".to_string()),
-            Just("step".to_string()),
-            Just("batch".to_string()),
-            ".{0,12}",
-        ];
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-            ".{0,40}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(4, 64, 8, move |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-                proptest::collection::btree_map(key.clone(), inner, 0..8)
-                    .prop_map(|map| Value::Object(map.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest::proptest! {
-        /// No byte string makes decoding panic; every refusal is a client error.
-        #[test]
-        fn any_bytes_are_decoded_or_refused_with_a_4xx(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
-            if let Err(error) = decode(&bytes, &LIMITS) {
-                proptest::prop_assert!(error.status().is_client_error(), "{error}");
-            }
-        }
-
-        /// No JSON value makes decoding or validation panic; whatever decodes stays within limits.
-        #[test]
-        fn any_json_is_decoded_and_validated_without_panic(value in any_json()) {
-            match decode(value.to_string().as_bytes(), &LIMITS) {
-                Ok(payload) => {
-                    proptest::prop_assert!(!payload.events.is_empty() && payload.events.len() <= LIMITS.max_batch_events);
-                    for event in &payload.events {
-                        if let Err(errors) = lakehouse_event::validate_event(event, &LIMITS.event) {
-                            proptest::prop_assert!(errors.iter().all(|e| !e.field.is_empty()), "every error names its field");
-                        }
-                    }
-                }
-                Err(error) => proptest::prop_assert!(error.status().is_client_error(), "{error}"),
-            }
-        }
+        let never = futures::stream::pending::<Result<Bytes, std::io::Error>>();
+        let request = axum::http::Request::post("/analytics")
+            .header("x-api-key", "key-1")
+            .body(axum::body::Body::from_stream(never))
+            .unwrap();
+        let (status, _, body) = send(state(&sink).with_http_limits(http), request).await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(body["error"]["code"], "request_timeout");
     }
 }

@@ -1,23 +1,31 @@
 //! The api's configuration: every setting has a flag and an environment variable, and the defaults
 //! run against the local stack.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use lakehouse_event::EventLimits;
 use lakehouse_kafka::KafkaArgs;
-use lakehouse_telemetry::LogFormat;
+use lakehouse_telemetry::{LogFormat, Secret, SecretUrl};
 
-use crate::body::RequestLimits;
+use crate::client_ip::ClientIpSource;
 use crate::cors::{CorsError, CorsPolicy};
 use crate::geoip::{GeoIp, GeoIpError};
+use crate::keys::{ApiKeys, KeyError};
 use crate::rate_limit::{Rate, RateLimits};
-use crate::routes::HttpLimits;
 use crate::visitor::{PrivacyPolicy, VisitorIds};
 
-#[derive(Clone, clap::Parser)]
+/// How long a client may take to send its body, unless configured otherwise.
+const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Requests handled at once, unless configured otherwise.
+const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1_024;
+
+// Secrets format redacted through their field types, so the whole config may be logged.
+#[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "lakehouse-api",
     version,
@@ -31,7 +39,7 @@ pub struct ApiConfig {
     pub listen_addr: SocketAddr,
     /// Ingest keys, comma-separated, each `project_id:key` or `project_id:sha256:<hex of the key>`.
     #[arg(long, env = "API_KEYS", default_value = "", hide_env_values = true)]
-    pub api_keys: String,
+    pub api_keys: ApiKeysArg,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// How long Kafka may take to acknowledge an event before the request is answered 503.
@@ -44,10 +52,10 @@ pub struct ApiConfig {
     #[arg(long, env = "MAX_BATCH_EVENTS", default_value_t = 500)]
     pub max_batch_events: usize,
     /// The largest event, in bytes of JSON.
-    #[arg(long, env = "MAX_EVENT_BYTES", default_value_t = 32 * 1024)]
+    #[arg(long, env = "MAX_EVENT_BYTES", default_value_t = EventLimits::default().max_event_bytes)]
     pub max_event_bytes: usize,
     /// The most top-level keys in an event's `properties`.
-    #[arg(long, env = "MAX_PROPERTY_KEYS", default_value_t = 64)]
+    #[arg(long, env = "MAX_PROPERTY_KEYS", default_value_t = EventLimits::default().max_property_keys)]
     pub max_property_keys: usize,
     /// Events per second each project may send (0: no limit)...
     #[arg(long, env = "RATE_LIMIT_PROJECT_EVENTS_PER_SEC", default_value_t = 5_000)]
@@ -66,10 +74,10 @@ pub struct ApiConfig {
     #[arg(long, env = "TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
     /// A request not answered within this time is answered 408.
-    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
     /// Requests handled at once; past it new ones are shed with 503 at once rather than queued.
-    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 1_024)]
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = DEFAULT_MAX_CONCURRENT_REQUESTS)]
     pub max_concurrent_requests: usize,
     /// Origins browsers may post from (comma-separated, e.g. `https://shop.example`), or `*`:
     /// for every project without its own list in CORS_PROJECT_ORIGINS.
@@ -88,104 +96,82 @@ pub struct ApiConfig {
     /// PostgreSQL holding the `api_keys` table (keys made with `lakehouse-api keys create`),
     /// checked beside `API_KEYS`; unset, only `API_KEYS` counts.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretUrl>,
     /// How often stored keys are reloaded (a revoked key stops working within this time).
     #[arg(long, env = "API_KEYS_REFRESH_SECS", default_value_t = 30)]
     pub api_keys_refresh_secs: u64,
     /// The secret visitor ids are derived from (with the UTC date): every replica needs the
     /// same one. Unset, each process makes its own, so ids differ across replicas and restarts.
     #[arg(long, env = "VISITOR_ID_SECRET", default_value = "", hide_env_values = true)]
-    pub visitor_id_secret: String,
+    pub visitor_id_secret: Secret,
     /// What requests with `DNT: 1` or `Sec-GPC: 1` get: `anonymize` (counted, without
     /// `visitor_id` and `user_id`), `drop` (not stored) or `ignore`.
-    #[arg(long, env = "PRIVACY_POLICY", value_enum, default_value = "anonymize")]
+    #[arg(long, env = "PRIVACY_POLICY", value_enum, default_value_t = PrivacyPolicy::default())]
     pub privacy_policy: PrivacyPolicy,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// Who runs a `keys` command, for the audit log; the operating-system user when not given.
+    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
+    pub actor: Option<String>,
 }
 
-/// Secrets stay out of logs and panics: the database password, the keys and the visitor secret.
-/// Every field is named (no `..`), so a new one cannot be added without deciding here.
-impl fmt::Debug for ApiConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self {
-            command,
-            listen_addr,
-            api_keys,
-            kafka,
-            produce_timeout_ms,
-            max_body_bytes,
-            max_batch_events,
-            max_event_bytes,
-            max_property_keys,
-            rate_limit_project_events_per_sec,
-            rate_limit_project_burst,
-            rate_limit_ip_requests_per_sec,
-            rate_limit_ip_burst,
-            trust_forwarded_for,
-            request_timeout_ms,
-            max_concurrent_requests,
-            cors_allowed_origins,
-            cors_project_origins,
-            geoip_database,
-            database_url,
-            api_keys_refresh_secs,
-            visitor_id_secret,
-            privacy_policy,
-            log_format,
-        } = self;
-        let keys = api_keys.split(',').filter(|key| !key.trim().is_empty()).count();
-        f.debug_struct("ApiConfig")
-            .field("command", command)
-            .field("listen_addr", listen_addr)
-            .field("api_keys", &format_args!("<{keys} redacted>"))
-            .field("kafka", kafka)
-            .field("produce_timeout_ms", produce_timeout_ms)
-            .field("max_body_bytes", max_body_bytes)
-            .field("max_batch_events", max_batch_events)
-            .field("max_event_bytes", max_event_bytes)
-            .field("max_property_keys", max_property_keys)
-            .field(
-                "rate_limit_project_events_per_sec",
-                rate_limit_project_events_per_sec,
-            )
-            .field("rate_limit_project_burst", rate_limit_project_burst)
-            .field("rate_limit_ip_requests_per_sec", rate_limit_ip_requests_per_sec)
-            .field("rate_limit_ip_burst", rate_limit_ip_burst)
-            .field("trust_forwarded_for", trust_forwarded_for)
-            .field("request_timeout_ms", request_timeout_ms)
-            .field("max_concurrent_requests", max_concurrent_requests)
-            .field("cors_allowed_origins", cors_allowed_origins)
-            .field("cors_project_origins", cors_project_origins)
-            .field("geoip_database", geoip_database)
-            .field("database_url", &database_url.as_deref().map(redacted_url))
-            .field("api_keys_refresh_secs", api_keys_refresh_secs)
-            .field(
-                "visitor_id_secret",
-                &(!visitor_id_secret.is_empty()).then_some(format_args!("<redacted>")),
-            )
-            .field("privacy_policy", privacy_policy)
-            .field("log_format", log_format)
-            .finish()
+/// `API_KEYS` as configured, parsed by [`ApiKeysArg::keys`] when the api starts (so that the
+/// `keys` commands run whatever it holds). Formats as the number of entries, never the keys.
+#[derive(Clone, Default)]
+pub struct ApiKeysArg(Secret);
+
+impl ApiKeysArg {
+    pub fn keys(&self) -> Result<ApiKeys, KeyError> {
+        ApiKeys::parse(self.0.expose())
+    }
+
+    fn entries(&self) -> usize {
+        self.0
+            .expose()
+            .split(',')
+            .filter(|key| !key.trim().is_empty())
+            .count()
     }
 }
 
-/// The URL with its password and query replaced; one that does not parse as `scheme://host...`
-/// (a key=value connection string, say) is withheld whole, since the password could be anywhere.
-fn redacted_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.has_host() => {
-            parsed.set_fragment(None);
-            if parsed.password().is_some() && parsed.set_password(Some("redacted")).is_err() {
-                return "<redacted>".into();
-            }
-            // A password may also come as a query parameter (`?password=`).
-            if parsed.query().is_some() {
-                parsed.set_query(Some("redacted"));
-            }
-            parsed.to_string()
+impl fmt::Debug for ApiKeysArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} redacted>", self.entries())
+    }
+}
+
+impl FromStr for ApiKeysArg {
+    type Err = Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(Secret::new(value)))
+    }
+}
+
+/// Request-level limits (413 past them) and the per-event limits handed to validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    pub max_body_bytes: usize,
+    pub max_batch_events: usize,
+    pub event: EventLimits,
+}
+
+/// Limits on the HTTP exchange itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// How long a client may take to send its body (408 past it). Not applied to the produce,
+    /// which has its own timeout: an event handed to Kafka is never answered with a timeout.
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are answered 503 at once (load shedding).
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS),
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
-        _ => "<redacted>".into(),
     }
 }
 
@@ -215,6 +201,11 @@ pub enum KeysCommand {
 }
 
 impl ApiConfig {
+    /// Who runs this command: `--actor`, or the operating-system user.
+    pub fn actor(&self) -> String {
+        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         self.kafka.validate()?;
         anyhow::ensure!(self.produce_timeout_ms > 0, "PRODUCE_TIMEOUT_MS must be positive");
@@ -239,7 +230,7 @@ impl ApiConfig {
             );
             VisitorIds::random()
         } else {
-            VisitorIds::new(self.visitor_id_secret.as_bytes())
+            VisitorIds::new(self.visitor_id_secret.expose())
         }
     }
 
@@ -253,8 +244,15 @@ impl ApiConfig {
                 per_second: self.rate_limit_ip_requests_per_sec,
                 burst: self.rate_limit_ip_burst,
             },
-            self.trust_forwarded_for,
         )
+    }
+
+    pub fn client_ip_source(&self) -> ClientIpSource {
+        if self.trust_forwarded_for {
+            ClientIpSource::ForwardedFor
+        } else {
+            ClientIpSource::Peer
+        }
     }
 
     pub fn http_limits(&self) -> HttpLimits {
@@ -321,12 +319,6 @@ mod tests {
             assert!(shown.contains("<2 redacted>"), "{shown}");
             assert!(shown.contains("listen_addr"), "{shown}");
         }
-    }
-
-    #[test]
-    fn a_database_url_that_does_not_parse_is_withheld_whole() {
-        assert_eq!(redacted_url("lakehouse:db-pass@db/lakehouse"), "<redacted>");
-        assert_eq!(redacted_url("host=db password=db-pass"), "<redacted>");
     }
 
     #[test]

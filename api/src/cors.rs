@@ -26,6 +26,13 @@ pub enum CorsError {
     Duplicate { project: String },
 }
 
+/// A request from a page whose origin its project does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pages at {origin} may not post events for this project")]
+pub struct OriginNotAllowed {
+    pub origin: String,
+}
+
 /// One list of allowed origins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origins {
@@ -126,7 +133,7 @@ impl CorsPolicy {
     }
 
     /// Checks the `Origin` header of a request of `project`; requests without one pass.
-    pub fn check(&self, project: &str, headers: &HeaderMap) -> Result<(), crate::error::ApiError> {
+    pub fn check(&self, project: &str, headers: &HeaderMap) -> Result<(), OriginNotAllowed> {
         let Some(origin) = headers.get(header::ORIGIN) else {
             return Ok(());
         };
@@ -134,7 +141,7 @@ impl CorsPolicy {
         if self.allows(project, origin) {
             Ok(())
         } else {
-            Err(crate::error::ApiError::OriginNotAllowed {
+            Err(OriginNotAllowed {
                 origin: origin.to_string(),
             })
         }
@@ -181,7 +188,7 @@ impl CorsPolicy {
     }
 }
 
-/// Marks a response refused for its origin (set by [`crate::error::ApiError`]).
+/// Marks a response refused for its origin (set on the answer to [`OriginNotAllowed`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RefusedOrigin;
 
@@ -200,6 +207,10 @@ pub async fn without_refused_origin(mut response: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::MemorySink;
+    use crate::test_app::{cors_state, send};
+    use axum::body::Body;
+    use axum::http::Request;
 
     #[test]
     fn projects_use_their_own_list_and_the_others_the_global_one() {
@@ -255,5 +266,37 @@ mod tests {
             CorsPolicy::parse("*", "shop=https://a.example;shop=https://b.example"),
             Err(CorsError::Duplicate { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_preflight_is_answered_for_any_origin_some_project_allows() {
+        let sink = MemorySink::default();
+        let preflight = |origin: &str| {
+            Request::options("/analytics")
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type,x-api-key")
+                .body(Body::empty())
+                .unwrap()
+        };
+        for origin in [
+            "https://shop.example",
+            "https://www.shop.example",
+            "https://blog.example",
+            "https://default.example",
+        ] {
+            let (status, headers, _) = send(cors_state(&sink), preflight(origin)).await;
+            assert!(status.is_success(), "{origin}: {status}");
+            assert_eq!(headers["access-control-allow-origin"], origin);
+            assert!(
+                headers["access-control-allow-headers"]
+                    .to_str()
+                    .unwrap()
+                    .contains("x-api-key")
+            );
+        }
+        let (_, headers, _) = send(cors_state(&sink), preflight("https://evil.example")).await;
+        assert!(!headers.contains_key("access-control-allow-origin"));
+        assert!(sink.events().is_empty());
     }
 }

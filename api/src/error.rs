@@ -8,6 +8,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::cors::{OriginNotAllowed, RefusedOrigin};
+use crate::sink::SinkError;
+
+/// When a shed request may be retried.
+const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
+
 /// One rejected event of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
@@ -54,11 +60,31 @@ pub enum ApiError {
     MethodNotAllowed { method: String },
     #[error("the request body did not arrive in time")]
     Timeout,
-    #[error("the api is handling as many requests as it may; retry after 1 s")]
+    #[error("the api is handling as many requests as it may; retry after {OVERLOADED_RETRY_AFTER_SECS} s")]
     Overloaded,
     #[error("the event queue is unavailable; retry after {retry_after_secs} s")]
     Unavailable { retry_after_secs: u64, cause: String },
 }
+
+impl From<OriginNotAllowed> for ApiError {
+    fn from(OriginNotAllowed { origin }: OriginNotAllowed) -> Self {
+        Self::OriginNotAllowed { origin }
+    }
+}
+
+/// Kafka did not take the events: the client retries them (with their ids) after a second.
+impl From<SinkError> for ApiError {
+    fn from(error: SinkError) -> Self {
+        Self::Unavailable {
+            retry_after_secs: 1,
+            cause: error.to_string(),
+        }
+    }
+}
+
+/// The code of an error answer, on the response for the layers that count answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
 
 impl ApiError {
     pub fn invalid_body(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -116,13 +142,17 @@ impl IntoResponse for ApiError {
         }
         let body = json!({"error": {"code": code, "message": self.to_string(), "details": self.details()}});
         let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(code));
         let headers = response.headers_mut();
         match self {
             Self::Unavailable { retry_after_secs, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             Self::Overloaded => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(OVERLOADED_RETRY_AFTER_SECS),
+                );
             }
             Self::MethodNotAllowed { .. } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -138,7 +168,7 @@ impl IntoResponse for ApiError {
                 headers.insert("ratelimit-reset", HeaderValue::from(retry_after_secs));
             }
             Self::OriginNotAllowed { .. } => {
-                response.extensions_mut().insert(crate::cors::RefusedOrigin);
+                response.extensions_mut().insert(RefusedOrigin);
             }
             _ => {}
         }

@@ -154,6 +154,9 @@ fn error_kind(error: &maxminddb::MaxMindDbError) -> &'static str {
 mod tests {
     use super::test_database::{TestDatabase, country};
     use super::*;
+    use crate::sink::MemorySink;
+    use crate::test_app::{from_peer, geoip, send, state};
+    use axum::http::StatusCode;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
@@ -250,5 +253,31 @@ mod tests {
         let geoip = GeoIp::open(&path).unwrap();
         std::fs::remove_dir_all(dir).unwrap();
         assert_eq!(geoip.country(ip("81.2.69.1")).as_deref(), Some("DE"));
+    }
+
+    #[tokio::test]
+    async fn events_get_the_country_of_their_client_ip_and_not_the_ip() {
+        let sink = MemorySink::default();
+        let located = state(&sink).with_geoip(geoip());
+        for peer in ["81.2.69.160", "2001:db8:1::9", "8.8.8.8", "10.0.0.1"] {
+            let (status, _, _) = send(located.clone(), from_peer(peer, None)).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{peer}");
+        }
+        let countries: Vec<_> = sink.events().into_iter().map(|e| e.country).collect();
+        assert_eq!(
+            countries,
+            [Some("DE".to_string()), Some("FR".to_string()), None, None],
+            "known networks, then an address the database lacks and a private one"
+        );
+        let stored = serde_json::to_string(&sink.events()).unwrap();
+        assert!(!stored.contains("81.2.69.160") && !stored.contains("2001:db8:1::9"));
+    }
+
+    #[tokio::test]
+    async fn without_a_database_no_event_gets_a_country() {
+        let sink = MemorySink::default();
+        let (status, _, _) = send(state(&sink), from_peer("81.2.69.160", None)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(sink.events()[0].country, None);
     }
 }

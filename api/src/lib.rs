@@ -2,34 +2,44 @@
 //! validated, enriched and produced to Kafka, and a 2xx is only ever sent once Kafka acknowledged
 //! every accepted event.
 
+mod auth;
 mod body;
+mod client_ip;
 mod config;
 mod cors;
-mod encoding;
 mod enrich;
 mod error;
 mod geoip;
 mod keys;
+mod payload;
 mod rate_limit;
 mod routes;
 mod sink;
+mod state;
 pub mod stored_keys;
+#[cfg(test)]
+mod test_app;
 mod user_agent;
 mod visitor;
 
 use std::sync::Arc;
 
 use anyhow::Context;
+use lakehouse_audit::Action;
+use lakehouse_telemetry::SecretUrl;
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ApiCommand, ApiConfig, KeysCommand};
+pub use client_ip::ClientIpSource;
+pub use config::{ApiCommand, ApiConfig, ApiKeysArg, HttpLimits, KeysCommand, RequestLimits};
 pub use cors::{CorsError, CorsPolicy};
 pub use geoip::{GeoIp, GeoIpError};
 pub use keys::{ApiKeys, KeyError};
 pub use rate_limit::{Rate, RateLimits};
-pub use routes::{AppState, app};
+pub use routes::app;
 pub use sink::{EventSink, KafkaSink, MemorySink, SinkError};
+pub use state::AppState;
 pub use visitor::{PrivacyPolicy, VisitorIds};
 
 /// Builds the Kafka sink from `config` and serves on `listener` until `shutdown` is cancelled;
@@ -40,7 +50,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
-    let keys = ApiKeys::parse(&config.api_keys).context("API_KEYS")?;
+    let keys = config.api_keys.keys().context("API_KEYS")?;
     let cors = config
         .cors()
         .context("CORS_ALLOWED_ORIGINS / CORS_PROJECT_ORIGINS")?;
@@ -61,7 +71,7 @@ pub async fn serve(
             sqlx::postgres::PgPoolOptions::new()
                 .max_connections(2)
                 .acquire_timeout(std::time::Duration::from_secs(5))
-                .connect_lazy(url)
+                .connect_lazy(url.expose())
                 .context("DATABASE_URL")?,
         );
         match key_store.refresh(pool.as_ref()).await {
@@ -79,6 +89,7 @@ pub async fn serve(
     let state = AppState::new(ApiKeys::default(), sink.clone(), config.limits(), health)
         .with_key_store(key_store)
         .with_rate_limits(rate_limits)
+        .with_client_ip_source(config.client_ip_source())
         .with_http_limits(config.http_limits())
         .with_visitors(config.visitor_ids(), config.privacy_policy)
         .with_cors(cors)
@@ -104,33 +115,51 @@ async fn forget_idle_clients(limits: Arc<RateLimits>, shutdown: CancellationToke
     }
 }
 
-/// `lakehouse-api keys ...`: makes, lists or revokes a stored key and prints the result as JSON.
+/// `lakehouse-api keys ...`: makes, lists or revokes a stored key and prints the result as JSON;
+/// making and revoking are recorded in the audit log.
 #[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
 pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::Result<()> {
     let url = config
         .database_url
-        .as_deref()
+        .as_ref()
+        .map(SecretUrl::expose)
         .context("the keys commands need DATABASE_URL (where the api_keys table is)")?;
     let pool = sqlx::PgPool::connect(url)
         .await
         .context("connecting to DATABASE_URL")?;
-    let output = match command {
+    let audit = lakehouse_audit::AuditLog::new(pool.clone());
+    let (output, recorded) = match command {
         KeysCommand::Create { project_id, name } => {
-            let created = stored_keys::create(&pool, project_id, name).await?;
-            eprintln_note("the key is shown this once; only its SHA-256 is stored");
-            serde_json::to_string_pretty(&created)?
-        }
-        KeysCommand::List => serde_json::to_string_pretty(&stored_keys::list(&pool).await?)?,
-        KeysCommand::Revoke { id } => {
-            anyhow::ensure!(
-                stored_keys::revoke(&pool, *id).await?,
-                "no live key has the id {id}"
+            let action = Action::new(
+                config.actor(),
+                "api.keys.create",
+                json!({"project_id": project_id, "name": name}),
             );
-            serde_json::to_string_pretty(&serde_json::json!({"revoked": id}))?
+            let created = stored_keys::create(&pool, project_id, name).await;
+            // The record keeps the key's id, project and prefix, never the key.
+            let outcome = created.as_ref().map(|created| &created.stored);
+            let recorded = audit.record(&action.finished(&outcome)).await;
+            eprintln_note("the key is shown this once; only its SHA-256 is stored");
+            (serde_json::to_string_pretty(&created?)?, recorded)
+        }
+        KeysCommand::List => (
+            serde_json::to_string_pretty(&stored_keys::list(&pool).await?)?,
+            Ok(()),
+        ),
+        KeysCommand::Revoke { id } => {
+            let action = Action::new(config.actor(), "api.keys.revoke", json!({"id": id}));
+            let outcome = match stored_keys::revoke(&pool, *id).await {
+                Ok(true) => Ok(json!({"revoked": id})),
+                Ok(false) => Err(anyhow::anyhow!("no live key has the id {id}")),
+                Err(error) => Err(error.into()),
+            };
+            audit.record(&action.finished(&outcome)).await?;
+            (serde_json::to_string_pretty(&outcome?)?, Ok(()))
         }
     };
     println!("{output}");
-    Ok(())
+    // A key that was made is printed even when its record could not be stored.
+    Ok(recorded?)
 }
 
 #[expect(

@@ -14,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(lakehouse_telemetry::shutdown_on_signal(shutdown.clone()));
-    let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+    let listener =
+        lakehouse_telemetry::bind(config.listen_addr, "/analytics, /health, /ready and /metrics").await?;
     lakehouse_api::serve(config, listener, shutdown).await
 }

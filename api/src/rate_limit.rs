@@ -1,16 +1,18 @@
 //! Rate limits (GCRA, via governor): events per second per project, requests per second per
-//! client IP. The client IP is the socket's peer, or the first address of `X-Forwarded-For` only
-//! when the api is configured to sit behind a proxy it trusts (otherwise any client could pick
-//! its own limit bucket). A refusal says when to retry.
+//! client IP (see [`crate::client_ip`] for which address that is). A refusal says when to retry.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 
 /// A rate and the burst allowed above it; a rate of 0 turns the limit off.
@@ -33,12 +35,11 @@ impl Rate {
 pub struct RateLimits {
     per_project: Option<(DefaultKeyedRateLimiter<String>, Rate)>,
     per_ip: Option<(DefaultKeyedRateLimiter<IpAddr>, Rate)>,
-    trust_forwarded_for: bool,
     clock: DefaultClock,
 }
 
 impl RateLimits {
-    pub fn new(project_events: Rate, ip_requests: Rate, trust_forwarded_for: bool) -> Self {
+    pub fn new(project_events: Rate, ip_requests: Rate) -> Self {
         Self {
             per_project: project_events
                 .quota()
@@ -46,7 +47,6 @@ impl RateLimits {
             per_ip: ip_requests
                 .quota()
                 .map(|quota| (DefaultKeyedRateLimiter::keyed(quota), ip_requests)),
-            trust_forwarded_for,
             clock: DefaultClock::default(),
         }
     }
@@ -57,22 +57,7 @@ impl RateLimits {
             per_second: 0,
             burst: 0,
         };
-        Self::new(off, off, false)
-    }
-
-    /// The client's address: the peer, or `X-Forwarded-For`'s first entry behind a trusted proxy.
-    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-        if self.trust_forwarded_for {
-            let forwarded = headers
-                .get("x-forwarded-for")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.split(',').next())
-                .and_then(|first| first.trim().parse().ok());
-            if forwarded.is_some() {
-                return forwarded;
-            }
-        }
-        peer
+        Self::new(off, off)
     }
 
     /// Counts one request from `ip`.
@@ -120,9 +105,28 @@ impl RateLimits {
     }
 }
 
+/// The per-IP limit as a layer of `POST /analytics`: counted before the key is looked at, so that a
+/// key-guessing flood is cut off.
+pub async fn limit_client_ip(
+    State(limits): State<Arc<RateLimits>>,
+    ClientIp(ip): ClientIp,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    limits.check_ip(ip)?;
+    Ok(next.run(request).await)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::MemorySink;
+    use crate::test_app::{event, send, state};
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, StatusCode};
+    use serde_json::json;
+    use std::net::SocketAddr;
 
     fn rate(per_second: u32, burst: u32) -> Rate {
         Rate { per_second, burst }
@@ -130,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_project_gets_its_burst_then_is_refused_with_a_wait() {
-        let limits = RateLimits::new(rate(10, 20), rate(0, 0), false);
+        let limits = RateLimits::new(rate(10, 20), rate(0, 0));
         assert!(limits.check_project("shop", 20).is_ok());
         let refused = limits.check_project("shop", 1).unwrap_err();
         assert!(matches!(
@@ -148,29 +152,69 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
-        let peer: IpAddr = "10.0.0.1".parse().unwrap();
-        let untrusting = RateLimits::new(rate(0, 0), rate(1, 1), false);
-        assert_eq!(untrusting.client_ip(Some(peer), &headers), Some(peer));
-        let trusting = RateLimits::new(rate(0, 0), rate(1, 1), true);
-        let client: IpAddr = "203.0.113.7".parse().unwrap();
-        assert_eq!(trusting.client_ip(Some(peer), &headers), Some(client));
-        assert!(trusting.check_ip(Some(client)).is_ok());
-        assert!(trusting.check_ip(Some(client)).is_err());
-        assert!(
-            trusting.check_ip(Some(peer)).is_ok(),
-            "the proxy's own bucket is untouched"
-        );
-    }
-
-    #[test]
     fn a_rate_of_zero_is_no_limit() {
         let limits = RateLimits::unlimited();
         for _ in 0..1000 {
             assert!(limits.check_project("shop", 500).is_ok());
             assert!(limits.check_ip("127.0.0.1".parse().ok()).is_ok());
         }
+    }
+
+    /// Limits of (rate, burst) per project and per client IP.
+    fn rate_limits(project: (u32, u32), ip: (u32, u32)) -> Arc<RateLimits> {
+        let rate = |(per_second, burst)| Rate { per_second, burst };
+        Arc::new(RateLimits::new(rate(project), rate(ip)))
+    }
+
+    #[tokio::test]
+    async fn past_a_project_rate_limit_is_429_with_when_to_retry_and_nothing_sent() {
+        let sink = MemorySink::default();
+        let limits = rate_limits((1, 2), (0, 0));
+        let request = || {
+            Request::post("/analytics")
+                .header("x-api-key", "key-1")
+                .body(Body::from(json!([event("a"), event("b")]).to_string()))
+                .unwrap()
+        };
+        let limited = state(&sink).with_rate_limits(limits);
+        assert_eq!(send(limited.clone(), request()).await.0, StatusCode::ACCEPTED);
+        let (status, headers, body) = send(limited, request()).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["error"]["code"], "rate_limited");
+        assert!(headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        assert_eq!(headers["ratelimit-limit"], "1");
+        assert_eq!(headers["ratelimit-remaining"], "0");
+        assert!(headers.contains_key("ratelimit-reset"));
+        assert_eq!(sink.events().len(), 2, "the refused request sent nothing");
+    }
+
+    #[tokio::test]
+    async fn past_a_client_ip_rate_limit_is_429() {
+        let sink = MemorySink::default();
+        let limits = rate_limits((0, 0), (1, 1));
+        let limited = state(&sink).with_rate_limits(limits);
+        let from = |ip: [u8; 4]| {
+            let mut request = Request::post("/analytics")
+                .header("x-api-key", "key-1")
+                .body(Body::from(event("a").to_string()))
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from((ip, 4000))));
+            request
+        };
+        assert_eq!(
+            send(limited.clone(), from([198, 51, 100, 9])).await.0,
+            StatusCode::ACCEPTED
+        );
+        assert_eq!(
+            send(limited.clone(), from([198, 51, 100, 9])).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            send(limited, from([198, 51, 100, 10])).await.0,
+            StatusCode::ACCEPTED,
+            "another client"
+        );
     }
 }

@@ -65,11 +65,11 @@ impl KafkaSink {
             .clone()
     }
 
-    /// Replaces `used` when it has hit a fatal error. An idempotent producer whose in-flight
-    /// requests timed out (a hung broker) asks the broker to bump its epoch; a broker that cannot
-    /// (tansu 0.6 answers ProducerFenced) leaves it fatally failed, and every later send would be
-    /// refused forever. A new producer has a new identity: events answered 503 meanwhile are
-    /// retried by clients with their ids, and the consumers deduplicate.
+    /// Replaces `used` when it has failed fatally or lost its producer identity (ProducerFenced
+    /// and the other identity errors a broker may answer when an idempotent producer asks to bump
+    /// its epoch after timed-out requests, DESIGN.md §6.6): such a producer refuses every later send.
+    /// A new producer has a new identity: events answered 503 meanwhile are retried by clients
+    /// with their ids, and the consumers deduplicate.
     fn replace_if_fatal(&self, used: &FutureProducer, error: Option<&KafkaError>) {
         let identity_lost = matches!(
             error,

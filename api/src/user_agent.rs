@@ -1,5 +1,28 @@
 //! Browser, operating system and device type from the `User-Agent` header (woothee's dataset).
 
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+/// The `User-Agent` header as sent; empty when missing or not text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserAgent(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        Ok(Self(value.to_string()))
+    }
+}
+
 /// What a user agent says about the client; `None` where it does not say.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Client {

@@ -4,10 +4,14 @@
 //! same id without talking to the others, and nobody can link a visitor across days or recover
 //! the IP from an id. The raw IP is used here and for rate limiting, never stored or logged.
 
+use std::convert::Infallible;
 use std::net::IpAddr;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use chrono::NaiveDate;
 use hmac::{Hmac, Mac};
+use lakehouse_telemetry::Secret;
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -16,29 +20,23 @@ type HmacSha256 = Hmac<Sha256>;
 const ID_HEX_CHARS: usize = 16;
 
 /// Computes visitor ids from a secret.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct VisitorIds {
-    secret: Vec<u8>,
-}
-
-impl std::fmt::Debug for VisitorIds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("VisitorIds(<secret>)")
-    }
+    secret: Secret,
 }
 
 impl VisitorIds {
-    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
+    pub fn new(secret: impl Into<String>) -> Self {
         Self {
-            secret: secret.into(),
+            secret: Secret::new(secret),
         }
     }
 
-    /// A secret made for this process only: ids then differ between replicas and restarts.
+    /// A secret made for this process only (256 random bits): ids then differ between replicas
+    /// and restarts.
     pub fn random() -> Self {
-        let mut secret = uuid::Uuid::new_v4().as_bytes().to_vec();
-        secret.extend(uuid::Uuid::new_v4().as_bytes());
-        Self { secret }
+        let random = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()].map(|id| hex::encode(id.as_bytes()));
+        Self::new(random.concat())
     }
 
     fn mac(key: &[u8]) -> HmacSha256 {
@@ -48,7 +46,7 @@ impl VisitorIds {
 
     /// The salt of `date`: HMAC(secret, date).
     fn daily_salt(&self, date: NaiveDate) -> Vec<u8> {
-        let mut mac = Self::mac(&self.secret);
+        let mut mac = Self::mac(self.secret.expose().as_bytes());
         mac.update(b"lakehouse visitor salt ");
         mac.update(date.to_string().as_bytes());
         mac.finalize().into_bytes().to_vec()
@@ -72,9 +70,10 @@ impl VisitorIds {
 }
 
 /// What a request with `DNT: 1` or `Sec-GPC: 1` gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum PrivacyPolicy {
     /// Counted, without `visitor_id` and `user_id`.
+    #[default]
     Anonymize,
     /// Not stored at all: answered 202 with `"accepted": 0, "dropped": n`.
     Drop,
@@ -82,19 +81,35 @@ pub enum PrivacyPolicy {
     Ignore,
 }
 
-/// Whether the request asks not to be tracked: `DNT: 1` or `Sec-GPC: 1`. Such requests get no
-/// `visitor_id` (see [`PrivacyPolicy`]).
-pub fn opted_out(headers: &axum::http::HeaderMap) -> bool {
-    ["dnt", "sec-gpc"].iter().any(|name| {
-        headers
-            .get(*name)
-            .is_some_and(|value| value.as_bytes().trim_ascii() == b"1")
-    })
+/// Whether the request asks not to be tracked: `DNT: 1` or `Sec-GPC: 1`. What it gets is the
+/// [`PrivacyPolicy`]'s choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptOut(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptOut {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let says_one = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .is_some_and(|value| value.as_bytes().trim_ascii() == b"1")
+        };
+        Ok(Self(says_one("dnt") || says_one("sec-gpc")))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::MemorySink;
+    use crate::test_app::{send, state};
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, StatusCode};
+    use serde_json::json;
+    use std::net::SocketAddr;
 
     const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0";
 
@@ -131,6 +146,68 @@ mod tests {
         assert_ne!(
             id,
             VisitorIds::new("other").visitor_id(day(23), "shop", ip(7), UA)
+        );
+    }
+
+    #[tokio::test]
+    async fn events_get_a_daily_visitor_id_and_the_client_unless_it_opts_out() {
+        let sink = MemorySink::default();
+        let visitors = VisitorIds::new("secret");
+        let request = |extra: Option<(&str, &str)>| {
+            let mut request = Request::post("/analytics").header("x-api-key", "key-1").header(
+                "user-agent",
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0 Safari/537.36",
+            );
+            if let Some((name, value)) = extra {
+                request = request.header(name, value);
+            }
+            let body = json!({"event_type": "page_view", "session_id": "s", "user_id": "u-1"});
+            let mut request = request.body(Body::from(body.to_string())).unwrap();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([203, 0, 113, 7], 5000))));
+            request
+        };
+        let anonymizing = state(&sink).with_visitors(visitors.clone(), PrivacyPolicy::Anonymize);
+        for extra in [None, None, Some(("dnt", "1")), Some(("sec-gpc", "1"))] {
+            assert_eq!(
+                send(anonymizing.clone(), request(extra)).await.0,
+                StatusCode::ACCEPTED
+            );
+        }
+        let ignoring = state(&sink).with_visitors(visitors.clone(), PrivacyPolicy::Ignore);
+        assert_eq!(
+            send(ignoring, request(Some(("dnt", "1")))).await.0,
+            StatusCode::ACCEPTED
+        );
+        let dropping = state(&sink).with_visitors(visitors, PrivacyPolicy::Drop);
+        let (status, _, body) = send(dropping.clone(), request(Some(("sec-gpc", "1")))).await;
+        assert_eq!(
+            (status, body["accepted"].clone(), body["dropped"].clone()),
+            (StatusCode::ACCEPTED, json!(0), json!(1))
+        );
+        assert_eq!(send(dropping, request(None)).await.0, StatusCode::ACCEPTED);
+
+        let events = sink.events();
+        assert_eq!(events.len(), 6, "the dropped event was not sent");
+        let ids: Vec<_> = events.iter().map(|e| e.visitor_id.clone()).collect();
+        assert!(ids[0].is_some());
+        assert_eq!(ids[0], ids[1], "one visitor, one id");
+        for opted_out in &events[2..4] {
+            assert_eq!(
+                (opted_out.visitor_id.clone(), opted_out.user_id.clone()),
+                (None, None),
+                "DNT and GPC anonymize"
+            );
+        }
+        assert_eq!(events[0].user_id.as_deref(), Some("u-1"));
+        assert_eq!(ids[4], ids[0], "unless the api is told to ignore them");
+        assert_eq!(events[0].browser.as_deref(), Some("Chrome"));
+        assert_eq!(events[0].device_type.as_deref(), Some("desktop"));
+        let stored = serde_json::to_string(&events).unwrap();
+        assert!(
+            !stored.contains("203.0.113.7"),
+            "the client IP is not in any event"
         );
     }
 }

@@ -98,6 +98,52 @@ async fn a_stored_key_works_until_it_is_revoked_and_only_its_hash_is_kept() {
     server.await.expect("the server").expect("a clean shutdown");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn making_and_revoking_a_key_are_audited_without_the_key() {
+    let stack = Stack::from_env();
+    let database = TempDatabase::create(&stack).await;
+    let (stdout, _) = keys_cli(
+        &database.url,
+        &["create", "--project=shop", "--name=checkout", "--actor=sre-7"],
+    );
+    let created: serde_json::Value = serde_json::from_str(&stdout).expect("the CLI prints JSON");
+    let (key, id) = (
+        created["key"].as_str().expect("a key"),
+        created["id"].as_str().expect("an id"),
+    );
+    keys_cli(&database.url, &["revoke", id, "--actor=sre-7"]);
+
+    let pool = sqlx::PgPool::connect(&database.url).await.expect("the database");
+    let filter = lakehouse_audit::Filter {
+        action: Some("api.keys.".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let records = lakehouse_audit::list(&pool, &filter)
+        .await
+        .expect("the audit log");
+    let seen: Vec<(&str, &str, bool)> = records
+        .iter()
+        .map(|r| (r.action.as_str(), r.actor.as_str(), r.ok))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("api.keys.revoke", "sre-7", true),
+            ("api.keys.create", "sre-7", true)
+        ],
+        "newest first"
+    );
+    assert_eq!(
+        records[1].arguments,
+        json!({"project_id": "shop", "name": "checkout"})
+    );
+    assert_eq!(records[1].result["id"].as_str(), Some(id), "{:?}", records[1]);
+    assert_eq!(records[0].arguments, json!({"id": id}));
+    let text = serde_json::to_string(&records).expect("JSON");
+    assert!(!text.contains(&key[9..]), "the audit log holds the key: {text}");
+}
+
 /// Runs `lakehouse-api keys <args>` against `database_url`, as an operator would, and returns its
 /// standard output and error.
 fn keys_cli(database_url: &str, args: &[&str]) -> (String, String) {

@@ -2,20 +2,24 @@
 //! sending its next request when the last is answered) or open loop (requests started at a fixed
 //! rate, answered or not, up to a cap in flight), single events or batches.
 //!
-//! With [`Load::retry`] it behaves as an SDK does: a request refused for a reason that may pass
-//! (503, 429, 408, another 5xx, a timeout, a broken connection) is sent again, the same events
-//! with the same `event_id`s, after the answer's `Retry-After` or an exponential backoff, until it
-//! is accepted or the retry deadline passes. With [`Load::track`] the report lists every accepted
-//! `event_id` with the moment its 2xx arrived: what the stores must then hold, exactly once.
+//! Requests go through `lakehouse_client`'s transport, as `{"batch": [...], "sent_at": ...}`. With
+//! [`Load::retry`] it delivers them as the SDKs do (`lakehouse_client::deliver`): a request refused
+//! for a reason that may pass (503, 429, 408, another 5xx, a timeout, a broken connection) is sent
+//! again, the same events with the same `event_id`s, after the answer's `Retry-After` or an
+//! exponential backoff, until it is accepted or the retry deadline passes. With [`Load::track`]
+//! the report lists every accepted `event_id` with the moment its 2xx arrived: what the stores
+//! must then hold, exactly once.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use lakehouse_client::{Attempt, Delivery, Outcome, RetryPolicy, Transport, deliver};
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 /// What to send, how fast and for how long.
@@ -27,7 +31,7 @@ pub struct Load {
     pub concurrency: usize,
     /// Open loop: start this many requests per second.
     pub rate: Option<u32>,
-    /// Events per request: 1 sends an event object, more a `{"batch": [...]}`.
+    /// Events per request.
     pub batch: usize,
     pub duration: Duration,
     /// Requests started before this are not measured (nor tracked).
@@ -64,9 +68,12 @@ impl Load {
 pub struct Retry {
     /// How long past the end of the load a request may still be resent.
     pub give_up_after: Duration,
-    /// The longest wait between two sends, whatever `Retry-After` says.
+    /// The longest backoff between two sends (a longer `Retry-After` is honoured).
     pub max_backoff: Duration,
 }
+
+/// The first backoff of a refused request; it doubles up to [`Retry::max_backoff`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// An accepted event and when its 2xx arrived.
 #[derive(Debug, Clone, Copy)]
@@ -174,16 +181,18 @@ struct Tally {
     accepted: Vec<Accepted>,
 }
 
-/// One send's outcome: the status label, and the wait the answer asks for when it may pass.
-enum Outcome {
-    Accepted,
-    Retryable(Option<Duration>),
-    Final,
+/// Each event of a [`body`] as its own JSON, for the transport's batch.
+fn events_of(body: &Value) -> Vec<Vec<u8>> {
+    let encode = |event: &Value| serde_json::to_vec(event).expect("an event encodes");
+    match body.get("batch").and_then(Value::as_array) {
+        Some(events) => events.iter().map(encode).collect(),
+        None => vec![encode(body)],
+    }
 }
 
 struct Generator {
     load: Load,
-    client: reqwest::Client,
+    transport: Transport,
     tally: Mutex<Tally>,
     measured_from: Instant,
     end: Instant,
@@ -191,106 +200,98 @@ struct Generator {
 }
 
 impl Generator {
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        // A tally is only updated by short sections that cannot panic half-way.
+        self.tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Sends the next request, and again while it is refused for a reason that may pass.
     async fn request(&self) {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let (body, ids) = body(self.load.batch, n);
+        let events = events_of(&body);
         let measured = Instant::now() >= self.measured_from;
-        let mut attempt = 0u32;
-        loop {
-            let outcome = self.send(n, &body, measured).await;
-            match outcome {
-                Outcome::Accepted => {
-                    if measured {
-                        let acked_at = Utc::now();
-                        let mut tally = self.tally.lock().await;
-                        // Every event the generator sends is valid: a 202 accepts all of them.
-                        tally.events_accepted += ids.len() as u64;
-                        if self.load.track {
-                            tally
-                                .accepted
-                                .extend(ids.iter().map(|&event_id| Accepted { event_id, acked_at }));
-                        }
-                    }
-                    return;
-                }
-                Outcome::Retryable(wait) => {
-                    if let Some(retry) = self.load.retry
-                        && Instant::now() < self.end + retry.give_up_after
-                    {
-                        attempt += 1;
-                        let backoff = Duration::from_millis(100) * 2u32.pow(attempt.min(6));
-                        let wait = wait.unwrap_or(backoff).min(retry.max_backoff);
-                        if measured {
-                            self.tally.lock().await.retries += 1;
-                        }
-                        tokio::time::sleep(wait + jitter(wait)).await;
-                        continue;
-                    }
-                    if self.load.retry.is_some() && measured {
-                        self.tally.lock().await.abandoned.extend(&ids);
-                    }
-                    return;
-                }
-                Outcome::Final => {
-                    if self.load.retry.is_some() && measured {
-                        self.tally.lock().await.abandoned.extend(&ids);
-                    }
-                    return;
-                }
-            }
-        }
-    }
-
-    async fn send(&self, n: u64, body: &Value, measured: bool) -> Outcome {
-        let mut request = self
-            .client
-            .post(&self.load.url)
-            .header("x-api-key", &self.load.api_key)
-            .json(body);
+        let mut headers = HeaderMap::new();
         if !self.load.forwarded_for.is_empty() {
             let address = &self.load.forwarded_for[n as usize % self.load.forwarded_for.len()];
-            request = request.header("x-forwarded-for", address);
-        }
-        let started = Instant::now();
-        let answer = request.send().await;
-        let took = started.elapsed();
-        let (label, outcome) = match answer {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                let outcome = match status {
-                    200..=299 => Outcome::Accepted,
-                    408 | 429 | 500..=599 => Outcome::Retryable(retry_after),
-                    _ => Outcome::Final,
-                };
-                (status.to_string(), outcome)
+            if let Ok(value) = HeaderValue::from_str(address) {
+                headers.insert("x-forwarded-for", value);
             }
-            Err(error) if error.is_timeout() => ("timeout".to_string(), Outcome::Retryable(None)),
-            Err(_) => ("connection_error".to_string(), Outcome::Retryable(None)),
-        };
-        if measured {
-            let mut tally = self.tally.lock().await;
-            tally.latencies_us.push(took.as_micros() as u64);
-            *tally.statuses.entry(label).or_default() += 1;
         }
-        outcome
+        let observe = |attempt: &Attempt| {
+            if measured {
+                let mut tally = self.tally();
+                tally.latencies_us.push(attempt.latency.as_micros() as u64);
+                *tally.statuses.entry(attempt.status.label()).or_default() += 1;
+            }
+        };
+        let delivery = match self.load.retry {
+            Some(retry) => {
+                let policy = RetryPolicy {
+                    base: FIRST_BACKOFF,
+                    max_backoff: retry.max_backoff,
+                };
+                let deadline = self.end + retry.give_up_after;
+                deliver(
+                    &self.transport,
+                    &events,
+                    &headers,
+                    &policy,
+                    Some(deadline),
+                    observe,
+                )
+                .await
+            }
+            None => {
+                let attempt = self.transport.send_with_headers(&events, headers).await;
+                observe(&attempt);
+                match attempt.outcome {
+                    Outcome::Accepted { rejected } => Delivery::Accepted {
+                        rejected,
+                        attempts: 1,
+                    },
+                    _ => Delivery::GaveUp { attempts: 1 },
+                }
+            }
+        };
+        if !measured {
+            return;
+        }
+        let mut tally = self.tally();
+        match delivery {
+            Delivery::Accepted { rejected, attempts } => {
+                tally.retries += u64::from(attempts - 1);
+                let rejected: Vec<usize> = rejected.iter().map(|rejection| rejection.index).collect();
+                let accepted: Vec<Uuid> = ids
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, _)| !rejected.contains(index))
+                    .map(|(_, &event_id)| event_id)
+                    .collect();
+                tally.events_accepted += accepted.len() as u64;
+                if self.load.track {
+                    let acked_at = Utc::now();
+                    tally.accepted.extend(
+                        accepted
+                            .into_iter()
+                            .map(|event_id| Accepted { event_id, acked_at }),
+                    );
+                }
+            }
+            Delivery::Refused { attempts, .. } | Delivery::GaveUp { attempts } => {
+                tally.retries += u64::from(attempts - 1);
+                if self.load.retry.is_some() {
+                    tally.abandoned.extend(&ids);
+                }
+            }
+        }
     }
-}
-
-/// Up to a quarter of `wait` more, so that clients refused together do not return together.
-fn jitter(wait: Duration) -> Duration {
-    let roll = (Uuid::new_v4().as_u128() % 1000) as u32;
-    wait / 4 * roll / 1000
 }
 
 /// Runs `load` to its end (and its retries to theirs) and reports.
-pub async fn run(load: Load) -> Result<Report, reqwest::Error> {
+pub async fn run(load: Load) -> Result<Report, lakehouse_client::Error> {
     let client = reqwest::Client::builder()
         .timeout(load.timeout)
         .pool_max_idle_per_host(load.concurrency * 8)
@@ -298,8 +299,10 @@ pub async fn run(load: Load) -> Result<Report, reqwest::Error> {
     let start = Instant::now();
     let measured_from = start + load.warmup;
     let end = measured_from + load.duration;
+    // Plain JSON, as the api's own figures are measured.
+    let transport = Transport::with_client(client, &load.url, &load.api_key, false)?;
     let generator = Arc::new(Generator {
-        client,
+        transport,
         tally: Mutex::default(),
         measured_from,
         end,
@@ -327,7 +330,7 @@ pub async fn run(load: Load) -> Result<Report, reqwest::Error> {
                 ticks.tick().await;
                 let Ok(permit) = in_flight.clone().try_acquire_owned() else {
                     if Instant::now() >= generator.measured_from {
-                        generator.tally.lock().await.dropped += 1;
+                        generator.tally().dropped += 1;
                     }
                     continue;
                 };
@@ -344,7 +347,7 @@ pub async fn run(load: Load) -> Result<Report, reqwest::Error> {
         task.await.expect("a request task panicked");
     }
 
-    let mut tally = std::mem::take(&mut *generator.tally.lock().await);
+    let mut tally = std::mem::take(&mut *generator.tally());
     tally.latencies_us.sort_unstable();
     Ok(Report {
         mode: if generator.load.rate.is_some() {

@@ -1,11 +1,11 @@
 //! The delta-writer's subcommands and their flags, each converted into the lake library's options.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use lakehouse_kafka::RunArgs;
 use lakehouse_lake::{
-    AsOf, DEFAULT_TARGET_SIZE, EraseOptions, OptimizeOptions, OutputFormat, RESTORE_WINDOW_HOURS, User,
-    VacuumOptions,
+    DEFAULT_TARGET_SIZE, EraseOptions, OptimizeOptions, OutputFormat, RESTORE_WINDOW_HOURS, VacuumOptions,
 };
+use lakehouse_lake_args::{AsOfArgs, UserArgs};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
@@ -19,7 +19,9 @@ pub enum Command {
         #[arg(long = "partition")]
         partitions: Vec<i32>,
     },
-    /// Run SQL against the events table (registered as `events`) and print the result.
+    /// Run one read-only SQL query against the events table (registered as `events`) and print
+    /// the result. Anything else (COPY, CREATE EXTERNAL TABLE, DDL, DML, SET, several statements)
+    /// is refused.
     Query {
         /// For example: SELECT event_type, count(*) FROM events GROUP BY event_type
         sql: String,
@@ -67,27 +69,6 @@ pub enum Command {
     },
 }
 
-/// `--version N` or `--as-of <RFC 3339 time>`; neither means the latest version.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
-pub struct AsOfArgs {
-    /// Read the table as of this version (see `history`).
-    #[arg(long, conflicts_with = "as_of")]
-    pub version: Option<u64>,
-    /// Read the table as it was at this time (RFC 3339, e.g. 2026-11-22T00:00:00Z): the last
-    /// version committed by then.
-    #[arg(long = "as-of")]
-    pub as_of: Option<DateTime<Utc>>,
-}
-
-impl From<AsOfArgs> for AsOf {
-    fn from(args: AsOfArgs) -> Self {
-        Self {
-            version: args.version,
-            as_of: args.as_of,
-        }
-    }
-}
-
 /// How a result is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -105,26 +86,6 @@ impl From<Format> for OutputFormat {
             Format::Table => Self::Table,
             Format::Csv => Self::Csv,
             Format::Json => Self::Json,
-        }
-    }
-}
-
-/// Whose rows: a `user_id`, optionally only within one project.
-#[derive(Debug, Clone, clap::Args)]
-pub struct UserArgs {
-    /// The `user_id` the app sent.
-    #[arg(long)]
-    pub user_id: String,
-    /// Only this project's rows of the user.
-    #[arg(long)]
-    pub project_id: Option<String>,
-}
-
-impl From<&UserArgs> for User {
-    fn from(args: &UserArgs) -> Self {
-        Self {
-            user_id: args.user_id.clone(),
-            project_id: args.project_id.clone(),
         }
     }
 }
@@ -148,6 +109,7 @@ impl From<&VacuumArgs> for VacuumOptions {
             retention: Duration::hours(args.retention_hours),
             restore_window: Duration::hours(args.restore_window_hours),
             dry_run: args.dry_run,
+            user_metadata: None,
         }
     }
 }
@@ -168,6 +130,7 @@ impl From<&OptimizeArgs> for OptimizeOptions {
         Self {
             target_size: args.target_size,
             zorder: args.zorder.clone(),
+            user_metadata: None,
         }
     }
 }
@@ -189,6 +152,7 @@ impl From<&DeleteUserArgs> for EraseOptions {
         Self {
             restore_window: Duration::hours(args.restore_window_hours),
             dry_run: args.dry_run,
+            user_metadata: None,
         }
     }
 }

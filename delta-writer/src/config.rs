@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
 use lakehouse_lake::{
-    DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_AWS_REGION, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LAKE_URI,
-    DedupOptions, LakeLocation, WriterOptions,
+    DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL, DedupOptions, LakeLocation, WriterOptions,
 };
-use lakehouse_telemetry::{LogFormat, Secret};
+use lakehouse_lake_args::LakeArgs;
+use lakehouse_telemetry::{LogFormat, SecretUrl};
 
 use crate::cli::Command;
 use crate::crash::CrashAt;
@@ -27,6 +27,10 @@ pub struct WriterConfig {
     /// The consumer group; every replica of the writer shares it.
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lakehouse-lake")]
     pub group_id: String,
+    /// This process's name in the group, for static membership: unique in the group and the same
+    /// across restarts of one slot (a pod's name). Unset: a dynamic member.
+    #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
+    pub group_instance_id: Option<String>,
     #[command(flatten)]
     pub lake: LakeArgs,
     /// A checkpoint every this many commits (`delta.checkpointInterval`, set when the table is
@@ -56,41 +60,13 @@ pub struct WriterConfig {
     /// For the exactly-once tests only: abort at `<point>:<n>` (see the `crash` module).
     #[arg(long, env = "LAKE_CRASH_AT", hide = true)]
     pub crash_at: Option<CrashAt>,
-}
-
-/// Where the lake is and how to reach its object store; shared by every lake command.
-#[derive(Debug, Clone, clap::Args)]
-pub struct LakeArgs {
-    /// The lake root: `s3://bucket/prefix`, `file:///path` or a local path. The events table is
-    /// `<LAKE_URI>/events`.
-    #[arg(long, env = "LAKE_URI", default_value = DEFAULT_LAKE_URI)]
-    pub lake_uri: String,
-    /// An S3-compatible endpoint (MinIO, moto); unset for AWS S3.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    pub aws_endpoint_url: Option<String>,
-    #[arg(long, env = "AWS_REGION", default_value = DEFAULT_AWS_REGION)]
-    pub aws_region: String,
-    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-    pub aws_access_key_id: Option<String>,
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub aws_secret_access_key: Option<Secret>,
-    /// Write to a store that ignores conditional writes (If-None-Match), which is only safe when
-    /// this is the table's one and only writer.
-    #[arg(long, env = "LAKE_SINGLE_WRITER")]
-    pub single_writer: bool,
-}
-
-impl From<&LakeArgs> for LakeLocation {
-    fn from(args: &LakeArgs) -> Self {
-        Self {
-            uri: args.lake_uri.clone(),
-            aws_endpoint_url: args.aws_endpoint_url.clone(),
-            aws_region: args.aws_region.clone(),
-            aws_access_key_id: args.aws_access_key_id.clone(),
-            aws_secret_access_key: args.aws_secret_access_key.clone(),
-            single_writer: args.single_writer,
-        }
-    }
+    /// The warehouse, where the lake commands record themselves in the audit log. Unset, the
+    /// record goes to the log line and the commit's `userMetadata` only.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretUrl>,
+    /// Who runs a lake command, for the audit log; the operating-system user when not given.
+    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
+    pub actor: Option<String>,
 }
 
 impl From<&WriterConfig> for WriterOptions {
@@ -117,6 +93,30 @@ impl WriterConfig {
     /// The lake's location and object store.
     pub fn location(&self) -> LakeLocation {
         (&self.lake).into()
+    }
+
+    /// Who runs this command: `--actor`, or the operating-system user.
+    pub fn actor(&self) -> String {
+        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
+    }
+
+    /// Where this command's audit record goes: the warehouse's `audit_log` with `DATABASE_URL`,
+    /// the log only without.
+    pub fn audit_log(&self) -> anyhow::Result<lakehouse_audit::AuditLog> {
+        match &self.database_url {
+            Some(url) => Ok(lakehouse_audit::AuditLog::new(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_lazy(url.expose())
+                    .map_err(|error| anyhow::anyhow!("DATABASE_URL: {error}"))?,
+            )),
+            None => {
+                tracing::warn!(
+                    "DATABASE_URL is not set: the audit record goes to the log and the commit only"
+                );
+                Ok(lakehouse_audit::AuditLog::log_only())
+            }
+        }
     }
 
     /// The `run` options (defaults when no subcommand was given).

@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::WriterConfig;
 use crate::sink::LakeSink;
+use crate::table_metrics;
 
 /// Opens (or creates) the table, then consumes until `shutdown` is cancelled. A store that is
 /// unreachable at start-up is waited for, with backoff and a log line.
@@ -18,6 +19,7 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
     let service = SinkService {
         kafka: &config.kafka,
         group_id: &config.group_id,
+        group_instance_id: config.group_instance_id.as_deref(),
         metrics_addr: config.metrics_addr,
         policy: config.flush_policy(),
         version: env!("CARGO_PKG_VERSION"),
@@ -33,5 +35,12 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
                 })
             })
     };
-    Ok(run_sink(service, open, shutdown).await?)
+    let reporter = tokio::spawn(table_metrics::report_every(
+        location.clone(),
+        table_metrics::INTERVAL,
+        shutdown.child_token(),
+    ));
+    let result = run_sink(service, open, shutdown).await;
+    reporter.abort();
+    Ok(result?)
 }

@@ -11,6 +11,7 @@ pub struct LakeSink(pub EventsWriter);
 #[async_trait]
 impl BatchSink for LakeSink {
     type Error = LakeError;
+    const NAME: &'static str = "lake";
 
     /// Also reloads the partition's recent ids for deduplication: the loop calls this whenever
     /// the partition is (re)assigned.

@@ -53,6 +53,7 @@ async fn two_writers_through_rebalances_and_optimize_beside_them_write_every_eve
                     let options = OptimizeOptions {
                         target_size: 64 * 1024 * 1024,
                         zorder: vec![],
+                        ..OptimizeOptions::default()
                     };
                     let optimized = optimize(latest, &options)
                         .await

@@ -26,6 +26,10 @@ pub struct ProcessorConfig {
     /// The consumer group; every replica of the processor shares it.
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lakehouse-warehouse")]
     pub group_id: String,
+    /// This process's name in the group, for static membership: unique in the group and the same
+    /// across restarts of one slot (a pod's name). Unset: a dynamic member.
+    #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
+    pub group_instance_id: Option<String>,
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -63,6 +67,10 @@ pub struct ProcessorConfig {
     pub retention_interval_secs: u64,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// Who runs an administrative command (`reset-offsets`), for the audit log; the
+    /// operating-system user when not given.
+    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -80,6 +88,39 @@ pub enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate,
+    /// List the audit log (every binary's administrative actions), newest first.
+    Audit(AuditArgs),
+}
+
+/// Which audit records to list, and how.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    /// Only this action (`lake.vacuum`), or every action under a prefix ending in a dot (`lake.`).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only actions of this actor.
+    #[arg(long = "by")]
+    pub by: Option<String>,
+    /// Only actions from this time on (RFC 3339).
+    #[arg(long)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl From<&AuditArgs> for lakehouse_audit::Filter {
+    fn from(args: &AuditArgs) -> Self {
+        Self {
+            action: args.action.clone(),
+            actor: args.by.clone(),
+            since: args.since,
+            limit: args.limit,
+        }
+    }
 }
 
 impl ProcessorConfig {
@@ -92,6 +133,11 @@ impl ProcessorConfig {
             "RETENTION_INTERVAL_SECS must be positive"
         );
         Ok(())
+    }
+
+    /// Who runs this command: `--actor`, or the operating-system user.
+    pub fn actor(&self) -> String {
+        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
     }
 
     pub fn roles(&self) -> Roles {

@@ -22,6 +22,10 @@ impl Default for Roles {
     }
 }
 
+/// Tables no role may change once written, and what the writer keeps on them (the reader
+/// keeps nothing: the audit log is for operators, not dashboards).
+const APPEND_ONLY: [(&str, &str); 1] = [("audit_log", "SELECT, INSERT")];
+
 /// What [`grant`] did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Granted {
@@ -32,7 +36,8 @@ pub struct Granted {
 }
 
 /// Grants the reader `SELECT` and the writer `SELECT, INSERT, UPDATE, DELETE` on every table of
-/// the current schema, for the roles that exist. Idempotent; serialised with an advisory lock,
+/// the current schema but the append-only ones (the writer may only read and insert there, the
+/// reader nothing), for the roles that exist. Idempotent; serialised with an advisory lock,
 /// because concurrent `GRANT`s on one table can fail with "tuple concurrently updated".
 pub async fn grant(pool: &PgPool, roles: &Roles) -> Result<Granted, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -63,6 +68,23 @@ pub async fn grant(pool: &PgPool, roles: &Roles) -> Result<Granted, sqlx::Error>
         .await?;
         sqlx::query(&statements.0).execute(&mut *tx).await?;
         sqlx::query(&statements.1).execute(&mut *tx).await?;
+        for (table, keep) in APPEND_ONLY {
+            let kept = if role == &roles.writer { keep } else { "" };
+            let (revoke, regrant): (String, Option<String>) = sqlx::query_as(
+                "SELECT format('REVOKE ALL ON %I FROM %I', $1, $2),
+                        CASE WHEN $3 = '' THEN NULL ELSE format('GRANT %s ON %I TO %I', $3, $1, $2) END",
+            )
+            .bind(table)
+            .bind(role)
+            .bind(kept)
+            .fetch_one(&mut *tx)
+            .await?;
+            // One statement each: a prepared statement holds one command.
+            sqlx::query(&revoke).execute(&mut *tx).await?;
+            if let Some(regrant) = regrant {
+                sqlx::query(&regrant).execute(&mut *tx).await?;
+            }
+        }
         done.granted.push(role.clone());
     }
     tx.commit().await?;

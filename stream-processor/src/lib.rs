@@ -8,10 +8,12 @@ pub mod retention;
 pub mod timescale;
 mod warehouse;
 
+use lakehouse_audit::{Action, AuditLog};
 use lakehouse_kafka::{SinkService, run_sink};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Command, ProcessorConfig};
+pub use config::{AuditArgs, Command, LOCAL_DATABASE_URL, ProcessorConfig};
 pub use warehouse::{Warehouse, WarehouseError, insert_new_events};
 
 /// Migrates, then consumes until `shutdown` is cancelled. A database that is down at start-up is
@@ -22,6 +24,7 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
     let service = SinkService {
         kafka: &config.kafka,
         group_id: &config.group_id,
+        group_instance_id: config.group_instance_id.as_deref(),
         metrics_addr: config.metrics_addr,
         policy: config.flush_policy(),
         version: env!("CARGO_PKG_VERSION"),
@@ -50,11 +53,39 @@ pub async fn migrate(config: &ProcessorConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Forgets the group's stored offsets on the topic (see [`Command::ResetOffsets`]).
+/// Forgets the group's stored offsets on the topic (see [`Command::ResetOffsets`]), recorded in
+/// the audit log.
 pub async fn reset_offsets(config: &ProcessorConfig, partitions: &[i32]) -> anyhow::Result<()> {
     let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.group_id)?;
-    let deleted = warehouse.reset_offsets(&config.kafka.topic, partitions).await?;
-    tracing::info!(group = %config.group_id, topic = %config.kafka.topic, partitions = ?partitions, deleted,
+    let action = Action::new(
+        config.actor(),
+        "warehouse.reset_offsets",
+        json!({"group": config.group_id, "topic": config.kafka.topic, "partitions": partitions}),
+    );
+    let outcome = warehouse
+        .reset_offsets(&config.kafka.topic, partitions)
+        .await
+        .map(|deleted| json!({"deleted": deleted}));
+    AuditLog::new(warehouse.pool().clone())
+        .record(&action.finished(&outcome))
+        .await?;
+    let deleted = outcome?;
+    tracing::info!(group = %config.group_id, topic = %config.kafka.topic, partitions = ?partitions, %deleted,
         "stored offsets reset: the next run reads these partitions from the beginning");
+    Ok(())
+}
+
+/// Prints the audit records `args` selects, newest first: a table, or JSON lines.
+#[expect(clippy::print_stdout, reason = "printing the records is the command's job")]
+pub async fn audit(config: &ProcessorConfig, args: &AuditArgs) -> anyhow::Result<()> {
+    let pool = sqlx::PgPool::connect(config.database_url.expose()).await?;
+    let records = lakehouse_audit::list(&pool, &args.into()).await?;
+    if args.json {
+        for record in &records {
+            println!("{}", serde_json::to_string(record)?);
+        }
+    } else {
+        print!("{}", lakehouse_audit::table(&records));
+    }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The stream-processor binary: `run` (the default) consumes; `migrate` only migrates;
-//! `reset-offsets` forgets stored offsets.
+//! `reset-offsets` forgets stored offsets; `audit` lists the audit log.
 
 use clap::Parser;
 use lakehouse_stream_processor::{Command, ProcessorConfig};
@@ -11,6 +11,7 @@ async fn main() -> anyhow::Result<()> {
     lakehouse_telemetry::init_logging("stream-processor", config.log_format);
     match &config.command {
         Some(Command::Migrate) => lakehouse_stream_processor::migrate(&config).await,
+        Some(Command::Audit(args)) => lakehouse_stream_processor::audit(&config, args).await,
         Some(Command::ResetOffsets { partitions }) => {
             lakehouse_stream_processor::reset_offsets(&config, partitions).await
         }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use lakehouse_telemetry::metrics::RETENTION_RUNS_TOTAL;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -13,6 +14,9 @@ use crate::timescale::HYPERTABLES;
 
 /// Rows deleted per statement.
 const SLICE: i64 = 10_000;
+
+/// The outcomes a retention round is counted under.
+const OUTCOMES: [&str; 3] = ["applied", "skipped", "failed"];
 
 /// How long each kind of data is kept; `None` keeps it forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +88,13 @@ impl Retention {
 
     /// Applies the retention every `interval` until `shutdown`, the first time a minute after
     /// start-up (once the migrations ran); failures are logged and retried at the next round.
+    /// Each round is counted by outcome (`lakehouse_retention_runs_total`, every outcome from zero
+    /// so that the first failure is an increase), which the `LakehouseRetentionFailing` alert reads.
     pub async fn run_every(self, pool: PgPool, interval: Duration, shutdown: CancellationToken) {
+        let round = |outcome: &'static str| metrics::counter!(RETENTION_RUNS_TOTAL, "outcome" => outcome);
+        for outcome in OUTCOMES {
+            round(outcome).absolute(0);
+        }
         let mut wait = interval.min(Duration::from_secs(60));
         loop {
             tokio::select! {
@@ -92,7 +102,14 @@ impl Retention {
                 _ = tokio::time::sleep(wait) => {}
             }
             wait = interval;
-            match self.apply(&pool, Utc::now()).await {
+            let result = self.apply(&pool, Utc::now()).await;
+            round(match &result {
+                Ok(Some(_)) => "applied",
+                Ok(None) => "skipped",
+                Err(_) => "failed",
+            })
+            .increment(1);
+            match result {
                 Ok(Some(removed)) if removed.iter().any(|(_, n)| *n > 0) => {
                     tracing::info!(removed = ?removed, "retention applied")
                 }

@@ -129,6 +129,7 @@ impl Warehouse {
 #[async_trait]
 impl BatchSink for Warehouse {
     type Error = WarehouseError;
+    const NAME: &'static str = "warehouse";
 
     async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, WarehouseError> {
         let next: Option<i64> = sqlx::query_scalar(

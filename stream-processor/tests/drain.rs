@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{config, drain, rows_and_offsets};
+use common::{config, drain};
 use lakehouse_stream_processor::Warehouse;
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, reference_event, unique};
+use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, reference_event, rows_and_offsets, unique};
 use sqlx::PgPool;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

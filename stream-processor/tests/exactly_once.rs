@@ -3,14 +3,12 @@
 //! every event stored once and offsets covering every message once; an event posted twice (a
 //! client retry) is stored once.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{derived_mismatches, empty_derived_tables, rows_and_offsets};
 use lakehouse_testkit::{
-    SESSION_TIMEOUT, Stack, TempDatabase, TestTopic, consume, produce, produce_raw, random_between,
-    reference_event, sample_event, short_session_flag, spawn_service, unique, wait_until,
+    SESSION_TIMEOUT, Stack, TempDatabase, TestTopic, consume, derived_mismatches, empty_derived_tables,
+    produce, produce_raw, random_between, reference_event, rows_and_offsets, sample_event,
+    short_session_flag, spawn_service, unique, wait_until,
 };
 use rdkafka::Message;
 use rdkafka::message::Headers;

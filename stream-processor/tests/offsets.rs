@@ -6,11 +6,10 @@
 
 mod common;
 
-use common::{
-    derived_mismatches, empty_derived_tables, rows_and_offsets, start, stored_offsets, wait_for_rows,
-};
+use common::start;
 use lakehouse_testkit::{
-    Stack, TempDatabase, TestTopic, produce, produce_batched, reference_event, sample_event, unique,
+    Stack, TempDatabase, TestTopic, derived_mismatches, empty_derived_tables, produce, produce_batched,
+    reference_event, rows_and_offsets, sample_event, stored_offsets, unique, wait_for_rows,
 };
 use sqlx::PgPool;
 

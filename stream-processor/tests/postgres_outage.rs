@@ -6,24 +6,19 @@ use std::time::Duration;
 
 mod common;
 
-use common::{start, stored_offsets, wait_for_rows};
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, sample_event, unique, wait_until};
+use common::start;
+use lakehouse_testkit::faults::{self, Part};
+use lakehouse_testkit::{
+    Stack, TempDatabase, TestTopic, produce, sample_event, stored_offsets, unique, wait_for_rows, wait_until,
+};
 use sqlx::PgPool;
 
 const PATIENCE: Duration = Duration::from_secs(90);
 
 async fn postgres(action: &'static str) {
-    // At run time, not `env!`: with a build cache shared between checkouts, the compile-time value
-    // can name another checkout (and so another stack).
-    let manifest_dir =
-        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
-    let script = format!("{manifest_dir}/../scripts/stack");
-    let status = tokio::process::Command::new(&script)
-        .args([action, "postgres"])
-        .status()
+    tokio::task::spawn_blocking(move || faults::stack(action, Part::Postgres))
         .await
         .expect("scripts/stack runs");
-    assert!(status.success(), "scripts/stack {action} postgres failed");
 }
 
 /// The processor's failed commits so far, from this process's metrics.

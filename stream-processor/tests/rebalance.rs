@@ -9,8 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{rows_and_offsets, start, wait_for_rows};
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, reference_event, unique, wait_until};
+use common::start;
+use lakehouse_testkit::{
+    Stack, TempDatabase, TestTopic, produce, reference_event, rows_and_offsets, unique, wait_for_rows,
+    wait_until,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::PgPool;
 

@@ -1,15 +1,12 @@
 //! The warehouse schema on real PostgreSQL: the roles get exactly their privileges, and retention
 //! removes what is past its period and nothing else.
 
-mod common;
-
 use chrono::{Duration, Utc};
-use common::{derived_mismatches, rows_and_offsets};
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use lakehouse_stream_processor::Warehouse;
 use lakehouse_stream_processor::grants::Roles;
 use lakehouse_stream_processor::retention::Retention;
-use lakehouse_testkit::{Stack, TempDatabase, reference_event};
+use lakehouse_testkit::{Stack, TempDatabase, derived_mismatches, reference_event, rows_and_offsets};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgPool};
 

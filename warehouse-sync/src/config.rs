@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
-use lakehouse_lake::{AsOf, DEFAULT_AWS_REGION, DEFAULT_LAKE_URI, LakeLocation};
-use lakehouse_telemetry::{LogFormat, Secret};
+use lakehouse_kafka::KafkaArgs;
+use lakehouse_lake::RESTORE_WINDOW_HOURS;
+use lakehouse_lake_args::{AsOfArgs, LakeArgs, UserArgs};
+use lakehouse_telemetry::LogFormat;
 
+use crate::dlq::Selection;
 use crate::drift::Threshold;
 use crate::range::{HourRange, RangeError, floor_hour};
 
@@ -20,6 +23,17 @@ pub struct SyncConfig {
     pub command: Command,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
     pub log_format: LogFormat,
+    /// Who runs the command, for the audit log (`rebuild`, `erase-user`, `export-user`, `dlq
+    /// replay`); the operating-system user when not given.
+    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
+    pub actor: Option<String>,
+}
+
+impl SyncConfig {
+    /// Who runs this command: `--actor`, or the operating-system user.
+    pub fn actor(&self) -> String {
+        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
+    }
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -31,79 +45,118 @@ pub enum Command {
     /// Replace the warehouse's raw events in the range by the lake's and recompute every derived
     /// table for it, in one transaction.
     Rebuild(RebuildArgs),
+    /// Erase a user's rows from both stores (GDPR erasure): the warehouse's raw events, with the
+    /// derived rows of the hours they were in recomputed, then the lake's latest version.
+    EraseUser(EraseUserArgs),
+    /// Print a user's rows from both stores as one JSON document (GDPR access).
+    ExportUser(ExportUserArgs),
+    /// The dead-letter topic: list what the consumers could not decode, or replay chosen
+    /// messages to the events topic once the cause is fixed.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
 }
 
-/// Where the two stores are; every subcommand takes them (flags after the subcommand's name).
+/// Where the two stores are (flags after the subcommand's name).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Stores {
-    /// The warehouse (the stream-processor's database).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://lakehouse:lakehouse@127.0.0.1:5432/lakehouse",
-        hide_env_values = true
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
     #[command(flatten)]
     pub lake: LakeArgs,
 }
 
-/// Where the lake is and how to reach its object store.
+/// Where the warehouse is.
 #[derive(Debug, Clone, clap::Args)]
-pub struct LakeArgs {
-    /// The lake root the delta-writer writes to: `s3://bucket/prefix`, `file:///path` or a local
-    /// path. The events table is `<LAKE_URI>/events`.
-    #[arg(long, env = "LAKE_URI", default_value = DEFAULT_LAKE_URI)]
-    pub lake_uri: String,
-    /// An S3-compatible endpoint (MinIO, moto); unset for AWS S3.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    pub aws_endpoint_url: Option<String>,
-    #[arg(long, env = "AWS_REGION", default_value = DEFAULT_AWS_REGION)]
-    pub aws_region: String,
-    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-    pub aws_access_key_id: Option<String>,
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub aws_secret_access_key: Option<Secret>,
+pub struct WarehouseArgs {
+    /// The warehouse (the stream-processor's database), also where the audit log is.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = lakehouse_stream_processor::LOCAL_DATABASE_URL,
+        hide_env_values = true
+    )]
+    pub database_url: String,
 }
 
-impl From<&LakeArgs> for LakeLocation {
-    fn from(args: &LakeArgs) -> Self {
-        Self {
-            aws_endpoint_url: args.aws_endpoint_url.clone(),
-            aws_region: args.aws_region.clone(),
-            aws_access_key_id: args.aws_access_key_id.clone(),
-            aws_secret_access_key: args.aws_secret_access_key.clone(),
-            ..Self::new(args.lake_uri.clone())
-        }
-    }
+#[derive(Debug, Clone, clap::Args)]
+pub struct EraseUserArgs {
+    #[command(flatten)]
+    pub stores: Stores,
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// The lake's restore window: vacuum removes the rows from the lake's history this long after
+    /// the erasure.
+    #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = RESTORE_WINDOW_HOURS)]
+    pub restore_window_hours: i64,
+    /// Only count the rows in each store; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
-/// `--version N` or `--as-of <RFC 3339 time>`: the lake as it was; neither means the latest.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
-pub struct AsOfArgs {
-    /// Read the lake as of this version (see `lakehouse-delta-writer history`).
-    #[arg(long, conflicts_with = "as_of")]
-    pub version: Option<u64>,
-    /// Read the lake as it was at this time (RFC 3339, e.g. 2026-11-22T00:00:00Z): the last
-    /// version committed by then.
-    #[arg(long = "as-of")]
-    pub as_of: Option<DateTime<Utc>>,
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportUserArgs {
+    #[command(flatten)]
+    pub stores: Stores,
+    #[command(flatten)]
+    pub user: UserArgs,
 }
 
-impl From<AsOfArgs> for AsOf {
-    fn from(args: AsOfArgs) -> Self {
-        Self {
-            version: args.version,
-            as_of: args.as_of,
-        }
-    }
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DlqCommand {
+    /// List every message of the dead-letter topic: where it is, when it was dead-lettered, its
+    /// origin (topic, partition, offset) and why it could not be decoded.
+    List(DlqListArgs),
+    /// Send dead letters (all, or a range of one partition) back to the events topic: each
+    /// origin once, only those that now decode as the consumers decode them, with corrected
+    /// payloads from --fixed where given. Events are deduplicated by event_id in both stores, so
+    /// a replay never counts one twice.
+    Replay(DlqReplayArgs),
 }
 
-impl Command {
-    pub fn stores(&self) -> &Stores {
-        match self {
-            Self::Reconcile(args) => &args.stores,
-            Self::Rebuild(args) => &args.stores,
+#[derive(Debug, Clone, clap::Args)]
+pub struct DlqListArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// One JSON object per line, payload included (what --fixed reads back, edited).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DlqReplayArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    /// Every dead letter.
+    #[arg(long, conflicts_with = "partition", required_unless_present = "partition")]
+    pub all: bool,
+    /// Only dead letters of this partition of the dead-letter topic...
+    #[arg(long)]
+    pub partition: Option<i32>,
+    /// ...from this offset...
+    #[arg(long, requires = "partition", default_value_t = 0)]
+    pub from_offset: i64,
+    /// ...to this one, inclusive.
+    #[arg(long, requires = "partition", default_value_t = i64::MAX)]
+    pub to_offset: i64,
+    /// Corrected payloads: JSON lines as `dlq list --json` prints them, with `payload` edited.
+    #[arg(long)]
+    pub fixed: Option<PathBuf>,
+    /// Only report what would be sent.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl DlqReplayArgs {
+    pub fn selection(&self) -> Selection {
+        match self.partition {
+            Some(partition) => Selection::Range {
+                partition,
+                from: self.from_offset,
+                to: self.to_offset,
+            },
+            None => Selection::All,
         }
     }
 }

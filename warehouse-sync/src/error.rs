@@ -28,6 +28,10 @@ pub enum SyncError {
     },
     #[error("invalid threshold {0:?}: a number of events (e.g. 10) or a percentage (e.g. 0.5%)")]
     Threshold(String),
+    #[error("Kafka: {0}")]
+    Kafka(String),
+    #[error(transparent)]
+    Audit(#[from] lakehouse_audit::AuditError),
 }
 
 impl From<RowError> for SyncError {

@@ -1,10 +1,13 @@
 //! warehouse-sync (DESIGN.md §9): rebuilds the warehouse from any version of the lake, and
-//! reconciles the two stores. The procedures that use it are in docs/RUNBOOK.md.
+//! reconciles the two stores; erases or exports a user across both, and inspects and replays the
+//! dead-letter topic (DESIGN.md §10). The procedures that use it are in docs/RUNBOOK.md.
 
 mod commands;
 mod config;
 pub mod counts;
+pub mod dlq;
 pub mod drift;
+pub mod erase;
 mod error;
 pub mod lake;
 pub mod metrics;
@@ -14,5 +17,8 @@ pub mod reconcile;
 pub mod warehouse;
 
 pub use commands::{Outcome, execute};
-pub use config::{Command, Format, Hours, RebuildArgs, ReconcileArgs, Stores, SyncConfig};
+pub use config::{
+    Command, DlqCommand, DlqListArgs, DlqReplayArgs, EraseUserArgs, ExportUserArgs, Format, Hours,
+    RebuildArgs, ReconcileArgs, Stores, SyncConfig, WarehouseArgs,
+};
 pub use error::{Result, SyncError};

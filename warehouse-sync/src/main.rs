@@ -1,4 +1,5 @@
-//! The warehouse-sync binary: `reconcile` and `rebuild` (see docs/RUNBOOK.md).
+//! The warehouse-sync binary: `reconcile`, `rebuild`, `erase-user`, `export-user` and `dlq` (see
+//! docs/RUNBOOK.md).
 
 use std::process::ExitCode;
 

@@ -25,7 +25,7 @@ use futures::TryStreamExt;
 use lakehouse_lake::to_records;
 use lakehouse_stream_processor::insert_new_events;
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::Result;
 use crate::lake::LakeSource;
@@ -38,7 +38,8 @@ const BUCKETED: [&str; 3] = [
     "unique_ids_hourly",
 ];
 
-/// How long the rebuild waits for the stream-processor's batch in flight before giving up.
+/// How long a rebuild or an erasure waits for the stream-processor's batch in flight before
+/// giving up.
 const LOCK_TIMEOUT: &str = "120s";
 
 /// What a rebuild did (or, in a dry run, would do).
@@ -93,15 +94,7 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         "{range} from lake version {:?}: waiting for the stream-processor's batch in flight",
         lake.version()
     ));
-    sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("LOCK TABLE kafka_offsets IN EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SET LOCAL lock_timeout = 0")
-        .execute(&mut *tx)
-        .await?;
+    hold_the_processor(&mut tx).await?;
 
     rebuilt.deleted_events =
         sqlx::query(r#"DELETE FROM events WHERE "timestamp" >= $1 AND "timestamp" < $2"#)
@@ -156,19 +149,7 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         }
     }
 
-    sqlx::query(
-        "INSERT INTO funnel_progress AS f (project_id, funnel, step, session_id, first_at)
-         SELECT e.project_id, k.funnel, k.step, e.session_id, min(e.\"timestamp\")
-         FROM rebuild_funnel_keys k
-         JOIN events e ON e.project_id = k.project_id AND e.session_id = k.session_id
-          AND e.event_type = 'funnel_step' AND e.properties->>'funnel' = k.funnel
-          AND lakehouse_funnel_step(e.properties) = k.step
-         GROUP BY 1, 2, 3, 4
-         ON CONFLICT (project_id, funnel, step, session_id) DO UPDATE
-         SET first_at = least(f.first_at, EXCLUDED.first_at)",
-    )
-    .execute(&mut *tx)
-    .await?;
+    refill_funnel_progress(&mut tx, "rebuild_funnel_keys").await?;
     progress(format_args!(
         "{read} lake rows read, {} events inserted; committing",
         rebuilt.inserted_events
@@ -177,4 +158,40 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
     rebuilt.seconds = started.elapsed().as_secs_f64();
     progress(format_args!("done in {:.1} s", rebuilt.seconds));
     Ok(rebuilt)
+}
+
+/// Waits (up to [`LOCK_TIMEOUT`]) for the stream-processor's batch in flight and holds its next
+/// one until `tx` ends: the exclusive lock on `kafka_offsets`, which every batch updates. Used by
+/// the rebuild and by erase-user.
+pub(crate) async fn hold_the_processor(tx: &mut PgConnection) -> Result<()> {
+    sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("LOCK TABLE kafka_offsets IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SET LOCAL lock_timeout = 0")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Recomputes the `funnel_progress` rows whose keys (`project_id, funnel, step, session_id`) the
+/// temporary table `keys` holds, from the events there are now. Used by the rebuild and by
+/// erase-user.
+pub(crate) async fn refill_funnel_progress(tx: &mut PgConnection, keys: &str) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO funnel_progress AS f (project_id, funnel, step, session_id, first_at)
+         SELECT e.project_id, k.funnel, k.step, e.session_id, min(e.\"timestamp\")
+         FROM {keys} k
+         JOIN events e ON e.project_id = k.project_id AND e.session_id = k.session_id
+          AND e.event_type = 'funnel_step' AND e.properties->>'funnel' = k.funnel
+          AND lakehouse_funnel_step(e.properties) = k.step
+         GROUP BY 1, 2, 3, 4
+         ON CONFLICT (project_id, funnel, step, session_id) DO UPDATE
+         SET first_at = least(f.first_at, EXCLUDED.first_at)"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -7,8 +7,9 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{Pipeline, WAREHOUSE_GROUP, derived_mismatches, processor, stored_offsets};
-use lakehouse_testkit::{reference_event, wait_until};
+use common::Pipeline;
+use lakehouse_testkit::warehouse::PATIENCE;
+use lakehouse_testkit::{derived_mismatches, reference_event, stored_offsets, wait_for_rows, wait_until};
 
 const ALL: &str = "2026-10-01..2026-11-02";
 const EVENTS: i64 = 3_000;
@@ -41,30 +42,21 @@ async fn a_rebuild_beside_a_replaying_processor_counts_every_event_once() {
         }
     });
 
-    let running = processor::start(
-        &pipeline.stack,
-        &pipeline.topic,
-        &pipeline.database,
-        WAREHOUSE_GROUP,
-    );
-    wait_until(
-        "the processor to start replaying",
-        processor::PATIENCE,
-        || async {
-            match stored_offsets(&pool).await {
-                0 => Err("no batch yet".to_string()),
-                n => Ok(n),
-            }
-        },
-    )
+    let running = pipeline.start_processor();
+    wait_until("the processor to start replaying", PATIENCE, || async {
+        match stored_offsets(&pool).await {
+            0 => Err("no batch yet".to_string()),
+            n => Ok(n),
+        }
+    })
     .await;
     let rebuilt = pipeline.rebuild(ALL, &[]).await;
     // The events the rebuild found (and replaced) are those the processor had written by then.
     let replayed_at_commit = rebuilt["deleted_events"].as_i64().expect("deleted");
     eprintln!("the processor had written {replayed_at_commit} events when the rebuild took its lock");
 
-    processor::wait_for_rows(&pool, EVENTS).await;
-    wait_until("every offset stored", processor::PATIENCE, || async {
+    wait_for_rows(&pool, EVENTS).await;
+    wait_until("every offset stored", PATIENCE, || async {
         match stored_offsets(&pool).await {
             n if n == EVENTS => Ok(()),
             n => Err(format!("{n} stored")),

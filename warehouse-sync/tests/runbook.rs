@@ -4,8 +4,8 @@
 mod common;
 
 use chrono::{Duration, TimeZone, Utc};
-use common::{Pipeline, derived_mismatches, drifting, empty_derived_tables, stored_offsets};
-use lakehouse_testkit::reference_event;
+use common::{Pipeline, drifting};
+use lakehouse_testkit::{derived_mismatches, empty_derived_tables, reference_event, stored_offsets};
 
 /// Every timestamp of the reference workload lies in this range.
 const ALL: &str = "2026-10-01..2026-11-02";

@@ -1,1 +1,12 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! What the end-to-end tests (in `tests/`) share: the reliability scenario's harness and phases,
+//! reading back what the lake holds, the service binaries as tests start them, the deployment
+//! validators, the containers that compose and the chart run, Grafana's SQL expansion, and the
+//! metric names in PromQL.
+
+pub mod containers;
+pub mod grafana_sql;
+pub mod lake;
+pub mod promql;
+pub mod scenario;
+pub mod services;
+pub mod tools;

@@ -2,11 +2,10 @@
 //! `helm/lakehouse/ci`, its manifests validated against the Kubernetes schemas of a pinned version
 //! (kubernetes-validate), and what operators rely on asserted on the rendered objects.
 
-#[path = "support/tools.rs"]
-mod tools;
-
 use std::collections::BTreeMap;
 
+use lakehouse_e2e::containers::pod_spec;
+use lakehouse_e2e::tools;
 use serde_json::{Value, json};
 
 fn manifests(set: &Value) -> Vec<&Value> {
@@ -21,16 +20,6 @@ fn kinds(set: &Value) -> BTreeMap<String, usize> {
             .or_default() += 1;
     }
     kinds
-}
-
-fn pod_spec(manifest: &Value) -> Option<&Value> {
-    let spec = &manifest["spec"];
-    [
-        &spec["template"]["spec"],
-        &spec["jobTemplate"]["spec"]["template"]["spec"],
-    ]
-    .into_iter()
-    .find(|s| s.is_object())
 }
 
 fn named<'a>(set: &'a Value, kind: &str, name: &str) -> &'a Value {
@@ -59,12 +48,12 @@ fn every_value_set_lints_clean_and_renders_valid_manifests() {
             "{name}: invalid for Kubernetes {}",
             tools::KUBERNETES_VERSION
         );
-        // Only the Prometheus Operator's kind has no schema in Kubernetes; it is checked below.
+        // Only the Prometheus Operator's kinds have no schema in Kubernetes; they are checked below.
         for unvalidated in set["unvalidated"].as_array().expect("unvalidated") {
             assert!(
                 unvalidated
                     .as_str()
-                    .is_some_and(|u| u.contains("ServiceMonitor/")),
+                    .is_some_and(|u| u.contains("ServiceMonitor/") || u.contains("PrometheusRule/")),
                 "{name}: {unvalidated}"
             );
         }
@@ -101,11 +90,13 @@ fn each_value_set_renders_what_it_turns_on() {
         0
     );
     assert_eq!(count("defaults", "ServiceMonitor"), 0);
+    assert_eq!(count("defaults", "PrometheusRule"), 0);
     let full = &sets["full"];
     assert_eq!(count("full", "CronJob"), 3);
     assert_eq!(count("full", "HorizontalPodAutoscaler"), 1);
     assert_eq!(count("full", "Ingress"), 1);
     assert_eq!(count("full", "ServiceMonitor"), 3);
+    assert_eq!(count("full", "PrometheusRule"), 1);
     assert!(
         named(full, "Deployment", "lakehouse-api")["spec"]["replicas"].is_null(),
         "with the HPA on, the Deployment leaves replicas to it"
@@ -287,6 +278,32 @@ fn services_monitors_budgets_and_autoscaler_find_their_targets() {
 }
 
 #[test]
+fn the_prometheus_rule_is_the_repositorys_alert_rules_with_absolute_runbook_links() {
+    let sets = tools::chart_value_sets();
+    let full = &sets["full"];
+    let rule = named(full, "PrometheusRule", "lakehouse");
+    let base = tools::yaml("helm/lakehouse/ci/full-values.yaml")["prometheusRule"]["runbookBaseUrl"]
+        .as_str()
+        .expect("a runbook base URL")
+        .trim_end_matches('/')
+        .to_string();
+    let mut expected = tools::yaml("prometheus/rules/lakehouse.yml")["groups"].clone();
+    let mut alerts = 0;
+    for group in expected.as_array_mut().expect("groups") {
+        for rule in group["rules"].as_array_mut().expect("rules") {
+            let relative = rule["annotations"]["runbook_url"]
+                .as_str()
+                .expect("a runbook link");
+            rule["annotations"]["runbook_url"] = json!(format!("{base}/{relative}"));
+            alerts += 1;
+        }
+    }
+    assert!(alerts >= 15, "only {alerts} alerts");
+    assert_eq!(rule["spec"]["groups"], expected);
+    assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
+}
+
+#[test]
 fn maintenance_jobs_run_the_lake_commands_one_at_a_time() {
     let sets = tools::chart_value_sets();
     let full = &sets["full"];
@@ -316,6 +333,21 @@ fn maintenance_jobs_run_the_lake_commands_one_at_a_time() {
     for name in ["DATABASE_URL", "LAKE_URI", "AWS_REGION"] {
         assert!(env.contains(&name), "reconcile lacks {name}: {env:?}");
     }
+    // The lake's maintenance records itself in the warehouse's audit log, as the CronJob.
+    for job in ["lakehouse-optimize", "lakehouse-vacuum"] {
+        let container = &pod_spec(named(full, "CronJob", job)).expect("a pod")["containers"][0];
+        let env = container["env"].as_array().expect("env");
+        let value = |name: &str| env.iter().find(|var| var["name"] == name).cloned();
+        assert!(
+            value("DATABASE_URL").is_some(),
+            "{job} cannot write the audit log"
+        );
+        assert_eq!(
+            value("LAKEHOUSE_ACTOR").map(|var| var["value"].clone()),
+            Some(Value::String(format!("cronjob/{job}"))),
+            "{job}"
+        );
+    }
 }
 
 #[test]
@@ -337,4 +369,38 @@ fn the_schema_refuses_wrong_values() {
         );
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn consumers_are_static_members_named_after_their_pod_unless_turned_off() {
+    let sets = tools::chart_value_sets();
+    let instance_of = |set: &str, component: &str| -> Option<Value> {
+        let deployment = named(&sets[set], "Deployment", &format!("lakehouse-{component}"));
+        let env = pod_spec(deployment).expect("a pod")["containers"][0]["env"]
+            .as_array()
+            .expect("env");
+        env.iter()
+            .find(|var| var["name"] == "KAFKA_GROUP_INSTANCE_ID")
+            .map(|var| var["valueFrom"].clone())
+    };
+    let pod_name = json!({"fieldRef": {"fieldPath": "metadata.name"}});
+    for set in tools::VALUE_SETS {
+        assert_eq!(
+            instance_of(set, "stream-processor"),
+            Some(pod_name.clone()),
+            "{set}: the stream-processor"
+        );
+    }
+    for set in ["defaults", "full"] {
+        assert_eq!(
+            instance_of(set, "delta-writer"),
+            Some(pod_name.clone()),
+            "{set}: the delta-writer"
+        );
+    }
+    assert_eq!(
+        instance_of("minimal", "delta-writer"),
+        None,
+        "staticMembership: false leaves the member dynamic"
+    );
 }

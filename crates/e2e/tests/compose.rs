@@ -1,14 +1,10 @@
 //! `compose.yaml`, checked structurally (there is no Docker engine where the tests run): our
 //! services are health-checked, every dependency waits on a condition, no secret has a default,
-//! Prometheus scrapes every service, and Grafana gets its provisioning.
-
-#[path = "support/containers.rs"]
-mod containers;
-#[path = "support/tools.rs"]
-mod tools;
+//! Prometheus scrapes every service and loads the alert rules, and Grafana gets its provisioning.
 
 use std::collections::BTreeSet;
 
+use lakehouse_e2e::{containers, tools};
 use serde_json::Value;
 
 fn compose() -> Value {
@@ -194,6 +190,34 @@ fn prometheus_scrapes_every_service_of_ours() {
         targets.iter().any(|t| t.starts_with("kafka-exporter:")),
         "consumer lag comes from kafka-exporter"
     );
+}
+
+#[test]
+fn prometheus_loads_the_alert_rules() {
+    let compose = compose();
+    let volumes: Vec<&str> = compose["services"]["prometheus"]["volumes"]
+        .as_array()
+        .expect("Prometheus' volumes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mount = volumes
+        .iter()
+        .find_map(|v| v.strip_prefix("./prometheus/rules:"))
+        .and_then(|v| v.strip_suffix(":ro"))
+        .unwrap_or_else(|| panic!("prometheus/rules is not mounted read-only: {volumes:?}"));
+    let prometheus = tools::yaml("compose/prometheus.yml");
+    let rule_files: Vec<&str> = prometheus["rule_files"]
+        .as_array()
+        .expect("rule_files")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        rule_files.contains(&format!("{mount}/*.yml").as_str()),
+        "Prometheus does not read the mounted rules ({mount}): {rule_files:?}"
+    );
+    assert!(tools::repo().join("prometheus/rules/lakehouse.yml").is_file());
 }
 
 #[test]

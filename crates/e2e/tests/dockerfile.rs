@@ -2,13 +2,18 @@
 //! every binary of the workspace built and copied, and a runtime user that is not root and is the
 //! one the chart's security context runs as.
 
-#[path = "support/tools.rs"]
-mod tools;
+use lakehouse_e2e::tools;
 
 /// The binaries of the workspace: every member folder with a `src/main.rs`, by package name.
 fn workspace_binaries() -> Vec<String> {
     let mut binaries = Vec::new();
-    for folder in ["api", "stream-processor", "delta-writer", "warehouse-sync"] {
+    for folder in [
+        "api",
+        "stream-processor",
+        "delta-writer",
+        "warehouse-sync",
+        "lake-browser",
+    ] {
         let dir = tools::repo().join(folder);
         assert!(dir.join("src/main.rs").exists(), "{folder} has no main.rs");
         binaries.push(format!("lakehouse-{folder}"));

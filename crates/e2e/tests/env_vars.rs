@@ -3,15 +3,11 @@
 //! stale name would be silently ignored and the service would run on a default. The accepted names
 //! come from the binaries' clap definitions, subcommands included.
 
-#[path = "support/containers.rs"]
-mod containers;
-#[path = "support/tools.rs"]
-mod tools;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::CommandFactory;
-use containers::Container;
+use lakehouse_e2e::containers::{self, Container};
+use lakehouse_e2e::tools;
 
 /// Every `env = "..."` of a command, its arguments and its subcommands.
 fn accepted(command: &clap::Command) -> BTreeSet<String> {

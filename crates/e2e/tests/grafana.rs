@@ -4,17 +4,15 @@
 //! columns the panel displays. Every PromQL expression names only metrics our services (or the
 //! standard exporters beside them) expose.
 
-#[path = "support/grafana_sql.rs"]
-mod grafana_sql;
-
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::Duration;
-use grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
+use lakehouse_e2e::grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use lakehouse_stream_processor::Warehouse;
 use lakehouse_stream_processor::grants::Roles;
+use lakehouse_testkit::stack::setting;
 use lakehouse_testkit::{Stack, TempDatabase, reference_event, workload};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgRow};
@@ -27,7 +25,7 @@ const PROMETHEUS: &str = "prometheus";
 const SAMPLE_EVENTS: u64 = 10_000;
 
 fn grafana_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grafana")
+    lakehouse_testkit::repo::path("grafana")
 }
 
 /// Every dashboard file, by name.
@@ -128,10 +126,9 @@ async fn sample_warehouse(database: &TempDatabase) {
     }
 }
 
-/// Grafana's login: `scripts/stack` makes it (password overridable for other clusters).
+/// Grafana's login: `scripts/stack` makes it, with the password of its settings.
 async fn grafana_login(database: &TempDatabase) -> PgConnection {
-    let password =
-        std::env::var("LAKEHOUSE_GRAFANA_DB_PASSWORD").unwrap_or_else(|_| "lakehouse_grafana".into());
+    let password = setting("LAKEHOUSE_GRAFANA_DB_PASSWORD");
     database
         .url
         .parse::<PgConnectOptions>()
@@ -277,104 +274,9 @@ async fn every_sql_panel_returns_rows_with_the_columns_it_shows() {
     assert!(checked >= 20, "only {checked} SQL targets found");
 }
 
-/// The metric names our services define (`crates/telemetry/src/metrics.rs`).
-fn our_metrics() -> BTreeSet<String> {
-    let source = include_str!("../../telemetry/src/metrics.rs");
-    let names: BTreeSet<String> = source
-        .lines()
-        .filter(|line| line.trim_start().starts_with("pub const"))
-        .filter_map(|line| line.split('"').nth(1))
-        .map(str::to_string)
-        .collect();
-    assert!(names.len() >= 8, "metric constants not found: {names:?}");
-    names
-}
-
-/// Metrics from outside our code that the pipeline dashboard may use, and why they exist.
-const STANDARD_METRICS: [(&str, &str); 2] = [
-    ("up", "Prometheus itself, per scrape target"),
-    (
-        "kafka_consumergroup_lag",
-        "kafka-exporter (compose and any Kafka platform): lag from the offsets our consumers commit for monitoring",
-    ),
-];
-
-/// PromQL functions, aggregations and keywords: identifiers that are not metric names.
-const PROMQL_WORDS: [&str; 16] = [
-    "sum",
-    "max",
-    "min",
-    "avg",
-    "count",
-    "rate",
-    "irate",
-    "increase",
-    "delta",
-    "and",
-    "or",
-    "unless",
-    "histogram_quantile",
-    "quantile_over_time",
-    "clamp_min",
-    "offset",
-];
-
-/// Keywords followed by a list of labels.
-const LABEL_LISTS: [&str; 6] = ["by", "without", "on", "ignoring", "group_left", "group_right"];
-
-/// The metric names in a PromQL expression: identifiers outside label matchers, ranges, strings
-/// and grouping clauses that are not functions or keywords.
-fn metric_names(expr: &str) -> BTreeSet<String> {
-    let mut cleaned = String::new();
-    let mut depth_brace = 0;
-    let mut depth_bracket = 0;
-    let mut in_string = false;
-    for c in expr.chars() {
-        match c {
-            '"' => in_string = !in_string,
-            '{' if !in_string => depth_brace += 1,
-            '}' if !in_string => depth_brace -= 1,
-            '[' if !in_string => depth_bracket += 1,
-            ']' if !in_string => depth_bracket -= 1,
-            _ if depth_brace == 0 && depth_bracket == 0 && !in_string => cleaned.push(c),
-            _ => {}
-        }
-        if matches!(c, '{' | '}' | '[' | ']') {
-            cleaned.push(' ');
-        }
-    }
-    // `by (...)`, `without (...)`, `on (...)` and the like list labels, not metrics.
-    let mut names = BTreeSet::new();
-    let mut rest = cleaned.as_str();
-    while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
-        rest = &rest[start..];
-        let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-            .unwrap_or(rest.len());
-        let word = &rest[..end];
-        rest = &rest[end..];
-        if LABEL_LISTS.contains(&word) {
-            if let Some(list) = rest.trim_start().strip_prefix('(') {
-                rest = list.split_once(')').map_or("", |(_, after)| after);
-            }
-        } else if !PROMQL_WORDS.contains(&word) {
-            names.insert(word.to_string());
-        }
-    }
-    names
-}
-
 #[test]
 fn promql_names_only_metrics_that_exist() {
-    let ours = our_metrics();
-    // A summary (what our recorder renders histograms as) is also read through `_sum` / `_count`.
-    let known = |name: &str| {
-        ours.contains(name)
-            || ["_sum", "_count"]
-                .iter()
-                .any(|suffix| name.strip_suffix(suffix).is_some_and(|base| ours.contains(base)))
-            || STANDARD_METRICS.iter().any(|(standard, _)| *standard == name)
-    };
+    let known = lakehouse_e2e::promql::known_metrics();
     let mut unknown = Vec::new();
     let mut expressions = 0;
     for (file, dashboard) in dashboards() {
@@ -384,7 +286,7 @@ fn promql_names_only_metrics_that_exist() {
                     continue;
                 }
                 let expr = target["expr"].as_str().unwrap_or_default();
-                let names = metric_names(expr);
+                let names = lakehouse_e2e::promql::metric_names(expr);
                 assert!(
                     !names.is_empty(),
                     "{file} / {}: no metric in {expr:?}",
@@ -394,7 +296,7 @@ fn promql_names_only_metrics_that_exist() {
                 unknown.extend(
                     names
                         .into_iter()
-                        .filter(|name| !known(name))
+                        .filter(|name| !known.contains(name))
                         .map(|name| format!("{file} / {}: {name} in {expr}", panel["title"])),
                 );
             }
@@ -406,16 +308,6 @@ fn promql_names_only_metrics_that_exist() {
         unknown.join("\n")
     );
     assert!(expressions >= 8, "only {expressions} PromQL expressions found");
-}
-
-#[test]
-fn metric_names_are_found_outside_matchers_and_groupings() {
-    assert_eq!(
-        metric_names(
-            r#"sum by (group, status) (rate(lakehouse_x_total{a="b{c}",d=~"e"}[$__rate_interval])) / on (x) up"#
-        ),
-        BTreeSet::from(["lakehouse_x_total".to_string(), "up".to_string()])
-    );
 }
 
 #[test]

@@ -2,15 +2,14 @@
 //! Kafka, and each lands exactly once in PostgreSQL (stream-processor) and in the Delta table
 //! (delta-writer), on S3 and on a local folder.
 
-#[path = "support/lake.rs"]
-mod lake;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use clap::Parser;
 use lakehouse_api::ApiConfig;
-use lakehouse_delta_writer::{LakeArgs, WriterConfig};
+use lakehouse_delta_writer::WriterConfig;
+use lakehouse_e2e::lake::Lake;
+use lakehouse_lake::LakeLocation;
 use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, unique, wait_until};
 use serde_json::{Value, json};
@@ -165,8 +164,8 @@ async fn stored_offsets_total(database: &TempDatabase) -> i64 {
     total.unwrap_or(0)
 }
 
-async fn lake_ids(lake: &LakeArgs) -> Result<Vec<Uuid>, String> {
-    let counts = lake::id_counts(lake).await?;
+async fn lake_ids(lake: &Lake) -> Result<Vec<Uuid>, String> {
+    let counts = lake.id_counts().await?;
     Ok(counts
         .into_iter()
         .flat_map(|(id, n)| std::iter::repeat_n(id, n as usize))
@@ -198,22 +197,11 @@ where
     .await;
 }
 
-async fn events_land_exactly_once_in_both_stores(lake_flags: Vec<String>) {
-    let stack = Stack::from_env();
-    let topic = TestTopic::create(&stack, 3).await;
-    let database = TempDatabase::create(&stack).await;
-    let lake = {
-        let mut flags = vec!["lake".to_string()];
-        flags.extend(lake_flags.iter().cloned());
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            lake: LakeArgs,
-        }
-        Cli::parse_from(flags).lake
-    };
+async fn events_land_exactly_once_in_both_stores(stack: &Stack, lake: Lake) {
+    let topic = TestTopic::create(stack, 3).await;
+    let database = TempDatabase::create(stack).await;
 
-    let pipeline = Pipeline::start(&stack, &topic, &database, &lake_flags).await;
+    let pipeline = Pipeline::start(stack, &topic, &database, &lake.flags()).await;
     let accepted = post_events(&pipeline).await;
     assert_eq!(accepted.len(), 9);
 
@@ -231,14 +219,13 @@ async fn events_land_exactly_once_in_both_stores(lake_flags: Vec<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_posted_over_http_land_exactly_once_in_postgres_and_a_delta_table_on_s3() {
     let stack = Stack::from_env();
-    let mut flags = vec![format!("--lake-uri={}", stack.s3_lake_uri("e2e"))];
-    flags.extend(stack.aws_flags());
-    events_land_exactly_once_in_both_stores(flags).await;
+    events_land_exactly_once_in_both_stores(&stack, Lake::on_stack(&stack, "e2e")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_posted_over_http_land_exactly_once_in_postgres_and_a_local_delta_table() {
     let dir = std::env::temp_dir().join(unique("e2e-lake"));
-    events_land_exactly_once_in_both_stores(vec![format!("--lake-uri={}", dir.display())]).await;
+    let lake = Lake::new(LakeLocation::new(dir.display().to_string()));
+    events_land_exactly_once_in_both_stores(&Stack::from_env(), lake).await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -3,11 +3,9 @@
 //! module makes the roles the services expect, and checkov finds nothing that is not skipped with a
 //! written justification.
 
-#[path = "support/tools.rs"]
-mod tools;
-
 use std::collections::BTreeSet;
 
+use lakehouse_e2e::tools;
 use serde_json::Value;
 
 const MODULES: [&str; 5] = [

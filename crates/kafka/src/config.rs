@@ -1,13 +1,21 @@
 //! Client configuration from the environment: brokers, topics, security settings passed through to
 //! librdkafka, and the fixed producer and consumer settings the guarantees rely on.
 
+use std::convert::Infallible;
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
+use lakehouse_telemetry::Secret;
 use rdkafka::ClientConfig;
 
-/// Kafka settings shared by every binary; flatten it into a binary's config.
-#[derive(Clone, clap::Args)]
+/// The consumers' `session.timeout.ms`: the group drops a member it has not heard from for that
+/// long.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Kafka settings shared by every binary; flatten it into a binary's config. Secrets and the values
+/// of extra properties never show when it is formatted.
+#[derive(Debug, Clone, clap::Args)]
 pub struct KafkaArgs {
     /// Bootstrap brokers, comma-separated.
     #[arg(
@@ -43,7 +51,7 @@ pub struct KafkaArgs {
         env = "KAFKA_SASL_PASSWORD",
         hide_env_values = true
     )]
-    pub sasl_password: Option<String>,
+    pub sasl_password: Option<Secret>,
     /// CA bundle (PEM) to verify the brokers.
     #[arg(long = "kafka-ssl-ca-location", env = "KAFKA_SSL_CA_LOCATION")]
     pub ssl_ca_location: Option<String>,
@@ -61,53 +69,57 @@ pub struct KafkaArgs {
         env = "KAFKA_SSL_KEY_PASSWORD",
         hide_env_values = true
     )]
-    pub ssl_key_password: Option<String>,
+    pub ssl_key_password: Option<Secret>,
     /// Further librdkafka properties as `key=value`, comma-separated, for every client; they
     /// override ours.
     #[arg(long = "kafka-config", env = "KAFKA_CONFIG", value_delimiter = ',')]
-    pub extra: Vec<String>,
+    pub extra: Vec<Property>,
     /// Like `KAFKA_CONFIG`, for consumers only (e.g. `session.timeout.ms=30000`).
     #[arg(
         long = "kafka-consumer-config",
         env = "KAFKA_CONSUMER_CONFIG",
         value_delimiter = ','
     )]
-    pub consumer_extra: Vec<String>,
+    pub consumer_extra: Vec<Property>,
     /// Like `KAFKA_CONFIG`, for producers only (e.g. `linger.ms=20`).
     #[arg(
         long = "kafka-producer-config",
         env = "KAFKA_PRODUCER_CONFIG",
         value_delimiter = ','
     )]
-    pub producer_extra: Vec<String>,
+    pub producer_extra: Vec<Property>,
 }
 
-/// Secrets stay out of logs and panics.
-impl fmt::Debug for KafkaArgs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redact = |secret: &Option<String>| secret.as_ref().map(|_| "<redacted>");
-        f.debug_struct("KafkaArgs")
-            .field("brokers", &self.brokers)
-            .field("topic", &self.topic)
-            .field("dlq_topic", &self.dlq_topic)
-            .field("security_protocol", &self.security_protocol)
-            .field("sasl_mechanism", &self.sasl_mechanism)
-            .field("sasl_username", &self.sasl_username)
-            .field("sasl_password", &redact(&self.sasl_password))
-            .field("ssl_ca_location", &self.ssl_ca_location)
-            .field("ssl_certificate_location", &self.ssl_certificate_location)
-            .field("ssl_key_location", &self.ssl_key_location)
-            .field("ssl_key_password", &redact(&self.ssl_key_password))
-            .field("extra", &keys_only(&self.extra))
-            .field("consumer_extra", &keys_only(&self.consumer_extra))
-            .field("producer_extra", &keys_only(&self.producer_extra))
-            .finish()
+/// A `key=value` librdkafka property as given; its value may be a secret
+/// (`sasl.oauthbearer.config`), so it formats as its key only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Property(String);
+
+impl Property {
+    /// The key and the value, both trimmed; `None` without a `=`.
+    pub fn key_value(&self) -> Option<(&str, &str)> {
+        self.0
+            .split_once('=')
+            .map(|(key, value)| (key.trim(), value.trim()))
+    }
+
+    fn key(&self) -> &str {
+        self.0.split('=').next().unwrap_or_default()
     }
 }
 
-/// Values of extra properties may be secrets (`sasl.oauthbearer.config`): show keys only.
-fn keys_only(properties: &[String]) -> Vec<&str> {
-    properties.iter().filter_map(|kv| kv.split('=').next()).collect()
+impl fmt::Debug for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.key(), f)
+    }
+}
+
+impl FromStr for Property {
+    type Err = Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.into()))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,8 +147,8 @@ impl KafkaArgs {
             .iter()
             .chain(&self.consumer_extra)
             .chain(&self.producer_extra);
-        if let Some(bad) = all.into_iter().find(|kv| !kv.contains('=')) {
-            return Err(ConfigError::Extra(bad.clone()));
+        if let Some(bad) = all.into_iter().find(|kv| kv.key_value().is_none()) {
+            return Err(ConfigError::Extra(bad.0.clone()));
         }
         Ok(())
     }
@@ -148,13 +160,19 @@ impl KafkaArgs {
             .set("bootstrap.servers", &self.brokers)
             .set("security.protocol", self.security_protocol.to_ascii_lowercase());
         let optional = [
-            ("sasl.mechanisms", &self.sasl_mechanism),
-            ("sasl.username", &self.sasl_username),
-            ("sasl.password", &self.sasl_password),
-            ("ssl.ca.location", &self.ssl_ca_location),
-            ("ssl.certificate.location", &self.ssl_certificate_location),
-            ("ssl.key.location", &self.ssl_key_location),
-            ("ssl.key.password", &self.ssl_key_password),
+            ("sasl.mechanisms", self.sasl_mechanism.as_deref()),
+            ("sasl.username", self.sasl_username.as_deref()),
+            ("sasl.password", self.sasl_password.as_ref().map(Secret::expose)),
+            ("ssl.ca.location", self.ssl_ca_location.as_deref()),
+            (
+                "ssl.certificate.location",
+                self.ssl_certificate_location.as_deref(),
+            ),
+            ("ssl.key.location", self.ssl_key_location.as_deref()),
+            (
+                "ssl.key.password",
+                self.ssl_key_password.as_ref().map(Secret::expose),
+            ),
         ];
         for (key, value) in optional {
             if let Some(value) = value {
@@ -181,23 +199,33 @@ impl KafkaArgs {
     /// A consumer that never commits by itself: the sink stores offsets, Kafka's commits only feed
     /// lag monitoring.
     pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
+        self.member_config(group_id, None)
+    }
+
+    /// [`Self::consumer_config`] for a static member of the group when `instance_id` is given
+    /// (`group.instance.id`): a restarted process with the same id takes its partitions back
+    /// without a rebalance, on brokers that support it.
+    pub fn member_config(&self, group_id: &str, instance_id: Option<&str>) -> ClientConfig {
         let mut config = self.client_config();
+        if let Some(instance_id) = instance_id {
+            config.set("group.instance.id", instance_id);
+        }
         config
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
-            .set("session.timeout.ms", "10000")
+            .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string())
             .set("heartbeat.interval.ms", "2000");
         apply(config, self.extra.iter().chain(&self.consumer_extra))
     }
 }
 
 /// Sets `key=value` properties over ours.
-fn apply<'a>(mut config: ClientConfig, properties: impl Iterator<Item = &'a String>) -> ClientConfig {
-    for (key, value) in properties.filter_map(|kv| kv.split_once('=')) {
-        config.set(key.trim(), value.trim());
+fn apply<'a>(mut config: ClientConfig, properties: impl Iterator<Item = &'a Property>) -> ClientConfig {
+    for (key, value) in properties.filter_map(Property::key_value) {
+        config.set(key, value);
     }
     config
 }
@@ -362,6 +390,15 @@ mod tests {
         assert_eq!(config.get("group.id"), Some("lakehouse-lake"));
         assert_eq!(config.get("enable.auto.commit"), Some("false"));
         assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
+    }
+
+    #[test]
+    fn a_member_with_an_instance_id_is_static() {
+        let kafka = parse(&[]);
+        let config = kafka.member_config("lakehouse-lake", Some("delta-writer-7f9c-x2"));
+        assert_eq!(config.get("group.instance.id"), Some("delta-writer-7f9c-x2"));
+        assert_eq!(config.get("group.id"), Some("lakehouse-lake"));
+        assert_eq!(kafka.consumer_config("g").get("group.instance.id"), None);
     }
 
     #[test]

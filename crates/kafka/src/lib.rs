@@ -3,19 +3,28 @@
 //! by storing offsets inside the sink's own commit (DESIGN.md §6).
 
 mod admin;
+mod assignment;
 mod batch;
 mod config;
+mod dlq;
+mod freshness;
+mod member;
 mod pipeline;
 mod position;
 mod readiness;
+mod rebalance;
+mod retry;
 mod service;
+mod sink;
+mod watchdog;
 mod watermarks;
 
 pub use admin::{AdminError, ensure_topic, partitions_of};
 pub use batch::{Batch, FlushPolicy, Record};
-pub use config::{ConfigError, KafkaArgs, RunArgs};
-pub use pipeline::{BatchSink, Offered, Pipeline, PipelineError};
+pub use config::{ConfigError, KafkaArgs, Property, RunArgs, SESSION_TIMEOUT};
+pub use pipeline::{Pipeline, PipelineError};
 pub use position::{Admission, Positions};
 pub use readiness::watch_brokers;
 pub use service::{ServiceError, SinkService, run_sink};
+pub use sink::{BatchSink, Offered};
 pub use watermarks::{cached_watermarks, fetched_watermarks};

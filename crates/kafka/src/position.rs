@@ -4,9 +4,9 @@
 //! position are redeliveries and are skipped, so nothing the sink committed is written twice.
 //!
 //! A first message past the position is not taken for a gap in the log until a message below it
-//! has been seen: tansu 0.6 answers a fetch from inside a record batch with the *next* batch, so
-//! the records of that batch from the position on would be skipped (the soak lost 7 events so).
-//! The consumer seeks back, twice as far each time, until the broker delivers from below the
+//! has been seen: a broker may answer a fetch from inside a record batch with the *next* batch
+//! (DESIGN.md §6), and the records of that batch from the position on would be skipped. The
+//! consumer seeks back, twice as far each time, until the broker delivers from below the
 //! position; a gap that is still there then is real (retention, transaction markers).
 
 use std::collections::HashMap;
@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn a_fetch_answered_from_the_next_batch_seeks_back_until_the_position_is_read() {
-        // tansu 0.6: a fetch from inside a record batch is answered from the next batch.
+        // A fetch from inside a record batch answered from the next batch (DESIGN.md §6).
         let mut positions = Positions::default();
         positions.sought(0, Some(65_043));
         assert_eq!(

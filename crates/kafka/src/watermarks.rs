@@ -1,6 +1,6 @@
-//! A partition's watermarks as a fetch reports them. Not a ListOffsets request (what rdkafka's
-//! `fetch_watermarks` sends): tansu 0.6 answers ListOffsets(latest) with the last batch's base
-//! offset + 1, which undercounts a log written in batches.
+//! A partition's watermarks as a fetch reports them, not as a ListOffsets request (what rdkafka's
+//! `fetch_watermarks` sends) answers them: not every broker answers ListOffsets(latest) with the
+//! high watermark (DESIGN.md §6).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

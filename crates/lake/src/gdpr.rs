@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::conflict::ConflictRetries;
 use crate::error::LakeError;
 use crate::restore::RESTORE_WINDOW_HOURS;
+use crate::user_metadata::commit_properties;
 
 /// Whose rows: a `user_id`, optionally only within one project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,12 +45,14 @@ pub async fn export_user(table: &DeltaTable, user: &User) -> Result<Vec<RecordBa
 }
 
 /// How `delete_user` erases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EraseOptions {
     /// The restore window: vacuum removes the rows from history this long after the deletion.
     pub restore_window: Duration,
     /// Only count the rows.
     pub dry_run: bool,
+    /// Recorded in the commit's `commitInfo.userMetadata` (who erased, and why).
+    pub user_metadata: Option<String>,
 }
 
 impl Default for EraseOptions {
@@ -57,6 +60,7 @@ impl Default for EraseOptions {
         Self {
             restore_window: Duration::hours(RESTORE_WINDOW_HOURS),
             dry_run: false,
+            user_metadata: None,
         }
     }
 }
@@ -85,6 +89,7 @@ pub async fn delete_user(
     let EraseOptions {
         restore_window,
         dry_run,
+        user_metadata,
     } = options;
     let rows: usize = export_user(table, user)
         .await?
@@ -108,6 +113,7 @@ pub async fn delete_user(
             .clone()
             .delete()
             .with_predicate(user.predicate())
+            .with_commit_properties(commit_properties(user_metadata.as_deref()))
             .await
             .map_err(LakeError::from);
         if !retries.again(&deleted) {

@@ -19,6 +19,9 @@ pub struct Commit {
     pub operation: String,
     /// Rows and files the commit added, when the writer recorded them.
     pub metrics: serde_json::Value,
+    /// What the committer recorded about itself: for the administrative operations, who ran them
+    /// with which arguments (their audit record).
+    pub user_metadata: Option<String>,
 }
 
 /// The newest `limit` commits (all when `None`), newest first.
@@ -45,6 +48,7 @@ pub async fn history(table: &DeltaTable, limit: Option<usize>) -> Result<Vec<Com
                 .get("operationMetrics")
                 .cloned()
                 .unwrap_or(serde_json::Value::Null),
+            user_metadata: info.user_metadata,
         });
     }
     Ok(commits)

@@ -1,11 +1,13 @@
 //! The lake of DESIGN.md §8: the Delta table `<lake>/events` that the delta-writer appends to
-//! exactly once, and everything done with it afterwards — time travel, SQL, history, restore,
+//! exactly once, and everything done with it afterwards — time travel, SQL (read-only when people
+//! type it), history and each commit's changes, statistics, the diff of two versions, restore,
 //! vacuum, optimize, a user's rows (GDPR), verify. One operation per module; operations return
 //! [`LakeError`], into which each module's own typed error folds.
 
 mod conflict;
 mod create;
 mod dedup;
+mod diff;
 mod error;
 mod gdpr;
 mod history;
@@ -15,16 +17,21 @@ mod optimize;
 mod probe;
 pub mod progress;
 mod query;
+mod read_only;
 mod restore;
 mod schema;
+mod stats;
 mod time_travel;
+mod user_metadata;
 mod vacuum;
 mod verify;
+mod versions;
 mod writer;
 
 pub use conflict::CONFLICT_RETRIES;
 pub use create::{DEFAULT_CHECKPOINT_INTERVAL, open_or_create};
 pub use dedup::{DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DedupOptions};
+pub use diff::{Diff, DiffRow, diff};
 pub use error::LakeError;
 pub use gdpr::{EraseOptions, Erased, User, delete_user, export_user};
 pub use history::{Commit, history};
@@ -35,9 +42,12 @@ pub use log::{LogEntry, LogError, event_ids_in_file, first_appearances, log_entr
 pub use optimize::{DEFAULT_TARGET_SIZE, OptimizeOptions, Optimized, optimize};
 pub use probe::{ConditionalPut, UnsafeStore, conditional_put, ensure_safe_commits};
 pub use query::{OutputFormat, event_id_counts, query, render, session};
-pub use restore::{RESTORE_WINDOW_HOURS, Restored, restore};
+pub use read_only::{QueryAnswer, QueryLimits, QueryRefused, read_only_query};
+pub use restore::{RESTORE_WINDOW_HOURS, RestoreOptions, Restored, restore};
 pub use schema::{PARTITION_COLUMN, RowError, events_schema, to_record_batch, to_records};
+pub use stats::{Column, PartitionStats, SMALL_FILE_BYTES, TableStats, events_per_type, table_stats};
 pub use time_travel::{AsOf, NoTable, open_at};
 pub use vacuum::{VacuumError, VacuumOptions, Vacuumed, vacuum};
 pub use verify::{BadFile, Verified, verify};
+pub use versions::{VersionChanges, version_changes};
 pub use writer::{EventsWriter, Stage, WriterOptions};

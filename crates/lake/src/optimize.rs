@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::conflict::ConflictRetries;
 use crate::error::LakeError;
+use crate::user_metadata::commit_properties;
 
 /// The size files are compacted towards when none is given, in bytes.
 pub const DEFAULT_TARGET_SIZE: u64 = 128 * 1024 * 1024;
@@ -23,6 +24,8 @@ pub struct OptimizeOptions {
     /// Also order each partition's rows in Z-order over these columns (not `event_date`):
     /// queries filtering on them read fewer files.
     pub zorder: Vec<String>,
+    /// Recorded in the commit's `commitInfo.userMetadata` (who optimized, and why).
+    pub user_metadata: Option<String>,
 }
 
 impl Default for OptimizeOptions {
@@ -30,6 +33,7 @@ impl Default for OptimizeOptions {
         Self {
             target_size: DEFAULT_TARGET_SIZE,
             zorder: Vec::new(),
+            user_metadata: None,
         }
     }
 }
@@ -61,6 +65,7 @@ pub async fn optimize(table: DeltaTable, options: &OptimizeOptions) -> Result<Op
             .optimize()
             .with_target_size(target)
             .with_type(kind())
+            .with_commit_properties(commit_properties(options.user_metadata.as_deref()))
             .await
             .map_err(LakeError::from);
         if !retries.again(&optimized) {

@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use crate::error::{LakeError, fold_into_lake_error};
 use crate::restore::RESTORE_WINDOW_HOURS;
+use crate::user_metadata::commit_properties;
 
 /// What to keep, and whether to delete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VacuumOptions {
     /// Keep every file a version of this last stretch of time needs.
     pub retention: Duration,
@@ -17,6 +18,8 @@ pub struct VacuumOptions {
     pub restore_window: Duration,
     /// Only list the files that would be deleted.
     pub dry_run: bool,
+    /// Recorded in the vacuum's commits' `commitInfo.userMetadata` (who vacuumed, and why).
+    pub user_metadata: Option<String>,
 }
 
 impl Default for VacuumOptions {
@@ -26,6 +29,7 @@ impl Default for VacuumOptions {
             retention: Duration::hours(RESTORE_WINDOW_HOURS),
             restore_window: Duration::hours(RESTORE_WINDOW_HOURS),
             dry_run: false,
+            user_metadata: None,
         }
     }
 }
@@ -57,6 +61,7 @@ pub async fn vacuum(table: DeltaTable, options: VacuumOptions) -> Result<Vacuume
         retention,
         restore_window,
         dry_run,
+        user_metadata,
     } = options;
     if retention < restore_window {
         return Err(VacuumError::InsideRestoreWindow {
@@ -71,6 +76,7 @@ pub async fn vacuum(table: DeltaTable, options: VacuumOptions) -> Result<Vacuume
         // Our restore window is the guard (checked above), not the table property.
         .with_enforce_retention_duration(false)
         .with_dry_run(dry_run)
+        .with_commit_properties(commit_properties(user_metadata.as_deref()))
         .await?;
     Ok(Vacuumed {
         dry_run,

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// The shared state of a service's dependency checks. Cheap to clone.
@@ -31,17 +32,17 @@ struct Inner {
 impl Health {
     /// A registry where each named check starts failing with "not checked yet".
     pub fn new(version: &'static str, checks: &[&'static str]) -> Self {
-        let checks = checks
-            .iter()
-            .map(|name| (*name, Err("not checked yet".to_string())))
-            .collect();
-        Self {
+        let health = Self {
             inner: Arc::new(Inner {
                 started: Instant::now(),
                 version,
-                checks: RwLock::new(checks),
+                checks: RwLock::new(BTreeMap::new()),
             }),
+        };
+        for check in checks {
+            health.set_failed(check, "not checked yet");
         }
+        health
     }
 
     pub fn set_ok(&self, check: &'static str) {
@@ -53,6 +54,8 @@ impl Health {
     }
 
     fn set(&self, check: &'static str, state: Result<(), String>) {
+        let passing = if state.is_ok() { 1.0 } else { 0.0 };
+        metrics::gauge!(crate::metrics::READY_CHECK, "check" => check).set(passing);
         let mut checks = self
             .inner
             .checks
@@ -103,15 +106,36 @@ pub fn ops_router(health: Health, metrics: PrometheusHandle) -> Router {
         .route("/metrics", get(move || std::future::ready(render(&metrics))))
 }
 
-/// Serves [`ops_router`] on `addr` until `shutdown` is cancelled.
+/// A listening address a service could not take: it must refuse to start rather than run without
+/// the probes its orchestrator and Prometheus rely on (DESIGN.md §10).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} for {what}: {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub what: &'static str,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Binds `addr`, for `what` the service serves there; the error names the address.
+pub async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { addr, what, source })
+}
+
+/// What the consumers serve on `METRICS_ADDR`.
+pub const OPS_ENDPOINTS: &str = "/health, /ready and /metrics";
+
+/// Serves [`ops_router`] on `listener` (from [`bind`], so that a taken address stops the start
+/// before anything else) until `shutdown` is cancelled.
 pub async fn serve_ops(
-    addr: SocketAddr,
+    listener: TcpListener,
     health: Health,
     metrics: PrometheusHandle,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "serving /health, /ready and /metrics");
+    tracing::info!(addr = %listener.local_addr()?, "serving {OPS_ENDPOINTS}");
     axum::serve(listener, ops_router(health, metrics))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -189,6 +213,29 @@ mod tests {
         assert_eq!(body["version"], "1.2.3");
         assert!(body["uptime_seconds"].is_u64());
         assert_eq!(body["checks"]["kafka"], "not checked yet");
+    }
+
+    #[tokio::test]
+    async fn each_check_is_a_gauge_on_metrics() {
+        let handle = crate::metrics::install_prometheus();
+        let health = Health::new("0", &["gauge-test-check"]);
+        let line = |value: &str| format!(r#"lakehouse_ready_check{{check="gauge-test-check"}} {value}"#);
+        assert!(handle.render().contains(&line("0")), "{}", handle.render());
+        health.set_ok("gauge-test-check");
+        assert!(handle.render().contains(&line("1")), "{}", handle.render());
+    }
+
+    #[tokio::test]
+    async fn a_taken_address_is_refused_with_its_name() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let error = bind(addr, OPS_ENDPOINTS).await.unwrap_err();
+        assert_eq!(error.source.kind(), std::io::ErrorKind::AddrInUse);
+        let message = error.to_string();
+        assert!(
+            message.contains(&addr.to_string()) && message.contains("/health"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ pub mod metrics;
 mod secret;
 mod shutdown;
 
-pub use health::{Health, ops_router, serve_ops};
+pub use health::{BindError, Health, OPS_ENDPOINTS, bind, ops_router, serve_ops};
 pub use logging::{LogFormat, init_logging};
 pub use secret::{Secret, SecretUrl};
 pub use shutdown::shutdown_on_signal;

@@ -3,6 +3,8 @@
 //! every test using the same stack, so each lives in its own test target (cargo runs test targets
 //! one after another).
 
+use crate::stack::stack_script;
+
 /// A part of the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -23,8 +25,7 @@ impl Part {
 
 /// Runs `scripts/stack <action> <part>` (`freeze`, `thaw`, `stop`, `start`); panics if it fails.
 pub fn stack(action: &str, part: Part) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/stack");
-    let status = std::process::Command::new(script)
+    let status = std::process::Command::new(stack_script())
         .args([action, part.name()])
         .status()
         .unwrap_or_else(|error| panic!("scripts/stack runs: {error}"));

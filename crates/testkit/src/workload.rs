@@ -1,8 +1,8 @@
-//! The reference workload of DESIGN.md §13: enriched events as the api would produce them, with
-//! realistic values (a few event types, thousands of sessions, about 20 distinct days, every
-//! dashboard dimension filled most of the time), about 480 bytes of JSON each. Deterministic:
-//! `(seed, index)` names one event, so a benchmark's input is the same on every run and a test's
-//! expectations can be recomputed.
+//! Events for tests: one plain event ([`sample_event`]), and the reference workload of DESIGN.md
+//! §13: enriched events as the api would produce them, with realistic values (a few event types,
+//! thousands of sessions, about 20 distinct days, every dashboard dimension filled most of the
+//! time), about 480 bytes of JSON each. Deterministic: `(seed, index)` names one event, so a
+//! benchmark's input is the same on every run and a test's expectations can be recomputed.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use lakehouse_event::{EnrichedEvent, SCHEMA_VERSION};
@@ -74,6 +74,36 @@ impl Rolls {
     /// True `percent` times in a hundred.
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
+    }
+}
+
+/// An enriched event as the api would produce it, for tests that feed Kafka directly.
+pub fn sample_event(session_id: &str) -> EnrichedEvent {
+    let now = chrono::Utc::now();
+    EnrichedEvent {
+        event_id: uuid::Uuid::now_v7(),
+        project_id: "test".into(),
+        event_type: "page_view".into(),
+        event_name: None,
+        session_id: session_id.into(),
+        user_id: None,
+        visitor_id: None,
+        timestamp: now,
+        timestamp_clamped: false,
+        sent_at: None,
+        received_at: now,
+        url: Some("https://shop.example/".into()),
+        host: Some("shop.example".into()),
+        path: Some("/".into()),
+        referrer: None,
+        title: None,
+        value: None,
+        properties: Default::default(),
+        browser: None,
+        os: None,
+        device_type: None,
+        country: None,
+        schema_version: SCHEMA_VERSION,
     }
 }
 

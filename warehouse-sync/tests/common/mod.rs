@@ -13,16 +13,11 @@ use deltalake::arrow::datatypes::Int64Type;
 use lakehouse_delta_writer::WriterConfig;
 use lakehouse_event::EnrichedEvent;
 use lakehouse_lake::{AsOf, open_at, query};
+use lakehouse_stream_processor::ProcessorConfig;
+use lakehouse_testkit::service::{InProcess, drained, processor_args};
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-
-/// The stream-processor's own test helpers: its configuration, its drain, and the oracle that
-/// recomputes every derived table from the raw events and compares.
-#[path = "../../../stream-processor/tests/common/mod.rs"]
-pub mod processor;
-
-pub use processor::{derived_mismatches, empty_derived_tables, stored_offsets};
 
 /// The stream-processor's consumer group in these tests.
 pub const WAREHOUSE_GROUP: &str = "lakehouse-warehouse";
@@ -94,32 +89,40 @@ impl Pipeline {
     /// Runs the delta-writer until it has written everything in the topic.
     pub async fn drain_lake(&self) {
         let config = self.writer_config(&["run", "--until-caught-up"]);
-        tokio::time::timeout(
-            processor::PATIENCE,
-            lakehouse_delta_writer::run(config, CancellationToken::new()),
-        )
-        .await
-        .expect("a lake drain ends by itself")
-        .expect("the lake drain succeeds");
+        drained(lakehouse_delta_writer::run(config, CancellationToken::new()))
+            .await
+            .expect("the lake drain succeeds");
+    }
+
+    /// The stream-processor's configuration for this pipeline, with `command` at the end.
+    pub fn processor_config(&self, command: &[&str]) -> ProcessorConfig {
+        let args = processor_args(
+            &self.stack,
+            &self.topic,
+            &self.database.url,
+            WAREHOUSE_GROUP,
+            command,
+        );
+        ProcessorConfig::parse_from(args)
+    }
+
+    /// Starts the stream-processor on this pipeline, in this process.
+    pub fn start_processor(&self) -> InProcess {
+        let config = self.processor_config(&[]);
+        InProcess::spawn(|shutdown| lakehouse_stream_processor::run(config, shutdown))
     }
 
     /// Runs the stream-processor until it has written everything in the topic.
     pub async fn drain_warehouse(&self) {
-        processor::drain(&self.stack, &self.topic, &self.database, WAREHOUSE_GROUP)
+        let config = self.processor_config(&["run", "--until-caught-up"]);
+        drained(lakehouse_stream_processor::run(config, CancellationToken::new()))
             .await
             .expect("the warehouse drain succeeds");
     }
 
     /// `lakehouse-stream-processor migrate`.
     pub async fn migrate(&self) {
-        let config = processor::config(
-            &self.stack,
-            &self.topic,
-            &self.database,
-            WAREHOUSE_GROUP,
-            &["migrate"],
-        );
-        lakehouse_stream_processor::migrate(&config)
+        lakehouse_stream_processor::migrate(&self.processor_config(&["migrate"]))
             .await
             .expect("migrations");
     }

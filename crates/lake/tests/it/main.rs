@@ -1,6 +1,7 @@
 //! The lake library's integration tests, one binary: real Delta tables in local folders (and on
 //! the stack's S3 store where a test says so), written as the delta-writer writes them.
 
+mod browsing;
 mod python_reader;
 mod tooling;
 mod writer;

@@ -57,7 +57,7 @@ async fn write_and_read_back(location: LakeLocation, storage: serde_json::Value)
     let output = std::process::Command::new(&stack.python)
         .args(["-c", READER, &table_uri, &storage.to_string()])
         .output()
-        .unwrap_or_else(|e| panic!("run {} (scripts/stack up installs it): {e}", stack.python));
+        .unwrap_or_else(|e| panic!("run {} (scripts/stack tools installs it): {e}", stack.python));
     assert!(
         output.status.success(),
         "Python deltalake failed: {}",

@@ -7,8 +7,9 @@
 use chrono::{Duration, Utc};
 use deltalake::arrow::array::AsArray;
 use lakehouse_lake::{
-    AsOf, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, User, VacuumOptions, WriterOptions,
-    delete_user, export_user, history, open_at, optimize, query, render, restore, vacuum, verify,
+    AsOf, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, RestoreOptions, User, VacuumOptions,
+    WriterOptions, delete_user, export_user, history, open_at, optimize, query, render, restore, table_stats,
+    vacuum, verify,
 };
 use lakehouse_testkit::{reference_event, wait_until};
 
@@ -84,7 +85,11 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
     // Restore: the dry run changes nothing, the real one commits version 4 = version 1.
     let latest = open_at(&temp.location, &AsOf::default()).await.expect("latest");
     let target = open_at(&temp.location, &TempLake::version(1)).await.expect("v1");
-    let dry = restore(latest, &target, true).await.expect("a dry run");
+    let dry_run = RestoreOptions {
+        dry_run: true,
+        ..RestoreOptions::default()
+    };
+    let dry = restore(latest, &target, &dry_run).await.expect("a dry run");
     assert_eq!((dry.from_version, dry.to_version, dry.new_version), (3, 1, None));
     assert!(dry.files_removed >= 2, "{dry:?}");
     assert_eq!(
@@ -93,8 +98,20 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
         "a dry run changes nothing"
     );
     let latest = open_at(&temp.location, &AsOf::default()).await.expect("latest");
-    let done = restore(latest, &target, false).await.expect("a restore");
+    let note = r#"{"actor":"sre-1","action":"lake.restore"}"#;
+    let really = RestoreOptions {
+        dry_run: false,
+        user_metadata: Some(note.into()),
+    };
+    let done = restore(latest, &target, &really).await.expect("a restore");
     assert_eq!(done.new_version, Some(4));
+    let restored = open_at(&temp.location, &AsOf::default()).await.expect("latest");
+    let commits = history(&restored, Some(1)).await.expect("history");
+    assert_eq!(
+        commits[0].user_metadata.as_deref(),
+        Some(note),
+        "the commit says who restored"
+    );
     assert_eq!(temp.count(AsOf::default()).await, 100);
     assert_eq!(temp.count(TempLake::version(3)).await, 175, "history is kept");
 
@@ -109,6 +126,7 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
         &OptimizeOptions {
             target_size: 64 * 1024 * 1024,
             zorder: vec![],
+            ..OptimizeOptions::default()
         },
     )
     .await
@@ -128,6 +146,7 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
             retention: Duration::hours(1),
             restore_window: Duration::hours(168),
             dry_run: false,
+            ..VacuumOptions::default()
         },
     )
     .await
@@ -140,6 +159,7 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
             retention: Duration::zero(),
             restore_window: Duration::zero(),
             dry_run: true,
+            ..VacuumOptions::default()
         },
     )
     .await
@@ -155,6 +175,7 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
             retention: Duration::hours(1),
             restore_window: Duration::hours(1),
             dry_run: false,
+            ..VacuumOptions::default()
         },
     )
     .await
@@ -212,6 +233,7 @@ async fn export_and_delete_a_user_z_order_and_verify() {
         &OptimizeOptions {
             target_size: 64 * 1024 * 1024,
             zorder: vec!["project_id".into(), "event_type".into()],
+            ..OptimizeOptions::default()
         },
     )
     .await
@@ -229,6 +251,7 @@ async fn export_and_delete_a_user_z_order_and_verify() {
         EraseOptions {
             restore_window: window,
             dry_run: true,
+            ..EraseOptions::default()
         },
     )
     .await
@@ -245,6 +268,7 @@ async fn export_and_delete_a_user_z_order_and_verify() {
         EraseOptions {
             restore_window: window,
             dry_run: false,
+            ..EraseOptions::default()
         },
     )
     .await
@@ -298,4 +322,47 @@ async fn ids(table: &deltalake::DeltaTable) -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_small_files_and_commits_since_the_checkpoint() {
+    let (temp, mut lake) = temp_lake().await;
+    let latest = || async {
+        open_at(&temp.location, &AsOf::default())
+            .await
+            .expect("the table")
+    };
+    append(&mut lake, 5, 0, 10).await; // version 1
+    let first = table_stats(&latest().await).await.expect("stats");
+    assert_eq!(first.version, 1);
+    assert!(first.files >= 1, "{first:?}");
+    assert_eq!(
+        first.small_files, first.files,
+        "a 10-row file is small: {first:?}"
+    );
+    assert_eq!(first.last_checkpoint, None);
+    assert_eq!(first.commits_since_checkpoint, 1);
+    assert_eq!(first.checkpoint_interval, 3);
+
+    // deltalake checkpoints after every third commit, the table's creation (version 0) included.
+    append(&mut lake, 5, 10, 10).await; // version 2: a checkpoint
+    append(&mut lake, 5, 20, 10).await; // version 3
+    append(&mut lake, 5, 30, 10).await; // version 4
+    let after = table_stats(&latest().await).await.expect("stats");
+    assert_eq!(after.version, 4);
+    assert_eq!(after.last_checkpoint, Some(2), "{after:?}");
+    assert_eq!(after.commits_since_checkpoint, 2);
+    assert!(
+        after.files > first.files && after.bytes > first.bytes,
+        "{after:?}"
+    );
+
+    optimize(latest().await, &OptimizeOptions::default())
+        .await
+        .expect("optimize");
+    let optimized = table_stats(&latest().await).await.expect("stats");
+    assert!(
+        optimized.small_files < after.small_files,
+        "optimize merges small files: {after:?} then {optimized:?}"
+    );
 }

@@ -1,32 +1,21 @@
-//! The deployment validators of `scripts/validate`, run with the Python that `scripts/stack`
-//! installs them in (`LAKEHOUSE_DEPLOY_PYTHON`, exported by `scripts/stack env`). Each prints
-//! JSON; the tests assert on it.
-
-// Each test binary uses part of this module.
-#![allow(dead_code)]
+//! The deployment validators of `scripts/validate`, run with the Python that `scripts/stack tools`
+//! installs them in (`LAKEHOUSE_DEPLOY_PYTHON` and `LAKEHOUSE_CHECKOV`, settings of the stack).
+//! Each prints JSON; the tests assert on it.
 
 use std::path::PathBuf;
 use std::process::Command;
 
+use lakehouse_testkit::stack::setting;
 use serde_json::Value;
 
-/// The repository root.
+/// The repository root (of the checkout the test runs in).
 pub fn repo() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .join("../..")
-        .canonicalize()
-        .expect("the repository root")
+    lakehouse_testkit::repo::root().to_path_buf()
 }
 
 /// The Python with the deployment tools.
 pub fn python() -> String {
-    std::env::var("LAKEHOUSE_DEPLOY_PYTHON")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .expect(
-            "LAKEHOUSE_DEPLOY_PYTHON is not set: run `scripts/stack up` and `eval \"$(scripts/stack env)\"`",
-        )
+    setting("LAKEHOUSE_DEPLOY_PYTHON")
 }
 
 /// Runs `scripts/validate/<script>` with `args` (from the repository root) and parses its JSON.
@@ -37,7 +26,7 @@ pub fn run(script: &str, args: &[&str]) -> Value {
         .args(args)
         .current_dir(repo())
         .output()
-        .unwrap_or_else(|e| panic!("run {python} (scripts/stack up installs it): {e}"));
+        .unwrap_or_else(|e| panic!("run {python} (scripts/stack tools installs it): {e}"));
     assert!(
         output.status.success(),
         "{script} failed: {}",
@@ -88,12 +77,6 @@ pub fn chart_value_sets() -> Value {
 pub fn terraform_report() -> Value {
     static REPORT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     REPORT
-        .get_or_init(|| {
-            let checkov = std::env::var("LAKEHOUSE_CHECKOV")
-                .ok()
-                .filter(|v| !v.is_empty())
-                .expect("LAKEHOUSE_CHECKOV is not set: run `scripts/stack up` and `eval \"$(scripts/stack env)\"`");
-            run("terraform.py", &["terraform", &checkov])
-        })
+        .get_or_init(|| run("terraform.py", &["terraform", &setting("LAKEHOUSE_CHECKOV")]))
         .clone()
 }

@@ -1,9 +1,6 @@
 //! The containers of ours that compose and the chart run: which binary each runs and the
 //! environment variables it is given.
 
-// Each test binary uses part of this module.
-#![allow(dead_code)]
-
 use serde_json::Value;
 
 /// One container of ours.
@@ -49,7 +46,7 @@ pub fn from_compose(compose: &Value) -> Vec<Container> {
 }
 
 /// The pod spec of a workload (Deployment, CronJob, Job...), if it has one.
-fn pod_spec(manifest: &Value) -> Option<&Value> {
+pub fn pod_spec(manifest: &Value) -> Option<&Value> {
     let spec = &manifest["spec"];
     [
         &spec["template"]["spec"],

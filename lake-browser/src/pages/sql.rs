@@ -1,0 +1,167 @@
+//! The SQL console: one read-only query over `events` at the latest version, a chosen version or
+//! as of a time, through the library's read-only query (anything else is refused with its
+//! reason); results as a table up to the row limit, or downloaded as CSV or JSON lines.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
+use lakehouse_lake::{OutputFormat, QueryAnswer, QueryLimits, read_only_query, render};
+use maud::{Markup, html};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::error::PageError;
+use crate::layout::{Nav, count, page, query_string};
+use crate::selection::{Params, as_of, open, param};
+use crate::state::AppState;
+
+/// What the console holds before anything is typed.
+pub const EXAMPLE: &str =
+    "SELECT event_type, count(*) AS events FROM events GROUP BY event_type ORDER BY events DESC";
+
+pub async fn console(State(state): State<AppState>, Query(params): Query<Params>) -> Response {
+    let sql = param(&params, "q").map(str::to_string);
+    let outcome = match &sql {
+        None => Ok(None),
+        Some(sql) => run(&state, &params, sql, state.settings.page_rows)
+            .await
+            .map(Some),
+    };
+    let status = outcome.as_ref().err().map_or(StatusCode::OK, PageError::status);
+    let shown = sql.as_deref().unwrap_or(EXAMPLE);
+    let body = html! {
+        h1 { "SQL" }
+        form.console method="get" action="/sql" {
+            textarea name="q" rows="6" spellcheck="false" { (shown) }
+            div {
+                label { "Version " input type="number" name="version" min="0" value=[param(&params, "version")]; }
+                label { "or as of " input type="text" name="as_of" placeholder="2026-11-22T08:00:00Z" value=[param(&params, "as_of")]; }
+                button type="submit" { "Run" }
+            }
+        }
+        p.hint {
+            "One read-only query over " code { "events" } " (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE); at most "
+            (count(state.settings.page_rows as u64)) " rows shown, stopped after "
+            (state.settings.query_timeout.as_secs()) " s."
+        }
+        @match &outcome {
+            Err(error) => p.error #error { (error.to_string()) },
+            Ok(Some((version, answer))) => (results(&params, shown, *version, answer, state.settings.download_rows)),
+            Ok(None) => {},
+        }
+    };
+    (status, page("SQL", Nav::Sql, body)).into_response()
+}
+
+/// The same query, its rows as CSV or JSON lines (`format=csv|json`) up to the download limit.
+pub async fn download(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> Result<Response, PageError> {
+    let sql = param(&params, "q").ok_or_else(|| PageError::BadRequest("q (the query) is missing".into()))?;
+    let (format, content_type, extension) = match param(&params, "format").unwrap_or("csv") {
+        "csv" => (OutputFormat::Csv, "text/csv; charset=utf-8", "csv"),
+        "json" => (OutputFormat::Json, "application/x-ndjson; charset=utf-8", "jsonl"),
+        other => {
+            return Err(PageError::BadRequest(format!(
+                "format must be csv or json, not {other:?}"
+            )));
+        }
+    };
+    let (version, answer) = run(&state, &params, sql, state.settings.download_rows).await?;
+    let text = render(&answer.batches, format)?;
+    let mut response = ([(header::CONTENT_TYPE, content_type)], text).into_response();
+    let disposition = format!("attachment; filename=\"events-v{version}.{extension}\"");
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        "x-rows-truncated",
+        HeaderValue::from_static(if answer.truncated { "true" } else { "false" }),
+    );
+    Ok(response)
+}
+
+/// Runs `sql` at the selected version within `max_rows` and the timeout, in one of the query slots.
+async fn run(
+    state: &AppState,
+    params: &Params,
+    sql: &str,
+    max_rows: usize,
+) -> Result<(u64, QueryAnswer), PageError> {
+    let _slot: OwnedSemaphorePermit =
+        state
+            .query_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| PageError::Busy {
+                running: state.settings.query_concurrency,
+            })?;
+    let opened = open(state, &as_of(params)?).await?;
+    let limits = QueryLimits {
+        max_rows: Some(max_rows),
+        timeout: Some(state.settings.query_timeout),
+    };
+    let answer = read_only_query(&opened.table, sql, limits)
+        .await
+        .map_err(PageError::from_query)?;
+    Ok((opened.version, answer))
+}
+
+fn results(params: &Params, sql: &str, version: u64, answer: &QueryAnswer, download_rows: usize) -> Markup {
+    let download = |format: &str| {
+        let mut pairs = vec![("q", sql.to_string()), ("format", format.to_string())];
+        for key in ["version", "as_of"] {
+            if let Some(value) = param(params, key) {
+                pairs.push((key, value.to_string()));
+            }
+        }
+        format!("/sql/download?{}", query_string(&pairs))
+    };
+    html! {
+        p.summary #summary {
+            span #row-count { (count(answer.rows as u64)) } " rows at version " span #at-version { (version) }
+            @if answer.truncated { " (the row limit; downloads hold up to " (count(download_rows as u64)) ")" }
+            " · download "
+            a #csv href=(download("csv")) { "CSV" } " "
+            a #json href=(download("json")) { "JSON" }
+        }
+        div.scroll {
+            table #results {
+                thead { tr { @for field in answer.schema.fields() { th { (field.name()) } } } }
+                tbody {
+                    @for batch in &answer.batches {
+                        @for row in 0..batch.num_rows() {
+                            tr { @for cell in cells(batch, row) {
+                                @match cell {
+                                    Some(text) => td { (text) },
+                                    None => td.null { "NULL" },
+                                }
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The row's values as text (`None` for a null).
+fn cells(batch: &RecordBatch, row: usize) -> Vec<Option<String>> {
+    let options = FormatOptions::default();
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            if column.is_null(row) {
+                return None;
+            }
+            Some(
+                ArrayFormatter::try_new(column.as_ref(), &options)
+                    .map_or_else(|error| format!("({error})"), |f| f.value(row).to_string()),
+            )
+        })
+        .collect()
+}

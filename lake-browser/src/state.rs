@@ -1,0 +1,127 @@
+//! What every page shares: the lake's location, the access rules, the SQL console's limits and
+//! slots, whether restores may be performed, and the key that signs restore confirmations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use lakehouse_lake::LakeLocation;
+use lakehouse_telemetry::{Health, Secret};
+use sha2::Sha256;
+use tokio::sync::Semaphore;
+
+use crate::access::Access;
+
+/// The SQL console shows at most this many rows unless told otherwise.
+pub const DEFAULT_PAGE_ROWS: usize = 1_000;
+/// A download holds at most this many rows unless told otherwise.
+pub const DEFAULT_DOWNLOAD_ROWS: usize = 100_000;
+/// Queries are stopped after this long unless told otherwise.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Queries that run at once unless told otherwise.
+pub const DEFAULT_QUERY_CONCURRENCY: usize = 2;
+
+/// How the browser behaves, as plain values (the binary's config converts into this).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Required on every page when set; without it only loopback clients are served.
+    pub token: Option<Secret>,
+    pub allow_restore: bool,
+    pub page_rows: usize,
+    pub download_rows: usize,
+    pub query_timeout: Duration,
+    pub query_concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            token: None,
+            allow_restore: false,
+            page_rows: DEFAULT_PAGE_ROWS,
+            download_rows: DEFAULT_DOWNLOAD_ROWS,
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
+            query_concurrency: DEFAULT_QUERY_CONCURRENCY,
+        }
+    }
+}
+
+/// Shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub location: Arc<LakeLocation>,
+    pub access: Arc<Access>,
+    pub settings: Arc<Settings>,
+    /// One permit per query that may run at once; a query holds it until it has stopped.
+    pub query_slots: Arc<Semaphore>,
+    pub health: Health,
+    /// Signs restore confirmations, so that only a form this process showed can perform one.
+    form_key: Arc<[u8; 32]>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("location", &self.location)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(location: LakeLocation, settings: Settings, health: Health) -> Self {
+        let mut key = [0u8; 32];
+        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        Self {
+            location: Arc::new(location),
+            access: Arc::new(Access::new(settings.token.clone())),
+            query_slots: Arc::new(Semaphore::new(settings.query_concurrency)),
+            settings: Arc::new(settings),
+            health,
+            form_key: Arc::new(key),
+        }
+    }
+
+    /// The signature of a restore from version `from` to version `to`, for its confirmation form.
+    pub fn sign_restore(&self, from: u64, to: u64) -> String {
+        hex::encode(self.restore_mac(from, to).finalize().into_bytes())
+    }
+
+    /// Whether `signature` is this process's signature of the restore from `from` to `to`.
+    pub fn verify_restore(&self, from: u64, to: u64, signature: &str) -> bool {
+        hex::decode(signature).is_ok_and(|bytes| self.restore_mac(from, to).verify_slice(&bytes).is_ok())
+    }
+
+    fn restore_mac(&self, from: u64, to: u64) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(self.form_key.as_slice()).expect("HMAC takes keys of any length");
+        mac.update(format!("restore:{from}:{to}").as_bytes());
+        mac
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_signatures_bind_both_versions_and_the_process() {
+        let state = AppState::new(
+            LakeLocation::default(),
+            Settings::default(),
+            Health::new("0", &[]),
+        );
+        let signature = state.sign_restore(7, 3);
+        assert!(state.verify_restore(7, 3, &signature));
+        assert!(!state.verify_restore(7, 2, &signature));
+        assert!(!state.verify_restore(8, 3, &signature));
+        assert!(!state.verify_restore(7, 3, "00"));
+        let other = AppState::new(
+            LakeLocation::default(),
+            Settings::default(),
+            Health::new("0", &[]),
+        );
+        assert!(!other.verify_restore(7, 3, &signature));
+    }
+}
