@@ -187,7 +187,10 @@ mod tests {
         let arrived = held.event.received_at;
         batch.push(held, 10);
         batch.keep(0, 5, late, 10);
-        assert_eq!(batch.arrivals().collect::<Vec<_>>(), vec![(2, arrived), (0, late)]);
+        assert_eq!(
+            batch.arrivals().collect::<Vec<_>>(),
+            vec![(2, arrived), (0, late)]
+        );
         assert!(!batch.is_full(&POLICY));
     }
 

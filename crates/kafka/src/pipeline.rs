@@ -173,10 +173,7 @@ impl<S: BatchSink> Pipeline<S> {
             };
             if self.member.rebalances().take_rebalanced() {
                 if !batch.is_empty() {
-                    tracing::info!(
-                        records = batch.len(),
-                        "rebalance: dropping the uncommitted batch"
-                    );
+                    tracing::info!(records = batch.len(), "rebalance: dropping the uncommitted batch");
                 }
                 batch.clear();
                 self.sink.discard();
@@ -239,10 +236,7 @@ impl<S: BatchSink> Pipeline<S> {
                 metrics::counter!(names::CONSUMER_REJOINS_TOTAL, "group" => self.group.clone(), "reason" => stall.reason())
                     .increment(1);
                 if !batch.is_empty() {
-                    tracing::info!(
-                        records = batch.len(),
-                        "rejoining: dropping the uncommitted batch"
-                    );
+                    tracing::info!(records = batch.len(), "rejoining: dropping the uncommitted batch");
                 }
                 batch.clear();
                 self.sink.discard();
@@ -260,10 +254,7 @@ impl<S: BatchSink> Pipeline<S> {
             }
         }
         if !batch.is_empty() {
-            tracing::info!(
-                records = batch.len(),
-                "shutting down: committing the last batch"
-            );
+            tracing::info!(records = batch.len(), "shutting down: committing the last batch");
             let grace = CancellationToken::new();
             let timer = grace.clone();
             tokio::spawn(async move {

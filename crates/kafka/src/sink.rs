@@ -34,11 +34,12 @@ pub trait BatchSink: Send {
     /// once they are committed, and keeps them for the next attempt when the write fails.
     async fn write(&mut self, batch: &Batch) -> Result<(), Self::Error>;
 
-    /// Offered each decoded record as the loop admits it into the batch. The default hands it
-    /// back for the batch to hold until [`BatchSink::write`]; a sink that encodes records as they
-    /// arrive (the lake, into Parquet) keeps it instead, so that nothing is held twice.
-    async fn offer(&mut self, record: Record) -> Offered {
-        Offered::Declined(record)
+    /// Offered each decoded record as the loop admits it into the batch. By default the sink
+    /// declines, and the batch holds the record until [`BatchSink::write`]; a sink that encodes
+    /// records as they arrive (the lake, into Parquet) keeps what it needs of it instead, so that
+    /// nothing is held twice.
+    async fn offer(&mut self, _record: &Record) -> Offered {
+        Offered::Declined
     }
 
     /// The batch was dropped without a commit (a rebalance, a rejoin, or a shutdown that could
@@ -54,10 +55,10 @@ pub trait BatchSink: Send {
 }
 
 /// What a sink did with a record the loop offered it (see [`BatchSink::offer`]).
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offered {
     /// The batch holds the record.
-    Declined(Record),
+    Declined,
     /// The sink keeps the record; it now holds `held_bytes` for the whole batch, which
     /// `FlushPolicy::max_bytes` is compared with.
     Kept { held_bytes: usize },
@@ -83,10 +84,16 @@ impl<S: BatchSink> RetriedSink<S> {
 
     /// Offers a decoded record to the sink and puts it in the batch, held or counted.
     pub(crate) async fn offer(&mut self, batch: &mut Batch, record: Record, payload_bytes: usize) {
-        let (partition, offset, received_at) = (record.partition, record.offset, record.event.received_at);
-        match self.sink.offer(record).await {
-            Offered::Declined(record) => batch.push(record, payload_bytes),
-            Offered::Kept { held_bytes } => batch.keep(partition, offset, received_at, held_bytes),
+        match self.sink.offer(&record).await {
+            Offered::Declined => batch.push(record, payload_bytes),
+            Offered::Kept { held_bytes } => {
+                batch.keep(
+                    record.partition,
+                    record.offset,
+                    record.event.received_at,
+                    held_bytes,
+                );
+            }
         }
     }
 
