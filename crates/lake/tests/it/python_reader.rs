@@ -30,6 +30,20 @@ sys.stdout.flush()
 os._exit(0)
 "#;
 
+/// What Python deltalake reads from the table at `table_uri` (see [`READER`]).
+fn read_with_python(stack: &Stack, table_uri: &str, storage: &serde_json::Value) -> serde_json::Value {
+    let output = std::process::Command::new(&stack.python)
+        .args(["-c", READER, table_uri, &storage.to_string()])
+        .output()
+        .unwrap_or_else(|e| panic!("run {} (scripts/stack tools installs it): {e}", stack.python));
+    assert!(
+        output.status.success(),
+        "Python deltalake failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON from the reader")
+}
+
 async fn write_and_read_back(location: LakeLocation, storage: serde_json::Value) {
     let stack = Stack::from_env();
     let lake_uri = location.uri.clone();
@@ -54,16 +68,7 @@ async fn write_and_read_back(location: LakeLocation, storage: serde_json::Value)
         .collect();
 
     let table_uri = format!("{}/events", lake_uri.trim_end_matches('/'));
-    let output = std::process::Command::new(&stack.python)
-        .args(["-c", READER, &table_uri, &storage.to_string()])
-        .output()
-        .unwrap_or_else(|e| panic!("run {} (scripts/stack tools installs it): {e}", stack.python));
-    assert!(
-        output.status.success(),
-        "Python deltalake failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON from the reader");
+    let seen = read_with_python(&stack, &table_uri, &storage);
     assert_eq!(seen["version"], 3);
     assert_eq!(seen["rows"], 300);
     assert_eq!(
@@ -140,16 +145,7 @@ async fn python_deltalake_reads_a_table_after_compaction_and_log_cleanup() {
     assert!(ours.iter().any(|operation| operation == "OPTIMIZE"), "{ours:?}");
 
     let table_uri = format!("{}/events", temp.location.uri.trim_end_matches('/'));
-    let output = std::process::Command::new(&stack.python)
-        .args(["-c", READER, &table_uri, "{}"])
-        .output()
-        .unwrap_or_else(|e| panic!("run {} (scripts/stack up installs it): {e}", stack.python));
-    assert!(
-        output.status.success(),
-        "Python deltalake failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON from the reader");
+    let seen = read_with_python(&stack, &table_uri, &serde_json::json!({}));
     assert_eq!(seen["version"], table.version().expect("a version"));
     assert_eq!(seen["rows"], 600);
     assert_eq!(seen["operations"], serde_json::to_value(&ours).expect("JSON"));
