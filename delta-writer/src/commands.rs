@@ -7,9 +7,9 @@
 use lakehouse_audit::{Action, AuditLog};
 use lakehouse_lake::progress::report;
 use lakehouse_lake::{
-    AsOf, Commit, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, QueryLimits,
-    RestoreOptions, User, VacuumOptions, WriterOptions, delete_user, export_user, history, open_at,
-    optimize, read_only_query, render, restore, vacuum, verify,
+    AsOf, Commit, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, QueryLimits, RestoreOptions,
+    User, VacuumOptions, WriterOptions, delete_user, export_user, history, open_at, optimize,
+    read_only_query, render, restore, vacuum, verify,
 };
 use lakehouse_lake_args::UserArgs;
 use serde_json::json;

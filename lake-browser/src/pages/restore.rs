@@ -1,14 +1,17 @@
 //! Restore: the dry run of making an older version the latest, shown as the diff it would make;
 //! performed only when the browser was started with `--allow-restore`, after a confirmation (the
-//! version typed again and a name), and logged with who, when and from which version to which.
+//! version typed again and a name), and logged with who, when and from which version to which —
+//! in the log and in the restore commit's `userMetadata`, as the CLI's restore records itself.
 
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use chrono::Utc;
-use lakehouse_lake::{AsOf, diff, restore};
+use lakehouse_audit::Action;
+use lakehouse_lake::{AsOf, RestoreOptions, diff, restore};
 use maud::{Markup, html};
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::error::PageError;
 use crate::layout::{Nav, page, query_string};
@@ -42,7 +45,15 @@ pub async fn preview(
             p.note { "Version " (to) " is the latest: there is nothing to restore." }
         }
     } else {
-        let dry_run = restore(latest.table.clone(), &target.table, true).await?;
+        let dry_run = restore(
+            latest.table.clone(),
+            &target.table,
+            &RestoreOptions {
+                dry_run: true,
+                user_metadata: None,
+            },
+        )
+        .await?;
         let change = diff(&latest.table, &target.table).await?;
         html! {
             h1 { "Restore to version " (to) }
@@ -142,11 +153,20 @@ pub async fn perform(
         },
     )
     .await?;
-    let restored = restore(latest.table, &target.table, false).await?;
     let proxy_user = headers
         .get("x-forwarded-user")
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
+    let action = Action::new(
+        format!("lake-browser:{name}"),
+        "lake.restore",
+        json!({"from_version": from, "to_version": to, "proxy_user": proxy_user}),
+    );
+    let options = RestoreOptions {
+        dry_run: false,
+        user_metadata: Some(action.commit_note()),
+    };
+    let restored = restore(latest.table, &target.table, &options).await?;
     tracing::warn!(
         who = %name,
         proxy_user,

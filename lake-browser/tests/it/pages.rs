@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use lakehouse_lake::{AsOf, open_at};
+use lakehouse_lake::{AsOf, history, open_at};
 use lakehouse_lake_browser::{AppState, COOKIE, Settings, app};
 use lakehouse_telemetry::{Health, Secret};
 use tower::ServiceExt;
@@ -580,6 +580,15 @@ async fn a_restore_is_previewed_and_performed_only_when_allowed_and_confirmed() 
         done.body.contains("now holds the rows of version 1"),
         "{}",
         done.body
+    );
+    let restored = open_at(&lake.location, &AsOf::default())
+        .await
+        .expect("the table");
+    let commits = history(&restored, Some(1)).await.expect("the history");
+    let note = commits[0].user_metadata.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("lake-browser:sre on call") && note.contains("lake.restore"),
+        "the restore commit records who restored from the browser: {commits:?}"
     );
     let overview = get(&allowed, "/").await;
     assert_eq!(digits(&text_of(&overview.body, "version")), 4);

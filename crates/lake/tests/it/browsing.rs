@@ -10,8 +10,8 @@ use deltalake::arrow::array::AsArray;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Int64Type};
 use lakehouse_lake::{
-    AsOf, EventsWriter, OptimizeOptions, QueryLimits, QueryRefused, WriterOptions, diff, events_per_type,
-    open_at, optimize, query, read_only_query, restore, table_stats, version_changes,
+    AsOf, EventsWriter, OptimizeOptions, QueryLimits, QueryRefused, RestoreOptions, WriterOptions, diff,
+    events_per_type, open_at, optimize, query, read_only_query, restore, table_stats, version_changes,
 };
 
 use crate::{TempLake, batch};
@@ -34,7 +34,9 @@ async fn four_versions() -> TempLake {
     let first = open_at(&temp.location, &TempLake::version(1))
         .await
         .expect("version 1");
-    restore(latest, &first, false).await.expect("version 4");
+    restore(latest, &first, &RestoreOptions::default())
+        .await
+        .expect("version 4");
     temp
 }
 
