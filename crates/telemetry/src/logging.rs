@@ -138,7 +138,9 @@ mod tests {
         let sink = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(EnvFilter::new(DEFAULT_FILTER))
-            .event_format(JsonLine { service: "lake-browser" })
+            .event_format(JsonLine {
+                service: "lake-browser",
+            })
             .with_writer(move || sink.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
