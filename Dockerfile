@@ -37,6 +37,6 @@ COPY --from=build /out/ /usr/local/bin/
 WORKDIR /var/lib/lakehouse
 USER 10001:10001
 ENV LOG_FORMAT=json
-EXPOSE 3001 9101 9102
+EXPOSE 3001 8501 9101 9102
 # No entrypoint: the command names the binary (compose and the chart set it).
 CMD ["lakehouse-api"]

@@ -3,7 +3,7 @@
 use chrono::Duration;
 use lakehouse_kafka::RunArgs;
 use lakehouse_lake::{
-    DEFAULT_TARGET_SIZE, EraseOptions, OptimizeOptions, OutputFormat, RESTORE_WINDOW_HOURS, VacuumOptions,
+    DEFAULT_TARGET_SIZE, OptimizeOptions, OutputFormat, RESTORE_WINDOW_HOURS, VacuumOptions,
 };
 use lakehouse_lake_args::{AsOfArgs, UserArgs};
 
@@ -135,24 +135,5 @@ impl From<&OptimizeArgs> for OptimizeOptions {
     }
 }
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct DeleteUserArgs {
-    #[command(flatten)]
-    pub user: UserArgs,
-    /// The restore window: vacuum removes the rows from history this long after the deletion.
-    #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = RESTORE_WINDOW_HOURS)]
-    pub restore_window_hours: i64,
-    /// Only count the rows.
-    #[arg(long)]
-    pub dry_run: bool,
-}
-
-impl From<&DeleteUserArgs> for EraseOptions {
-    fn from(args: &DeleteUserArgs) -> Self {
-        Self {
-            restore_window: Duration::hours(args.restore_window_hours),
-            dry_run: args.dry_run,
-            user_metadata: None,
-        }
-    }
-}
+/// `delete-user`: the lake's rows of a user.
+pub type DeleteUserArgs = lakehouse_lake_args::EraseArgs;

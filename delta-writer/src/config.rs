@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
 use lakehouse_lake::{
-    DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL, DedupOptions, LakeLocation, WriterOptions,
+    CompactionOptions, DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_LOG_RETENTION_HOURS, DEFAULT_TARGET_SIZE, DedupOptions, LakeLocation, RESTORE_WINDOW_HOURS,
+    WriterOptions,
 };
 use lakehouse_lake_args::LakeArgs;
 use lakehouse_telemetry::{LogFormat, SecretUrl};
@@ -37,14 +39,27 @@ pub struct WriterConfig {
     /// created): readers then replay at most this many log files.
     #[arg(long, env = "CHECKPOINT_INTERVAL", default_value_t = DEFAULT_CHECKPOINT_INTERVAL)]
     pub checkpoint_interval: u64,
+    /// Log files older than this many hours that no newer version needs are removed after each
+    /// checkpoint (`delta.logRetentionDuration`, set when the table is created). At least the
+    /// restore window, so that every version within it stays readable.
+    #[arg(long, env = "LOG_RETENTION_HOURS", default_value_t = DEFAULT_LOG_RETENTION_HOURS)]
+    pub log_retention_hours: i64,
+    /// Compact a day partition the writer fills once it holds more than this many small files,
+    /// in the background (0: never; run `optimize` instead).
+    #[arg(long, env = "COMPACT_SMALL_FILES", default_value_t = 0)]
+    pub compact_small_files: usize,
+    /// Files below this size are small; compaction writes files of about this size.
+    #[arg(long, env = "COMPACT_TARGET_SIZE", default_value_t = DEFAULT_TARGET_SIZE)]
+    pub compact_target_size: u64,
     /// Where `/health`, `/ready` and `/metrics` are served.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9102")]
     pub metrics_addr: SocketAddr,
     /// Commit a file set once it holds this many rows...
     #[arg(long, env = "FLUSH_MAX_ROWS", default_value_t = 200_000)]
     pub flush_max_rows: usize,
-    /// ...or this many bytes of event JSON...
-    #[arg(long, env = "FLUSH_MAX_BYTES", default_value_t = 128 * 1024 * 1024)]
+    /// ...or when the batch holds this many bytes (its Parquet files encoded so far and the
+    /// rows not yet encoded)...
+    #[arg(long, env = "FLUSH_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub flush_max_bytes: usize,
     /// ...or when its first event is this old: the lake's latency bound.
     #[arg(long, env = "FLUSH_MAX_AGE_MS", default_value_t = 60_000)]
@@ -52,7 +67,7 @@ pub struct WriterConfig {
     /// An `event_id` written within this many hours (by arrival time) is not written again.
     #[arg(long, env = "DEDUP_WINDOW_HOURS", default_value_t = DEDUP_WINDOW_HOURS)]
     pub dedup_window_hours: u32,
-    /// At most this many ids are remembered (about 64 bytes each); past it the window shrinks.
+    /// At most this many ids are remembered (at most 24 bytes each); past it the window shrinks.
     #[arg(long, env = "DEDUP_MAX_IDS", default_value_t = DEDUP_MAX_IDS)]
     pub dedup_max_ids: usize,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
@@ -74,6 +89,11 @@ impl From<&WriterConfig> for WriterOptions {
         Self {
             group: config.group_id.clone(),
             checkpoint_interval: config.checkpoint_interval,
+            log_retention: chrono::Duration::hours(config.log_retention_hours),
+            compaction: CompactionOptions {
+                small_files: config.compact_small_files,
+                target_size: config.compact_target_size,
+            },
             dedup: DedupOptions {
                 window: chrono::Duration::hours(i64::from(config.dedup_window_hours)),
                 max_ids: config.dedup_max_ids,
@@ -87,6 +107,11 @@ impl WriterConfig {
         self.kafka.validate()?;
         anyhow::ensure!(self.flush_max_rows > 0, "FLUSH_MAX_ROWS must be positive");
         anyhow::ensure!(self.flush_max_age_ms > 0, "FLUSH_MAX_AGE_MS must be positive");
+        anyhow::ensure!(
+            self.log_retention_hours >= RESTORE_WINDOW_HOURS,
+            "LOG_RETENTION_HOURS must be at least the restore window ({RESTORE_WINDOW_HOURS} hours): \
+             versions within it must stay readable"
+        );
         Ok(())
     }
 
@@ -162,6 +187,15 @@ mod tests {
         assert_eq!(options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"], "false");
         assert_eq!(options["AWS_ENDPOINT_URL"], "http://127.0.0.1:9000");
         assert!(!format!("{config:?}").contains("hush"));
+    }
+
+    #[test]
+    fn a_log_retention_shorter_than_the_restore_window_is_refused() {
+        let config = WriterConfig::parse_from(["lakehouse-delta-writer", "--log-retention-hours=24"]);
+        let error = config.validate().unwrap_err();
+        assert!(error.to_string().contains("restore window"), "{error}");
+        let config = WriterConfig::parse_from(["lakehouse-delta-writer", "--log-retention-hours=168"]);
+        config.validate().unwrap();
     }
 
     #[test]

@@ -10,6 +10,7 @@ async fn main() -> anyhow::Result<()> {
     lakehouse_telemetry::init_logging("lake-browser", config.log_format);
     let shutdown = CancellationToken::new();
     tokio::spawn(lakehouse_telemetry::shutdown_on_signal(shutdown.clone()));
-    let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+    let listener =
+        lakehouse_telemetry::bind(config.listen_addr, "its pages, /health, /ready and /metrics").await?;
     lakehouse_lake_browser::serve(config, listener, shutdown).await
 }

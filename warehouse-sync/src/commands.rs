@@ -93,18 +93,17 @@ pub async fn execute(config: &SyncConfig) -> Result<Outcome> {
         }
         Command::EraseUser(args) => {
             let pool = warehouse::connect(&args.stores.warehouse.database_url).await?;
-            let mut arguments = user_arguments(&args.user);
-            arguments["dry_run"] = json!(args.dry_run);
+            let mut arguments = user_arguments(&args.erase.user);
+            arguments["dry_run"] = json!(args.erase.dry_run);
             let action = Action::new(config.actor(), "gdpr.erase_user", arguments);
             let options = EraseOptions {
-                restore_window: chrono::Duration::hours(args.restore_window_hours),
-                dry_run: args.dry_run,
                 user_metadata: Some(action.commit_note()),
+                ..(&args.erase).into()
             };
             let outcome = erase::erase_user(
                 &pool,
                 &(&args.stores.lake).into(),
-                &User::from(&args.user),
+                &User::from(&args.erase.user),
                 options,
             )
             .await;

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use lakehouse_kafka::KafkaArgs;
-use lakehouse_lake::RESTORE_WINDOW_HOURS;
-use lakehouse_lake_args::{AsOfArgs, LakeArgs, UserArgs};
+use lakehouse_lake_args::{AsOfArgs, EraseArgs, LakeArgs, UserArgs};
 use lakehouse_telemetry::LogFormat;
 
 use crate::dlq::Selection;
@@ -83,14 +82,7 @@ pub struct EraseUserArgs {
     #[command(flatten)]
     pub stores: Stores,
     #[command(flatten)]
-    pub user: UserArgs,
-    /// The lake's restore window: vacuum removes the rows from the lake's history this long after
-    /// the erasure.
-    #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = RESTORE_WINDOW_HOURS)]
-    pub restore_window_hours: i64,
-    /// Only count the rows in each store; change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    pub erase: EraseArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]

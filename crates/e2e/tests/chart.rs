@@ -22,6 +22,11 @@ fn kinds(set: &Value) -> BTreeMap<String, usize> {
     kinds
 }
 
+/// Whether a value set of `helm/lakehouse/ci` turns the lake browser on.
+fn lake_browser_on(set: &str) -> bool {
+    tools::yaml(&format!("helm/lakehouse/ci/{set}-values.yaml"))["lakeBrowser"]["enabled"] == true
+}
+
 fn named<'a>(set: &'a Value, kind: &str, name: &str) -> &'a Value {
     manifests(set)
         .into_iter()
@@ -70,13 +75,16 @@ fn each_value_set_renders_what_it_turns_on() {
     let sets = tools::chart_value_sets();
     let count = |set: &str, kind: &str| kinds(&sets[set]).get(kind).copied().unwrap_or(0);
     for set in tools::VALUE_SETS {
+        // The lake browser is on only where its value set says so (full), with its Service.
+        let browser = usize::from(lake_browser_on(set));
+        assert_eq!(browser, usize::from(set == "full"), "{set}");
         assert_eq!(
             count(set, "Deployment"),
-            3,
-            "{set}: api, stream-processor, delta-writer"
+            3 + browser,
+            "{set}: api, stream-processor, delta-writer (and the lake browser)"
         );
         assert_eq!(count(set, "PodDisruptionBudget"), 3, "{set}");
-        assert_eq!(count(set, "Service"), 3, "{set}");
+        assert_eq!(count(set, "Service"), 3 + browser, "{set}");
         assert_eq!(
             count(set, "Secret"),
             0,
@@ -95,7 +103,7 @@ fn each_value_set_renders_what_it_turns_on() {
     assert_eq!(count("full", "CronJob"), 3);
     assert_eq!(count("full", "HorizontalPodAutoscaler"), 1);
     assert_eq!(count("full", "Ingress"), 1);
-    assert_eq!(count("full", "ServiceMonitor"), 3);
+    assert_eq!(count("full", "ServiceMonitor"), 4);
     assert_eq!(count("full", "PrometheusRule"), 1);
     assert!(
         named(full, "Deployment", "lakehouse-api")["spec"]["replicas"].is_null(),
@@ -172,6 +180,7 @@ fn secrets_are_only_referenced() {
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "KAFKA_SASL_PASSWORD",
+        "LAKE_BROWSER_TOKEN",
     ];
     let mut referenced = 0;
     for name in tools::VALUE_SETS {
@@ -403,4 +412,94 @@ fn consumers_are_static_members_named_after_their_pod_unless_turned_off() {
         None,
         "staticMembership: false leaves the member dynamic"
     );
+}
+
+/// The environment of a Deployment's first container, by name.
+fn env_of(deployment: &Value) -> BTreeMap<String, Value> {
+    pod_spec(deployment).expect("a pod")["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|var| (var["name"].as_str().expect("a name").to_string(), var.clone()))
+        .collect()
+}
+
+#[test]
+fn the_lake_browser_is_internal_needs_its_token_and_only_previews_restores_by_default() {
+    let sets = tools::chart_value_sets();
+    for set in ["defaults", "minimal"] {
+        assert!(
+            !manifests(&sets[set])
+                .iter()
+                .any(|m| m["metadata"]["name"] == "lakehouse-lake-browser"),
+            "{set}: the lake browser is off unless turned on"
+        );
+    }
+    let full = &sets["full"];
+    // Internal only: a ClusterIP Service and no Ingress leading to it.
+    let service = named(full, "Service", "lakehouse-lake-browser");
+    assert_eq!(service["spec"]["type"], "ClusterIP");
+    for manifest in manifests(full) {
+        if manifest["kind"] == "Ingress" {
+            assert!(
+                !manifest.to_string().contains("lake-browser"),
+                "{} publishes the lake browser",
+                manifest["metadata"]["name"]
+            );
+        }
+    }
+    let browser = named(full, "Deployment", "lakehouse-lake-browser");
+    let container = &pod_spec(browser).expect("a pod")["containers"][0];
+    assert_eq!(container["command"], json!(["lakehouse-lake-browser"]));
+    let env = env_of(browser);
+    // Off loopback, so it starts only with its token, which comes from the named Secret.
+    let listen = env["LISTEN_ADDR"]["value"].as_str().expect("LISTEN_ADDR");
+    assert_eq!(listen, format!("0.0.0.0:{}", service["spec"]["ports"][0]["port"]));
+    assert_eq!(
+        env["LAKE_BROWSER_TOKEN"]["valueFrom"]["secretKeyRef"],
+        json!({"name": "lakehouse-lake-browser", "key": "LAKE_BROWSER_TOKEN"})
+    );
+    assert_eq!(env["LAKE_BROWSER_ALLOW_RESTORE"]["value"], "false");
+    // The lake as the delta-writer gets it, value for value (secrets by the same reference).
+    let writer = env_of(named(full, "Deployment", "lakehouse-delta-writer"));
+    let lake: Vec<&String> = writer
+        .keys()
+        .filter(|name| name.starts_with("LAKE_") || name.starts_with("AWS_"))
+        .collect();
+    assert_eq!(lake.len(), 5, "the delta-writer's lake settings: {lake:?}");
+    for name in lake {
+        assert_eq!(env.get(name), writer.get(name), "the lake browser's {name}");
+    }
+    // A value turns restores on; the schema allows no Ingress or Service type for the browser.
+    let dir = std::env::temp_dir().join(lakehouse_testkit::unique("chart-browser"));
+    std::fs::create_dir_all(&dir).expect("a temp folder");
+    let restore = dir.join("restore.yaml");
+    std::fs::write(&restore, "lakeBrowser:\n  enabled: true\n  allowRestore: true\n").expect("write values");
+    let public = dir.join("public.yaml");
+    std::fs::write(
+        &public,
+        "lakeBrowser:\n  enabled: true\n  ingress: {enabled: true}\n  service: {type: LoadBalancer}\n",
+    )
+    .expect("write values");
+    let report = tools::chart_report(&[
+        format!("restore={}", restore.display()),
+        format!("public={}", public.display()),
+    ]);
+    let restoring = &report["value_sets"]["restore"];
+    assert!(
+        restoring["render_error"].is_null(),
+        "{}",
+        restoring["render_error"]
+    );
+    let env = env_of(named(restoring, "Deployment", "lakehouse-lake-browser"));
+    assert_eq!(env["LAKE_BROWSER_ALLOW_RESTORE"]["value"], "true");
+    let lint = report["value_sets"]["public"]["lint"].to_string();
+    assert!(lint.contains("/lakeBrowser"), "{lint}");
+    for refused in ["'ingress'", "'service'"] {
+        assert!(
+            lint.contains(refused),
+            "the schema let lakeBrowser.{refused} through: {lint}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

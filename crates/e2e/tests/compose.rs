@@ -29,6 +29,7 @@ fn our_services_run_each_binary_and_are_health_checked() {
         BTreeSet::from([
             "lakehouse-api",
             "lakehouse-delta-writer",
+            "lakehouse-lake-browser",
             "lakehouse-stream-processor"
         ])
     );
@@ -120,7 +121,7 @@ fn required_variable(value: &str) -> Option<&str> {
 }
 
 fn is_secret(key: &str) -> bool {
-    ["PASSWORD", "SECRET", "API_KEYS", "ACCESS_KEY"]
+    ["PASSWORD", "SECRET", "API_KEYS", "ACCESS_KEY", "TOKEN"]
         .iter()
         .any(|word| key.contains(word))
 }
@@ -155,6 +156,40 @@ fn no_password_or_key_has_a_default() {
         }
     }
     assert!(secrets >= 8, "only {secrets} secrets found");
+}
+
+#[test]
+fn the_lake_browser_reads_the_writers_lake_behind_its_token() {
+    let compose = compose();
+    let writer = &compose["services"]["delta-writer"]["environment"];
+    let browser = &compose["services"]["lake-browser"]["environment"];
+    let lake: Vec<&String> = writer
+        .as_object()
+        .expect("the delta-writer's environment")
+        .keys()
+        .filter(|key| key.starts_with("LAKE_") || key.starts_with("AWS_"))
+        .collect();
+    assert!(lake.len() >= 5, "the delta-writer's lake settings: {lake:?}");
+    for key in lake {
+        assert_eq!(browser[key], writer[key], "the lake browser's {key}");
+    }
+    // Listening beyond loopback, it starts only with a token, which .env must provide.
+    let listen = browser["LISTEN_ADDR"].as_str().expect("LISTEN_ADDR");
+    assert!(listen.starts_with("0.0.0.0:"), "{listen}");
+    assert_eq!(
+        required_variable(browser["LAKE_BROWSER_TOKEN"].as_str().unwrap_or_default()),
+        Some("LAKE_BROWSER_TOKEN")
+    );
+    let listen_port = port(&browser["LISTEN_ADDR"]).expect("a port");
+    assert_eq!(
+        compose["services"]["lake-browser"]["ports"],
+        serde_json::json!([format!("{listen_port}:{listen_port}")]),
+        "the browser's port is published as the other web pages' are"
+    );
+    assert_eq!(
+        browser["LAKE_BROWSER_ALLOW_RESTORE"], "${LAKE_BROWSER_ALLOW_RESTORE:-false}",
+        "restore stays off unless .env turns it on"
+    );
 }
 
 /// The port of `0.0.0.0:PORT`.

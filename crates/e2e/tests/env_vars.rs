@@ -38,6 +38,10 @@ fn binaries() -> BTreeMap<&'static str, BTreeSet<String>> {
             "lakehouse-warehouse-sync",
             accepted(&lakehouse_warehouse_sync::SyncConfig::command()),
         ),
+        (
+            "lakehouse-lake-browser",
+            accepted(&lakehouse_lake_browser::BrowserConfig::command()),
+        ),
     ])
 }
 

@@ -59,3 +59,8 @@ async fn the_stream_processor_refuses_a_taken_metrics_addr() {
 async fn the_delta_writer_refuses_a_taken_metrics_addr() {
     refuses("lakehouse-delta-writer", "METRICS_ADDR", &[]).await;
 }
+
+#[tokio::test]
+async fn the_lake_browser_refuses_a_taken_listen_addr() {
+    refuses("lakehouse-lake-browser", "LISTEN_ADDR", &[]).await;
+}

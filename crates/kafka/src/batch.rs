@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use lakehouse_event::EnrichedEvent;
 
 /// One decoded message.
@@ -24,12 +25,22 @@ pub struct FlushPolicy {
 /// The events read since the last commit and, per partition, the offset to store with them: the
 /// offset of the next message to read. Messages sent to the dead-letter topic move the offsets
 /// too, so a poison message is not read again after its neighbours were committed.
+///
+/// The batch holds the records itself, or only counts them when the sink keeps them as they
+/// arrive (see [`crate::BatchSink::offer`]): then `records` stays empty, the batch keeps only each
+/// kept record's partition and arrival (16 bytes, for the freshness metrics), and `held_bytes` is
+/// what the sink says it holds for the batch.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub topic: String,
     pub records: Vec<Record>,
     pub next_offsets: BTreeMap<i32, i64>,
+    /// The payload bytes of `records`.
     pub bytes: usize,
+    /// The partition and arrival (`received_at`) of each record the sink keeps itself.
+    kept: Vec<(i32, DateTime<Utc>)>,
+    /// What the sink holds for the batch, by its own count.
+    held_bytes: usize,
     started: Option<Instant>,
 }
 
@@ -40,6 +51,8 @@ impl Batch {
             records: Vec::new(),
             next_offsets: BTreeMap::new(),
             bytes: 0,
+            kept: Vec::new(),
+            held_bytes: 0,
             started: None,
         }
     }
@@ -49,6 +62,22 @@ impl Batch {
         self.cover(record.partition, record.offset);
         self.bytes += bytes;
         self.records.push(record);
+    }
+
+    /// Counts a decoded message, which arrived at `received_at`, whose record the sink keeps
+    /// itself; `held_bytes` is what the sink holds for the whole batch now.
+    pub fn keep(&mut self, partition: i32, offset: i64, received_at: DateTime<Utc>, held_bytes: usize) {
+        self.cover(partition, offset);
+        self.kept.push((partition, received_at));
+        self.held_bytes = held_bytes;
+    }
+
+    /// The partition and arrival of every record consumed since the last flush, held or kept.
+    pub fn arrivals(&self) -> impl Iterator<Item = (i32, DateTime<Utc>)> + '_ {
+        self.records
+            .iter()
+            .map(|record| (record.partition, record.event.received_at))
+            .chain(self.kept.iter().copied())
     }
 
     /// Counts a message as consumed without a record (it went to the dead-letter topic).
@@ -63,9 +92,14 @@ impl Batch {
         self.next_offsets.is_empty()
     }
 
+    /// The records consumed since the last flush, held by the batch or kept by the sink.
+    pub fn len(&self) -> usize {
+        self.records.len() + self.kept.len()
+    }
+
     /// True when a size limit is reached.
     pub fn is_full(&self, policy: &FlushPolicy) -> bool {
-        self.records.len() >= policy.max_records || self.bytes >= policy.max_bytes
+        self.len() >= policy.max_records || self.bytes + self.held_bytes >= policy.max_bytes
     }
 
     /// When the batch must be flushed whatever its size; `None` while it is empty.
@@ -78,6 +112,8 @@ impl Batch {
         self.records.clear();
         self.next_offsets.clear();
         self.bytes = 0;
+        self.kept.clear();
+        self.held_bytes = 0;
         self.started = None;
     }
 }
@@ -129,6 +165,33 @@ mod tests {
         let mut batch = Batch::new("t");
         batch.push(record(0, 0), 1000);
         assert!(batch.is_full(&POLICY));
+    }
+
+    #[test]
+    fn records_the_sink_keeps_are_counted_and_its_bytes_are_what_it_holds() {
+        let mut batch = Batch::new("t");
+        let (early, late) = (Utc::now() - chrono::Duration::seconds(5), Utc::now());
+        batch.keep(0, 4, late, 400);
+        batch.keep(1, 9, early, 700);
+        assert!(batch.records.is_empty());
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.next_offsets, BTreeMap::from([(0, 5), (1, 10)]));
+        assert_eq!(batch.arrivals().collect::<Vec<_>>(), vec![(0, late), (1, early)]);
+        assert!(!batch.is_full(&POLICY), "700 bytes held, not 1 100");
+        batch.keep(1, 10, late, 1000);
+        assert!(batch.is_full(&POLICY), "by records and by bytes");
+        batch.clear();
+        assert_eq!(batch.len(), 0);
+        assert_eq!(batch.arrivals().count(), 0);
+        let held = record(2, 0);
+        let arrived = held.event.received_at;
+        batch.push(held, 10);
+        batch.keep(0, 5, late, 10);
+        assert_eq!(
+            batch.arrivals().collect::<Vec<_>>(),
+            vec![(2, arrived), (0, late)]
+        );
+        assert!(!batch.is_full(&POLICY));
     }
 
     #[test]

@@ -53,8 +53,7 @@ impl Freshness {
     pub(crate) fn committed(&mut self, batch: &Batch, now: DateTime<Utc>) {
         let labels = self.labels();
         let histogram = metrics::histogram!(names::SINK_FRESHNESS_SECONDS, &labels);
-        for record in &batch.records {
-            let received = record.event.received_at;
+        for (_, received) in batch.arrivals() {
             histogram.record(seconds(now - received));
             self.newest = Some(self.newest.map_or(received, |newest| newest.max(received)));
         }
@@ -144,10 +143,9 @@ impl Freshness {
 /// The arrival of the oldest record of each partition in `batch`.
 fn oldest_pending(batch: &Batch) -> BTreeMap<i32, DateTime<Utc>> {
     let mut oldest: BTreeMap<i32, DateTime<Utc>> = BTreeMap::new();
-    for record in &batch.records {
-        let received = record.event.received_at;
+    for (partition, received) in batch.arrivals() {
         oldest
-            .entry(record.partition)
+            .entry(partition)
             .and_modify(|at| *at = (*at).min(received))
             .or_insert(received);
     }

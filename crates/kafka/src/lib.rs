@@ -26,5 +26,5 @@ pub use pipeline::{Pipeline, PipelineError};
 pub use position::{Admission, Positions};
 pub use readiness::watch_brokers;
 pub use service::{ServiceError, SinkService, run_sink};
-pub use sink::BatchSink;
+pub use sink::{BatchSink, Offered};
 pub use watermarks::{cached_watermarks, fetched_watermarks};

@@ -173,14 +173,13 @@ impl<S: BatchSink> Pipeline<S> {
             };
             if self.member.rebalances().take_rebalanced() {
                 if !batch.is_empty() {
-                    tracing::info!(
-                        records = batch.records.len(),
-                        "rebalance: dropping the uncommitted batch"
-                    );
+                    tracing::info!(records = batch.len(), "rebalance: dropping the uncommitted batch");
                 }
                 batch.clear();
+                self.sink.discard();
                 positions.reset();
                 assignment = Assignment::new(self.member.rebalances().take_assigned());
+                self.sink.assigned(&assignment.partitions).await;
                 self.health.set_ok(OFFSETS_CHECK);
                 watchdog.assigned(&assignment.partitions, Instant::now());
                 self.report_idle(&watchdog);
@@ -237,12 +236,10 @@ impl<S: BatchSink> Pipeline<S> {
                 metrics::counter!(names::CONSUMER_REJOINS_TOTAL, "group" => self.group.clone(), "reason" => stall.reason())
                     .increment(1);
                 if !batch.is_empty() {
-                    tracing::info!(
-                        records = batch.records.len(),
-                        "rejoining: dropping the uncommitted batch"
-                    );
+                    tracing::info!(records = batch.len(), "rejoining: dropping the uncommitted batch");
                 }
                 batch.clear();
+                self.sink.discard();
                 positions.reset();
                 assignment = Assignment::default();
                 watchdog.left(Instant::now());
@@ -257,10 +254,7 @@ impl<S: BatchSink> Pipeline<S> {
             }
         }
         if !batch.is_empty() {
-            tracing::info!(
-                records = batch.records.len(),
-                "shutting down: committing the last batch"
-            );
+            tracing::info!(records = batch.len(), "shutting down: committing the last batch");
             let grace = CancellationToken::new();
             let timer = grace.clone();
             tokio::spawn(async move {
@@ -381,14 +375,14 @@ impl<S: BatchSink> Pipeline<S> {
                             .await;
                         batch.cover(partition, offset);
                     }
-                    Ok(event) => batch.push(
-                        Record {
+                    Ok(event) => {
+                        let record = Record {
                             event,
                             partition,
                             offset,
-                        },
-                        payload.len(),
-                    ),
+                        };
+                        self.sink.offer(batch, record, payload.len()).await;
+                    }
                     Err(error) => {
                         self.dlq.send(&message, &error.to_string(), shutdown).await;
                         batch.cover(partition, offset);
@@ -422,9 +416,10 @@ impl<S: BatchSink> Pipeline<S> {
             self.member.commit_for_lag(&batch.next_offsets);
         } else {
             tracing::warn!(
-                records = batch.records.len(),
+                records = batch.len(),
                 "gave up committing at shutdown; the batch will be read again"
             );
+            self.sink.discard();
         }
         batch.clear();
     }

@@ -1,10 +1,12 @@
 //! The lake's command-line arguments (clap), shared by every binary that opens the table, so that
-//! `LAKE_URI`, the S3 settings, `--version`/`--as-of` and `--user-id` mean the same everywhere. The lake library
+//! `LAKE_URI`, the S3 settings, `--version`/`--as-of`, `--user-id` and the erasure's flags mean the same everywhere. The lake library
 //! itself (`lakehouse-lake`) takes the plain [`LakeLocation`], [`AsOf`] and [`User`] these convert
 //! into.
 
-use chrono::{DateTime, Utc};
-use lakehouse_lake::{AsOf, DEFAULT_AWS_REGION, DEFAULT_LAKE_URI, LakeLocation, User};
+use chrono::{DateTime, Duration, Utc};
+use lakehouse_lake::{
+    AsOf, DEFAULT_AWS_REGION, DEFAULT_LAKE_URI, EraseOptions, LakeLocation, RESTORE_WINDOW_HOURS, User,
+};
 use lakehouse_telemetry::Secret;
 
 /// Where the lake is and how to reach its object store.
@@ -79,6 +81,30 @@ impl From<&UserArgs> for User {
         Self {
             user_id: args.user_id.clone(),
             project_id: args.project_id.clone(),
+        }
+    }
+}
+
+/// A GDPR erasure: whose rows, how long the lake's history keeps them, or only a count.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// The lake's restore window: vacuum removes the rows from the lake's history this long after
+    /// the erasure.
+    #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = RESTORE_WINDOW_HOURS)]
+    pub restore_window_hours: i64,
+    /// Only count the rows; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl From<&EraseArgs> for EraseOptions {
+    fn from(args: &EraseArgs) -> Self {
+        Self {
+            restore_window: Duration::hours(args.restore_window_hours),
+            dry_run: args.dry_run,
+            user_metadata: None,
         }
     }
 }

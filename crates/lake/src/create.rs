@@ -1,6 +1,8 @@
 //! Creating the events table: opened if it exists, created with the events schema, partitioned by
 //! `event_date`, otherwise. Two writers creating it at once is fine: the loser opens the winner's.
+//! The table's log settings are fixed at creation (DESIGN.md §8.1).
 
+use chrono::Duration;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::protocol::SaveMode;
@@ -14,11 +16,28 @@ use crate::schema::{PARTITION_COLUMN, events_schema};
 /// log files.
 pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
 
-/// Opens `<lake>/events`, creating it with `delta.checkpointInterval = checkpoint_interval` (at
-/// least 1) if absent.
+/// How long the log keeps commit files when none is given, in hours (30 days, Delta's own
+/// default): at least the restore window, so that every version within it stays readable.
+pub const DEFAULT_LOG_RETENTION_HOURS: i64 = 720;
+
+/// A duration as Delta writes one in table properties: `interval 720 hours`.
+fn interval(duration: Duration) -> String {
+    let seconds = duration.num_seconds().max(0);
+    if seconds % 3600 == 0 {
+        format!("interval {} hours", seconds / 3600)
+    } else {
+        format!("interval {seconds} seconds")
+    }
+}
+
+/// Opens `<lake>/events`, creating it if absent with `delta.checkpointInterval =
+/// checkpoint_interval` (at least 1) and `delta.logRetentionDuration = log_retention` (whole
+/// seconds): log files older than that which no newer version needs are removed after each
+/// checkpoint.
 pub async fn open_or_create(
     location: &LakeLocation,
     checkpoint_interval: u64,
+    log_retention: Duration,
 ) -> Result<DeltaTable, LakeError> {
     let url = location.events_url()?;
     let table = open_table(url.clone(), location).await?;
@@ -35,6 +54,7 @@ pub async fn open_or_create(
             TableProperty::CheckpointInterval,
             Some(checkpoint_interval.max(1).to_string()),
         )
+        .with_configuration_property(TableProperty::LogRetentionDuration, Some(interval(log_retention)))
         .with_save_mode(SaveMode::Ignore)
         .await;
     let table = match created {

@@ -4,15 +4,19 @@
 //! vacuum, optimize, a user's rows (GDPR), verify. One operation per module; operations return
 //! [`LakeError`], into which each module's own typed error folds.
 
+mod checkpoint;
+mod compaction;
 mod conflict;
 mod create;
 mod dedup;
 mod diff;
 mod error;
+mod file_stats;
 mod gdpr;
 mod history;
 mod location;
 mod log;
+mod offsets;
 mod optimize;
 mod probe;
 pub mod progress;
@@ -20,16 +24,20 @@ mod query;
 mod read_only;
 mod restore;
 mod schema;
+mod staging;
 mod stats;
 mod time_travel;
 mod user_metadata;
 mod vacuum;
 mod verify;
 mod versions;
+mod windows;
 mod writer;
 
+pub use checkpoint::{Checkpoint, LogSize, last_checkpoint, log_size};
+pub use compaction::CompactionOptions;
 pub use conflict::CONFLICT_RETRIES;
-pub use create::{DEFAULT_CHECKPOINT_INTERVAL, open_or_create};
+pub use create::{DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LOG_RETENTION_HOURS, open_or_create};
 pub use dedup::{DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DedupOptions};
 pub use diff::{Diff, DiffRow, diff};
 pub use error::LakeError;

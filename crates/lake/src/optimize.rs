@@ -5,12 +5,16 @@
 
 use std::num::NonZeroU64;
 
-use deltalake::DeltaTable;
+use chrono::NaiveDate;
 use deltalake::operations::optimize::OptimizeType;
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::{DeltaTable, FilterLiteral, FilterOp, FilterValue};
 use serde::Serialize;
 
 use crate::conflict::ConflictRetries;
 use crate::error::LakeError;
+use crate::schema::PARTITION_COLUMN;
+use crate::staging::writer_properties;
 use crate::user_metadata::commit_properties;
 
 /// The size files are compacted towards when none is given, in bytes.
@@ -49,7 +53,6 @@ pub struct Optimized {
 
 /// Compacts small files into files of about `options.target_size` bytes, per partition.
 pub async fn optimize(table: DeltaTable, options: &OptimizeOptions) -> Result<Optimized, LakeError> {
-    let target = NonZeroU64::new(options.target_size).unwrap_or(NonZeroU64::MIN);
     let kind = || {
         if options.zorder.is_empty() {
             OptimizeType::Compact
@@ -57,17 +60,66 @@ pub async fn optimize(table: DeltaTable, options: &OptimizeOptions) -> Result<Op
             OptimizeType::ZOrder(options.zorder.clone())
         }
     };
+    let metadata = options.user_metadata.as_deref();
+    run(table, options.target_size, kind, &[], None, metadata).await
+}
+
+/// Rows per row group of the files the writer's compaction writes: the compacting task holds
+/// about one row group, encoded, at a time.
+const COMPACTION_ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Compacts only the `event_date` partitions `dates`, one file at a time, holding about one row
+/// group: the writer's compaction (see [`crate::CompactionOptions`]).
+pub(crate) async fn compact_dates(
+    table: DeltaTable,
+    target_size: u64,
+    dates: &[NaiveDate],
+) -> Result<Optimized, LakeError> {
+    let days: Vec<String> = dates.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
+    let filters = [(
+        PARTITION_COLUMN,
+        FilterOp::In,
+        FilterValue::Set(days.iter().map(String::as_str).collect()),
+    )];
+    let properties = writer_properties()
+        .set_max_row_group_row_count(Some(COMPACTION_ROW_GROUP_ROWS))
+        .build();
+    run(
+        table,
+        target_size,
+        || OptimizeType::Compact,
+        &filters,
+        Some(properties),
+        None,
+    )
+    .await
+}
+
+async fn run(
+    table: DeltaTable,
+    target_size: u64,
+    kind: impl Fn() -> OptimizeType,
+    filters: &[FilterLiteral<'_>],
+    properties: Option<WriterProperties>,
+    user_metadata: Option<&str>,
+) -> Result<Optimized, LakeError> {
+    let target = NonZeroU64::new(target_size).unwrap_or(NonZeroU64::MIN);
     let mut table = table;
     let mut retries = ConflictRetries::new("optimize");
     let (table, metrics) = loop {
-        let optimized = table
+        let mut builder = table
             .clone()
             .optimize()
             .with_target_size(target)
             .with_type(kind())
-            .with_commit_properties(commit_properties(options.user_metadata.as_deref()))
-            .await
-            .map_err(LakeError::from);
+            .with_filters(filters)
+            .with_commit_properties(commit_properties(user_metadata));
+        if let Some(properties) = &properties {
+            builder = builder
+                .with_writer_properties(properties.clone())
+                .with_max_concurrent_tasks(1);
+        }
+        let optimized = builder.await.map_err(LakeError::from);
         if !retries.again(&optimized) {
             break optimized?;
         }

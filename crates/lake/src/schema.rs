@@ -5,8 +5,9 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int16Array, Int32Array, Int64Array,
-    RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Date32Array, Float64Array, Float64Builder,
+    Int16Array, Int16Builder, Int32Array, Int32Builder, Int64Array, Int64Builder, RecordBatch, StringArray,
+    StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
@@ -63,8 +64,23 @@ pub fn events_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
+/// The columns of a data file: every column of the table but the partition column, whose value
+/// is in the file's path.
+pub(crate) fn file_schema() -> SchemaRef {
+    static FILE: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let fields: Vec<Field> = SCHEMA
+            .fields()
+            .iter()
+            .filter(|field| field.name() != PARTITION_COLUMN)
+            .map(|field| field.as_ref().clone())
+            .collect();
+        Arc::new(Schema::new(fields))
+    });
+    FILE.clone()
+}
+
 /// Days since the Unix epoch, arrow's `Date32`.
-fn date32(date: NaiveDate) -> i32 {
+pub(crate) fn date32(date: NaiveDate) -> i32 {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     i32::try_from((date - epoch).num_days()).unwrap_or(i32::MAX)
 }
@@ -73,67 +89,194 @@ fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
+/// Rows of a data file (see [`file_schema`]), appended one record at a time.
+#[derive(Debug)]
+pub(crate) struct RowsBuilder {
+    event_id: StringBuilder,
+    project_id: StringBuilder,
+    event_type: StringBuilder,
+    event_name: StringBuilder,
+    session_id: StringBuilder,
+    user_id: StringBuilder,
+    visitor_id: StringBuilder,
+    timestamp: TimestampMicrosecondBuilder,
+    timestamp_clamped: BooleanBuilder,
+    sent_at: TimestampMicrosecondBuilder,
+    received_at: TimestampMicrosecondBuilder,
+    url: StringBuilder,
+    host: StringBuilder,
+    path: StringBuilder,
+    referrer: StringBuilder,
+    title: StringBuilder,
+    value: Float64Builder,
+    properties: StringBuilder,
+    browser: StringBuilder,
+    os: StringBuilder,
+    device_type: StringBuilder,
+    country: StringBuilder,
+    schema_version: Int16Builder,
+    kafka_partition: Int32Builder,
+    kafka_offset: Int64Builder,
+    ingested_at: TimestampMicrosecondBuilder,
+    /// The properties of one event as JSON, written here before they are appended.
+    json: Vec<u8>,
+    rows: usize,
+    text_bytes: usize,
+}
+
+impl Default for RowsBuilder {
+    fn default() -> Self {
+        Self {
+            event_id: StringBuilder::new(),
+            project_id: StringBuilder::new(),
+            event_type: StringBuilder::new(),
+            event_name: StringBuilder::new(),
+            session_id: StringBuilder::new(),
+            user_id: StringBuilder::new(),
+            visitor_id: StringBuilder::new(),
+            timestamp: TimestampMicrosecondBuilder::new(),
+            timestamp_clamped: BooleanBuilder::new(),
+            sent_at: TimestampMicrosecondBuilder::new(),
+            received_at: TimestampMicrosecondBuilder::new(),
+            url: StringBuilder::new(),
+            host: StringBuilder::new(),
+            path: StringBuilder::new(),
+            referrer: StringBuilder::new(),
+            title: StringBuilder::new(),
+            value: Float64Builder::new(),
+            properties: StringBuilder::new(),
+            browser: StringBuilder::new(),
+            os: StringBuilder::new(),
+            device_type: StringBuilder::new(),
+            country: StringBuilder::new(),
+            schema_version: Int16Builder::new(),
+            kafka_partition: Int32Builder::new(),
+            kafka_offset: Int64Builder::new(),
+            ingested_at: TimestampMicrosecondBuilder::new(),
+            json: Vec::new(),
+            rows: 0,
+            text_bytes: 0,
+        }
+    }
+}
+
+/// Bytes of a row's fixed-width columns in the builders: ten timestamps, numbers and offsets of
+/// 8 bytes, seventeen string offsets of 4, and a few small ones.
+const FIXED_ROW_BYTES: usize = 10 * 8 + 17 * 4 + 8;
+
+impl RowsBuilder {
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// The memory the rows take in the builders (their values; the builders' spare capacity
+    /// aside).
+    pub(crate) fn bytes(&self) -> usize {
+        self.text_bytes + self.rows * FIXED_ROW_BYTES
+    }
+
+    fn text(builder: &mut StringBuilder, bytes: &mut usize, value: Option<&str>) {
+        *bytes += value.map_or(0, str::len);
+        builder.append_option(value);
+    }
+
+    pub(crate) fn append(&mut self, record: &Record, ingested_at: DateTime<Utc>) {
+        let e = &record.event;
+        let bytes = &mut self.text_bytes;
+        let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        Self::text(
+            &mut self.event_id,
+            bytes,
+            Some(e.event_id.hyphenated().encode_lower(&mut id)),
+        );
+        Self::text(&mut self.project_id, bytes, Some(&e.project_id));
+        Self::text(&mut self.event_type, bytes, Some(&e.event_type));
+        Self::text(&mut self.event_name, bytes, e.event_name.as_deref());
+        Self::text(&mut self.session_id, bytes, Some(&e.session_id));
+        Self::text(&mut self.user_id, bytes, e.user_id.as_deref());
+        Self::text(&mut self.visitor_id, bytes, e.visitor_id.as_deref());
+        self.timestamp.append_value(micros(e.timestamp));
+        self.timestamp_clamped.append_value(e.timestamp_clamped);
+        self.sent_at.append_option(e.sent_at.map(micros));
+        self.received_at.append_value(micros(e.received_at));
+        Self::text(&mut self.url, bytes, e.url.as_deref());
+        Self::text(&mut self.host, bytes, e.host.as_deref());
+        Self::text(&mut self.path, bytes, e.path.as_deref());
+        Self::text(&mut self.referrer, bytes, e.referrer.as_deref());
+        Self::text(&mut self.title, bytes, e.title.as_deref());
+        self.value.append_option(e.value);
+        if e.properties.is_empty() {
+            self.properties.append_null();
+        } else {
+            self.json.clear();
+            // A map of JSON values always serialises.
+            let _ = serde_json::to_writer(&mut self.json, &e.properties);
+            let json = std::str::from_utf8(&self.json).unwrap_or_default();
+            Self::text(&mut self.properties, bytes, Some(json));
+        }
+        Self::text(&mut self.browser, bytes, e.browser.as_deref());
+        Self::text(&mut self.os, bytes, e.os.as_deref());
+        Self::text(&mut self.device_type, bytes, e.device_type.as_deref());
+        Self::text(&mut self.country, bytes, e.country.as_deref());
+        self.schema_version.append_value(e.schema_version as i16);
+        self.kafka_partition.append_value(record.partition);
+        self.kafka_offset.append_value(record.offset);
+        self.ingested_at.append_value(micros(ingested_at));
+        self.rows += 1;
+    }
+
+    /// The rows appended since the last call, in the [`file_schema`]; the builder is empty after.
+    pub(crate) fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let utc = |builder: &mut TimestampMicrosecondBuilder| -> ArrayRef {
+            Arc::new(builder.finish().with_timezone("UTC"))
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.event_id.finish()),
+            Arc::new(self.project_id.finish()),
+            Arc::new(self.event_type.finish()),
+            Arc::new(self.event_name.finish()),
+            Arc::new(self.session_id.finish()),
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.visitor_id.finish()),
+            utc(&mut self.timestamp),
+            Arc::new(self.timestamp_clamped.finish()),
+            utc(&mut self.sent_at),
+            utc(&mut self.received_at),
+            Arc::new(self.url.finish()),
+            Arc::new(self.host.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.referrer.finish()),
+            Arc::new(self.title.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.properties.finish()),
+            Arc::new(self.browser.finish()),
+            Arc::new(self.os.finish()),
+            Arc::new(self.device_type.finish()),
+            Arc::new(self.country.finish()),
+            Arc::new(self.schema_version.finish()),
+            Arc::new(self.kafka_partition.finish()),
+            Arc::new(self.kafka_offset.finish()),
+            utc(&mut self.ingested_at),
+        ];
+        self.rows = 0;
+        self.text_bytes = 0;
+        RecordBatch::try_new(file_schema(), columns)
+    }
+}
+
 /// The records as one arrow batch in the table's schema.
 pub fn to_record_batch(records: &[Record], ingested_at: DateTime<Utc>) -> Result<RecordBatch, ArrowError> {
-    let events = || records.iter().map(|r| &r.event);
-    let text = |get: fn(&EnrichedEvent) -> Option<&str>| -> ArrayRef {
-        Arc::new(events().map(get).collect::<StringArray>())
-    };
-    let time = |values: Vec<Option<i64>>| -> ArrayRef {
-        Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC"))
-    };
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            events()
-                .map(|e| Some(e.event_id.to_string()))
-                .collect::<StringArray>(),
-        ),
-        text(|e| Some(&e.project_id)),
-        text(|e| Some(&e.event_type)),
-        text(|e| e.event_name.as_deref()),
-        text(|e| Some(&e.session_id)),
-        text(|e| e.user_id.as_deref()),
-        text(|e| e.visitor_id.as_deref()),
-        time(events().map(|e| Some(micros(e.timestamp))).collect()),
-        Arc::new(
-            events()
-                .map(|e| Some(e.timestamp_clamped))
-                .collect::<BooleanArray>(),
-        ),
-        time(events().map(|e| e.sent_at.map(micros)).collect()),
-        time(events().map(|e| Some(micros(e.received_at))).collect()),
-        text(|e| e.url.as_deref()),
-        text(|e| e.host.as_deref()),
-        text(|e| e.path.as_deref()),
-        text(|e| e.referrer.as_deref()),
-        text(|e| e.title.as_deref()),
-        Arc::new(events().map(|e| e.value).collect::<Float64Array>()),
-        Arc::new(
-            events()
-                .map(|e| {
-                    (!e.properties.is_empty())
-                        .then(|| serde_json::Value::Object(e.properties.clone()).to_string())
-                })
-                .collect::<StringArray>(),
-        ),
-        text(|e| e.browser.as_deref()),
-        text(|e| e.os.as_deref()),
-        text(|e| e.device_type.as_deref()),
-        text(|e| e.country.as_deref()),
-        Arc::new(
-            events()
-                .map(|e| Some(e.schema_version as i16))
-                .collect::<Int16Array>(),
-        ),
-        Arc::new(records.iter().map(|r| Some(r.partition)).collect::<Int32Array>()),
-        Arc::new(records.iter().map(|r| Some(r.offset)).collect::<Int64Array>()),
-        time(vec![Some(micros(ingested_at)); records.len()]),
-        Arc::new(
-            events()
-                .map(|e| Some(date32(e.event_date())))
-                .collect::<Date32Array>(),
-        ),
-    ];
+    let mut rows = RowsBuilder::default();
+    for record in records {
+        rows.append(record, ingested_at);
+    }
+    let mut columns = rows.finish()?.columns().to_vec();
+    columns.push(Arc::new(
+        records
+            .iter()
+            .map(|r| Some(date32(r.event.event_date())))
+            .collect::<Date32Array>(),
+    ));
     RecordBatch::try_new(events_schema(), columns)
 }
 

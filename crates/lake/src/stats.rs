@@ -10,11 +10,10 @@ use deltalake::DeltaTable;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Int64Type};
-use deltalake::logstore::object_store::ObjectStoreExt;
-use deltalake::logstore::object_store::path::Path;
 use deltalake::table::config::TablePropertiesExt;
 use serde::Serialize;
 
+use crate::checkpoint::last_checkpoint;
 use crate::error::LakeError;
 use crate::query::query;
 use crate::schema::PARTITION_COLUMN;
@@ -104,7 +103,7 @@ pub async fn table_stats(table: &DeltaTable) -> Result<TableStats, LakeError> {
         })
         .collect();
     let version = table.version().unwrap_or(0);
-    let last_checkpoint = last_checkpoint(table).await?;
+    let last_checkpoint = last_checkpoint(table).await?.map(|checkpoint| checkpoint.version);
     Ok(TableStats {
         version,
         files: partitions.iter().map(|p| p.files).sum(),
@@ -119,20 +118,6 @@ pub async fn table_stats(table: &DeltaTable) -> Result<TableStats, LakeError> {
         schema,
         partitions,
     })
-}
-
-/// The version of the newest checkpoint, from `_delta_log/_last_checkpoint`; `None` when the
-/// table has none yet.
-async fn last_checkpoint(table: &DeltaTable) -> Result<Option<u64>, LakeError> {
-    let store = table.log_store().object_store(None);
-    let bytes = match store.get(&Path::from("_delta_log/_last_checkpoint")).await {
-        Ok(found) => found.bytes().await.map_err(deltalake::DeltaTableError::from)?,
-        Err(deltalake::logstore::object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(error) => return Err(deltalake::DeltaTableError::from(error).into()),
-    };
-    // A hint that cannot be read is treated as absent, as Delta readers do: they list the log.
-    let hint: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    Ok(hint["version"].as_u64())
 }
 
 /// How many events of each type the loaded version holds, most frequent first.

@@ -1,7 +1,8 @@
 //! `verify`: checks that the table's latest version is whole and as the writer means it: every
 //! data file it references is in the store at its recorded size, its schema is the events
 //! schema, and no `event_id` is in it twice. What it finds is a list of problems; none means the
-//! table is sound.
+//! table is sound. It also reports the log's size and its last checkpoint (how many commits and
+//! how long ago), which tell whether the log is kept tidy.
 
 use deltalake::DeltaTable;
 use deltalake::arrow::array::AsArray;
@@ -13,6 +14,7 @@ use deltalake::logstore::object_store::path::Path;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use crate::checkpoint::{Checkpoint, LogSize, last_checkpoint, log_size};
 use crate::error::LakeError;
 use crate::progress::Counter;
 use crate::query::query;
@@ -43,6 +45,14 @@ pub struct Verified {
     /// Rows beyond the first of each `event_id`: 0 unless an event came again after the
     /// deduplication window (a recreated topic re-read from its start). `None` with `rows`.
     pub duplicate_rows: Option<i64>,
+    /// What `_delta_log` holds now (all versions, not only the one checked).
+    pub log: LogSize,
+    /// The last checkpoint, if any.
+    pub last_checkpoint: Option<Checkpoint>,
+    /// Commits after the last checkpoint up to the version checked, which a reader replays.
+    pub commits_since_checkpoint: u64,
+    /// How long ago the last checkpoint was written, in seconds.
+    pub checkpoint_age_seconds: Option<i64>,
 }
 
 impl Verified {
@@ -127,8 +137,14 @@ pub async fn verify(table: &DeltaTable) -> Result<Verified, LakeError> {
     } else {
         (None, None)
     };
+    let version = table.version().unwrap_or(0);
+    let checkpoint = last_checkpoint(table).await?;
     Ok(Verified {
-        version: table.version().unwrap_or(0),
+        version,
+        log: log_size(table).await?,
+        commits_since_checkpoint: checkpoint.map_or(version, |c| version.saturating_sub(c.version)),
+        checkpoint_age_seconds: checkpoint.map(|c| (chrono::Utc::now() - c.written).num_seconds()),
+        last_checkpoint: checkpoint,
         files: files.len(),
         bytes: files.iter().map(|(_, size)| size).sum(),
         rows,

@@ -1,31 +1,35 @@
 //! Appending to the events table: each commit carries the rows and one `txn` action per Kafka
 //! partition (`app_id = <group>-<topic>-<partition>`, `version` = the last offset written), so
 //! that the table itself records how far it has read, and a batch whose offsets are stored is
-//! never written again. Ids written within the deduplication window are left out.
+//! never written again. Records are encoded as they arrive ([`crate::staging`]); ids written
+//! within the deduplication window are left out ([`crate::dedup`], kept in step with the table
+//! by [`crate::windows`]). After a commit come the log's upkeep ([`crate::checkpoint`]) and,
+//! when asked for, compaction ([`crate::compaction`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Duration;
 use deltalake::DeltaTable;
-use deltalake::arrow::array::AsArray;
-use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Transaction};
+use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use lakehouse_kafka::{Batch, Record};
-use uuid::Uuid;
 
+use crate::checkpoint::Upkeep;
+use crate::compaction::{CompactionOptions, Compactor};
 use crate::conflict::ConflictRetries;
-use crate::create::{DEFAULT_CHECKPOINT_INTERVAL, open_or_create};
+use crate::create::{DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LOG_RETENTION_HOURS, open_or_create};
 use crate::dedup::{Dedup, DedupOptions};
 use crate::error::LakeError;
 use crate::location::LakeLocation;
+use crate::log::{LogError, log_entry};
+use crate::offsets::Offsets;
+use crate::optimize::Optimized;
 use crate::probe::ensure_safe_commits;
-use crate::query::query;
-use crate::schema::{PARTITION_COLUMN, to_record_batch};
+use crate::schema::PARTITION_COLUMN;
+use crate::staging::Staged;
+use crate::windows;
 
 /// How a writer writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +38,10 @@ pub struct WriterOptions {
     pub group: String,
     /// `delta.checkpointInterval`, set when the writer creates the table.
     pub checkpoint_interval: u64,
+    /// `delta.logRetentionDuration`, set when the writer creates the table.
+    pub log_retention: Duration,
     pub dedup: DedupOptions,
+    pub compaction: CompactionOptions,
 }
 
 impl WriterOptions {
@@ -43,7 +50,9 @@ impl WriterOptions {
         Self {
             group: group.into(),
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            log_retention: Duration::hours(DEFAULT_LOG_RETENTION_HOURS),
             dedup: DedupOptions::default(),
+            compaction: CompactionOptions::default(),
         }
     }
 }
@@ -55,7 +64,8 @@ pub enum Stage {
     BeforeUpload,
     /// Data files uploaded, the commit not yet written: the files are orphans until it is.
     AfterUpload,
-    /// The commit is in the log, nothing after it happened (no Kafka commit, no dedup memory).
+    /// The commit is in the log, nothing after it happened (no checkpoint, no Kafka commit, no
+    /// dedup memory).
     AfterCommit,
 }
 
@@ -69,12 +79,31 @@ impl std::fmt::Debug for Hook {
     }
 }
 
+/// How many concurrent commits a commit may be retried past (each is checked for conflicts).
+const COMMIT_ATTEMPTS: usize = 100;
+
+/// Past this many commits of others since the writer last read the log (an idle replica given
+/// partitions), it forgets what it knows of offsets and windows and reads them afresh, rather
+/// than reading every commit.
+const FOLLOW_LIMIT: u64 = 200;
+
 /// The events table as a sink for one consumer group.
 #[derive(Debug)]
 pub struct EventsWriter {
     table: DeltaTable,
-    group: String,
+    offsets: Offsets,
+    /// The table version whose commits `offsets` and the windows reflect.
+    followed: Option<u64>,
     dedup: Dedup,
+    staged: Staged,
+    /// Ids of the batch left out as written before.
+    duplicates: usize,
+    /// Why the batch can never be committed whole (a record could not be encoded).
+    broken: Option<String>,
+    /// A commit failed: the table is reloaded before the next.
+    stale: bool,
+    upkeep: Upkeep,
+    compactor: Compactor,
     hook: Option<Hook>,
 }
 
@@ -82,12 +111,19 @@ impl EventsWriter {
     /// Opens `<lake>/events`, creating it if absent, after checking that the store keeps
     /// concurrent commits apart (see [`crate::probe`]).
     pub async fn open_or_create(location: &LakeLocation, options: &WriterOptions) -> Result<Self, LakeError> {
-        let table = open_or_create(location, options.checkpoint_interval).await?;
+        let table = open_or_create(location, options.checkpoint_interval, options.log_retention).await?;
         ensure_safe_commits(&table, location).await?;
         Ok(Self {
+            followed: table.version(),
             table,
-            group: options.group.clone(),
+            offsets: Offsets::new(&options.group),
             dedup: options.dedup.into(),
+            staged: Staged::default(),
+            duplicates: 0,
+            broken: None,
+            stale: false,
+            upkeep: Upkeep::default(),
+            compactor: Compactor::new(options.compaction),
             hook: None,
         })
     }
@@ -104,48 +140,124 @@ impl EventsWriter {
         }
     }
 
-    /// The ids written to `partition` within the dedup window before its newest row.
-    async fn recent_ids(&self, partition: i32) -> Result<Vec<(DateTime<Utc>, Uuid)>, LakeError> {
-        let sql = format!(
-            "WITH latest AS (SELECT max(received_at) AS newest FROM events WHERE kafka_partition = {partition})
-             SELECT CAST(event_id AS VARCHAR) AS event_id, received_at FROM events, latest
-             WHERE kafka_partition = {partition} AND received_at >= newest - INTERVAL '{} seconds'",
-            self.dedup.window().num_seconds()
-        );
-        let mut ids = Vec::new();
-        for batch in query(&self.table, &sql).await? {
-            let event_id = cast(batch.column(0), &DataType::Utf8)?;
-            let received_at = cast(batch.column(1), &DataType::Timestamp(TimeUnit::Microsecond, None))?;
-            let received_at = received_at.as_primitive::<TimestampMicrosecondType>();
-            for (row, id) in event_id.as_string::<i32>().iter().enumerate() {
-                let (Some(id), Some(at)) = (
-                    id.and_then(|id| Uuid::parse_str(id).ok()),
-                    DateTime::from_timestamp_micros(received_at.value(row)),
-                ) else {
-                    continue;
-                };
-                ids.push((at, id));
-            }
-        }
-        Ok(ids)
+    /// Reloads the table and reads what others committed since the writer last looked.
+    async fn sync(&mut self) -> Result<(), LakeError> {
+        self.table.update_state().await?;
+        let latest = self.table.version();
+        // Forgetting is cheaper than reading a long log, but not while a batch is held: its ids
+        // must stay remembered once it commits.
+        let may_forget = !self.dedup.has_pending();
+        self.follow(latest, may_forget).await
     }
 
-    fn app_id(&self, topic: &str, partition: i32) -> String {
-        format!("{}-{topic}-{partition}", self.group)
+    /// Reads the commits after the followed version up to `until`: their stored offsets, and
+    /// for the partitions whose windows are held, the ids other writers wrote to them.
+    async fn follow(&mut self, until: Option<u64>, may_forget: bool) -> Result<(), LakeError> {
+        let Some(until) = until else { return Ok(()) };
+        let from = self.followed.map_or(0, |followed| followed + 1);
+        if may_forget && from + FOLLOW_LIMIT <= until {
+            self.forget_followed("many commits since the writer last read the log");
+        } else {
+            for version in from..=until {
+                let entry = match log_entry(&self.table, version).await {
+                    Ok(entry) => entry,
+                    Err(error) if error.operation::<LogError>().is_some() => {
+                        self.forget_followed("commits the writer did not read were cleaned up");
+                        break;
+                    }
+                    Err(error) => return Err(error),
+                };
+                let partitions = self.offsets.partitions_in(&entry);
+                self.offsets.apply(&entry);
+                windows::catch_up(&self.table, &mut self.dedup, &entry, &partitions).await?;
+            }
+        }
+        self.followed = Some(until);
+        Ok(())
+    }
+
+    /// Forgets the offsets and windows read so far; they are read again as partitions are
+    /// assigned.
+    fn forget_followed(&mut self, why: &str) {
+        tracing::info!(why, "reading stored offsets and deduplication windows afresh");
+        self.offsets.forget();
+        for partition in self.dedup.partitions() {
+            self.dedup.forget(partition);
+        }
     }
 
     /// The offset of the next message the table expects from `partition` (`None` when it holds
-    /// nothing of it). Also reloads the partition's recent ids for deduplication: call it whenever
-    /// the partition is (re)assigned.
+    /// nothing of it). Also makes sure the partition's deduplication window is held: call it
+    /// whenever the partition is (re)assigned.
     pub async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, LakeError> {
-        self.table.update_state().await?;
-        let recent = self.recent_ids(partition).await?;
-        tracing::debug!(partition, ids = recent.len(), "deduplication window loaded");
-        self.dedup.load(partition, recent);
+        self.sync().await?;
+        if !self.dedup.holds(partition) {
+            windows::load(&self.table, &mut self.dedup, &BTreeSet::from([partition])).await?;
+        }
         Ok(self
-            .committed_offset(topic, partition)
+            .offsets
+            .last(&self.table, topic, partition)
             .await?
             .map(|last| last + 1))
+    }
+
+    /// The partitions of `topic` the writer's consumer holds now: the deduplication windows of
+    /// the new ones are loaded in one read of the table, those of partitions it holds no more
+    /// are forgotten, and those it keeps stay (brought up to date with what others wrote). An
+    /// empty set (between a revocation and the next assignment) changes nothing.
+    pub async fn assigned(&mut self, _topic: &str, partitions: &BTreeSet<i32>) -> Result<(), LakeError> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        for partition in self.dedup.partitions() {
+            if !partitions.contains(&partition) {
+                self.dedup.forget(partition);
+            }
+        }
+        self.sync().await?;
+        let new: BTreeSet<i32> = partitions
+            .iter()
+            .copied()
+            .filter(|&p| !self.dedup.holds(p))
+            .collect();
+        windows::load(&self.table, &mut self.dedup, &new).await
+    }
+
+    /// Takes a record into the batch being written, unless its id was written within the
+    /// window (or earlier in the batch); returns the memory the batch holds.
+    pub fn offer(&mut self, record: &Record) -> usize {
+        if self.broken.is_none() {
+            let event = &record.event;
+            if !self
+                .dedup
+                .insert_pending(record.partition, event.received_at, event.event_id)
+            {
+                self.duplicates += 1;
+            } else if let Err(error) = self.staged.append(record) {
+                tracing::error!(%error, partition = record.partition, offset = record.offset,
+                    "cannot encode a record; the batch cannot be committed and is read again after a restart");
+                self.broken = Some(error.to_string());
+            }
+        }
+        self.staged.held_bytes()
+    }
+
+    /// Drops the batch being written (its records are read again from the stored offsets).
+    pub fn discard(&mut self) {
+        self.staged.clear();
+        self.dedup.discard_pending();
+        self.duplicates = 0;
+        self.broken = None;
+    }
+
+    /// The memory the batch being written holds.
+    pub fn held_bytes(&self) -> usize {
+        self.staged.held_bytes()
+    }
+
+    /// Waits for the compaction running beside the writer, if any, and returns what it did.
+    pub async fn compaction_finished(&mut self) -> Option<Result<Optimized, LakeError>> {
+        self.compactor.finished().await
     }
 
     /// Forgets the group's positions on `topic` for `partitions`, so that the next run reads them
@@ -160,119 +272,145 @@ impl EventsWriter {
     /// Sets the group's stored positions (the next offset to read, per partition) in one commit
     /// of `txn` actions and no data.
     pub async fn store_offsets(&mut self, topic: &str, positions: &[(i32, i64)]) -> Result<(), LakeError> {
-        self.table.update_state().await?;
-        let transactions: Vec<Transaction> = positions
-            .iter()
-            .map(|&(partition, next)| Transaction::new(self.app_id(topic, partition), next - 1))
-            .collect();
-        self.append(&[], transactions).await
+        self.sync().await?;
+        let stored: Vec<(i32, i64)> = positions.iter().map(|&(p, next)| (p, next - 1)).collect();
+        self.reached(Stage::BeforeUpload);
+        self.reached(Stage::AfterUpload);
+        self.commit(topic, Vec::new(), &stored).await?;
+        Ok(())
     }
 
-    /// Appends the records the table does not hold yet, with the batch's offsets, in one commit.
-    /// The table is reloaded first, so a retry after an unclear failure, or a batch another writer
-    /// already committed, writes nothing twice. When another writer commits offsets of one of the
-    /// batch's partitions between the reload and the commit (a rebalance moved it while the batch
-    /// was held), Delta refuses the commit as a conflict on the partition's `txn`: the write is
-    /// retried on the reloaded table, writing only what the other writer did not.
+    /// Commits the batch: the records it holds (library callers) or that were offered as they
+    /// arrived (the consume loop), and its offsets. The table is reloaded first after a failed
+    /// attempt, so a retry after an unclear failure, or a batch another writer already
+    /// committed, writes nothing twice. When another writer commits offsets of one of the
+    /// batch's partitions first (a rebalance moved it while the batch was held), Delta refuses
+    /// the commit as a conflict on the partition's `txn`: the write is retried on the reloaded
+    /// table, writing only what the other writer did not.
     pub async fn write(&mut self, batch: &Batch) -> Result<(), LakeError> {
+        if let Some(reason) = &self.broken {
+            return Err(crate::schema::RowError::Invalid(format!(
+                "the batch could not be encoded ({reason}); restart the writer to read it again"
+            ))
+            .into());
+        }
+        if self.stale {
+            self.sync().await?;
+            self.stale = false;
+        }
+        if !batch.records.is_empty() && self.staged.rows() == 0 {
+            self.stage_held(batch).await?;
+        }
         let mut retries = ConflictRetries::new("write");
         loop {
-            let written = self.write_new_records(batch).await;
+            let written = self.commit_staged(batch).await;
+            self.stale = written.is_err();
             if !retries.again(&written) {
                 return written;
             }
+            self.sync().await?;
+            self.stale = false;
         }
     }
 
-    /// Appends `records` and the `txn` actions in one commit: the Parquet files are uploaded
-    /// first, then the commit names them. A crash between the two leaves orphan files that no
-    /// version references (vacuum removes them); the retry writes its own.
-    async fn append(&mut self, records: &[Record], transactions: Vec<Transaction>) -> Result<(), LakeError> {
-        self.reached(Stage::BeforeUpload);
-        let mut actions = Vec::new();
-        if !records.is_empty() {
-            let mut writer = RecordBatchWriter::for_table(&self.table)?;
-            writer.write(to_record_batch(records, Utc::now())?).await?;
-            actions.extend(writer.flush().await?.into_iter().map(Action::Add));
+    /// Stages the records a batch holds itself that the table does not hold yet.
+    async fn stage_held(&mut self, batch: &Batch) -> Result<(), LakeError> {
+        self.sync().await?;
+        for record in &batch.records {
+            let last = self
+                .offsets
+                .last(&self.table, &batch.topic, record.partition)
+                .await?;
+            if last.is_none_or(|last| record.offset > last) {
+                self.offer(record);
+            }
         }
+        Ok(())
+    }
+
+    async fn commit_staged(&mut self, batch: &Batch) -> Result<(), LakeError> {
+        let mut committed = BTreeMap::new();
+        for &partition in batch.next_offsets.keys() {
+            let last = self.offsets.last(&self.table, &batch.topic, partition).await?;
+            committed.insert(partition, last);
+        }
+        let stored: Vec<(i32, i64)> = batch
+            .next_offsets
+            .iter()
+            .map(|(&partition, &next)| (partition, next - 1))
+            .filter(|&(partition, last)| committed[&partition].is_none_or(|known| last > known))
+            .collect();
+        if stored.is_empty() {
+            tracing::info!("batch already in the table; nothing to write");
+            self.dedup.commit_pending(self.staged.newest());
+            self.staged.clear();
+            self.duplicates = 0;
+            return Ok(());
+        }
+        if self.staged.overlaps(&committed) {
+            tracing::info!("another writer committed part of the batch; writing the rest");
+            self.staged.drop_committed(&committed)?;
+        }
+        if self.duplicates > 0 {
+            tracing::info!(
+                duplicates = self.duplicates,
+                "event ids already written within the window were left out"
+            );
+        }
+        self.reached(Stage::BeforeUpload);
+        let held_bytes = self.staged.held_bytes();
+        let adds = self.staged.upload(&self.table.object_store()).await?;
         self.reached(Stage::AfterUpload);
+        let rows = self.staged.rows();
+        let version = self.commit(&batch.topic, adds, &stored).await?;
+        tracing::debug!(
+            rows,
+            held_bytes,
+            version,
+            remembered_ids = self.dedup.len(),
+            "lake commit"
+        );
+        self.dedup.commit_pending(self.staged.newest());
+        let dates = self.staged.dates();
+        self.staged.clear();
+        self.duplicates = 0;
+        if let Err(error) = self.compactor.after_commit(&self.table, &dates) {
+            tracing::warn!(%error, "cannot start a compaction beside the writer");
+        }
+        Ok(())
+    }
+
+    /// Commits `adds` with the offsets `stored` (partition, last offset) in one version, then
+    /// reads the commits others made meanwhile, and keeps up the log.
+    async fn commit(&mut self, topic: &str, adds: Vec<Add>, stored: &[(i32, i64)]) -> Result<u64, LakeError> {
+        let transactions: Vec<Transaction> = stored
+            .iter()
+            .map(|&(partition, last)| Transaction::new(self.offsets.app_id(topic, partition), last))
+            .collect();
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(vec![PARTITION_COLUMN.into()]),
             predicate: None,
         };
-        let committed =
-            CommitBuilder::from(CommitProperties::default().with_application_transactions(transactions))
-                .with_actions(actions)
-                .build(Some(self.table.snapshot()?), self.table.log_store(), operation)
-                .await?;
-        tracing::debug!(rows = records.len(), version = committed.version(), "lake commit");
+        // Checkpoints and log cleanup are the writer's own (see `Upkeep`), after the commit.
+        let properties = CommitProperties::default()
+            .with_application_transactions(transactions)
+            .with_create_checkpoint(false)
+            .with_cleanup_expired_logs(Some(false))
+            .with_max_retries(COMMIT_ATTEMPTS);
+        let committed = CommitBuilder::from(properties)
+            .with_actions(adds.into_iter().map(Action::Add).collect())
+            .build(Some(self.table.snapshot()?), self.table.log_store(), operation)
+            .await?;
+        let version = committed.version();
+        self.table.state = Some(committed.snapshot());
+        self.follow(version.checked_sub(1), false).await?;
+        self.offsets.stored(topic, stored.iter().copied());
+        self.followed = Some(version);
         self.reached(Stage::AfterCommit);
-        Ok(())
-    }
-
-    /// The last offset the table holds for a partition (-1 after a reset).
-    async fn committed_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, LakeError> {
-        let state = self.table.snapshot()?;
-        let app_id = self.app_id(topic, partition);
-        Ok(state
-            .transaction_version(self.table.log_store().as_ref(), app_id)
-            .await?)
-    }
-
-    async fn write_new_records(&mut self, batch: &Batch) -> Result<(), LakeError> {
-        self.table.update_state().await?;
-        let mut committed = BTreeMap::new();
-        for &partition in batch.next_offsets.keys() {
-            committed.insert(partition, self.committed_offset(&batch.topic, partition).await?);
+        if let Err(error) = self.upkeep.after_commit(&self.table).await {
+            tracing::warn!(%error, version, "cannot write the checkpoint or clean up the log; the next commit tries again");
         }
-        let is_new = |partition: i32, offset: i64| committed[&partition].is_none_or(|last| offset > last);
-        // Records not committed yet, without ids written within the window or earlier in the batch.
-        let mut in_batch = HashSet::new();
-        let fresh: Vec<Record> = batch
-            .records
-            .iter()
-            .filter(|r| is_new(r.partition, r.offset))
-            .filter(|r| {
-                !self.dedup.contains(r.partition, &r.event.event_id) && in_batch.insert(r.event.event_id)
-            })
-            .cloned()
-            .collect();
-        let duplicates = batch
-            .records
-            .iter()
-            .filter(|r| is_new(r.partition, r.offset))
-            .count()
-            - fresh.len();
-        if duplicates > 0 {
-            tracing::info!(
-                duplicates,
-                "event ids already written within the window were left out"
-            );
-        }
-        let transactions: Vec<Transaction> = batch
-            .next_offsets
-            .iter()
-            .filter(|&(&partition, &next)| is_new(partition, next - 1))
-            .map(|(&partition, &next)| Transaction::new(self.app_id(&batch.topic, partition), next - 1))
-            .collect();
-        if transactions.is_empty() {
-            tracing::info!("batch already in the table; nothing to write");
-            return Ok(());
-        }
-        self.append(&fresh, transactions).await?;
-        if let Some(newest) = fresh.iter().map(|r| r.event.received_at).max() {
-            let mut by_partition: BTreeMap<i32, Vec<(DateTime<Utc>, Uuid)>> = BTreeMap::new();
-            for r in &fresh {
-                by_partition
-                    .entry(r.partition)
-                    .or_default()
-                    .push((r.event.received_at, r.event.event_id));
-            }
-            for (partition, ids) in by_partition {
-                self.dedup.remember(partition, ids, newest);
-            }
-        }
-        Ok(())
+        Ok(version)
     }
 }

@@ -19,8 +19,11 @@ pub enum LogFormat {
 }
 
 /// Without `RUST_LOG`: our own lines from `info`, the chattiest dependencies (the Delta kernel logs
-/// every snapshot it builds) only from `warn`.
-const DEFAULT_FILTER: &str = "info,buoyant_kernel=warn,deltalake_core=warn,datafusion=warn,sqlx::query=warn";
+/// every snapshot it builds) only from `warn`. The kernel's snapshot builder not at all: it logs
+/// each failed build at ERROR, a lake without a table yet included ("No files in log segment"),
+/// and returns the same error to deltalake, which gives it to us to handle and report.
+const DEFAULT_FILTER: &str = "info,buoyant_kernel=warn,buoyant_kernel::snapshot::builder=off,\
+    deltalake_core=warn,datafusion=warn,sqlx::query=warn";
 
 /// Installs the global subscriber; levels come from `RUST_LOG`, else [`DEFAULT_FILTER`]. Calling it
 /// again (several services in one test process) keeps the first subscriber.
@@ -127,5 +130,34 @@ mod tests {
         assert_eq!(line["message"], "sink write failed");
         assert_eq!(line["partition"], 3);
         assert_eq!(line["topic"], "analytics.events");
+    }
+
+    #[test]
+    fn the_default_filter_drops_the_kernels_failed_snapshot_lines_only() {
+        let buffer = Buffer::default();
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(DEFAULT_FILTER))
+            .event_format(JsonLine {
+                service: "lake-browser",
+            })
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(target: "buoyant_kernel::snapshot::builder", "No files in log segment");
+            tracing::info!(target: "buoyant_kernel::snapshot", "building snapshot");
+            tracing::error!(target: "buoyant_kernel::scan", "a scan failed");
+            tracing::info!(target: "lakehouse_lake_browser", "lake browser listening");
+        });
+        let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let messages: Vec<String> = output
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap()["message"].to_string())
+            .collect();
+        assert_eq!(
+            messages,
+            ["\"a scan failed\"", "\"lake browser listening\""],
+            "{output}"
+        );
     }
 }

@@ -107,6 +107,23 @@ variable "database_url" {
   sensitive   = true
 }
 
+variable "lake_browser" {
+  description = "Deploy the lake browser (lakeBrowser.enabled): an internal Service only, reached over a VPN or a port-forward."
+  type        = bool
+  default     = false
+}
+
+variable "lake_browser_token" {
+  description = "LAKE_BROWSER_TOKEN (16 characters or more) that every page of the lake browser asks for; required with lake_browser."
+  type        = string
+  default     = null
+  sensitive   = true
+  validation {
+    condition     = var.lake_browser_token == null || length(coalesce(var.lake_browser_token, "")) >= 16
+    error_message = "lake_browser_token must be 16 characters or more."
+  }
+}
+
 variable "service_account_annotations" {
   description = "Annotations of the pods' service account (e.g. eks.amazonaws.com/role-arn)."
   type        = map(string)
@@ -165,6 +182,21 @@ resource "kubernetes_secret" "lake" {
   }
 }
 
+resource "kubernetes_secret" "lake_browser" {
+  count = var.lake_browser ? 1 : 0
+  metadata {
+    name      = "${var.name}-lake-browser"
+    namespace = local.namespace
+  }
+  data = { LAKE_BROWSER_TOKEN = var.lake_browser_token }
+  lifecycle {
+    precondition {
+      condition     = var.lake_browser_token != null
+      error_message = "lake_browser needs lake_browser_token."
+    }
+  }
+}
+
 resource "helm_release" "lakehouse" {
   name      = var.name
   namespace = local.namespace
@@ -180,15 +212,17 @@ resource "helm_release" "lakehouse" {
       kafka          = { brokers = var.kafka_brokers, topic = var.kafka_topic, dlqTopic = var.kafka_dlq_topic }
       lake           = { uri = var.lake_uri, region = var.lake_region, endpointUrl = coalesce(var.lake_endpoint_url, "") }
       secrets = {
-        apiKeys  = { existingSecret = kubernetes_secret.api_keys.metadata[0].name, key = "API_KEYS" }
-        database = { existingSecret = kubernetes_secret.database.metadata[0].name, key = "DATABASE_URL" }
-        lake     = { existingSecret = local.lake_secret }
+        apiKeys     = { existingSecret = kubernetes_secret.api_keys.metadata[0].name, key = "API_KEYS" }
+        database    = { existingSecret = kubernetes_secret.database.metadata[0].name, key = "DATABASE_URL" }
+        lake        = { existingSecret = local.lake_secret }
+        lakeBrowser = { existingSecret = "${var.name}-lake-browser", key = "LAKE_BROWSER_TOKEN" }
       }
+      lakeBrowser    = { enabled = var.lake_browser }
       serviceMonitor = { enabled = var.service_monitor }
     }),
     yamlencode(var.values),
   ]
-  depends_on = [kubernetes_secret.lake]
+  depends_on = [kubernetes_secret.lake, kubernetes_secret.lake_browser]
 }
 
 output "api_service" {

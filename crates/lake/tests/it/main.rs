@@ -2,12 +2,16 @@
 //! the stack's S3 store where a test says so), written as the delta-writer writes them.
 
 mod browsing;
+mod compaction;
+mod log;
 mod python_reader;
 mod tooling;
+mod windows;
 mod writer;
 
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::datatypes::Int64Type;
+use lakehouse_event::EnrichedEvent;
 use lakehouse_kafka::{Batch, Record};
 use lakehouse_lake::{AsOf, EventsWriter, LakeLocation, WriterOptions, open_at, query};
 use lakehouse_testkit::{reference_event, unique};
@@ -67,4 +71,44 @@ pub fn batch(seed: u64, first: u64, rows: u64) -> Batch {
         batch.push(record, 1);
     }
     batch
+}
+
+/// Offers `events` (each with the partition and offset it was read at) to `writer` as the
+/// consume loop does, and returns the batch that counts them.
+pub fn offered(
+    writer: &mut EventsWriter,
+    events: impl IntoIterator<Item = (i32, i64, EnrichedEvent)>,
+) -> Batch {
+    let mut batch = Batch::new("t");
+    for (partition, offset, event) in events {
+        let record = Record {
+            event,
+            partition,
+            offset,
+        };
+        let held = writer.offer(&record);
+        batch.keep(partition, offset, record.event.received_at, held);
+    }
+    batch
+}
+
+/// Reference event `index` of `seed`, arrived `age` ago (on the day it arrived, so that all of a
+/// test's events land in one partition of the table).
+pub fn arrived(seed: u64, index: u64, age: chrono::Duration) -> EnrichedEvent {
+    let mut event = reference_event(seed, index);
+    event.received_at = chrono::Utc::now() - age;
+    event.timestamp = event.received_at;
+    event
+}
+
+/// The data files of the table's latest version, by path.
+pub async fn data_files(location: &LakeLocation) -> Vec<String> {
+    let table = open_at(location, &AsOf::default()).await.expect("the table");
+    table
+        .snapshot()
+        .expect("a snapshot")
+        .log_data()
+        .iter()
+        .map(|file| file.path().to_string())
+        .collect()
 }

@@ -2,7 +2,7 @@
 //! package, installed by `scripts/stack`) reads the table the writer made, on S3 (moto) and in a
 //! local folder, and finds the rows, the version and the history we wrote.
 
-use lakehouse_lake::{AsOf, EventsWriter, LakeLocation, WriterOptions, history, open_at};
+use lakehouse_lake::{AsOf, CompactionOptions, EventsWriter, LakeLocation, WriterOptions, history, open_at};
 use lakehouse_telemetry::Secret;
 use lakehouse_testkit::Stack;
 
@@ -30,6 +30,20 @@ sys.stdout.flush()
 os._exit(0)
 "#;
 
+/// What Python deltalake reads from the table at `table_uri` (see [`READER`]).
+fn read_with_python(stack: &Stack, table_uri: &str, storage: &serde_json::Value) -> serde_json::Value {
+    let output = std::process::Command::new(&stack.python)
+        .args(["-c", READER, table_uri, &storage.to_string()])
+        .output()
+        .unwrap_or_else(|e| panic!("run {} (scripts/stack tools installs it): {e}", stack.python));
+    assert!(
+        output.status.success(),
+        "Python deltalake failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON from the reader")
+}
+
 async fn write_and_read_back(location: LakeLocation, storage: serde_json::Value) {
     let stack = Stack::from_env();
     let lake_uri = location.uri.clone();
@@ -54,16 +68,7 @@ async fn write_and_read_back(location: LakeLocation, storage: serde_json::Value)
         .collect();
 
     let table_uri = format!("{}/events", lake_uri.trim_end_matches('/'));
-    let output = std::process::Command::new(&stack.python)
-        .args(["-c", READER, &table_uri, &storage.to_string()])
-        .output()
-        .unwrap_or_else(|e| panic!("run {} (scripts/stack tools installs it): {e}", stack.python));
-    assert!(
-        output.status.success(),
-        "Python deltalake failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON from the reader");
+    let seen = read_with_python(&stack, &table_uri, &storage);
     assert_eq!(seen["version"], 3);
     assert_eq!(seen["rows"], 300);
     assert_eq!(
@@ -98,4 +103,50 @@ async fn python_deltalake_reads_a_table_on_s3() {
         ..LakeLocation::new(stack.s3_lake_uri("python"))
     };
     write_and_read_back(location, storage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_deltalake_reads_a_table_after_compaction_and_log_cleanup() {
+    let stack = Stack::from_env();
+    let temp = TempLake::new("lake-python");
+    let options = WriterOptions {
+        checkpoint_interval: 2,
+        log_retention: chrono::Duration::zero(),
+        compaction: CompactionOptions {
+            small_files: 1,
+            ..CompactionOptions::default()
+        },
+        ..WriterOptions::new("g")
+    };
+    let mut lake = temp.writer(&options).await;
+    let mut compactions = 0;
+    for commit in 0..6u64 {
+        lake.write(&batch(6, commit * 100, 100)).await.expect("a commit");
+        if let Some(done) = lake.compaction_finished().await {
+            done.expect("a compaction");
+            compactions += 1;
+        }
+    }
+    assert!(compactions >= 2, "{compactions} compactions");
+    let log = temp.dir.join("events/_delta_log");
+    assert!(
+        !log.join(format!("{:020}.json", 0)).exists(),
+        "the log was cleaned up"
+    );
+    let table = open_at(&temp.location, &AsOf::default())
+        .await
+        .expect("the table");
+    let ours: Vec<String> = history(&table, None)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|c| c.operation)
+        .collect();
+    assert!(ours.iter().any(|operation| operation == "OPTIMIZE"), "{ours:?}");
+
+    let table_uri = format!("{}/events", temp.location.uri.trim_end_matches('/'));
+    let seen = read_with_python(&stack, &table_uri, &serde_json::json!({}));
+    assert_eq!(seen["version"], table.version().expect("a version"));
+    assert_eq!(seen["rows"], 600);
+    assert_eq!(seen["operations"], serde_json::to_value(&ours).expect("JSON"));
 }
