@@ -197,15 +197,22 @@ impl KafkaArgs {
     }
 
     /// A consumer that never commits by itself: the sink stores offsets, Kafka's commits only feed
-    /// lag monitoring. Its fetch queue is bounded (`CONSUMER_QUEUE_KIB`).
+    /// lag monitoring. Its fetch queue keeps librdkafka's default.
     pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
-        self.member_config(group_id, None)
+        self.member_config(group_id, None, None)
     }
 
     /// [`Self::consumer_config`] for a static member of the group when `instance_id` is given
     /// (`group.instance.id`): a restarted process with the same id takes its partitions back
-    /// without a rebalance, on brokers that support it.
-    pub fn member_config(&self, group_id: &str, instance_id: Option<&str>) -> ClientConfig {
+    /// without a rebalance, on brokers that support it. `fetch_queue_kib` bounds how far it
+    /// fetches ahead of its loop (librdkafka's `queued.max.messages.kbytes`, which also caps
+    /// `fetch.max.bytes`); `None` keeps librdkafka's default (64 MiB).
+    pub fn member_config(
+        &self,
+        group_id: &str,
+        instance_id: Option<&str>,
+        fetch_queue_kib: Option<u32>,
+    ) -> ClientConfig {
         let mut config = self.client_config();
         if let Some(instance_id) = instance_id {
             config.set("group.instance.id", instance_id);
@@ -217,16 +224,17 @@ impl KafkaArgs {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string())
-            .set("heartbeat.interval.ms", "2000")
-            .set("queued.max.messages.kbytes", CONSUMER_QUEUE_KIB.to_string());
+            .set("heartbeat.interval.ms", "2000");
+        if let Some(kib) = fetch_queue_kib {
+            config.set("queued.max.messages.kbytes", kib.to_string());
+        }
         apply(config, self.extra.iter().chain(&self.consumer_extra))
     }
 }
 
-/// The most a consumer fetches ahead of its loop, in KiB (librdkafka's `queued.max.messages.kbytes`,
-/// which also caps `fetch.max.bytes`): about a second of reading at full speed, instead of the
-/// default 64 MiB that was most of each consumer's memory (DESIGN.md §6.4).
-const CONSUMER_QUEUE_KIB: u32 = 16 * 1024;
+/// A fetch queue of 16 MiB, in KiB: about a second of reading at the warehouse's rate, a quarter
+/// of librdkafka's default (DESIGN.md §6.4).
+pub const BOUNDED_FETCH_QUEUE_KIB: u32 = 16 * 1024;
 
 /// Sets `key=value` properties over ours.
 fn apply<'a>(mut config: ClientConfig, properties: impl Iterator<Item = &'a Property>) -> ClientConfig {
@@ -399,18 +407,25 @@ mod tests {
     }
 
     #[test]
-    fn the_consumers_fetch_queue_is_bounded_unless_overridden() {
-        let config = parse(&[]).consumer_config("g");
+    fn a_members_fetch_queue_is_bounded_when_asked_unless_overridden() {
+        let bounded = Some(BOUNDED_FETCH_QUEUE_KIB);
+        let config = parse(&[]).member_config("g", None, bounded);
         assert_eq!(config.get("queued.max.messages.kbytes"), Some("16384"));
-        let config =
-            parse(&["--kafka-consumer-config=queued.max.messages.kbytes=65536"]).consumer_config("g");
+        let config = parse(&["--kafka-consumer-config=queued.max.messages.kbytes=65536"])
+            .member_config("g", None, bounded);
         assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
+        let config = parse(&[]).member_config("g", None, None);
+        assert_eq!(
+            config.get("queued.max.messages.kbytes"),
+            None,
+            "librdkafka's default"
+        );
     }
 
     #[test]
     fn a_member_with_an_instance_id_is_static() {
         let kafka = parse(&[]);
-        let config = kafka.member_config("lakehouse-lake", Some("delta-writer-7f9c-x2"));
+        let config = kafka.member_config("lakehouse-lake", Some("delta-writer-7f9c-x2"), None);
         assert_eq!(config.get("group.instance.id"), Some("delta-writer-7f9c-x2"));
         assert_eq!(config.get("group.id"), Some("lakehouse-lake"));
         assert_eq!(kafka.consumer_config("g").get("group.instance.id"), None);
