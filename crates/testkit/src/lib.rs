@@ -31,7 +31,7 @@ pub use oracle::{derived_mismatches, derived_mismatches_in, empty_derived_tables
 pub use stack::Stack;
 pub use topic::{END_MARKER, TestTopic, consume, produce, produce_batched, produce_raw, read_to_end, reader};
 pub use wait::wait_until;
-pub use warehouse::{rows_and_offsets, stored_offsets, wait_for_rows};
+pub use warehouse::{assert_exactly_once, rows_and_offsets, stored_offsets, wait_for_rows};
 pub use watermarks::{high_watermarks, message_count};
 pub use workload::{reference_event, sample_event};
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use crate::oracle::{derived_mismatches, empty_derived_tables};
 use crate::wait_until;
 
 /// How long a test waits for the warehouse to reach the expected state.
@@ -55,4 +56,23 @@ pub async fn wait_for_rows_and_offsets(pool: &PgPool, expected: i64) {
         }
     })
     .await;
+}
+
+/// Waits up to `patience` until `events` holds `total` rows, each `event_id` once, and the stored
+/// offsets cover `total` messages (`what` names the situation in the failure); then asserts that
+/// every derived table is filled and equals its recomputation from the raw events.
+pub async fn assert_exactly_once(pool: &PgPool, total: i64, what: &str, patience: Duration) {
+    wait_until(what, patience, || async {
+        match rows_and_offsets(pool).await? {
+            (rows, distinct, offsets) if rows == total && distinct == total && offsets == total => Ok(()),
+            counts => Err(format!("(rows, distinct, stored offsets) = {counts:?}")),
+        }
+    })
+    .await;
+    assert_eq!(empty_derived_tables(pool).await, Vec::<&str>::new());
+    assert_eq!(
+        derived_mismatches(pool).await,
+        vec![],
+        "rollups, breakdowns, unique ids and funnels equal a recomputation from the raw events"
+    );
 }
