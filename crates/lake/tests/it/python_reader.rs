@@ -59,13 +59,7 @@ async fn write_and_read_back(location: LakeLocation, storage: serde_json::Value)
         }
         lake.write(&batch).await.expect("a commit");
     }
-    let table = open_at(&location, &AsOf::default()).await.expect("the table");
-    let ours: Vec<String> = history(&table, None)
-        .await
-        .expect("history")
-        .into_iter()
-        .map(|c| c.operation)
-        .collect();
+    let (_, ours) = latest_history(&location).await;
 
     let table_uri = format!("{}/events", lake_uri.trim_end_matches('/'));
     let seen = read_with_python(&stack, &table_uri, &storage);
@@ -133,20 +127,24 @@ async fn python_deltalake_reads_a_table_after_compaction_and_log_cleanup() {
         !log.join(format!("{:020}.json", 0)).exists(),
         "the log was cleaned up"
     );
-    let table = open_at(&temp.location, &AsOf::default())
-        .await
-        .expect("the table");
-    let ours: Vec<String> = history(&table, None)
+    let (version, ours) = latest_history(&temp.location).await;
+    assert!(ours.iter().any(|operation| operation == "OPTIMIZE"), "{ours:?}");
+
+    let table_uri = format!("{}/events", temp.location.uri.trim_end_matches('/'));
+    let seen = read_with_python(&stack, &table_uri, &serde_json::json!({}));
+    assert_eq!(seen["version"], version);
+    assert_eq!(seen["rows"], 600);
+    assert_eq!(seen["operations"], serde_json::to_value(&ours).expect("JSON"));
+}
+
+/// The latest version and its history's operations, newest first, as our history reads them.
+async fn latest_history(location: &LakeLocation) -> (u64, Vec<String>) {
+    let table = open_at(location, &AsOf::default()).await.expect("the table");
+    let operations = history(&table, None)
         .await
         .expect("history")
         .into_iter()
         .map(|c| c.operation)
         .collect();
-    assert!(ours.iter().any(|operation| operation == "OPTIMIZE"), "{ours:?}");
-
-    let table_uri = format!("{}/events", temp.location.uri.trim_end_matches('/'));
-    let seen = read_with_python(&stack, &table_uri, &serde_json::json!({}));
-    assert_eq!(seen["version"], table.version().expect("a version"));
-    assert_eq!(seen["rows"], 600);
-    assert_eq!(seen["operations"], serde_json::to_value(&ours).expect("JSON"));
+    (table.version().expect("a version"), operations)
 }
