@@ -1,7 +1,7 @@
 //! Enrichment: the server fields of DESIGN.md §5 that the api adds to a validated event.
 
 use chrono::{DateTime, Duration, Utc};
-use lakehouse_event::{ClientEvent, EnrichedEvent, SCHEMA_VERSION};
+use lakehouse_event::{ClientEvent, EnrichedEvent, MAX_UTM_CHARS, SCHEMA_VERSION, UTM_FIELDS};
 use uuid::Uuid;
 
 use crate::user_agent::Client;
@@ -25,7 +25,18 @@ pub struct RequestContext {
 pub fn enrich(event: ClientEvent, request: &RequestContext) -> EnrichedEvent {
     let received_at = request.received_at;
     let (timestamp, timestamp_clamped) = corrected_timestamp(event.timestamp, event.sent_at, received_at);
-    let (host, path) = event.url.as_deref().map(host_and_path).unwrap_or_default();
+    let parsed = event.url.as_deref().and_then(|raw| url::Url::parse(raw).ok());
+    let (host, path) = parsed.as_ref().map(host_and_path).unwrap_or_default();
+    let [utm_source, utm_medium, utm_campaign, utm_term, utm_content] = campaign(
+        [
+            event.utm_source,
+            event.utm_medium,
+            event.utm_campaign,
+            event.utm_term,
+            event.utm_content,
+        ],
+        parsed.as_ref(),
+    );
     EnrichedEvent {
         event_id: event.event_id.unwrap_or_else(Uuid::now_v7),
         project_id: request.project_id.clone(),
@@ -49,6 +60,11 @@ pub fn enrich(event: ClientEvent, request: &RequestContext) -> EnrichedEvent {
         os: request.client.os.clone(),
         device_type: request.client.device_type.clone(),
         country: request.country.clone(),
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_term,
+        utm_content,
         schema_version: SCHEMA_VERSION,
     }
 }
@@ -75,14 +91,34 @@ fn corrected_timestamp(
     }
 }
 
-fn host_and_path(raw: &str) -> (Option<String>, Option<String>) {
-    match url::Url::parse(raw) {
-        Ok(url) => (
-            url.host_str().map(str::to_string),
-            Some(url.path().to_string()).filter(|path| !path.is_empty()),
-        ),
-        Err(_) => (None, None),
+fn host_and_path(url: &url::Url) -> (Option<String>, Option<String>) {
+    (
+        url.host_str().map(str::to_string),
+        Some(url.path().to_string()).filter(|path| !path.is_empty()),
+    )
+}
+
+/// The campaign fields ([`UTM_FIELDS`], in order): each as the client sent it, or else the
+/// first non-empty value of the same parameter in the url's query, percent-decoded, without NUL
+/// characters (PostgreSQL stores none) and cut to [`MAX_UTM_CHARS`] characters, the limit a sent
+/// value is held to. A parameter named in another case (`UTM_Source`) is not read, as
+/// analytics tools do.
+fn campaign(sent: [Option<String>; 5], url: Option<&url::Url>) -> [Option<String>; 5] {
+    let mut fields = sent;
+    let Some(url) = url else { return fields };
+    for (name, value) in url.query_pairs() {
+        let Some(slot) = UTM_FIELDS.iter().position(|field| *field == name) else {
+            continue;
+        };
+        if fields[slot].is_some() {
+            continue;
+        }
+        let cleaned: String = value.chars().filter(|c| *c != '\0').take(MAX_UTM_CHARS).collect();
+        if !cleaned.is_empty() {
+            fields[slot] = Some(cleaned);
+        }
     }
+    fields
 }
 
 #[cfg(test)]
@@ -108,6 +144,11 @@ mod tests {
             title: None,
             value: None,
             properties: Default::default(),
+            utm_source: None,
+            utm_medium: None,
+            utm_campaign: None,
+            utm_term: None,
+            utm_content: None,
         }
     }
 
@@ -149,6 +190,70 @@ mod tests {
         let event = enrich(client(None, None), &request());
         assert_eq!(event.host.as_deref(), Some("shop.example"));
         assert_eq!(event.path.as_deref(), Some("/cart/items"));
+    }
+
+    fn from_url(url: &str) -> ClientEvent {
+        ClientEvent {
+            url: Some(url.into()),
+            ..client(None, None)
+        }
+    }
+
+    #[test]
+    fn the_campaign_is_read_from_the_url_query() {
+        let event = enrich(
+            from_url(
+                "https://shop.example/?utm_source=news%20letter&utm_medium=email&utm_campaign=bf-2026&utm_term=shoes&utm_content=hero&id=3",
+            ),
+            &request(),
+        );
+        assert_eq!(event.utm_source.as_deref(), Some("news letter"));
+        assert_eq!(event.utm_medium.as_deref(), Some("email"));
+        assert_eq!(event.utm_campaign.as_deref(), Some("bf-2026"));
+        assert_eq!(event.utm_term.as_deref(), Some("shoes"));
+        assert_eq!(event.utm_content.as_deref(), Some("hero"));
+    }
+
+    #[test]
+    fn sent_campaign_fields_win_over_the_url() {
+        let mut sent = from_url("https://shop.example/?utm_source=url&utm_campaign=from-url");
+        sent.utm_source = Some("app".into());
+        let event = enrich(sent, &request());
+        assert_eq!(event.utm_source.as_deref(), Some("app"));
+        assert_eq!(
+            event.utm_campaign.as_deref(),
+            Some("from-url"),
+            "the fields not sent still come from the url"
+        );
+    }
+
+    #[test]
+    fn url_campaign_values_are_bounded_cleaned_and_may_be_absent() {
+        let long = "x".repeat(MAX_UTM_CHARS + 10);
+        let event = enrich(
+            from_url(&format!(
+                "https://shop.example/?utm_source=a%00b&utm_medium=&utm_medium=cpc&utm_term={long}&UTM_Content=no"
+            )),
+            &request(),
+        );
+        assert_eq!(
+            event.utm_source.as_deref(),
+            Some("ab"),
+            "no NUL reaches the stores"
+        );
+        assert_eq!(
+            event.utm_medium.as_deref(),
+            Some("cpc"),
+            "the first non-empty value"
+        );
+        assert_eq!(
+            event.utm_term.map(|term| term.chars().count()),
+            Some(MAX_UTM_CHARS)
+        );
+        assert_eq!(event.utm_content, None, "parameter names are case-sensitive");
+        assert_eq!(event.utm_campaign, None);
+        let plain = enrich(client(None, None), &request());
+        assert_eq!((plain.utm_source, plain.utm_campaign), (None, None));
     }
 
     #[test]

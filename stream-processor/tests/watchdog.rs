@@ -7,10 +7,12 @@
 //! end. The crashes are repeated until the broker does hand a new member nothing (on a broker that
 //! never does, the test fails: it cannot show the recovery).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{free_port, processor, ready};
 use lakehouse_testkit::restart::Load;
 use lakehouse_testkit::warehouse::{PATIENCE, stored_offsets_so_far, wait_for_rows_and_offsets};
 use lakehouse_testkit::{
@@ -18,51 +20,12 @@ use lakehouse_testkit::{
     wait_until,
 };
 use sqlx::PgPool;
-use tokio::process::Command;
 
 /// The watchdog's limit for the services' session timeout (the session timeout plus 4 s).
 const LIMIT: Duration = Duration::from_secs(lakehouse_kafka::SESSION_TIMEOUT.as_secs() + 4);
 
 /// How many times the crashes are repeated until a new member is handed nothing.
 const ATTEMPTS: usize = 5;
-/// A dynamic member of `group` (no static member name), with the production session timeout.
-fn processor(
-    stack: &Stack,
-    topic: &TestTopic,
-    database: &TempDatabase,
-    group: &str,
-    metrics_port: u16,
-) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse-stream-processor"));
-    command
-        .args(topic.flags(stack))
-        .args([
-            format!("--database-url={}", database.url),
-            format!("--group-id={group}"),
-            format!("--metrics-addr=127.0.0.1:{metrics_port}"),
-            "--batch-max-events=100".into(),
-            "--batch-max-wait-ms=200".into(),
-        ])
-        .env_remove("KAFKA_GROUP_INSTANCE_ID");
-    command
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
-}
-
-/// `/ready`'s status code and body; `None` while the ops server does not answer.
-async fn ready(http: &reqwest::Client, port: u16) -> Option<(u16, String)> {
-    let response = http
-        .get(format!("http://127.0.0.1:{port}/ready"))
-        .send()
-        .await
-        .ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.text().await.ok()?))
-}
-
 /// The rejoins the member counted for `reason`, from its `/metrics`.
 async fn rejoins(http: &reqwest::Client, port: u16, group: &str, reason: &str) -> Option<u64> {
     let text = http

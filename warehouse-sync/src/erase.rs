@@ -133,7 +133,8 @@ pub async fn erase_from_warehouse(pool: &PgPool, user: &User, dry_run: bool) -> 
         r#"DELETE FROM events WHERE date_trunc('hour', "timestamp") = ANY($1)
            RETURNING event_id, project_id, event_type, event_name, session_id, user_id, visitor_id,
                      "timestamp", timestamp_clamped, sent_at, received_at, url, host, path, referrer,
-                     title, value, properties, browser, os, device_type, country, schema_version,
+                     title, value, properties, browser, os, device_type, country, utm_source,
+                     utm_medium, utm_campaign, utm_term, utm_content, schema_version,
                      kafka_partition, kafka_offset"#,
     )
     .bind(&erased.hours)
@@ -208,6 +209,11 @@ struct KeptEvent {
     os: Option<String>,
     device_type: Option<String>,
     country: Option<String>,
+    utm_source: Option<String>,
+    utm_medium: Option<String>,
+    utm_campaign: Option<String>,
+    utm_term: Option<String>,
+    utm_content: Option<String>,
     schema_version: i16,
     kafka_partition: i32,
     kafka_offset: i64,
@@ -244,6 +250,11 @@ impl KeptEvent {
             os: self.os,
             device_type: self.device_type,
             country: self.country,
+            utm_source: self.utm_source,
+            utm_medium: self.utm_medium,
+            utm_campaign: self.utm_campaign,
+            utm_term: self.utm_term,
+            utm_content: self.utm_content,
             schema_version: u16::try_from(self.schema_version)
                 .map_err(|_| SyncError::Row(format!("schema_version {}", self.schema_version)))?,
         };

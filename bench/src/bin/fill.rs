@@ -1,4 +1,4 @@
-//! Fills a topic with the reference workload: `--events` enriched events of about 480 bytes,
+//! Fills a topic with the reference workload: `--events` enriched events of about 500 bytes,
 //! keyed as the api keys them, produced as the api produces them (acks=all, idempotent, lz4).
 
 use std::time::{Duration, Instant};

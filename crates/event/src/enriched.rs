@@ -5,9 +5,28 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-/// Bumped when the enriched shape changes incompatibly; consumers read it from the `schema_version`
-/// header and field.
-pub const SCHEMA_VERSION: u16 = 1;
+/// The contract version this code writes: bumped whenever the enriched shape gains a field
+/// (DESIGN.md §5.1). Version 2 added the campaign fields (`utm_*`).
+pub const SCHEMA_VERSION: u16 = 2;
+
+/// The oldest contract version this code still reads: every field added since is optional, and
+/// absent in its events.
+pub const OLDEST_SCHEMA_VERSION: u16 = 1;
+
+/// True when this code knows every field of events of contract `version`: a sink stores no
+/// event of a version it does not know, since it would drop the fields it cannot see.
+pub fn is_known_version(version: u16) -> bool {
+    (OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&version)
+}
+
+/// The campaign fields of contract version 2, in the order every store keeps them.
+pub const UTM_FIELDS: [&str; 5] = [
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+];
 
 /// An event as the api produces it to Kafka: the validated client fields plus the server fields.
 ///
@@ -55,6 +74,18 @@ pub struct EnrichedEvent {
     pub device_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// Campaign attribution (contract version 2): sent by the client, or else read from the
+    /// `url`'s query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_campaign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_term: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utm_content: Option<String>,
     pub schema_version: u16,
 }
 
@@ -99,6 +130,11 @@ mod tests {
             os: None,
             device_type: None,
             country: None,
+            utm_source: Some("newsletter".into()),
+            utm_medium: None,
+            utm_campaign: Some("black-friday".into()),
+            utm_term: None,
+            utm_content: None,
             schema_version: SCHEMA_VERSION,
         }
     }
@@ -114,6 +150,29 @@ mod tests {
             sample().event_date(),
             NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
         );
+    }
+
+    #[test]
+    fn a_version_1_event_reads_without_campaign_fields() {
+        let mut v1 = serde_json::to_value(sample()).unwrap();
+        let object = v1.as_object_mut().unwrap();
+        for field in UTM_FIELDS {
+            object.remove(field);
+        }
+        object.insert("schema_version".into(), 1.into());
+        let event: EnrichedEvent = serde_json::from_value(v1).unwrap();
+        assert_eq!(
+            (event.utm_source, event.utm_campaign, event.schema_version),
+            (None, None, 1)
+        );
+    }
+
+    #[test]
+    fn known_versions_are_the_oldest_read_up_to_the_one_written() {
+        assert!(!is_known_version(0));
+        assert!(is_known_version(1));
+        assert!(is_known_version(SCHEMA_VERSION));
+        assert!(!is_known_version(SCHEMA_VERSION + 1));
     }
 
     #[test]

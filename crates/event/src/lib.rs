@@ -5,5 +5,7 @@
 mod enriched;
 mod validate;
 
-pub use enriched::{EnrichedEvent, SCHEMA_VERSION};
-pub use validate::{ClientEvent, EventLimits, FieldError, metric_field, payload_holds_nul, validate_event};
+pub use enriched::{EnrichedEvent, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, UTM_FIELDS, is_known_version};
+pub use validate::{
+    ClientEvent, EventLimits, FieldError, MAX_UTM_CHARS, metric_field, payload_holds_nul, validate_event,
+};

@@ -57,6 +57,12 @@ pub struct ClientEvent {
     pub title: Option<String>,
     pub value: Option<f64>,
     pub properties: Map<String, Value>,
+    /// Campaign attribution; when absent, the api reads it from the `url`'s query.
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub utm_term: Option<String>,
+    pub utm_content: Option<String>,
 }
 
 const KNOWN_FIELDS: &[&str] = &[
@@ -72,6 +78,11 @@ const KNOWN_FIELDS: &[&str] = &[
     "title",
     "value",
     "properties",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
 ];
 
 const MAX_EVENT_TYPE_CHARS: usize = 64;
@@ -80,6 +91,8 @@ const MAX_SESSION_ID_CHARS: usize = 64;
 const MAX_USER_ID_CHARS: usize = 255;
 const MAX_URL_CHARS: usize = 2048;
 const MAX_TITLE_CHARS: usize = 1024;
+/// The most characters a campaign field (`utm_*`) keeps, sent or read from the url.
+pub const MAX_UTM_CHARS: usize = 255;
 
 /// A rejection's field as a metric label: a contract field (or `event`, `properties.funnel`,
 /// `properties.step`) as it is, anything else (an unknown key a client made up) as `other`, so that
@@ -152,6 +165,8 @@ pub fn validate_event(value: &Value, limits: &EventLimits) -> Result<ClientEvent
         Some(_) => checker.fail("value", "must be a number"),
     };
     let properties = checker.properties(limits.max_property_keys);
+    let [utm_source, utm_medium, utm_campaign, utm_term, utm_content] =
+        crate::UTM_FIELDS.map(|field| checker.bounded(field, MAX_UTM_CHARS));
     if event_type.as_deref() == Some("funnel_step") {
         checker.funnel(&properties);
     }
@@ -170,6 +185,11 @@ pub fn validate_event(value: &Value, limits: &EventLimits) -> Result<ClientEvent
             title,
             value,
             properties,
+            utm_source,
+            utm_medium,
+            utm_campaign,
+            utm_term,
+            utm_content,
         }),
         _ => Err(checker.errors),
     }
@@ -477,6 +497,16 @@ mod tests {
     fn referrer_must_be_absolute_but_may_be_empty() {
         assert_eq!(field_of(with("referrer", json!("search engine"))), "referrer");
         assert_eq!(check(with("referrer", json!(""))).unwrap().referrer, None);
+    }
+
+    #[test]
+    fn campaign_fields_are_kept_and_bounded_like_other_strings() {
+        let event = check(with("utm_campaign", json!("black-friday"))).unwrap();
+        assert_eq!(event.utm_campaign.as_deref(), Some("black-friday"));
+        assert_eq!(event.utm_source, None);
+        assert_eq!(field_of(with("utm_source", json!("s".repeat(256)))), "utm_source");
+        assert_eq!(field_of(with("utm_term", json!(7))), "utm_term");
+        assert_eq!(metric_field("utm_medium"), "utm_medium");
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub(crate) struct Assignment {
     ends: BTreeMap<i32, (i64, i64)>,
     /// Partitions whose stored offset lies past the log's end: paused, never read.
     pub(crate) past_end: BTreeSet<i32>,
+    /// Partitions held at a message of a contract version this code does not know (its offset
+    /// and version): paused, read again only by a member that knows the version.
+    pub(crate) newer: BTreeMap<i32, (i64, u16)>,
 }
 
 impl Assignment {
@@ -163,14 +166,40 @@ impl Assignment {
         paused
     }
 
+    /// The partitions paused for good in this assignment: past the end of the log, or held at a
+    /// contract version this code does not know.
+    pub(crate) fn paused(&self) -> BTreeSet<i32> {
+        self.past_end.iter().chain(self.newer.keys()).copied().collect()
+    }
+
+    /// Pauses `partition` at `offset`, a message of contract `version` this code does not know;
+    /// false when it was held already (messages fetched before the pause keep arriving).
+    pub(crate) fn hold_newer(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        version: u16,
+        broker: &impl Broker,
+    ) -> bool {
+        if self.newer.contains_key(&partition) {
+            return false;
+        }
+        if let Err(error) = broker.pause(partition) {
+            tracing::error!(partition, %error, "cannot pause the partition");
+        }
+        self.newer.insert(partition, (offset, version));
+        true
+    }
+
     /// True when every assigned partition was sought, checked against its log, and read up to
-    /// its end as of assignment (or paused past it).
+    /// its end as of assignment (or paused for good).
     pub(crate) fn caught_up(&self, positions: &Positions) -> bool {
         !self.partitions.is_empty()
             && self.unsought.is_empty()
             && self.unverified.is_empty()
             && self.partitions.iter().all(|p| {
                 self.past_end.contains(p)
+                    || self.newer.contains_key(p)
                     || self.ends.get(p).is_some_and(|&(low, high)| {
                         high <= low || positions.next(*p).is_some_and(|next| next >= high)
                     })
@@ -362,6 +391,35 @@ mod tests {
             assignment.caught_up(&positions),
             "a drain ends: 1 is at its end, 0 is paused"
         );
+    }
+
+    #[tokio::test]
+    async fn a_partition_held_at_a_newer_contract_is_paused_once_and_counts_as_done_for_a_drain() {
+        let mut broker = FakeBroker::default();
+        broker.cached.insert(0, (0, 100));
+        broker.cached.insert(1, (0, 10));
+        let sink = stored(&[(0, Some(40)), (1, Some(10))]);
+        let mut positions = Positions::default();
+        let mut assignment = Assignment::new(BTreeSet::from([0, 1]));
+        assert!(
+            settle(&mut assignment, &mut positions, &broker, &sink)
+                .await
+                .is_empty()
+        );
+        assert!(
+            !assignment.caught_up(&positions),
+            "partition 0 is read up to 40 of 100"
+        );
+        assert!(assignment.hold_newer(0, 40, 9, &broker));
+        assert!(!assignment.hold_newer(0, 41, 9, &broker), "held already");
+        assert_eq!(*broker.paused.borrow(), [0]);
+        assert_eq!(assignment.newer, BTreeMap::from([(0, (40, 9))]));
+        assert_eq!(
+            assignment.paused(),
+            BTreeSet::from([0]),
+            "the watchdog leaves it alone"
+        );
+        assert!(assignment.caught_up(&positions), "1 is at its end, 0 is held");
     }
 
     #[tokio::test]

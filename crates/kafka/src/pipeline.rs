@@ -32,6 +32,9 @@ const OFFSETS_CHECK: &str = "offsets";
 /// The name of the readiness check that fails while the member holds no partition and the
 /// group's partitions grow unread.
 const PARTITIONS_CHECK: &str = "partitions";
+/// The name of the readiness check that fails while a partition is held at an event of a
+/// contract version this code does not know.
+const SCHEMA_CHECK: &str = "schema";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -49,6 +52,10 @@ pub enum PipelineError {
         "the sink's stored offsets of partitions {partitions:?} are past the end of the log (was the topic recreated?); reset them"
     )]
     PastEnd { partitions: Vec<i32> },
+    #[error(
+        "partitions {partitions:?} hold events of a contract version this build does not know; upgrade it to read them"
+    )]
+    NewerContract { partitions: Vec<i32> },
 }
 
 /// One consumer group member feeding one sink.
@@ -133,7 +140,13 @@ impl<S: BatchSink> Pipeline<S> {
     }
 
     /// The names of the readiness checks the loop maintains.
-    pub const CHECKS: [&'static str; 4] = [KAFKA_CHECK, SINK_CHECK, OFFSETS_CHECK, PARTITIONS_CHECK];
+    pub const CHECKS: [&'static str; 5] = [
+        KAFKA_CHECK,
+        SINK_CHECK,
+        OFFSETS_CHECK,
+        PARTITIONS_CHECK,
+        SCHEMA_CHECK,
+    ];
 
     /// Runs until `shutdown` is cancelled (or, in drain mode, until caught up), then commits
     /// what is buffered (if the sink lets it within a few retries) and returns. Fails only in
@@ -159,6 +172,7 @@ impl<S: BatchSink> Pipeline<S> {
         );
         let mut probing = None;
         self.health.set_ok(PARTITIONS_CHECK);
+        self.health.set_ok(SCHEMA_CHECK);
         tracing::info!(group = %self.group, topic = %self.topic, drain = self.until_caught_up, "consuming");
         loop {
             let deadline = batch.deadline(&self.policy);
@@ -181,6 +195,7 @@ impl<S: BatchSink> Pipeline<S> {
                 assignment = Assignment::new(self.member.rebalances().take_assigned());
                 self.sink.assigned(&assignment.partitions).await;
                 self.health.set_ok(OFFSETS_CHECK);
+                self.health.set_ok(SCHEMA_CHECK);
                 watchdog.assigned(&assignment.partitions, Instant::now());
                 self.report_idle(&watchdog);
             }
@@ -192,7 +207,8 @@ impl<S: BatchSink> Pipeline<S> {
                 Some(Ok(message)) => {
                     self.health.set_ok(KAFKA_CHECK);
                     watchdog.heard(message.partition(), Instant::now());
-                    self.admit(message, &mut positions, &mut batch, &shutdown).await;
+                    self.admit(message, &mut positions, &mut batch, &mut assignment, &shutdown)
+                        .await;
                 }
                 Some(Err(error)) => {
                     self.health.set_failed(KAFKA_CHECK, &error);
@@ -227,6 +243,10 @@ impl<S: BatchSink> Pipeline<S> {
                     outcome = Err(PipelineError::PastEnd {
                         partitions: assignment.past_end.iter().copied().collect(),
                     });
+                } else if !assignment.newer.is_empty() {
+                    outcome = Err(PipelineError::NewerContract {
+                        partitions: assignment.newer.keys().copied().collect(),
+                    });
                 }
                 break;
             }
@@ -242,6 +262,7 @@ impl<S: BatchSink> Pipeline<S> {
                 self.sink.discard();
                 positions.reset();
                 assignment = Assignment::default();
+                self.health.set_ok(SCHEMA_CHECK);
                 watchdog.left(Instant::now());
                 if let Err(source) = self
                     .member
@@ -281,7 +302,7 @@ impl<S: BatchSink> Pipeline<S> {
         match probing.take() {
             Some(task) if task.is_finished() => {
                 let probe = task.await.ok().flatten()?;
-                let stall = watchdog.judge(Instant::now(), probe, &assignment.past_end);
+                let stall = watchdog.judge(Instant::now(), probe, &assignment.paused());
                 self.report_idle(watchdog);
                 stall
             }
@@ -344,9 +365,13 @@ impl<S: BatchSink> Pipeline<S> {
         message: OwnedMessage,
         positions: &mut Positions,
         batch: &mut Batch,
+        assignment: &mut Assignment,
         shutdown: &CancellationToken,
     ) {
         let (partition, offset) = (message.partition(), message.offset());
+        if assignment.newer.contains_key(&partition) {
+            return; // fetched before the partition was paused
+        }
         let mut admission = positions.admit(partition, offset);
         if admission == Admission::Lookup {
             let Some(stored) = self.sink.stored_offset(partition, shutdown).await else {
@@ -375,6 +400,9 @@ impl<S: BatchSink> Pipeline<S> {
                             .await;
                         batch.cover(partition, offset);
                     }
+                    Ok(event) if !lakehouse_event::is_known_version(event.schema_version) => {
+                        self.hold_newer(partition, offset, event.schema_version, assignment);
+                    }
                     Ok(event) => {
                         let record = Record {
                             event,
@@ -390,6 +418,34 @@ impl<S: BatchSink> Pipeline<S> {
                 }
             }
         }
+    }
+
+    /// Stops reading `partition` at `offset`, an event of contract `version` this code does not
+    /// know: storing it would drop the fields it cannot see, and skipping it would lose it. The
+    /// records before it are committed as usual; the partition stays paused, `/ready` fails, and
+    /// its lag grows (the alerts fire) until a member that knows the version reads it.
+    fn hold_newer(&self, partition: i32, offset: i64, version: u16, assignment: &mut Assignment) {
+        if !assignment.hold_newer(partition, offset, version, &self.member) {
+            return;
+        }
+        tracing::error!(partition, offset, schema_version = version, known = lakehouse_event::SCHEMA_VERSION, group = %self.group,
+            "an event of a contract version this build does not know: the partition is paused here, nothing is \
+             skipped or stored without its fields; deploy the sink version that knows it");
+        let held: Vec<String> = assignment
+            .newer
+            .iter()
+            .map(|(partition, (offset, version))| {
+                format!("partition {partition} at offset {offset} (schema_version {version})")
+            })
+            .collect();
+        self.health.set_failed(
+            SCHEMA_CHECK,
+            format!(
+                "events of a contract version newer than {}: {}",
+                lakehouse_event::SCHEMA_VERSION,
+                held.join(", ")
+            ),
+        );
     }
 
     /// A drain covers only the partitions the group gave it: other members hold the rest, or

@@ -13,7 +13,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use arrow::error::ArrowError;
 use chrono::{DateTime, NaiveDate, Utc};
-use lakehouse_event::EnrichedEvent;
+use lakehouse_event::{EnrichedEvent, UTM_FIELDS};
 use lakehouse_kafka::Record;
 use uuid::Uuid;
 
@@ -56,6 +56,13 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("kafka_offset", DataType::Int64, false),
         Field::new("ingested_at", utc_micros(), false),
         Field::new(PARTITION_COLUMN, DataType::Date32, false),
+        // Contract version 2. Columns a table gains come after all others, so they are last in
+        // a new table too: a table created now and one evolved from version 1 have one schema.
+        text(UTM_FIELDS[0], true),
+        text(UTM_FIELDS[1], true),
+        text(UTM_FIELDS[2], true),
+        text(UTM_FIELDS[3], true),
+        text(UTM_FIELDS[4], true),
     ]))
 });
 
@@ -118,6 +125,7 @@ pub(crate) struct RowsBuilder {
     kafka_partition: Int32Builder,
     kafka_offset: Int64Builder,
     ingested_at: TimestampMicrosecondBuilder,
+    utm: [StringBuilder; 5],
     /// The properties of one event as JSON, written here before they are appended.
     json: Vec<u8>,
     rows: usize,
@@ -153,6 +161,7 @@ impl Default for RowsBuilder {
             kafka_partition: Int32Builder::new(),
             kafka_offset: Int64Builder::new(),
             ingested_at: TimestampMicrosecondBuilder::new(),
+            utm: std::array::from_fn(|_| StringBuilder::new()),
             json: Vec::new(),
             rows: 0,
             text_bytes: 0,
@@ -161,8 +170,8 @@ impl Default for RowsBuilder {
 }
 
 /// Bytes of a row's fixed-width columns in the builders: ten timestamps, numbers and offsets of
-/// 8 bytes, seventeen string offsets of 4, and a few small ones.
-const FIXED_ROW_BYTES: usize = 10 * 8 + 17 * 4 + 8;
+/// 8 bytes, twenty-two string offsets of 4, and a few small ones.
+const FIXED_ROW_BYTES: usize = 10 * 8 + 22 * 4 + 8;
 
 impl RowsBuilder {
     pub(crate) fn len(&self) -> usize {
@@ -222,6 +231,16 @@ impl RowsBuilder {
         self.kafka_partition.append_value(record.partition);
         self.kafka_offset.append_value(record.offset);
         self.ingested_at.append_value(micros(ingested_at));
+        let utm = [
+            &e.utm_source,
+            &e.utm_medium,
+            &e.utm_campaign,
+            &e.utm_term,
+            &e.utm_content,
+        ];
+        for (builder, value) in self.utm.iter_mut().zip(utm) {
+            Self::text(builder, bytes, value.as_deref());
+        }
         self.rows += 1;
     }
 
@@ -230,7 +249,7 @@ impl RowsBuilder {
         let utc = |builder: &mut TimestampMicrosecondBuilder| -> ArrayRef {
             Arc::new(builder.finish().with_timezone("UTC"))
         };
-        let columns: Vec<ArrayRef> = vec![
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.event_id.finish()),
             Arc::new(self.project_id.finish()),
             Arc::new(self.event_type.finish()),
@@ -258,6 +277,9 @@ impl RowsBuilder {
             Arc::new(self.kafka_offset.finish()),
             utc(&mut self.ingested_at),
         ];
+        for builder in &mut self.utm {
+            columns.push(Arc::new(builder.finish()));
+        }
         self.rows = 0;
         self.text_bytes = 0;
         RecordBatch::try_new(file_schema(), columns)
@@ -270,13 +292,24 @@ pub fn to_record_batch(records: &[Record], ingested_at: DateTime<Utc>) -> Result
     for record in records {
         rows.append(record, ingested_at);
     }
-    let mut columns = rows.finish()?.columns().to_vec();
-    columns.push(Arc::new(
+    let file = rows.finish()?;
+    let dates: ArrayRef = Arc::new(
         records
             .iter()
             .map(|r| Some(date32(r.event.event_date())))
             .collect::<Date32Array>(),
-    ));
+    );
+    let columns = events_schema()
+        .fields()
+        .iter()
+        .map(|field| match field.name().as_str() {
+            PARTITION_COLUMN => Ok(dates.clone()),
+            name => file
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(events_schema(), columns)
 }
 
@@ -313,6 +346,15 @@ fn times(batch: &RecordBatch, name: &str) -> Result<TimestampMicrosecondArray, R
     Ok(column(batch, name, &utc_micros())?
         .as_primitive::<TimestampMicrosecondType>()
         .clone())
+}
+
+/// A text column a table may lack (one added to the contract after the table was written, read
+/// at an older version): all null then.
+fn text_or_null(batch: &RecordBatch, name: &str) -> Result<StringArray, RowError> {
+    if batch.column_by_name(name).is_none() {
+        return Ok(StringArray::new_null(batch.num_rows()));
+    }
+    text(batch, name)
 }
 
 fn optional(array: &StringArray, row: usize) -> Option<String> {
@@ -397,6 +439,10 @@ pub fn to_records(batch: &RecordBatch) -> Result<Vec<Record>, RowError> {
     let partition: &Int32Array = partition.as_primitive();
     let offset = column(batch, "kafka_offset", &DataType::Int64)?;
     let offset: &Int64Array = offset.as_primitive();
+    let [utm_source, utm_medium, utm_campaign, utm_term, utm_content] =
+        UTM_FIELDS.map(|name| text_or_null(batch, name));
+    let (utm_source, utm_medium, utm_campaign) = (utm_source?, utm_medium?, utm_campaign?);
+    let (utm_term, utm_content) = (utm_term?, utm_content?);
 
     let mut records = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
@@ -435,6 +481,11 @@ pub fn to_records(batch: &RecordBatch) -> Result<Vec<Record>, RowError> {
             os: optional(&os, row),
             device_type: optional(&device_type, row),
             country: optional(&country, row),
+            utm_source: optional(&utm_source, row),
+            utm_medium: optional(&utm_medium, row),
+            utm_campaign: optional(&utm_campaign, row),
+            utm_term: optional(&utm_term, row),
+            utm_content: optional(&utm_content, row),
             schema_version: u16::try_from(schema_version.value(row)).unwrap_or_default(),
         };
         records.push(Record {
@@ -478,6 +529,11 @@ mod tests {
                 os: None,
                 device_type: None,
                 country: None,
+                utm_source: Some("newsletter".into()),
+                utm_medium: None,
+                utm_campaign: Some("black-friday".into()),
+                utm_term: None,
+                utm_content: None,
                 schema_version: SCHEMA_VERSION,
             },
             partition: 2,
@@ -532,6 +588,14 @@ mod tests {
         let records = vec![record(7, Some(9.5)), sent];
         let batch = to_record_batch(&records, Utc::now()).unwrap();
         assert_eq!(to_records(&batch).unwrap(), records);
+        let without_campaign = batch.project(&(0..27).collect::<Vec<_>>()).unwrap();
+        assert!(without_campaign.column_by_name("utm_source").is_none());
+        let old = to_records(&without_campaign).unwrap();
+        assert_eq!(
+            old[0].event.utm_source, None,
+            "a row written before version 2 has no campaign"
+        );
+        assert_eq!(old[0].event.event_id, records[0].event.event_id);
         let without_ids = batch.project(&[1, 2, 3]).unwrap();
         let error = to_records(&without_ids).unwrap_err();
         assert!(error.to_string().contains("no column event_id"), "{error}");

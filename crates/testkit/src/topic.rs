@@ -94,13 +94,21 @@ pub async fn produce_batched(stack: &Stack, topic: &str, events: &[EnrichedEvent
 
 /// Produces `(key, payload)` messages as they are, e.g. a payload no consumer can decode.
 pub async fn produce_raw(stack: &Stack, topic: &str, messages: &[(String, Vec<u8>)]) {
+    send(stack, topic, None, messages).await;
+}
+
+/// Produces `(key, payload)` messages as they are into `partition`, whatever their keys.
+pub async fn produce_raw_to(stack: &Stack, topic: &str, partition: i32, messages: &[(String, Vec<u8>)]) {
+    send(stack, topic, Some(partition), messages).await;
+}
+
+async fn send(stack: &Stack, topic: &str, partition: Option<i32>, messages: &[(String, Vec<u8>)]) {
     let producer: FutureProducer = stack.kafka_config().create().expect("a Kafka producer");
     for (key, payload) in messages {
+        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        record.partition = partition;
         producer
-            .send(
-                FutureRecord::to(topic).key(key).payload(payload),
-                Duration::from_secs(10),
-            )
+            .send(record, Duration::from_secs(10))
             .await
             .unwrap_or_else(|(e, _)| panic!("cannot produce to {topic}: {e}"));
     }

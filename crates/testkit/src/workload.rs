@@ -1,7 +1,7 @@
 //! Events for tests: one plain event ([`sample_event`]), and the reference workload of DESIGN.md
 //! §13: enriched events as the api would produce them, with realistic values (a few event types,
 //! thousands of sessions, about 20 distinct days, every dashboard dimension filled most of the
-//! time), about 480 bytes of JSON each. Deterministic: `(seed, index)` names one event, so a
+//! time), about 500 bytes of JSON each. Deterministic: `(seed, index)` names one event, so a
 //! benchmark's input is the same on every run and a test's expectations can be recomputed.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -38,6 +38,13 @@ const BROWSERS: [&str; 4] = ["Chrome", "Firefox", "Safari", "Edge"];
 const OSES: [&str; 5] = ["Windows", "macOS", "Linux", "iOS", "Android"];
 const DEVICES: [&str; 3] = ["desktop", "mobile", "tablet"];
 const COUNTRIES: [&str; 7] = ["US", "DE", "FR", "GB", "IN", "BR", "JP"];
+/// Campaigns a session may have landed from: source, medium, campaign.
+const CAMPAIGNS: [(&str, &str, &str); 4] = [
+    ("newsletter", "email", "black-friday"),
+    ("google", "cpc", "shoes-search"),
+    ("facebook", "social", "black-friday"),
+    ("partner", "referral", "spring-launch"),
+];
 
 /// The last day of the workload's timestamps (midnight, UTC).
 pub fn last_day() -> DateTime<Utc> {
@@ -67,7 +74,7 @@ impl Rolls {
         self.next() % n
     }
 
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len() as u64) as usize]
     }
 
@@ -103,6 +110,11 @@ pub fn sample_event(session_id: &str) -> EnrichedEvent {
         os: None,
         device_type: None,
         country: None,
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+        utm_term: None,
+        utm_content: None,
         schema_version: SCHEMA_VERSION,
     }
 }
@@ -121,6 +133,8 @@ pub fn reference_event(seed: u64, index: u64) -> EnrichedEvent {
         per_session.pick(&DEVICES),
     );
     let country = (!per_session.chance(10)).then(|| per_session.pick(&COUNTRIES));
+    // One session in eight came from a campaign; every event of the session carries it.
+    let campaign = per_session.chance(12).then(|| per_session.pick(&CAMPAIGNS));
 
     let kind = roll.below(100);
     let (event_type, event_name, value, properties) = match kind {
@@ -185,6 +199,11 @@ pub fn reference_event(seed: u64, index: u64) -> EnrichedEvent {
         os: Some(os.into()),
         device_type: Some(device.into()),
         country: country.map(Into::into),
+        utm_source: campaign.map(|(source, _, _)| source.into()),
+        utm_medium: campaign.map(|(_, medium, _)| medium.into()),
+        utm_campaign: campaign.map(|(_, _, name)| name.into()),
+        utm_term: None,
+        utm_content: None,
         schema_version: SCHEMA_VERSION,
     }
 }
@@ -208,11 +227,11 @@ mod tests {
     }
 
     #[test]
-    fn events_are_about_480_bytes_and_valid_for_the_warehouse() {
+    fn events_are_about_500_bytes_and_valid_for_the_warehouse() {
         let events: Vec<_> = (0..10_000).map(|i| reference_event(1, i)).collect();
         let bytes: usize = events.iter().map(|e| serde_json::to_vec(e).unwrap().len()).sum();
         let mean = bytes / events.len();
-        assert!((450..=510).contains(&mean), "mean size {mean} bytes");
+        assert!((450..=530).contains(&mean), "mean size {mean} bytes");
         let days: std::collections::BTreeSet<_> = events.iter().map(|e| e.event_date()).collect();
         assert_eq!(days.len() as u64, DAYS);
         let sessions: std::collections::BTreeSet<_> = events.iter().map(|e| &e.session_id).collect();

@@ -4,10 +4,13 @@
 // Each test binary compiles this module and uses part of it.
 #![allow(dead_code)]
 
+use std::net::TcpListener;
+
 use clap::Parser;
 use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::service::{InProcess, drained, processor_args};
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic};
+use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 /// The processor's configuration for the test's topic and database, with `extra` arguments
@@ -37,4 +40,42 @@ pub async fn drain(
 ) -> anyhow::Result<()> {
     let config = config(stack, topic, database, group, &["run", "--until-caught-up"]);
     drained(lakehouse_stream_processor::run(config, CancellationToken::new())).await
+}
+
+/// A dynamic member of `group` (no static member name), with the production session timeout.
+pub fn processor(
+    stack: &Stack,
+    topic: &TestTopic,
+    database: &TempDatabase,
+    group: &str,
+    metrics_port: u16,
+) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse-stream-processor"));
+    command
+        .args(topic.flags(stack))
+        .args([
+            format!("--database-url={}", database.url),
+            format!("--group-id={group}"),
+            format!("--metrics-addr=127.0.0.1:{metrics_port}"),
+            "--batch-max-events=100".into(),
+            "--batch-max-wait-ms=200".into(),
+        ])
+        .env_remove("KAFKA_GROUP_INSTANCE_ID");
+    command
+}
+
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// `/ready`'s status code and body; `None` while the ops server does not answer.
+pub async fn ready(http: &reqwest::Client, port: u16) -> Option<(u16, String)> {
+    let response = http
+        .get(format!("http://127.0.0.1:{port}/ready"))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
 }
