@@ -20,7 +20,7 @@ pub enum DerivedTable {
     UniqueIds,
     /// `funnel_progress`: the funnel steps each session reached, and when first.
     Funnels,
-    /// `event_dimensions_hourly`: counts and value sums per hour and type by six dimensions.
+    /// `event_dimensions_hourly`: counts and value sums per hour and type by eight dimensions.
     Dimensions,
 }
 
@@ -39,6 +39,32 @@ impl DerivedTable {
             DerivedTable::UniqueIds => "unique_ids_hourly",
             DerivedTable::Funnels => "funnel_progress",
             DerivedTable::Dimensions => "event_dimensions_hourly",
+        }
+    }
+
+    /// The columns the table's statement writes: what [`crate::schema`] checks the warehouse has.
+    pub(crate) fn columns(self) -> &'static [&'static str] {
+        match self {
+            DerivedTable::Rollups => &[
+                "bucket",
+                "project_id",
+                "event_type",
+                "event_name",
+                "path",
+                "events",
+                "value_sum",
+            ],
+            DerivedTable::UniqueIds => &["bucket", "project_id", "kind", "id"],
+            DerivedTable::Funnels => &["project_id", "funnel", "step", "session_id", "first_at"],
+            DerivedTable::Dimensions => &[
+                "bucket",
+                "project_id",
+                "event_type",
+                "dimension",
+                "value",
+                "events",
+                "value_sum",
+            ],
         }
     }
 
@@ -79,7 +105,8 @@ impl DerivedTable {
                 SELECT date_trunc('hour', i."timestamp"), i.project_id, i.event_type, x.dimension, x.value, count(*),
                        coalesce(sum(i.value), 0)
                 FROM lakehouse_new_events i
-                CROSS JOIN LATERAL lakehouse_dimensions(i.path, i.referrer, i.browser, i.os, i.device_type, i.country) AS x
+                CROSS JOIN LATERAL lakehouse_dimensions(i.path, i.referrer, i.browser, i.os, i.device_type, i.country,
+                                                   i.utm_source, i.utm_campaign) AS x
                 GROUP BY 1, 2, 3, 4, 5
                 ORDER BY 1, 2, 3, 4, 5
                 ON CONFLICT (bucket, project_id, event_type, dimension, value) DO UPDATE
@@ -187,6 +214,22 @@ mod tests {
         );
         assert_eq!("".parse::<DerivedTables>(), Ok(DerivedTables::new([])));
         assert!("event_rollups_minute,events".parse::<DerivedTables>().is_err());
+    }
+
+    #[test]
+    fn each_statement_writes_the_columns_the_schema_check_requires() {
+        for table in DerivedTable::ALL {
+            let sql = table.sql();
+            assert!(sql.contains(&format!("INSERT INTO {} ", table.name())), "{table}");
+            for column in table.columns() {
+                assert!(sql.contains(column), "{table}.{column}");
+            }
+        }
+        assert!(
+            DerivedTable::Dimensions
+                .sql()
+                .contains("i.utm_source, i.utm_campaign")
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod derived;
 pub mod grants;
 mod load;
 pub mod retention;
+mod schema;
 pub mod timescale;
 mod warehouse;
 
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{AuditArgs, Command, LOCAL_DATABASE_URL, ProcessorConfig};
 pub use derived::{DerivedTable, DerivedTables, UnknownTable};
 pub use load::{copy_events, create_staging, insert_events, insert_new_events};
+pub use schema::SchemaMismatch;
 pub use warehouse::{MAX_WRITERS, Warehouse, WarehouseError};
 
 /// Migrates, then consumes until `shutdown` is cancelled. A database that is down at start-up is

@@ -7,6 +7,7 @@
 //! inserted are staged, so the derived tables never count one twice.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use lakehouse_kafka::Record;
 use sqlx::PgConnection;
@@ -29,22 +30,76 @@ const STAGING: &str = r#"CREATE TEMPORARY TABLE IF NOT EXISTS lakehouse_new_even
     os          text,
     device_type text,
     country     text,
+    utm_source  text,
+    utm_campaign text,
     value       double precision,
     properties  jsonb
 ) ON COMMIT DELETE ROWS"#;
 
-const COPY_EVENTS: &str = r#"COPY events (
-    event_id, project_id, event_type, event_name, session_id, user_id, visitor_id, "timestamp",
-    timestamp_clamped, sent_at, received_at, url, host, path, referrer, title, value, properties,
-    browser, os, device_type, country, schema_version, kafka_partition, kafka_offset)
-    FROM STDIN (FORMAT binary)"#;
-const EVENT_FIELDS: i16 = 25;
+/// The columns of `events` a batch writes, in the order of [`event_rows`]: what
+/// [`crate::schema`] checks the warehouse has.
+pub(crate) const EVENT_COLUMNS: [&str; 30] = [
+    "event_id",
+    "project_id",
+    "event_type",
+    "event_name",
+    "session_id",
+    "user_id",
+    "visitor_id",
+    "timestamp",
+    "timestamp_clamped",
+    "sent_at",
+    "received_at",
+    "url",
+    "host",
+    "path",
+    "referrer",
+    "title",
+    "value",
+    "properties",
+    "browser",
+    "os",
+    "device_type",
+    "country",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "schema_version",
+    "kafka_partition",
+    "kafka_offset",
+];
 
-const COPY_STAGED: &str = r#"COPY lakehouse_new_events (
-    "timestamp", project_id, event_type, event_name, session_id, visitor_id, path, referrer,
-    browser, os, device_type, country, value, properties)
-    FROM STDIN (FORMAT binary)"#;
-const STAGED_FIELDS: i16 = 14;
+/// The columns of the staging table a batch writes, in the order of [`staged_rows`].
+const STAGED_COLUMNS: [&str; 16] = [
+    "timestamp",
+    "project_id",
+    "event_type",
+    "event_name",
+    "session_id",
+    "visitor_id",
+    "path",
+    "referrer",
+    "browser",
+    "os",
+    "device_type",
+    "country",
+    "utm_source",
+    "utm_campaign",
+    "value",
+    "properties",
+];
+
+static COPY_EVENTS: LazyLock<String> = LazyLock::new(|| copy_statement("events", &EVENT_COLUMNS));
+static COPY_STAGED: LazyLock<String> =
+    LazyLock::new(|| copy_statement("lakehouse_new_events", &STAGED_COLUMNS));
+
+/// `COPY table (columns) FROM STDIN (FORMAT binary)`, each column quoted.
+fn copy_statement(table: &str, columns: &[&str]) -> String {
+    let columns: Vec<String> = columns.iter().map(|column| format!("\"{column}\"")).collect();
+    format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", columns.join(", "))
+}
 
 /// How often a batch is copied again after a unique violation before the transaction fails (and
 /// the whole batch is retried): only a concurrent insert of one of its ids causes a second one.
@@ -104,7 +159,7 @@ pub async fn insert_events(conn: &mut PgConnection, mut fresh: Vec<&Record>) -> 
         }
     }
     if !fresh.is_empty() {
-        copy(conn, COPY_STAGED, staged_rows(&fresh)).await?;
+        copy(conn, &COPY_STAGED, staged_rows(&fresh)).await?;
     }
     Ok(fresh.len() as u64)
 }
@@ -124,7 +179,7 @@ pub async fn insert_new_events(conn: &mut PgConnection, records: &[Record]) -> R
 /// Copies the records into `events` as they are, all or none: the raw table's own speed, which
 /// the benchmark measures as the ceiling. Fails on an `event_id` already stored.
 pub async fn copy_events(conn: &mut PgConnection, records: &[&Record]) -> Result<u64, sqlx::Error> {
-    copy(conn, COPY_EVENTS, event_rows(records)).await
+    copy(conn, &COPY_EVENTS, event_rows(records)).await
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -144,7 +199,7 @@ async fn copy(conn: &mut PgConnection, statement: &str, rows: CopyRows) -> Resul
     copy.finish().await
 }
 
-/// The rows of `events`, in the column order of [`COPY_EVENTS`].
+/// The rows of `events`, in the order of [`EVENT_COLUMNS`].
 fn event_rows(records: &[&Record]) -> CopyRows {
     let mut rows = CopyRows::with_capacity(records.len() * 640);
     for Record {
@@ -153,7 +208,7 @@ fn event_rows(records: &[&Record]) -> CopyRows {
         offset,
     } in records.iter().copied()
     {
-        rows.row(EVENT_FIELDS)
+        rows.row(EVENT_COLUMNS.len() as i16)
             .uuid(&e.event_id)
             .text(&e.project_id)
             .text(&e.event_type)
@@ -176,6 +231,11 @@ fn event_rows(records: &[&Record]) -> CopyRows {
             .optional_text(e.os.as_deref())
             .optional_text(e.device_type.as_deref())
             .optional_text(e.country.as_deref())
+            .optional_text(e.utm_source.as_deref())
+            .optional_text(e.utm_medium.as_deref())
+            .optional_text(e.utm_campaign.as_deref())
+            .optional_text(e.utm_term.as_deref())
+            .optional_text(e.utm_content.as_deref())
             .int2(i16::try_from(e.schema_version).unwrap_or(i16::MAX))
             .int4(*partition)
             .int8(*offset);
@@ -183,12 +243,12 @@ fn event_rows(records: &[&Record]) -> CopyRows {
     rows
 }
 
-/// The staged rows, in the column order of [`COPY_STAGED`]; properties only where a funnel step
+/// The staged rows, in the order of [`STAGED_COLUMNS`]; properties only where a funnel step
 /// is read from them.
 fn staged_rows(records: &[&Record]) -> CopyRows {
     let mut rows = CopyRows::with_capacity(records.len() * 200);
     for Record { event: e, .. } in records.iter().copied() {
-        rows.row(STAGED_FIELDS)
+        rows.row(STAGED_COLUMNS.len() as i16)
             .timestamptz(&e.timestamp)
             .text(&e.project_id)
             .text(&e.event_type)
@@ -201,6 +261,8 @@ fn staged_rows(records: &[&Record]) -> CopyRows {
             .optional_text(e.os.as_deref())
             .optional_text(e.device_type.as_deref())
             .optional_text(e.country.as_deref())
+            .optional_text(e.utm_source.as_deref())
+            .optional_text(e.utm_campaign.as_deref())
             .optional_float8(e.value);
         if e.event_type == "funnel_step" {
             rows.jsonb(&e.properties);

@@ -12,6 +12,7 @@ use sqlx::postgres::PgPoolOptions;
 
 use crate::derived::DerivedTables;
 use crate::grants::Roles;
+use crate::schema::SchemaMismatch;
 use crate::timescale::Storage;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -27,6 +28,10 @@ pub enum WarehouseError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database lacks a table or column this build writes: nothing is committed until it is
+    /// there (a removed column never turns into silently dropped fields or skipped events).
+    #[error("{0}")]
+    Schema(SchemaMismatch),
 }
 
 /// The PostgreSQL side of the consumer group `group`.
@@ -70,11 +75,19 @@ impl Warehouse {
         self
     }
 
-    /// Applies the embedded migrations, makes the hypertables where TimescaleDB exists, and grants
+    /// Applies the embedded migrations, checks that every table and column a batch writes exists
+    /// (a schema mismatch otherwise), makes the hypertables where TimescaleDB exists, and grants
     /// the roles their privileges; safe to run from several processes at once.
     pub async fn migrate(&self, roles: &Roles) -> Result<Storage, WarehouseError> {
         MIGRATOR.run(&self.pool).await?;
         let storage = crate::timescale::ensure(&self.pool).await?;
+        let missing = crate::schema::missing_columns(&self.pool, &self.derived).await?;
+        if !missing.is_empty() {
+            return Err(WarehouseError::Schema(SchemaMismatch {
+                missing,
+                refused: None,
+            }));
+        }
         let granted = crate::grants::grant(&self.pool, roles).await?;
         if !granted.missing.is_empty() {
             tracing::warn!(missing = ?granted.missing,
@@ -178,6 +191,21 @@ impl Warehouse {
             None => Ok(inserted),
         }
     }
+
+    /// A commit refused for naming what the database lacks, as the columns missing now (the
+    /// database's own words alone when it cannot be asked).
+    async fn schema_mismatch(&self, refused: &sqlx::Error) -> WarehouseError {
+        let missing = crate::schema::missing_columns(&self.pool, &self.derived)
+            .await
+            .unwrap_or_default();
+        let refused = refused
+            .as_database_error()
+            .map_or_else(|| refused.to_string(), |e| e.message().to_string());
+        WarehouseError::Schema(SchemaMismatch {
+            missing,
+            refused: Some(refused),
+        })
+    }
 }
 
 /// The partitions of `batch` dealt round-robin into at most `writers` groups, each with the next
@@ -219,7 +247,13 @@ impl BatchSink for Warehouse {
     }
 
     async fn write(&mut self, batch: &Batch) -> Result<(), WarehouseError> {
-        let inserted = self.write_batch(batch).await?;
+        let inserted = match self.write_batch(batch).await {
+            Ok(inserted) => inserted,
+            Err(WarehouseError::Database(error)) if crate::schema::is_undefined_object(&error) => {
+                return Err(self.schema_mismatch(&error).await);
+            }
+            Err(error) => return Err(error),
+        };
         tracing::debug!(
             records = batch.records.len(),
             inserted,

@@ -36,7 +36,8 @@ async fn main() -> anyhow::Result<()> {
             session_id text NOT NULL, user_id text, visitor_id text, "timestamp" timestamptz NOT NULL,
             received_at timestamptz NOT NULL, url text, host text, path text, referrer text, title text,
             value double precision, properties jsonb NOT NULL, browser text, os text, device_type text,
-            country text, schema_version smallint NOT NULL)"#,
+            country text, utm_source text, utm_medium text, utm_campaign text, utm_term text,
+            utm_content text, schema_version smallint NOT NULL)"#,
     )
     .execute(&pool)
     .await?;
@@ -55,8 +56,10 @@ async fn main() -> anyhow::Result<()> {
         sqlx::query(
             r#"INSERT INTO events (event_id, project_id, event_type, event_name, session_id, user_id,
                    visitor_id, "timestamp", received_at, url, host, path, referrer, title, value, properties,
-                   browser, os, device_type, country, schema_version)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+                   browser, os, device_type, country, utm_source, utm_medium, utm_campaign, utm_term,
+                   utm_content, schema_version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                       $21, $22, $23, $24, $25, $26)
                ON CONFLICT (event_id) DO NOTHING"#,
         )
         .bind(event.event_id)
@@ -79,6 +82,11 @@ async fn main() -> anyhow::Result<()> {
         .bind(&event.os)
         .bind(&event.device_type)
         .bind(&event.country)
+        .bind(&event.utm_source)
+        .bind(&event.utm_medium)
+        .bind(&event.utm_campaign)
+        .bind(&event.utm_term)
+        .bind(&event.utm_content)
         .bind(i16::try_from(event.schema_version).unwrap_or(i16::MAX))
         .execute(&pool)
         .await?;

@@ -20,7 +20,8 @@ const DERIVED: [(&str, &str, &str); 4] = [
                   round(coalesce(sum(e.value), 0)::numeric, 6)
            FROM events e CROSS JOIN LATERAL (VALUES
                ('path', e.path), ('referrer_host', lakehouse_referrer_host(e.referrer)), ('browser', e.browser),
-               ('os', e.os), ('device_type', e.device_type), ('country', e.country)) AS d(dimension, value)
+               ('os', e.os), ('device_type', e.device_type), ('country', e.country),
+               ('utm_source', e.utm_source), ('utm_campaign', e.utm_campaign)) AS d(dimension, value)
            WHERE d.value IS NOT NULL GROUP BY 1, 2, 3, 4, 5"#,
         "SELECT bucket, project_id, event_type, dimension, value, events, round(value_sum::numeric, 6)
          FROM event_dimensions_hourly",
