@@ -117,7 +117,7 @@ pub(crate) fn ensure_evolved(table: &StructType) -> Result<(), SchemaError> {
 /// commit, and returns its version (`None` when nothing was missing). A table it cannot evolve is
 /// a [`SchemaError`]. When another commit wins the race (another writer adding them, or a
 /// restore), the table is reloaded and looked at again.
-pub(crate) async fn add_missing_columns(table: &mut DeltaTable) -> Result<Option<u64>, LakeError> {
+pub async fn add_missing_columns(table: &mut DeltaTable) -> Result<Option<u64>, LakeError> {
     let mut retries = ConflictRetries::new("add columns");
     loop {
         let added = add_once(table).await;

@@ -42,7 +42,7 @@ pub use create::{DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LOG_RETENTION_HOURS, open_
 pub use dedup::{DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DedupOptions};
 pub use diff::{Diff, DiffRow, diff};
 pub use error::LakeError;
-pub use evolve::SchemaError;
+pub use evolve::{SchemaError, add_missing_columns};
 pub use gdpr::{EraseOptions, Erased, User, delete_user, export_user};
 pub use history::{Commit, history};
 pub use location::{
