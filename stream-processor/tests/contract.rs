@@ -104,6 +104,20 @@ async fn a_running_sink_holding_an_unknown_version_is_not_ready_and_reads_other_
     let checks: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
     assert_ne!(checks["checks"]["schema"], "ok", "{body}");
     assert!(body.contains("partition 0 at offset 20"), "{body}");
+    // What LakehouseNotReady watches.
+    let metrics = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("the metrics");
+    let gauge = metrics
+        .lines()
+        .find(|line| line.starts_with("lakehouse_ready_check{") && line.contains("check=\"schema\""))
+        .unwrap_or_else(|| panic!("no schema check gauge in\n{metrics}"));
+    assert!(gauge.ends_with(" 0"), "{gauge}");
 
     // Partition 1 goes on; partition 0 stores nothing from the newer event on.
     wait_until("partition 1's new events", PATIENCE, || async {

@@ -27,6 +27,17 @@ pub struct Event {
     pub value: Option<f64>,
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub properties: Map<String, Value>,
+    /// Campaign attribution; when absent, the api reads each from the `url`'s query.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_medium: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_campaign: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_term: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_content: Option<String>,
 }
 
 impl Event {
@@ -44,6 +55,11 @@ impl Event {
             title: None,
             value: None,
             properties: Map::new(),
+            utm_source: None,
+            utm_medium: None,
+            utm_campaign: None,
+            utm_term: None,
+            utm_content: None,
         }
     }
 
@@ -84,6 +100,20 @@ impl Event {
         self
     }
 
+    /// The campaign the event is attributed to (`utm_source`, `utm_medium`, `utm_campaign`), for
+    /// events whose `url` does not carry it (a server-side conversion, an app).
+    pub fn campaign(
+        mut self,
+        source: impl Into<String>,
+        medium: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        self.utm_source = Some(source.into());
+        self.utm_medium = Some(medium.into());
+        self.utm_campaign = Some(name.into());
+        self
+    }
+
     pub fn property(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.properties.insert(key.into(), value.into());
         self
@@ -93,6 +123,21 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_campaign_is_sent_in_the_contracts_utm_fields() {
+        let json = serde_json::to_value(Event::new("conversion", "s").campaign("newsletter", "email", "bf"))
+            .unwrap();
+        assert_eq!(
+            (&json["utm_source"], &json["utm_medium"], &json["utm_campaign"]),
+            (
+                &Value::from("newsletter"),
+                &Value::from("email"),
+                &Value::from("bf")
+            )
+        );
+        assert!(json.get("utm_term").is_none());
+    }
 
     #[test]
     fn an_event_has_a_v7_id_and_its_time_when_made_and_only_the_fields_set() {

@@ -425,6 +425,30 @@ fn env_of(deployment: &Value) -> BTreeMap<String, Value> {
 }
 
 #[test]
+fn the_lake_writers_log_retention_and_compaction_are_set_only_when_given() {
+    let sets = tools::chart_value_sets();
+    let names = [
+        "LOG_RETENTION_HOURS",
+        "COMPACT_SMALL_FILES",
+        "COMPACT_TARGET_SIZE",
+    ];
+    let writer = env_of(named(&sets["full"], "Deployment", "lakehouse-delta-writer"));
+    let values: Vec<&Value> = names.iter().map(|name| &writer[*name]["value"]).collect();
+    assert_eq!(
+        values,
+        [&json!("1440"), &json!("20"), &json!("268435456")],
+        "whole numbers, not Helm's floats (2.68435456e+08)"
+    );
+    let defaults = env_of(named(&sets["defaults"], "Deployment", "lakehouse-delta-writer"));
+    for name in names {
+        assert!(
+            !defaults.contains_key(name),
+            "{name}: the writer's own default applies"
+        );
+    }
+}
+
+#[test]
 fn the_lake_browser_is_internal_needs_its_token_and_only_previews_restores_by_default() {
     let sets = tools::chart_value_sets();
     for set in ["defaults", "minimal"] {

@@ -12,10 +12,28 @@ export interface LakehouseEvent {
   title?: string;
   value?: number;
   properties?: { [key: string]: unknown };
+  /** Campaign attribution; when absent, the api reads each from the `url`'s query. */
+  utm_source?: string;
+  utm_medium?: string;
+  utm_campaign?: string;
+  utm_term?: string;
+  utm_content?: string;
 }
 
 /** The fields a caller may set beside the type and properties. */
-export type Fields = Pick<LakehouseEvent, "event_name" | "value" | "url" | "referrer" | "title">;
+export type Fields = Pick<
+  LakehouseEvent,
+  | "event_name"
+  | "value"
+  | "url"
+  | "referrer"
+  | "title"
+  | "utm_source"
+  | "utm_medium"
+  | "utm_campaign"
+  | "utm_term"
+  | "utm_content"
+>;
 
 /** A queued event: `s` is when it was last sent (ms), absent before its first send. */
 export interface Item {
