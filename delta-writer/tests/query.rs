@@ -1,24 +1,47 @@
 //! `lakehouse-delta-writer query` runs one read-only query and refuses every other statement with a
 //! clear message and a failing exit, changing nothing: no file written by `COPY`, none read by
-//! `CREATE EXTERNAL TABLE`.
+//! `CREATE EXTERNAL TABLE`. A column added after files were written reads null in them, and a
+//! version before it is queried with its own schema.
 
 use std::process::Output;
 
+use deltalake::kernel::{DataType, StructField};
 use lakehouse_kafka::{Batch, Record};
-use lakehouse_lake::{EventsWriter, LakeLocation, WriterOptions};
+use lakehouse_lake::{AsOf, EventsWriter, LakeLocation, WriterOptions, open_at};
 use lakehouse_testkit::{reference_event, unique};
 
 fn run_query(lake: &std::path::Path, sql: &str) -> Output {
+    run_query_with(lake, sql, &[])
+}
+
+/// Runs `query` with `extra` arguments (e.g. `--version=1`) before the SQL.
+fn run_query_with(lake: &std::path::Path, sql: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        format!("--lake-uri={}", lake.display()),
+        "--log-format=pretty".into(),
+        "query".into(),
+        "--format=csv".into(),
+    ];
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    args.push(sql.into());
     std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"))
-        .args([
-            format!("--lake-uri={}", lake.display()),
-            "--log-format=pretty".into(),
-            "query".into(),
-            "--format=csv".into(),
-            sql.into(),
-        ])
+        .args(args)
         .output()
         .expect("the delta-writer binary runs")
+}
+
+/// `rows` reference events of `seed` from offset `first` on, read from partition 0.
+fn batch(seed: u64, first: u64, rows: u64) -> Batch {
+    let mut batch = Batch::new("t");
+    for index in first..first + rows {
+        let record = Record {
+            event: reference_event(seed, index),
+            partition: 0,
+            offset: index as i64,
+        };
+        batch.push(record, 1);
+    }
+    batch
 }
 
 #[tokio::test]
@@ -28,16 +51,7 @@ async fn query_runs_reads_and_refuses_everything_else() {
     let mut writer = EventsWriter::open_or_create(&location, &WriterOptions::new("g"))
         .await
         .expect("the lake");
-    let mut batch = Batch::new("t");
-    for index in 0..20 {
-        let record = Record {
-            event: reference_event(3, index),
-            partition: 0,
-            offset: index as i64,
-        };
-        batch.push(record, 1);
-    }
-    writer.write(&batch).await.expect("a commit");
+    writer.write(&batch(3, 0, 20)).await.expect("a commit");
 
     let counted = run_query(&dir, "SELECT count(*) AS n FROM events");
     assert!(counted.status.success(), "{counted:?}");
@@ -72,5 +86,37 @@ async fn query_runs_reads_and_refuses_everything_else() {
     assert!(!copied.exists(), "a refused COPY wrote {}", copied.display());
     let still = run_query(&dir, "SELECT count(*) AS n FROM events");
     assert_eq!(String::from_utf8_lossy(&still.stdout), "n\n20\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn query_reads_a_column_added_after_the_files_as_null_and_time_travels_to_before_it() {
+    let dir = std::env::temp_dir().join(unique("cli-query-evolved"));
+    let location = LakeLocation::new(dir.display().to_string());
+    let mut writer = EventsWriter::open_or_create(&location, &WriterOptions::new("g"))
+        .await
+        .expect("the lake");
+    writer.write(&batch(4, 0, 20)).await.expect("a commit");
+    // A newer writer adds a nullable column (version 2); our files (version 1) lack it.
+    let table = open_at(&location, &AsOf::default()).await.expect("the table");
+    table
+        .add_columns()
+        .with_fields([StructField::new("utm_future", DataType::STRING, true)])
+        .await
+        .expect("a newer writer's column");
+    writer.write(&batch(4, 20, 10)).await.expect("a commit beside it");
+
+    let sql = "SELECT count(*) AS n, count(utm_future) AS future FROM events";
+    let latest = run_query(&dir, sql);
+    assert!(latest.status.success(), "{latest:?}");
+    assert_eq!(String::from_utf8_lossy(&latest.stdout), "n,future\n30,0\n");
+    let then = run_query_with(&dir, sql, &["--version=1"]);
+    assert!(!then.status.success(), "version 1 has no utm_future: {then:?}");
+    assert!(
+        String::from_utf8_lossy(&then.stderr).contains("utm_future"),
+        "{then:?}"
+    );
+    let counted = run_query_with(&dir, "SELECT count(*) AS n FROM events", &["--version=1"]);
+    assert_eq!(String::from_utf8_lossy(&counted.stdout), "n\n20\n");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -64,4 +64,13 @@ mod tests {
         assert!(!retries.again(&Ok(())));
         assert!(!retries.again::<()>(&Err(DeltaTableError::NotATable("t".into()).into())));
     }
+
+    #[test]
+    fn a_schema_change_committed_meanwhile_is_retried() {
+        let metadata_changed: Result<(), LakeError> = Err(DeltaTableError::Transaction {
+            source: TransactionError::CommitConflict(CommitConflictError::MetadataChanged),
+        }
+        .into());
+        assert!(ConflictRetries::new("test").again(&metadata_changed));
+    }
 }

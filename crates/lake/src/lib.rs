@@ -1,7 +1,7 @@
 //! The lake of DESIGN.md §8: the Delta table `<lake>/events` that the delta-writer appends to
 //! exactly once, and everything done with it afterwards — time travel, SQL (read-only when people
 //! type it), history and each commit's changes, statistics, the diff of two versions, restore,
-//! vacuum, optimize, a user's rows (GDPR), verify. One operation per module; operations return
+//! vacuum, optimize, a user's rows (GDPR), verify; the columns a newer contract adds (evolve). One operation per module; operations return
 //! [`LakeError`], into which each module's own typed error folds.
 
 mod checkpoint;
@@ -11,6 +11,7 @@ mod create;
 mod dedup;
 mod diff;
 mod error;
+mod evolve;
 mod file_stats;
 mod gdpr;
 mod history;
@@ -41,6 +42,7 @@ pub use create::{DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LOG_RETENTION_HOURS, open_
 pub use dedup::{DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DedupOptions};
 pub use diff::{Diff, DiffRow, diff};
 pub use error::LakeError;
+pub use evolve::{SchemaError, add_missing_columns};
 pub use gdpr::{EraseOptions, Erased, User, delete_user, export_user};
 pub use history::{Commit, history};
 pub use location::{

@@ -1,14 +1,13 @@
 //! `verify`: checks that the table's latest version is whole and as the writer means it: every
-//! data file it references is in the store at its recorded size, its schema is the events
-//! schema, and no `event_id` is in it twice. What it finds is a list of problems; none means the
+//! data file it references is in the store at its recorded size, its schema is one the writer
+//! writes (the events schema, but for nullable columns the next commit adds and nullable columns
+//! a newer writer added), and no `event_id` is in it twice. What it finds is a list of problems; none means the
 //! table is sound. It also reports the log's size and its last checkpoint (how many commits and
 //! how long ago), which tell whether the log is kept tidy.
 
 use deltalake::DeltaTable;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::datatypes::Int64Type;
-use deltalake::kernel::StructType;
-use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::logstore::object_store::path::Path;
 use futures::{StreamExt, TryStreamExt};
@@ -16,9 +15,9 @@ use serde::Serialize;
 
 use crate::checkpoint::{Checkpoint, LogSize, last_checkpoint, log_size};
 use crate::error::LakeError;
+use crate::evolve::plan;
 use crate::progress::Counter;
 use crate::query::query;
-use crate::schema::events_schema;
 
 /// How many files are checked at once.
 const CONCURRENT_CHECKS: usize = 16;
@@ -41,7 +40,15 @@ pub struct Verified {
     /// `None` when a file is bad: the rows cannot be read then.
     pub rows: Option<i64>,
     pub bad_files: Vec<BadFile>,
-    pub schema_matches: bool,
+    /// Why the writer refuses the table's schema (a retyped column, a required one missing or
+    /// unknown); `None` when it writes it.
+    pub schema_error: Option<String>,
+    /// Nullable columns of the events schema the table lacks: the writer adds them at its next
+    /// commit (a table written before they were added, or restored to before).
+    pub columns_to_add: Vec<String>,
+    /// Nullable columns of the table the events schema lacks (a newer writer added them): kept,
+    /// null in the rows this writer writes.
+    pub unknown_columns: Vec<String>,
     /// Rows beyond the first of each `event_id`: 0 unless an event came again after the
     /// deduplication window (a recreated topic re-read from its start). `None` with `rows`.
     pub duplicate_rows: Option<i64>,
@@ -72,8 +79,8 @@ impl Verified {
                 ),
             })
             .collect();
-        if !self.schema_matches {
-            problems.push("the table's schema is not the events schema this writer writes".into());
+        if let Some(error) = &self.schema_error {
+            problems.push(format!("the table's schema: {error}"));
         }
         if let Some(duplicates) = self.duplicate_rows.filter(|&n| n > 0) {
             problems.push(format!(
@@ -122,14 +129,14 @@ pub async fn verify(table: &DeltaTable) -> Result<Verified, LakeError> {
     }
     bad_files.sort_by(|a, b| a.path.cmp(&b.path));
 
-    let expected: StructType = events_schema().as_ref().try_into_kernel()?;
-    let actual = snapshot.schema();
-    let schema_matches = expected.fields().count() == actual.fields().count()
-        && expected.fields().zip(actual.fields()).all(|(want, have)| {
-            want.name() == have.name()
-                && want.data_type() == have.data_type()
-                && want.is_nullable() == have.is_nullable()
-        });
+    let (schema_error, columns_to_add, unknown_columns) = match plan(&snapshot.schema()) {
+        Ok(evolution) => (
+            None,
+            evolution.missing.iter().map(|f| f.name().clone()).collect(),
+            evolution.unknown,
+        ),
+        Err(error) => (Some(error.to_string()), Vec::new(), Vec::new()),
+    };
 
     let (rows, duplicate_rows) = if bad_files.is_empty() {
         let (rows, ids) = row_and_id_counts(table).await?;
@@ -149,7 +156,9 @@ pub async fn verify(table: &DeltaTable) -> Result<Verified, LakeError> {
         bytes: files.iter().map(|(_, size)| size).sum(),
         rows,
         bad_files,
-        schema_matches,
+        schema_error,
+        columns_to_add,
+        unknown_columns,
         duplicate_rows,
     })
 }

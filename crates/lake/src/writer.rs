@@ -22,6 +22,7 @@ use crate::conflict::ConflictRetries;
 use crate::create::{DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LOG_RETENTION_HOURS, open_or_create};
 use crate::dedup::{Dedup, DedupOptions};
 use crate::error::LakeError;
+use crate::evolve::{add_missing_columns, ensure_evolved};
 use crate::location::LakeLocation;
 use crate::log::{LogError, log_entry};
 use crate::offsets::Offsets;
@@ -109,10 +110,13 @@ pub struct EventsWriter {
 
 impl EventsWriter {
     /// Opens `<lake>/events`, creating it if absent, after checking that the store keeps
-    /// concurrent commits apart (see [`crate::probe`]).
+    /// concurrent commits apart (see [`crate::probe`]), and adds the columns of the events
+    /// schema it lacks (see [`crate::evolve`]); a table whose schema it cannot write is refused
+    /// ([`crate::SchemaError`]).
     pub async fn open_or_create(location: &LakeLocation, options: &WriterOptions) -> Result<Self, LakeError> {
-        let table = open_or_create(location, options.checkpoint_interval, options.log_retention).await?;
+        let mut table = open_or_create(location, options.checkpoint_interval, options.log_retention).await?;
         ensure_safe_commits(&table, location).await?;
+        add_missing_columns(&mut table).await?;
         Ok(Self {
             followed: table.version(),
             table,
@@ -148,6 +152,17 @@ impl EventsWriter {
         // must stay remembered once it commits.
         let may_forget = !self.dedup.has_pending();
         self.follow(latest, may_forget).await
+    }
+
+    /// Adds the columns of the events schema the loaded version lacks (a restore to before they
+    /// were added removes them), then reads the commits up to the one that added them: the
+    /// offsets a commit stores are decided on the version it is built on.
+    async fn evolve(&mut self) -> Result<(), LakeError> {
+        if add_missing_columns(&mut self.table).await?.is_some() {
+            let may_forget = !self.dedup.has_pending();
+            self.follow(self.table.version(), may_forget).await?;
+        }
+        Ok(())
     }
 
     /// Reads the commits after the followed version up to `until`: their stored offsets, and
@@ -273,6 +288,7 @@ impl EventsWriter {
     /// of `txn` actions and no data.
     pub async fn store_offsets(&mut self, topic: &str, positions: &[(i32, i64)]) -> Result<(), LakeError> {
         self.sync().await?;
+        self.evolve().await?;
         let stored: Vec<(i32, i64)> = positions.iter().map(|&(p, next)| (p, next - 1)).collect();
         self.reached(Stage::BeforeUpload);
         self.reached(Stage::AfterUpload);
@@ -301,6 +317,7 @@ impl EventsWriter {
         if !batch.records.is_empty() && self.staged.rows() == 0 {
             self.stage_held(batch).await?;
         }
+        self.evolve().await?;
         let mut retries = ConflictRetries::new("write");
         loop {
             let written = self.commit_staged(batch).await;
@@ -309,6 +326,7 @@ impl EventsWriter {
                 return written;
             }
             self.sync().await?;
+            self.evolve().await?;
             self.stale = false;
         }
     }
@@ -381,8 +399,14 @@ impl EventsWriter {
     }
 
     /// Commits `adds` with the offsets `stored` (partition, last offset) in one version, then
-    /// reads the commits others made meanwhile, and keeps up the log.
+    /// reads the commits others made meanwhile, and keeps up the log. The loaded version holds
+    /// every column of the files ([`Self::evolve`] ran after the last reload); a commit that
+    /// changed the schema since makes this one conflict, and the write retries on the reloaded
+    /// table.
     async fn commit(&mut self, topic: &str, adds: Vec<Add>, stored: &[(i32, i64)]) -> Result<u64, LakeError> {
+        if !adds.is_empty() {
+            ensure_evolved(&self.table.snapshot()?.schema())?;
+        }
         let transactions: Vec<Transaction> = stored
             .iter()
             .map(|&(partition, last)| Transaction::new(self.offsets.app_id(topic, partition), last))

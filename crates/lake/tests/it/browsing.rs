@@ -88,7 +88,11 @@ async fn statistics_changes_and_diffs_of_versions() {
     );
     assert!(stats.files >= 2 && stats.small_files == stats.files, "{stats:?}");
     assert_eq!(stats.partition_columns, ["event_date"]);
-    assert_eq!(stats.schema.len(), 27);
+    assert_eq!(
+        stats.schema.len(),
+        32,
+        "contract version 2: 27 columns and 5 campaign ones"
+    );
     let mut per_day: BTreeMap<String, i64> = BTreeMap::new();
     for ((day, _), n) in counted(&temp, 2).await {
         *per_day.entry(day).or_default() += n;

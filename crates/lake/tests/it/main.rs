@@ -3,6 +3,7 @@
 
 mod browsing;
 mod compaction;
+mod evolution;
 mod log;
 mod python_reader;
 mod tooling;

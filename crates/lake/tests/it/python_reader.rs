@@ -8,12 +8,14 @@ use lakehouse_testkit::Stack;
 
 use crate::{TempLake, batch};
 
-/// Reads the table at argv[1] with Python deltalake (storage options as JSON in argv[2]) and prints
-/// its version, row count, the rows per event type, and the operations of its history.
+/// Reads the table at argv[1] with Python deltalake (storage options as JSON in argv[2]; the
+/// version in argv[3], if any, else the latest) and prints its version, row count, the rows per
+/// event type, its columns with their null counts, and the operations of its history.
 const READER: &str = r#"
 import json, os, sys
 from deltalake import DeltaTable
-table = DeltaTable(sys.argv[1], storage_options=json.loads(sys.argv[2]))
+version = int(sys.argv[3]) if len(sys.argv) > 3 else None
+table = DeltaTable(sys.argv[1], version=version, storage_options=json.loads(sys.argv[2]))
 data = table.to_pyarrow_table()
 types = {}
 for value in data.column("event_type").to_pylist():
@@ -22,6 +24,7 @@ print(json.dumps({
     "version": table.version(),
     "rows": data.num_rows,
     "types": types,
+    "nulls": {name: data.column(name).null_count for name in data.column_names},
     "operations": [commit["operation"] for commit in table.history()],
 }))
 sys.stdout.flush()
@@ -32,8 +35,26 @@ os._exit(0)
 
 /// What Python deltalake reads from the table at `table_uri` (see [`READER`]).
 fn read_with_python(stack: &Stack, table_uri: &str, storage: &serde_json::Value) -> serde_json::Value {
+    read_version_with_python(stack, table_uri, storage, None)
+}
+
+/// What Python deltalake reads from `version` (the latest when `None`) of the table at
+/// `table_uri` (see [`READER`]).
+pub fn read_version_with_python(
+    stack: &Stack,
+    table_uri: &str,
+    storage: &serde_json::Value,
+    version: Option<u64>,
+) -> serde_json::Value {
+    let mut args = vec![
+        "-c".to_string(),
+        READER.into(),
+        table_uri.into(),
+        storage.to_string(),
+    ];
+    args.extend(version.map(|v| v.to_string()));
     let output = std::process::Command::new(&stack.python)
-        .args(["-c", READER, table_uri, &storage.to_string()])
+        .args(&args)
         .output()
         .unwrap_or_else(|e| panic!("run {} (scripts/stack tools installs it): {e}", stack.python));
     assert!(
@@ -80,7 +101,13 @@ async fn python_deltalake_reads_a_local_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_deltalake_reads_a_table_on_s3() {
-    let stack = Stack::from_env();
+    let (location, storage) = s3_lake(&Stack::from_env(), "python");
+    write_and_read_back(location, storage).await;
+}
+
+/// A lake under a fresh prefix of the stack's S3 bucket, and the storage options with which Python
+/// deltalake reads it.
+pub fn s3_lake(stack: &Stack, name: &str) -> (LakeLocation, serde_json::Value) {
     let storage = serde_json::json!({
         "AWS_ENDPOINT_URL": stack.aws_endpoint_url,
         "AWS_ACCESS_KEY_ID": stack.aws_access_key_id,
@@ -94,9 +121,9 @@ async fn python_deltalake_reads_a_table_on_s3() {
         aws_region: stack.aws_region.clone(),
         aws_access_key_id: Some(stack.aws_access_key_id.clone()),
         aws_secret_access_key: Some(Secret::new(stack.aws_secret_access_key.clone())),
-        ..LakeLocation::new(stack.s3_lake_uri("python"))
+        ..LakeLocation::new(stack.s3_lake_uri(name))
     };
-    write_and_read_back(location, storage).await;
+    (location, storage)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +165,7 @@ async fn python_deltalake_reads_a_table_after_compaction_and_log_cleanup() {
 }
 
 /// The latest version and its history's operations, newest first, as our history reads them.
-async fn latest_history(location: &LakeLocation) -> (u64, Vec<String>) {
+pub async fn latest_history(location: &LakeLocation) -> (u64, Vec<String>) {
     let table = open_at(location, &AsOf::default()).await.expect("the table");
     let operations = history(&table, None)
         .await
