@@ -155,10 +155,12 @@ impl EventsWriter {
     }
 
     /// Adds the columns of the events schema the loaded version lacks (a restore to before they
-    /// were added removes them), then reads the commits up to the one that added them: the
-    /// offsets a commit stores are decided on the version it is built on.
+    /// were added removes them), then reads the commits up to the version it left the table at
+    /// (its own, or the one it reloaded after losing a race): the offsets a commit stores are
+    /// decided on the version it is built on.
     async fn evolve(&mut self) -> Result<(), LakeError> {
-        if add_missing_columns(&mut self.table).await?.is_some() {
+        add_missing_columns(&mut self.table).await?;
+        if self.table.version() > self.followed {
             let may_forget = !self.dedup.has_pending();
             self.follow(self.table.version(), may_forget).await?;
         }
