@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{drain, free_port, processor, ready};
+use common::{Running, drain, ready, spawn_processor};
 use lakehouse_event::{EnrichedEvent, SCHEMA_VERSION};
 use lakehouse_testkit::warehouse::{PATIENCE, wait_for_rows_and_offsets};
 use lakehouse_testkit::{
     Stack, TempDatabase, TestTopic, produce, produce_raw, produce_raw_to, reference_event, rows_and_offsets,
-    spawn_service, unique, wait_until,
+    unique, wait_until,
 };
 use sqlx::PgPool;
 
@@ -76,12 +76,11 @@ async fn a_running_sink_holding_an_unknown_version_is_not_ready_and_reads_other_
     let database = TempDatabase::create(&stack).await;
     let group = unique("contract-ready");
     let seed = uuid::Uuid::new_v4().as_u64_pair().0;
-    let port = free_port();
-    let _processor = spawn_service(
-        &mut processor(&stack, &topic, &database, &group, port),
-        "the stream-processor",
-    );
-    let pool = PgPool::connect_lazy(&database.url).expect("the test database");
+    let Running {
+        child: _processor,
+        pool,
+        port,
+    } = spawn_processor(&stack, &topic, &database, &group);
     let http = reqwest::Client::new();
     let events =
         |range: std::ops::Range<u64>| encoded(&range.map(|i| reference_event(seed, i)).collect::<Vec<_>>());

@@ -6,15 +6,15 @@
 
 mod common;
 
-use common::{free_port, processor, ready};
+use common::{Running, ready, spawn_processor};
 use lakehouse_event::{EnrichedEvent, OLDEST_SCHEMA_VERSION};
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use lakehouse_stream_processor::grants::Roles;
 use lakehouse_stream_processor::{Warehouse, WarehouseError};
 use lakehouse_testkit::warehouse::{PATIENCE, wait_for_rows_and_offsets};
 use lakehouse_testkit::{
-    Stack, TempDatabase, TestTopic, assert_exactly_once, produce, reference_event, rows_and_offsets,
-    spawn_service, unique, wait_until,
+    Stack, TempDatabase, TestTopic, assert_exactly_once, produce, reference_event, rows_and_offsets, unique,
+    wait_until,
 };
 use sqlx::PgPool;
 
@@ -50,12 +50,11 @@ async fn a_missing_column_stops_the_commits_loudly_and_nothing_is_lost_once_it_i
     let database = TempDatabase::create(&stack).await;
     let group = unique("missing-column");
     let seed = uuid::Uuid::new_v4().as_u64_pair().0;
-    let port = free_port();
-    let _processor = spawn_service(
-        &mut processor(&stack, &topic, &database, &group, port),
-        "the stream-processor",
-    );
-    let pool = PgPool::connect_lazy(&database.url).expect("the test database");
+    let Running {
+        child: _processor,
+        pool,
+        port,
+    } = spawn_processor(&stack, &topic, &database, &group);
     let http = reqwest::Client::new();
 
     // Events without a campaign are stored while the schema is whole (dropping the column below

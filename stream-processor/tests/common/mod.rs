@@ -79,3 +79,23 @@ pub async fn ready(http: &reqwest::Client, port: u16) -> Option<(u16, String)> {
     let status = response.status().as_u16();
     Some((status, response.text().await.ok()?))
 }
+
+/// The processor binary on the test's topic and database, with a pool of that database and the
+/// port of its `/ready` and `/metrics`.
+pub struct Running {
+    /// Killed when dropped.
+    pub child: tokio::process::Child,
+    pub pool: sqlx::PgPool,
+    pub port: u16,
+}
+
+/// Starts the processor binary as a member of `group`.
+pub fn spawn_processor(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str) -> Running {
+    let port = free_port();
+    let child = lakehouse_testkit::spawn_service(
+        &mut processor(stack, topic, database, group, port),
+        "the stream-processor",
+    );
+    let pool = sqlx::PgPool::connect_lazy(&database.url).expect("the test database");
+    Running { child, pool, port }
+}

@@ -187,7 +187,8 @@ impl Pipeline {
                 // Every column but ingested_at, the time of the insert.
                 "event_id, project_id, event_type, event_name, session_id, user_id, visitor_id,
                  \"timestamp\", timestamp_clamped, sent_at, received_at, url, host, path, referrer,
-                 title, value, properties, browser, os, device_type, country, schema_version,
+                 title, value, properties, browser, os, device_type, country, utm_source,
+                 utm_medium, utm_campaign, utm_term, utm_content, schema_version,
                  kafka_partition, kafka_offset",
             ),
             ("event_rollups_minute", "*"),
