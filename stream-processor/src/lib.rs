@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{AuditArgs, Command, LOCAL_DATABASE_URL, ProcessorConfig};
 pub use derived::{DerivedTable, DerivedTables, UnknownTable};
-pub use load::{copy_events, create_staging, insert_events, insert_new_events};
+pub use load::{EVENT_COLUMNS, column_list, copy_events, create_staging, insert_events, insert_new_events};
 pub use schema::SchemaMismatch;
 pub use warehouse::{MAX_WRITERS, Warehouse, WarehouseError};
 

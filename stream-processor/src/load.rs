@@ -37,8 +37,8 @@ const STAGING: &str = r#"CREATE TEMPORARY TABLE IF NOT EXISTS lakehouse_new_even
 ) ON COMMIT DELETE ROWS"#;
 
 /// The columns of `events` a batch writes, in the order of [`event_rows`]: what
-/// [`crate::schema`] checks the warehouse has.
-pub(crate) const EVENT_COLUMNS: [&str; 30] = [
+/// [`crate::schema`] checks the warehouse has, and every column an event is read back from.
+pub const EVENT_COLUMNS: [&str; 30] = [
     "event_id",
     "project_id",
     "event_type",
@@ -95,10 +95,18 @@ static COPY_EVENTS: LazyLock<String> = LazyLock::new(|| copy_statement("events",
 static COPY_STAGED: LazyLock<String> =
     LazyLock::new(|| copy_statement("lakehouse_new_events", &STAGED_COLUMNS));
 
-/// `COPY table (columns) FROM STDIN (FORMAT binary)`, each column quoted.
+/// `COPY table (columns) FROM STDIN (FORMAT binary)`.
 fn copy_statement(table: &str, columns: &[&str]) -> String {
-    let columns: Vec<String> = columns.iter().map(|column| format!("\"{column}\"")).collect();
-    format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", columns.join(", "))
+    format!(
+        "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+        column_list(columns)
+    )
+}
+
+/// `columns` as SQL names a statement lists: each quoted, comma-separated.
+pub fn column_list(columns: &[&str]) -> String {
+    let quoted: Vec<String> = columns.iter().map(|column| format!("\"{column}\"")).collect();
+    quoted.join(", ")
 }
 
 /// How often a batch is copied again after a unique violation before the transaction fails (and

@@ -19,7 +19,7 @@ use lakehouse_lake::{
     EraseOptions, Erased, LakeLocation, OutputFormat, User, delete_user, export_user as lake_rows, open_at,
     render,
 };
-use lakehouse_stream_processor::insert_new_events;
+use lakehouse_stream_processor::{EVENT_COLUMNS, column_list, insert_new_events};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -129,14 +129,10 @@ pub async fn erase_from_warehouse(pool: &PgPool, user: &User, dry_run: bool) -> 
         .execute(&mut *tx)
         .await?;
     // The affected hours, whole: their other events set aside, their buckets emptied.
-    let kept: Vec<KeptEvent> = sqlx::query_as(
-        r#"DELETE FROM events WHERE date_trunc('hour', "timestamp") = ANY($1)
-           RETURNING event_id, project_id, event_type, event_name, session_id, user_id, visitor_id,
-                     "timestamp", timestamp_clamped, sent_at, received_at, url, host, path, referrer,
-                     title, value, properties, browser, os, device_type, country, utm_source,
-                     utm_medium, utm_campaign, utm_term, utm_content, schema_version,
-                     kafka_partition, kafka_offset"#,
-    )
+    let kept: Vec<KeptEvent> = sqlx::query_as(&format!(
+        r#"DELETE FROM events WHERE date_trunc('hour', "timestamp") = ANY($1) RETURNING {}"#,
+        column_list(&EVENT_COLUMNS)
+    ))
     .bind(&erased.hours)
     .fetch_all(&mut *tx)
     .await?;
