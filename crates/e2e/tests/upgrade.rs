@@ -25,12 +25,11 @@ use lakehouse_event::{EnrichedEvent, UTM_FIELDS};
 use lakehouse_kafka::Record;
 use lakehouse_lake::{AsOf, PARTITION_COLUMN, events_schema, open_at, query, to_record_batch};
 use lakehouse_stream_processor::ProcessorConfig;
+use lakehouse_testkit::service::InProcess;
 use lakehouse_testkit::warehouse::assert_exactly_once;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce_raw, reference_event, unique, wait_until};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const API_KEY: &str = "upgrade-secret-key";
@@ -118,80 +117,48 @@ async fn version_1_lake(lake: &Lake, events: &[EnrichedEvent]) {
         .expect("the version-1 rows");
 }
 
-/// The services of the new version, in this process.
-struct Services {
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+/// Starts the api in this process; its `/analytics` URL.
+async fn start_api(stack: &Stack, topic: &TestTopic) -> (InProcess, String) {
+    let mut args = vec!["api".to_string()];
+    args.extend(topic.flags(stack));
+    args.push(format!("--api-keys=upgrade:{API_KEY}"));
+    let config = ApiConfig::parse_from(args);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let url = format!("http://{}/analytics", listener.local_addr().expect("an address"));
+    let api = InProcess::spawn(|shutdown| lakehouse_api::serve(config, listener, shutdown));
+    (api, url)
 }
 
-impl Services {
-    fn new() -> Self {
-        Self {
-            shutdown: CancellationToken::new(),
-            tasks: Vec::new(),
-        }
-    }
-
-    /// Starts the api; its `/analytics` URL.
-    async fn api(&mut self, stack: &Stack, topic: &TestTopic) -> String {
-        let mut args = vec!["api".to_string()];
+/// Starts the stream-processor and the delta-writer in this process.
+fn start_sinks(stack: &Stack, topic: &TestTopic, database: &TempDatabase, lake: &Lake) -> [InProcess; 2] {
+    let common = |binary: &str, group: &str| {
+        let mut args = vec![binary.to_string()];
         args.extend(topic.flags(stack));
-        args.push(format!("--api-keys=upgrade:{API_KEY}"));
-        let config = ApiConfig::parse_from(args);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let url = format!("http://{}/analytics", listener.local_addr().expect("an address"));
-        self.tasks.push(tokio::spawn(lakehouse_api::serve(
-            config,
-            listener,
-            self.shutdown.clone(),
-        )));
-        url
-    }
-
-    /// Starts the stream-processor and the delta-writer.
-    fn sinks(&mut self, stack: &Stack, topic: &TestTopic, database: &TempDatabase, lake: &Lake) {
-        let common = |binary: &str, group: &str| {
-            let mut args = vec![binary.to_string()];
-            args.extend(topic.flags(stack));
-            args.extend([
-                format!("--group-id={}", unique(group)),
-                "--metrics-addr=127.0.0.1:0".into(),
-                "--log-format=pretty".into(),
-            ]);
-            args
-        };
-        let mut processor = common("stream-processor", "warehouse");
-        processor.extend([
-            format!("--database-url={}", database.url),
-            "--batch-max-wait-ms=200".into(),
+        args.extend([
+            format!("--group-id={}", unique(group)),
+            "--metrics-addr=127.0.0.1:0".into(),
+            "--log-format=pretty".into(),
         ]);
-        let mut writer = common("delta-writer", "lake");
-        writer.push("--flush-max-age-ms=500".into());
-        writer.extend(lake.flags());
-        let (processor, writer) = (
-            ProcessorConfig::parse_from(processor),
-            WriterConfig::parse_from(writer),
-        );
-        self.tasks.push(tokio::spawn(lakehouse_stream_processor::run(
-            processor,
-            self.shutdown.clone(),
-        )));
-        self.tasks.push(tokio::spawn(lakehouse_delta_writer::run(
-            writer,
-            self.shutdown.clone(),
-        )));
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            task.await
-                .expect("the service task did not panic")
-                .expect("the service stopped cleanly");
-        }
-    }
+        args
+    };
+    let mut processor = common("stream-processor", "warehouse");
+    processor.extend([
+        format!("--database-url={}", database.url),
+        "--batch-max-wait-ms=200".into(),
+    ]);
+    let mut writer = common("delta-writer", "lake");
+    writer.push("--flush-max-age-ms=500".into());
+    writer.extend(lake.flags());
+    let (processor, writer) = (
+        ProcessorConfig::parse_from(processor),
+        WriterConfig::parse_from(writer),
+    );
+    [
+        InProcess::spawn(|shutdown| lakehouse_stream_processor::run(processor, shutdown)),
+        InProcess::spawn(|shutdown| lakehouse_delta_writer::run(writer, shutdown)),
+    ]
 }
 
 /// Posts `body` with the key; the ids the api accepted.
@@ -284,8 +251,7 @@ async fn both_contract_versions_land_once_in_both_stores_across_a_rolling_upgrad
 
     // The new api: the README's sample event, events whose url carries a campaign, and one that
     // sends its campaign itself.
-    let mut services = Services::new();
-    let api = services.api(&stack, &topic).await;
+    let (api_service, api) = start_api(&stack, &topic).await;
     let readme_id = Uuid::now_v7();
     let mut new_ids = post(
         &api,
@@ -323,7 +289,7 @@ async fn both_contract_versions_land_once_in_both_stores_across_a_rolling_upgrad
     );
 
     // The new sinks, with both versions in the topic.
-    services.sinks(&stack, &topic, &database, &lake);
+    let sinks = start_sinks(&stack, &topic, &database, &lake);
     let total = (old.len() + new_ids.len()) as i64;
     let pool = PgPool::connect(&database.url).await.expect("the database");
     assert_exactly_once(
@@ -349,7 +315,9 @@ async fn both_contract_versions_land_once_in_both_stores_across_a_rolling_upgrad
         }
     })
     .await;
-    services.stop().await;
+    for service in sinks.into_iter().chain([api_service]) {
+        service.stop().await;
+    }
 
     // Old events read null campaigns, new ones theirs, in both stores.
     let expect_campaign = |id: Uuid| -> (Option<String>, Option<String>) {
