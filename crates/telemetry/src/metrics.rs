@@ -2,6 +2,7 @@
 //! and code agree. Names end in `_total`, `_seconds` or `_bytes`; labels stay low-cardinality.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -64,8 +65,16 @@ pub const FRESHNESS_BUCKETS: [f64; 14] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
 
+/// How often the recorder folds recorded histogram samples into its buckets and summaries.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Installs the global Prometheus recorder once per process and returns its handle. Histograms
 /// render as summaries, except the ones given buckets here.
+///
+/// The recorder keeps every histogram sample until it folds them in, which it does when it renders
+/// and at each upkeep: a thread of its own runs the upkeep every [`UPKEEP_INTERVAL`], so that a
+/// process nobody scrapes (a drain, a deployment without Prometheus) does not hold every sample
+/// it ever recorded (the sinks record one per event).
 pub fn install_prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -77,6 +86,16 @@ pub fn install_prometheus() -> PrometheusHandle {
             let handle = recorder.handle();
             // Only fails if another recorder is installed; ours is then unused but still renders.
             let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                })
+                .expect("a thread for the metrics upkeep");
             handle
         })
         .clone()
