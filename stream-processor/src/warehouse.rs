@@ -230,9 +230,6 @@ fn partition_groups(batch: &Batch, writers: usize) -> Vec<(BTreeMap<i32, i64>, V
 impl BatchSink for Warehouse {
     type Error = WarehouseError;
     const NAME: &'static str = "warehouse";
-    // Its rate is well below what a bounded queue delivers (BENCHMARKS.md), so the bound only
-    // saves memory.
-    const FETCH_QUEUE_KIB: Option<u32> = Some(lakehouse_kafka::BOUNDED_FETCH_QUEUE_KIB);
 
     async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, WarehouseError> {
         let next: Option<i64> = sqlx::query_scalar(

@@ -197,22 +197,16 @@ impl KafkaArgs {
     }
 
     /// A consumer that never commits by itself: the sink stores offsets, Kafka's commits only feed
-    /// lag monitoring. Its fetch queue keeps librdkafka's default.
+    /// lag monitoring. It fetches at most [`FETCH_QUEUE_KIB`] ahead of its loop, [`FETCH_MAX_BYTES`]
+    /// at a time.
     pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
-        self.member_config(group_id, None, None)
+        self.member_config(group_id, None)
     }
 
     /// [`Self::consumer_config`] for a static member of the group when `instance_id` is given
     /// (`group.instance.id`): a restarted process with the same id takes its partitions back
-    /// without a rebalance, on brokers that support it. `fetch_queue_kib` bounds how far it
-    /// fetches ahead of its loop (librdkafka's `queued.max.messages.kbytes`, which also caps
-    /// `fetch.max.bytes`); `None` keeps librdkafka's default (64 MiB).
-    pub fn member_config(
-        &self,
-        group_id: &str,
-        instance_id: Option<&str>,
-        fetch_queue_kib: Option<u32>,
-    ) -> ClientConfig {
+    /// without a rebalance, on brokers that support it.
+    pub fn member_config(&self, group_id: &str, instance_id: Option<&str>) -> ClientConfig {
         let mut config = self.client_config();
         if let Some(instance_id) = instance_id {
             config.set("group.instance.id", instance_id);
@@ -224,17 +218,22 @@ impl KafkaArgs {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", SESSION_TIMEOUT.as_millis().to_string())
-            .set("heartbeat.interval.ms", "2000");
-        if let Some(kib) = fetch_queue_kib {
-            config.set("queued.max.messages.kbytes", kib.to_string());
-        }
+            .set("heartbeat.interval.ms", "2000")
+            .set("queued.max.messages.kbytes", FETCH_QUEUE_KIB.to_string())
+            .set("fetch.max.bytes", FETCH_MAX_BYTES.to_string());
         apply(config, self.extra.iter().chain(&self.consumer_extra))
     }
 }
 
-/// A fetch queue of 16 MiB, in KiB: about a second of reading at the warehouse's rate, a quarter
-/// of librdkafka's default (DESIGN.md §6.4).
-pub const BOUNDED_FETCH_QUEUE_KIB: u32 = 16 * 1024;
+/// How far a consumer fetches ahead of its loop, in KiB (librdkafka's
+/// `queued.max.messages.kbytes`): 16 MiB, a quarter of librdkafka's default, whose 64 MiB were
+/// most of a sink's resident set (DESIGN.md §6.4).
+pub const FETCH_QUEUE_KIB: u32 = 16 * 1024;
+
+/// The most one fetch asks for (`fetch.max.bytes`): a quarter of the queue. With a fetch as large
+/// as the queue (librdkafka caps it there) a bounded consumer read a third as fast as an
+/// unbounded one; at a quarter it reads about as fast (`bench/lake`, DESIGN.md §6.4).
+pub const FETCH_MAX_BYTES: u32 = FETCH_QUEUE_KIB * 1024 / 4;
 
 /// Sets `key=value` properties over ours.
 fn apply<'a>(mut config: ClientConfig, properties: impl Iterator<Item = &'a Property>) -> ClientConfig {
@@ -407,25 +406,20 @@ mod tests {
     }
 
     #[test]
-    fn a_members_fetch_queue_is_bounded_when_asked_unless_overridden() {
-        let bounded = Some(BOUNDED_FETCH_QUEUE_KIB);
-        let config = parse(&[]).member_config("g", None, bounded);
+    fn a_consumers_fetches_are_bounded_unless_overridden() {
+        let config = parse(&[]).member_config("g", None);
         assert_eq!(config.get("queued.max.messages.kbytes"), Some("16384"));
-        let config = parse(&["--kafka-consumer-config=queued.max.messages.kbytes=65536"])
-            .member_config("g", None, bounded);
+        assert_eq!(config.get("fetch.max.bytes"), Some("4194304"));
+        let config =
+            parse(&["--kafka-consumer-config=queued.max.messages.kbytes=65536"]).consumer_config("g");
         assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
-        let config = parse(&[]).member_config("g", None, None);
-        assert_eq!(
-            config.get("queued.max.messages.kbytes"),
-            None,
-            "librdkafka's default"
-        );
+        assert_eq!(config.get("fetch.max.bytes"), Some("4194304"));
     }
 
     #[test]
     fn a_member_with_an_instance_id_is_static() {
         let kafka = parse(&[]);
-        let config = kafka.member_config("lakehouse-lake", Some("delta-writer-7f9c-x2"), None);
+        let config = kafka.member_config("lakehouse-lake", Some("delta-writer-7f9c-x2"));
         assert_eq!(config.get("group.instance.id"), Some("delta-writer-7f9c-x2"));
         assert_eq!(config.get("group.id"), Some("lakehouse-lake"));
         assert_eq!(kafka.consumer_config("g").get("group.instance.id"), None);

@@ -21,7 +21,7 @@ mod watermarks;
 
 pub use admin::{AdminError, ensure_topic, partitions_of};
 pub use batch::{Batch, FlushPolicy, Record};
-pub use config::{BOUNDED_FETCH_QUEUE_KIB, ConfigError, KafkaArgs, Property, RunArgs, SESSION_TIMEOUT};
+pub use config::{ConfigError, KafkaArgs, Property, RunArgs, SESSION_TIMEOUT};
 pub use pipeline::{Pipeline, PipelineError};
 pub use position::{Admission, Positions};
 pub use readiness::watch_brokers;

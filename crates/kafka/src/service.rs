@@ -78,7 +78,7 @@ where
 
     let kafka = service.kafka;
     let pipeline = Pipeline::new(
-        &kafka.member_config(service.group_id, service.group_instance_id, S::FETCH_QUEUE_KIB),
+        &kafka.member_config(service.group_id, service.group_instance_id),
         &kafka.producer_config(Duration::from_secs(10)),
         &kafka.topic,
         &kafka.dlq_topic,

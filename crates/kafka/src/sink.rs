@@ -24,12 +24,6 @@ pub trait BatchSink: Send {
     /// What the sink is (`warehouse` | `lake`): the `sink` label of its freshness metrics.
     const NAME: &'static str;
 
-    /// How far the consumer may fetch ahead of the loop, in KiB (librdkafka's
-    /// `queued.max.messages.kbytes`); `None`: librdkafka's default, 64 MiB. A sink slower than
-    /// the broker can serve gains nothing from a deep queue but its memory; one that keeps up with
-    /// the broker is slowed by a shallow one (DESIGN.md §6.4).
-    const FETCH_QUEUE_KIB: Option<u32> = None;
-
     /// The offset of the next message the sink expects from `partition`, or `None` when it has
     /// stored nothing of it.
     async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, Self::Error>;
