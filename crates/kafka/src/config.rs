@@ -232,7 +232,8 @@ pub const FETCH_QUEUE_KIB: u32 = 16 * 1024;
 
 /// The most one fetch asks for (`fetch.max.bytes`): a quarter of the queue. With a fetch as large
 /// as the queue (librdkafka caps it there) a bounded consumer read a third as fast as an
-/// unbounded one; at a quarter it reads about as fast (`bench/lake`, DESIGN.md §6.4).
+/// unbounded one; at a quarter it reads about as fast (`bench/src/bin/bare-consumer.rs`,
+/// BENCHMARKS.md, DESIGN.md §6.4).
 pub const FETCH_MAX_BYTES: u32 = FETCH_QUEUE_KIB * 1024 / 4;
 
 /// Sets `key=value` properties over ours.
