@@ -11,6 +11,7 @@
 //! Rows go to PostgreSQL as arrays, one per column, in the order of each table's primary key: two
 //! writers that share keys then lock them in the same order, and wait instead of deadlocking.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -37,55 +38,59 @@ impl Sums {
     }
 }
 
+/// Text of a key: borrowed from the events while they are held (the processor's batch), copied
+/// when the aggregates outlive them (warehouse-sync's rebuild, which reads the lake in chunks).
+type Text<'a> = Cow<'a, str>;
+
 /// `event_rollups_minute`'s key, in the order of its primary key.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct RollupKey {
+struct RollupKey<'a> {
     bucket: i64,
-    project_id: String,
-    event_type: String,
-    event_name: String,
-    path: String,
+    project_id: Text<'a>,
+    event_type: Text<'a>,
+    event_name: Text<'a>,
+    path: Text<'a>,
 }
 
 /// A row of `unique_ids_hourly`, in the order of its primary key.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct UniqueId {
-    project_id: String,
+struct UniqueId<'a> {
+    project_id: Text<'a>,
     kind: &'static str,
     bucket: i64,
-    id: String,
+    id: Text<'a>,
 }
 
 /// `funnel_progress`'s key, in the order of its primary key.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct FunnelKey {
-    project_id: String,
-    funnel: String,
+struct FunnelKey<'a> {
+    project_id: Text<'a>,
+    funnel: Text<'a>,
     step: i32,
-    session_id: String,
+    session_id: Text<'a>,
 }
 
 /// `event_dimensions_hourly`'s key, in the order of its primary key.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct DimensionKey {
+struct DimensionKey<'a> {
     bucket: i64,
-    project_id: String,
-    event_type: String,
+    project_id: Text<'a>,
+    event_type: Text<'a>,
     dimension: &'static str,
-    value: String,
+    value: Text<'a>,
 }
 
 /// The rows a set of events adds to the derived tables a writer maintains.
 #[derive(Debug, Default)]
-pub struct Aggregates {
+pub struct Aggregates<'a> {
     tables: DerivedTables,
-    rollups: BTreeMap<RollupKey, Sums>,
-    unique_ids: BTreeSet<UniqueId>,
-    funnels: BTreeMap<FunnelKey, i64>,
-    dimensions: BTreeMap<DimensionKey, Sums>,
+    rollups: BTreeMap<RollupKey<'a>, Sums>,
+    unique_ids: BTreeSet<UniqueId<'a>>,
+    funnels: BTreeMap<FunnelKey<'a>, i64>,
+    dimensions: BTreeMap<DimensionKey<'a>, Sums>,
 }
 
-impl Aggregates {
+impl<'a> Aggregates<'a> {
     /// Nothing yet, for the tables `tables` names.
     pub fn new(tables: &DerivedTables) -> Self {
         Self {
@@ -103,17 +108,26 @@ impl Aggregates {
         self.len() == 0
     }
 
-    /// Counts one event, which must be new to the warehouse.
-    pub fn add(&mut self, e: &EnrichedEvent) {
+    /// Counts one event, which must be new to the warehouse; its texts are borrowed.
+    pub fn add(&mut self, e: &'a EnrichedEvent) {
+        self.count(e, Cow::Borrowed);
+    }
+
+    /// [`Self::add`] for an event dropped before the aggregates are written: its texts are copied.
+    pub fn add_copied(&mut self, e: &EnrichedEvent) {
+        self.count(e, |text| Cow::Owned(text.to_owned()));
+    }
+
+    fn count<'e>(&mut self, e: &'e EnrichedEvent, text: impl Fn(&'e str) -> Text<'a>) {
         let at = e.timestamp.timestamp_micros();
         let (minute, hour) = (truncate(at, MINUTE_MICROS), truncate(at, HOUR_MICROS));
         if self.tables.contains(DerivedTable::Rollups) {
             let key = RollupKey {
                 bucket: minute,
-                project_id: e.project_id.clone(),
-                event_type: e.event_type.clone(),
-                event_name: e.event_name.clone().unwrap_or_default(),
-                path: e.path.clone().unwrap_or_default(),
+                project_id: text(&e.project_id),
+                event_type: text(&e.event_type),
+                event_name: text(e.event_name.as_deref().unwrap_or_default()),
+                path: text(e.path.as_deref().unwrap_or_default()),
             };
             self.rollups.entry(key).or_default().add(e.value);
         }
@@ -125,10 +139,10 @@ impl Aggregates {
             for (kind, id) in ids {
                 if let Some(id) = id {
                     self.unique_ids.insert(UniqueId {
-                        project_id: e.project_id.clone(),
+                        project_id: text(&e.project_id),
                         kind,
                         bucket: hour,
-                        id: id.into(),
+                        id: text(id),
                     });
                 }
             }
@@ -138,20 +152,24 @@ impl Aggregates {
             && let Some((funnel, step)) = funnel_step(&e.properties)
         {
             let key = FunnelKey {
-                project_id: e.project_id.clone(),
-                funnel: funnel.into(),
+                project_id: text(&e.project_id),
+                funnel: text(funnel),
                 step,
-                session_id: e.session_id.clone(),
+                session_id: text(&e.session_id),
             };
             let first = self.funnels.entry(key).or_insert(at);
             *first = (*first).min(at);
         }
         if self.tables.contains(DerivedTable::Dimensions) {
             for (dimension, value) in dimensions(e) {
+                let value = match value {
+                    Cow::Borrowed(value) => text(value),
+                    Cow::Owned(value) => Cow::Owned(value),
+                };
                 let key = DimensionKey {
                     bucket: hour,
-                    project_id: e.project_id.clone(),
-                    event_type: e.event_type.clone(),
+                    project_id: text(&e.project_id),
+                    event_type: text(&e.event_type),
                     dimension,
                     value,
                 };
@@ -163,123 +181,55 @@ impl Aggregates {
     /// Adds the rows to their tables in the caller's transaction, in the order of
     /// [`DerivedTable::ALL`], and starts again from nothing.
     pub async fn write(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let tables: Vec<DerivedTable> = self.tables.tables().collect();
-        for table in tables {
+        for table in self.tables.tables() {
             let query = sqlx::query(table.sql());
             let query = match table {
                 DerivedTable::Rollups if !self.rollups.is_empty() => {
-                    let rows = std::mem::take(&mut self.rollups);
-                    let (mut bucket, mut project, mut kind, mut name, mut path, mut events, mut sum) =
-                        columns(rows.len());
-                    for (key, sums) in rows {
-                        bucket.push(time(key.bucket));
-                        project.push(key.project_id);
-                        kind.push(key.event_type);
-                        name.push(key.event_name);
-                        path.push(key.path);
-                        events.push(sums.events);
-                        sum.push(sums.value_sum);
-                    }
+                    let (keys, sums) = (self.rollups.keys(), self.rollups.values());
                     query
-                        .bind(bucket)
-                        .bind(project)
-                        .bind(kind)
-                        .bind(name)
-                        .bind(path)
-                        .bind(events)
-                        .bind(sum)
+                        .bind(keys.clone().map(|k| time(k.bucket)).collect::<Vec<_>>())
+                        .bind(keys.clone().map(|k| &*k.project_id).collect::<Vec<_>>())
+                        .bind(keys.clone().map(|k| &*k.event_type).collect::<Vec<_>>())
+                        .bind(keys.clone().map(|k| &*k.event_name).collect::<Vec<_>>())
+                        .bind(keys.map(|k| &*k.path).collect::<Vec<_>>())
+                        .bind(sums.clone().map(|s| s.events).collect::<Vec<_>>())
+                        .bind(sums.map(|s| s.value_sum).collect::<Vec<_>>())
                 }
                 DerivedTable::UniqueIds if !self.unique_ids.is_empty() => {
-                    let rows = std::mem::take(&mut self.unique_ids);
-                    let (mut bucket, mut project, mut kind, mut id) = (
-                        Vec::with_capacity(rows.len()),
-                        Vec::with_capacity(rows.len()),
-                        Vec::with_capacity(rows.len()),
-                        Vec::with_capacity(rows.len()),
-                    );
-                    for row in rows {
-                        bucket.push(time(row.bucket));
-                        project.push(row.project_id);
-                        kind.push(row.kind);
-                        id.push(row.id);
-                    }
-                    query.bind(bucket).bind(project).bind(kind).bind(id)
+                    let ids = self.unique_ids.iter();
+                    query
+                        .bind(ids.clone().map(|u| time(u.bucket)).collect::<Vec<_>>())
+                        .bind(ids.clone().map(|u| &*u.project_id).collect::<Vec<_>>())
+                        .bind(ids.clone().map(|u| u.kind).collect::<Vec<_>>())
+                        .bind(ids.map(|u| &*u.id).collect::<Vec<_>>())
                 }
                 DerivedTable::Funnels if !self.funnels.is_empty() => {
-                    let rows = std::mem::take(&mut self.funnels);
-                    let (mut project, mut funnel, mut step, mut session, mut first) = (
-                        Vec::with_capacity(rows.len()),
-                        Vec::with_capacity(rows.len()),
-                        Vec::with_capacity(rows.len()),
-                        Vec::with_capacity(rows.len()),
-                        Vec::with_capacity(rows.len()),
-                    );
-                    for (key, at) in rows {
-                        project.push(key.project_id);
-                        funnel.push(key.funnel);
-                        step.push(key.step);
-                        session.push(key.session_id);
-                        first.push(time(at));
-                    }
+                    let (keys, first) = (self.funnels.keys(), self.funnels.values());
                     query
-                        .bind(project)
-                        .bind(funnel)
-                        .bind(step)
-                        .bind(session)
-                        .bind(first)
+                        .bind(keys.clone().map(|k| &*k.project_id).collect::<Vec<_>>())
+                        .bind(keys.clone().map(|k| &*k.funnel).collect::<Vec<_>>())
+                        .bind(keys.clone().map(|k| k.step).collect::<Vec<_>>())
+                        .bind(keys.map(|k| &*k.session_id).collect::<Vec<_>>())
+                        .bind(first.map(|&at| time(at)).collect::<Vec<_>>())
                 }
                 DerivedTable::Dimensions if !self.dimensions.is_empty() => {
-                    let rows = std::mem::take(&mut self.dimensions);
-                    let (mut bucket, mut project, mut kind, mut dimension, mut value, mut events, mut sum) =
-                        columns(rows.len());
-                    for (key, sums) in rows {
-                        bucket.push(time(key.bucket));
-                        project.push(key.project_id);
-                        kind.push(key.event_type);
-                        dimension.push(key.dimension.to_string());
-                        value.push(key.value);
-                        events.push(sums.events);
-                        sum.push(sums.value_sum);
-                    }
+                    let (keys, sums) = (self.dimensions.keys(), self.dimensions.values());
                     query
-                        .bind(bucket)
-                        .bind(project)
-                        .bind(kind)
-                        .bind(dimension)
-                        .bind(value)
-                        .bind(events)
-                        .bind(sum)
+                        .bind(keys.clone().map(|k| time(k.bucket)).collect::<Vec<_>>())
+                        .bind(keys.clone().map(|k| &*k.project_id).collect::<Vec<_>>())
+                        .bind(keys.clone().map(|k| &*k.event_type).collect::<Vec<_>>())
+                        .bind(keys.clone().map(|k| k.dimension).collect::<Vec<_>>())
+                        .bind(keys.map(|k| &*k.value).collect::<Vec<_>>())
+                        .bind(sums.clone().map(|s| s.events).collect::<Vec<_>>())
+                        .bind(sums.map(|s| s.value_sum).collect::<Vec<_>>())
                 }
                 _ => continue,
             };
             query.execute(&mut *conn).await?;
         }
+        *self = Self::new(&self.tables);
         Ok(())
     }
-}
-
-/// The columns of a counting table (rollups, dimensions): a bucket, four texts, counts and sums.
-#[allow(clippy::type_complexity)]
-fn columns(
-    rows: usize,
-) -> (
-    Vec<DateTime<Utc>>,
-    Vec<String>,
-    Vec<String>,
-    Vec<String>,
-    Vec<String>,
-    Vec<i64>,
-    Vec<f64>,
-) {
-    (
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-        Vec::with_capacity(rows),
-    )
 }
 
 /// `micros` (from the Unix epoch) rounded down to a multiple of `unit`.
@@ -293,16 +243,22 @@ fn time(micros: i64) -> DateTime<Utc> {
 }
 
 /// The breakdown dimensions of an event that it has a value for: `lakehouse_dimensions()`.
-fn dimensions(e: &EnrichedEvent) -> impl Iterator<Item = (&'static str, String)> {
+fn dimensions(e: &EnrichedEvent) -> impl Iterator<Item = (&'static str, Cow<'_, str>)> {
+    fn text(value: &Option<String>) -> Option<Cow<'_, str>> {
+        value.as_deref().map(Cow::Borrowed)
+    }
     [
-        ("path", e.path.clone()),
-        ("referrer_host", e.referrer.as_deref().and_then(referrer_host)),
-        ("browser", e.browser.clone()),
-        ("os", e.os.clone()),
-        ("device_type", e.device_type.clone()),
-        ("country", e.country.clone()),
-        ("utm_source", e.utm_source.clone()),
-        ("utm_campaign", e.utm_campaign.clone()),
+        ("path", text(&e.path)),
+        (
+            "referrer_host",
+            e.referrer.as_deref().and_then(referrer_host).map(Cow::Owned),
+        ),
+        ("browser", text(&e.browser)),
+        ("os", text(&e.os)),
+        ("device_type", text(&e.device_type)),
+        ("country", text(&e.country)),
+        ("utm_source", text(&e.utm_source)),
+        ("utm_campaign", text(&e.utm_campaign)),
     ]
     .into_iter()
     .filter_map(|(dimension, value)| Some((dimension, value?)))
@@ -447,11 +403,7 @@ mod tests {
             ]
         );
         let hour = minute - 15 * MINUTE_MICROS;
-        let sessions: Vec<_> = aggregates
-            .unique_ids
-            .iter()
-            .map(|u| (u.bucket, u.id.as_str()))
-            .collect();
+        let sessions: Vec<_> = aggregates.unique_ids.iter().map(|u| (u.bucket, &*u.id)).collect();
         assert_eq!(sessions, [(hour, "s1"), (hour, "s2")]);
         assert_eq!(aggregates.dimensions.len(), 1, "one path in one hour");
         assert_eq!(aggregates.dimensions.values().next().unwrap().events, 3);
@@ -472,7 +424,7 @@ mod tests {
                 .as_object()
                 .unwrap()
                 .clone();
-            aggregates.add(&e);
+            aggregates.add_copied(&e);
         }
         let earliest = "2026-11-01T09:59:00Z"
             .parse::<DateTime<Utc>>()

@@ -148,7 +148,7 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         let inserted = insert_events(&mut tx, records.iter().collect()).await?;
         rebuilt.inserted_events += inserted.len() as u64;
         for record in inserted {
-            derived.add(&record.event);
+            derived.add_copied(&record.event);
         }
         if derived.len() >= AGGREGATED_ROWS {
             derived.write(&mut tx).await?;
