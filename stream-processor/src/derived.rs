@@ -1,12 +1,11 @@
-//! The tables the dashboards read, fed in the batch's transaction from the events it really
-//! inserted ([`crate::load`]), aggregated in memory ([`crate::Aggregates`]), so that a duplicate
-//! or a replay never counts twice.
+//! The tables the dashboards read, derived in the batch's transaction from the events it really
+//! inserted (staged by [`crate::load`]), so that a duplicate or a replay never counts twice.
 //!
-//! Each table is fed by one `INSERT ... SELECT FROM unnest(...) ... ON CONFLICT`, with its rows in
-//! the order of the table's key: concurrent partition writers then take the row locks of a table
-//! in the same order, and wait for each other instead of deadlocking. The tables go in a fixed
-//! order too, the one whose rows every writer touches (the hourly breakdowns) last, so that the
-//! locks a writer holds until its commit are taken as late as possible.
+//! Each table is fed by one set-based `INSERT ... SELECT ... GROUP BY ... ON CONFLICT`, with its
+//! rows sorted in the order of the table's key: concurrent partition writers then take the row
+//! locks of a table in the same order, and wait for each other instead of deadlocking. The tables
+//! go in a fixed order too, the one whose rows every writer touches (the hourly breakdowns) last,
+//! so that the locks a writer holds until its commit are taken as late as possible.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -69,43 +68,47 @@ impl DerivedTable {
         }
     }
 
-    /// The statement that adds a batch's rows to the table: one array per column, in the order
-    /// of [`crate::Aggregates::write`]'s binds, each key once, upserted in the arrays' order.
-    pub(crate) fn sql(self) -> &'static str {
+    /// The statement that adds the staged events to the table.
+    fn sql(self) -> &'static str {
         match self {
             DerivedTable::Rollups => {
                 r#"INSERT INTO event_rollups_minute AS r (bucket, project_id, event_type, event_name, path, events, value_sum)
-                SELECT bucket, project_id, event_type, event_name, path, events, value_sum
-                FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::float8[])
-                     WITH ORDINALITY AS a(bucket, project_id, event_type, event_name, path, events, value_sum, n)
-                ORDER BY n
+                SELECT date_trunc('minute', "timestamp"), project_id, event_type, coalesce(event_name, ''),
+                       coalesce(path, ''), count(*), coalesce(sum(value), 0)
+                FROM lakehouse_new_events
+                GROUP BY 1, 2, 3, 4, 5
+                ORDER BY 1, 2, 3, 4, 5
                 ON CONFLICT (bucket, project_id, event_type, event_name, path) DO UPDATE
                 SET events = r.events + EXCLUDED.events, value_sum = r.value_sum + EXCLUDED.value_sum"#
             }
             DerivedTable::UniqueIds => {
                 r#"INSERT INTO unique_ids_hourly (bucket, project_id, kind, id)
-                SELECT bucket, project_id, kind, id
-                FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[])
-                     WITH ORDINALITY AS a(bucket, project_id, kind, id, n)
-                ORDER BY n
+                SELECT DISTINCT date_trunc('hour', i."timestamp"), i.project_id, u.kind, u.id
+                FROM lakehouse_new_events i
+                CROSS JOIN LATERAL (VALUES ('visitor', i.visitor_id), ('session', i.session_id)) AS u(kind, id)
+                WHERE u.id IS NOT NULL
+                ORDER BY 2, 3, 1, 4
                 ON CONFLICT DO NOTHING"#
             }
             DerivedTable::Funnels => {
-                // A step reached earlier only lowers `first_at`; an unchanged row is not rewritten.
                 r#"INSERT INTO funnel_progress AS f (project_id, funnel, step, session_id, first_at)
-                SELECT project_id, funnel, step, session_id, first_at
-                FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[])
-                     WITH ORDINALITY AS a(project_id, funnel, step, session_id, first_at, n)
-                ORDER BY n
+                SELECT project_id, properties->>'funnel', lakehouse_funnel_step(properties), session_id, min("timestamp")
+                FROM lakehouse_new_events
+                WHERE event_type = 'funnel_step' AND lakehouse_funnel_step(properties) IS NOT NULL
+                GROUP BY 1, 2, 3, 4
+                ORDER BY 1, 2, 3, 4
                 ON CONFLICT (project_id, funnel, step, session_id) DO UPDATE
-                SET first_at = EXCLUDED.first_at WHERE f.first_at > EXCLUDED.first_at"#
+                SET first_at = least(f.first_at, EXCLUDED.first_at)"#
             }
             DerivedTable::Dimensions => {
                 r#"INSERT INTO event_dimensions_hourly AS d (bucket, project_id, event_type, dimension, value, events, value_sum)
-                SELECT bucket, project_id, event_type, dimension, value, events, value_sum
-                FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::float8[])
-                     WITH ORDINALITY AS a(bucket, project_id, event_type, dimension, value, events, value_sum, n)
-                ORDER BY n
+                SELECT date_trunc('hour', i."timestamp"), i.project_id, i.event_type, x.dimension, x.value, count(*),
+                       coalesce(sum(i.value), 0)
+                FROM lakehouse_new_events i
+                CROSS JOIN LATERAL lakehouse_dimensions(i.path, i.referrer, i.browser, i.os, i.device_type, i.country,
+                                                   i.utm_source, i.utm_campaign) AS x
+                GROUP BY 1, 2, 3, 4, 5
+                ORDER BY 1, 2, 3, 4, 5
                 ON CONFLICT (bucket, project_id, event_type, dimension, value) DO UPDATE
                 SET events = d.events + EXCLUDED.events, value_sum = d.value_sum + EXCLUDED.value_sum"#
             }
@@ -150,6 +153,9 @@ impl FromStr for DerivedTables {
     }
 }
 
+/// The statement that empties the stage once its rows are derived.
+const EMPTY_STAGE: &str = "DELETE FROM lakehouse_new_events";
+
 /// The derived tables a writer maintains: all of them, unless a benchmark measures what each costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DerivedTables {
@@ -182,8 +188,13 @@ impl DerivedTables {
             .collect()
     }
 
-    pub(crate) fn contains(&self, table: DerivedTable) -> bool {
-        self.tables.contains(&table)
+    /// Adds the events staged in this transaction to the tables, then empties the stage.
+    pub async fn derive(&self, conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        for table in &self.tables {
+            sqlx::query(table.sql()).execute(&mut *conn).await?;
+        }
+        sqlx::query(EMPTY_STAGE).execute(conn).await?;
+        Ok(())
     }
 }
 
@@ -214,6 +225,11 @@ mod tests {
                 assert!(sql.contains(column), "{table}.{column}");
             }
         }
+        assert!(
+            DerivedTable::Dimensions
+                .sql()
+                .contains("i.utm_source, i.utm_campaign")
+        );
     }
 
     #[test]

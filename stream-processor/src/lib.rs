@@ -2,7 +2,6 @@
 //! batch that inserts new events and stores the partition offsets, so that every event is counted
 //! exactly once across crashes, restarts and rebalances.
 
-mod aggregate;
 mod config;
 mod copy;
 mod derived;
@@ -18,10 +17,9 @@ use lakehouse_kafka::{SinkService, run_sink};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-pub use aggregate::Aggregates;
 pub use config::{AuditArgs, Command, LOCAL_DATABASE_URL, ProcessorConfig};
 pub use derived::{DerivedTable, DerivedTables, UnknownTable};
-pub use load::{EVENT_COLUMNS, column_list, copy_events, insert_events, insert_new_events};
+pub use load::{EVENT_COLUMNS, column_list, copy_events, create_staging, insert_events, insert_new_events};
 pub use schema::SchemaMismatch;
 pub use warehouse::{MAX_WRITERS, Warehouse, WarehouseError};
 

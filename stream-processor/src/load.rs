@@ -1,9 +1,10 @@
-//! A batch's new events into `events` by binary `COPY`.
+//! A batch's new events into `events` by binary `COPY`, and the columns the dashboards derive from
+//! staged in the session's temporary table `lakehouse_new_events` for [`crate::DerivedTables`].
 //!
 //! `COPY` into `events` inserts every row or none: an `event_id` already stored (a client retry)
 //! fails it. So it runs under a savepoint; on a unique violation the transaction goes back to the
-//! savepoint, leaves out the ids `events` holds, and copies again. The events really inserted are
-//! returned, for the derived tables ([`crate::Aggregates`]), which so never count one twice.
+//! savepoint, leaves out the ids `events` holds, and copies again. Only rows that were really
+//! inserted are staged, so the derived tables never count one twice.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -12,9 +13,28 @@ use lakehouse_kafka::Record;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::aggregate::Aggregates;
 use crate::copy::CopyRows;
 use crate::derived::DerivedTables;
+
+/// The staging table, one per session; its rows go at every commit.
+const STAGING: &str = r#"CREATE TEMPORARY TABLE IF NOT EXISTS lakehouse_new_events (
+    "timestamp" timestamptz NOT NULL,
+    project_id  text        NOT NULL,
+    event_type  text        NOT NULL,
+    event_name  text,
+    session_id  text        NOT NULL,
+    visitor_id  text,
+    path        text,
+    referrer    text,
+    browser     text,
+    os          text,
+    device_type text,
+    country     text,
+    utm_source  text,
+    utm_campaign text,
+    value       double precision,
+    properties  jsonb
+) ON COMMIT DELETE ROWS"#;
 
 /// The columns of `events` a batch writes, in the order of [`event_rows`]: what
 /// [`crate::schema`] checks the warehouse has, and every column an event is read back from.
@@ -51,7 +71,29 @@ pub const EVENT_COLUMNS: [&str; 30] = [
     "kafka_offset",
 ];
 
+/// The columns of the staging table a batch writes, in the order of [`staged_rows`].
+const STAGED_COLUMNS: [&str; 16] = [
+    "timestamp",
+    "project_id",
+    "event_type",
+    "event_name",
+    "session_id",
+    "visitor_id",
+    "path",
+    "referrer",
+    "browser",
+    "os",
+    "device_type",
+    "country",
+    "utm_source",
+    "utm_campaign",
+    "value",
+    "properties",
+];
+
 static COPY_EVENTS: LazyLock<String> = LazyLock::new(|| copy_statement("events", &EVENT_COLUMNS));
+static COPY_STAGED: LazyLock<String> =
+    LazyLock::new(|| copy_statement("lakehouse_new_events", &STAGED_COLUMNS));
 
 /// `COPY table (columns) FROM STDIN (FORMAT binary)`.
 fn copy_statement(table: &str, columns: &[&str]) -> String {
@@ -74,13 +116,17 @@ const COPY_ATTEMPTS: usize = 4;
 /// SQLSTATE `unique_violation`.
 const UNIQUE_VIOLATION: &str = "23505";
 
+/// Creates the session's staging table, if it does not exist yet. The processor's connections
+/// make it when they connect; another session (warehouse-sync) calls this first.
+pub async fn create_staging(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(STAGING).execute(conn).await?;
+    Ok(())
+}
+
 /// Inserts the events of `records` whose `event_id` is not stored yet (the first of a batch's
-/// copies of one); returns them. Call it in a transaction, and add them to the derived tables
-/// ([`crate::Aggregates`]) before the commit.
-pub async fn insert_events<'r>(
-    conn: &mut PgConnection,
-    mut fresh: Vec<&'r Record>,
-) -> Result<Vec<&'r Record>, sqlx::Error> {
+/// copies of one), and stages them for the derived tables; returns how many were new. Call it in
+/// a transaction, then [`crate::DerivedTables::derive`] before the commit.
+pub async fn insert_events(conn: &mut PgConnection, mut fresh: Vec<&Record>) -> Result<u64, sqlx::Error> {
     let mut ids = HashSet::new();
     fresh.retain(|record| ids.insert(record.event.event_id));
     // Every writer inserts in id order: two transactions that share an id (a retry that landed in
@@ -120,20 +166,22 @@ pub async fn insert_events<'r>(
             Err(error) => return Err(error),
         }
     }
-    Ok(fresh)
+    if !fresh.is_empty() {
+        copy(conn, &COPY_STAGED, staged_rows(&fresh)).await?;
+    }
+    Ok(fresh.len() as u64)
 }
 
 /// Inserts the events of `records` not stored yet and adds them to every derived table, in the
 /// caller's transaction, on a connection of any session (warehouse-sync's erase refills the hours
 /// it emptied so); returns how many were new.
 pub async fn insert_new_events(conn: &mut PgConnection, records: &[Record]) -> Result<u64, sqlx::Error> {
+    create_staging(conn).await?;
     let inserted = insert_events(conn, records.iter().collect()).await?;
-    let mut derived = Aggregates::new(&DerivedTables::default());
-    for record in &inserted {
-        derived.add(&record.event);
+    if inserted > 0 {
+        DerivedTables::default().derive(conn).await?;
     }
-    derived.write(conn).await?;
-    Ok(inserted.len() as u64)
+    Ok(inserted)
 }
 
 /// Copies the records into `events` as they are, all or none: the raw table's own speed, which
@@ -199,6 +247,36 @@ fn event_rows(records: &[&Record]) -> CopyRows {
             .int2(i16::try_from(e.schema_version).unwrap_or(i16::MAX))
             .int4(*partition)
             .int8(*offset);
+    }
+    rows
+}
+
+/// The staged rows, in the order of [`STAGED_COLUMNS`]; properties only where a funnel step
+/// is read from them.
+fn staged_rows(records: &[&Record]) -> CopyRows {
+    let mut rows = CopyRows::with_capacity(records.len() * 200);
+    for Record { event: e, .. } in records.iter().copied() {
+        rows.row(STAGED_COLUMNS.len() as i16)
+            .timestamptz(&e.timestamp)
+            .text(&e.project_id)
+            .text(&e.event_type)
+            .optional_text(e.event_name.as_deref())
+            .text(&e.session_id)
+            .optional_text(e.visitor_id.as_deref())
+            .optional_text(e.path.as_deref())
+            .optional_text(e.referrer.as_deref())
+            .optional_text(e.browser.as_deref())
+            .optional_text(e.os.as_deref())
+            .optional_text(e.device_type.as_deref())
+            .optional_text(e.country.as_deref())
+            .optional_text(e.utm_source.as_deref())
+            .optional_text(e.utm_campaign.as_deref())
+            .optional_float8(e.value);
+        if e.event_type == "funnel_step" {
+            rows.jsonb(&e.properties);
+        } else {
+            rows.null();
+        }
     }
     rows
 }

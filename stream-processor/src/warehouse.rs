@@ -10,7 +10,6 @@ use lakehouse_kafka::{Batch, BatchSink, Record};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::aggregate::Aggregates;
 use crate::derived::DerivedTables;
 use crate::grants::Roles;
 use crate::schema::SchemaMismatch;
@@ -52,6 +51,7 @@ impl Warehouse {
             // The writers, a lookup of a stored offset, and the retention job.
             .max_connections(MAX_WRITERS as u32 + 2)
             .acquire_timeout(Duration::from_secs(5))
+            .after_connect(|conn, _| Box::pin(async move { crate::load::create_staging(conn).await }))
             .connect_lazy(database_url)
             .map_err(WarehouseError::Url)?;
         Ok(Self {
@@ -150,11 +150,9 @@ impl Warehouse {
             .filter(|r| stored.get(&r.partition).is_none_or(|&next| r.offset >= next))
             .collect();
         let inserted = crate::load::insert_events(&mut tx, fresh).await?;
-        let mut derived = Aggregates::new(&self.derived);
-        for record in &inserted {
-            derived.add(&record.event);
+        if inserted > 0 {
+            self.derived.derive(&mut tx).await?;
         }
-        derived.write(&mut tx).await?;
         sqlx::query(
             "INSERT INTO kafka_offsets (consumer_group, topic, partition, next_offset)
              SELECT $1, $2, partition, next_offset FROM UNNEST($3::int[], $4::bigint[]) AS o(partition, next_offset)
@@ -168,7 +166,7 @@ impl Warehouse {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(inserted.len() as u64)
+        Ok(inserted)
     }
 
     /// Splits the batch into up to `writers` groups of partitions and writes the groups at once,

@@ -12,9 +12,8 @@
 //! - Derived rows: the range is whole hours, so every per-minute and per-hour bucket lies wholly
 //!   inside or outside it; inside ones are deleted and refilled from the inserted events with the
 //!   processor's own code: the lake's rows go into `events` by binary `COPY`
-//!   ([`insert_events`]) and are aggregated in memory as they go ([`Aggregates`]); the aggregates
-//!   are written when they hold [`AGGREGATED_ROWS`] rows and at the end, so that a bucket is
-//!   written once per that many rows, and memory stays bounded.
+//!   ([`insert_events`]), staged as they go, and the derived tables are computed once from all of
+//!   them at the end ([`DerivedTables::derive`]), so that each bucket is written once.
 //! - Funnel progress is per session, and a session may cross the range's edges. Rows whose
 //!   `first_at` lies in the range are deleted, and after the insert recomputed from all the
 //!   warehouse's raw events of their (project, funnel, step, session), inside and outside the
@@ -26,7 +25,7 @@ use std::time::Instant;
 
 use futures::TryStreamExt;
 use lakehouse_lake::to_records;
-use lakehouse_stream_processor::{Aggregates, DerivedTables, insert_events};
+use lakehouse_stream_processor::{DerivedTables, create_staging, insert_events};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
@@ -40,9 +39,6 @@ const BUCKETED: [&str; 3] = [
     "event_dimensions_hourly",
     "unique_ids_hourly",
 ];
-
-/// The derived rows a rebuild aggregates in memory before it writes them: about 100 bytes each.
-const AGGREGATED_ROWS: usize = 500_000;
 
 /// How long a rebuild or an erasure waits for the stream-processor's batch in flight before
 /// giving up.
@@ -138,21 +134,14 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         rebuilt.deleted_events
     ));
 
-    let mut derived = Aggregates::new(&DerivedTables::default());
+    create_staging(&mut tx).await?;
     let mut batches = lake.events(range).await?;
     let mut last_report = Instant::now();
     let mut read = 0usize;
     while let Some(batch) = batches.try_next().await? {
         let records = to_records(&batch)?;
         read += records.len();
-        let inserted = insert_events(&mut tx, records.iter().collect()).await?;
-        rebuilt.inserted_events += inserted.len() as u64;
-        for record in inserted {
-            derived.add_copied(&record.event);
-        }
-        if derived.len() >= AGGREGATED_ROWS {
-            derived.write(&mut tx).await?;
-        }
+        rebuilt.inserted_events += insert_events(&mut tx, records.iter().collect()).await?;
         if last_report.elapsed().as_secs() >= 10 {
             last_report = Instant::now();
             progress(format_args!(
@@ -164,10 +153,10 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
     }
 
     progress(format_args!(
-        "{read} lake rows read, {} events inserted; writing the last of the dashboards' tables",
+        "{read} lake rows read, {} events inserted; deriving the dashboards' tables",
         rebuilt.inserted_events
     ));
-    derived.write(&mut tx).await?;
+    DerivedTables::default().derive(&mut tx).await?;
     refill_funnel_progress(&mut tx, "rebuild_funnel_keys").await?;
     progress(format_args!("committing"));
     tx.commit().await?;
