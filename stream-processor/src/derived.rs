@@ -91,6 +91,8 @@ impl DerivedTable {
                 ON CONFLICT DO NOTHING"#
             }
             DerivedTable::Funnels => {
+                // A step reached earlier lowers `first_at`; a row that keeps its value is not
+                // rewritten (a new row version and its index entries for nothing).
                 r#"INSERT INTO funnel_progress AS f (project_id, funnel, step, session_id, first_at)
                 SELECT project_id, properties->>'funnel', lakehouse_funnel_step(properties), session_id, min("timestamp")
                 FROM lakehouse_new_events
@@ -98,7 +100,7 @@ impl DerivedTable {
                 GROUP BY 1, 2, 3, 4
                 ORDER BY 1, 2, 3, 4
                 ON CONFLICT (project_id, funnel, step, session_id) DO UPDATE
-                SET first_at = least(f.first_at, EXCLUDED.first_at)"#
+                SET first_at = EXCLUDED.first_at WHERE f.first_at > EXCLUDED.first_at"#
             }
             DerivedTable::Dimensions => {
                 r#"INSERT INTO event_dimensions_hourly AS d (bucket, project_id, event_type, dimension, value, events, value_sum)
