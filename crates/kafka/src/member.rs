@@ -94,7 +94,8 @@ impl GroupMember {
                 .flat_map(|t| t.partitions().iter().map(|p| p.id()))
                 .collect();
             let marks = fetched_watermarks(&config, &topic, &partitions, PROBE_TIMEOUT)?;
-            let highs = marks.into_iter().map(|(p, (_, high))| (p, high)).collect();
+            let highs = marks.iter().map(|(&p, &(_, high))| (p, high)).collect();
+            let lows = marks.iter().map(|(&p, &(low, _))| (p, low)).collect();
             config.set("group.id", group);
             let client: BaseConsumer = config.create().ok()?;
             let mut wanted = TopicPartitionList::new();
@@ -111,7 +112,11 @@ impl GroupMember {
                     _ => None,
                 })
                 .collect();
-            Some(Probe { highs, committed })
+            Some(Probe {
+                highs,
+                lows,
+                committed,
+            })
         };
         tokio::task::spawn_blocking(probe)
     }

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 pub(crate) struct Probe {
     /// High watermarks (the end of each log).
     pub(crate) highs: BTreeMap<i32, i64>,
+    /// Low watermarks (the start of each log): a partition whose start is its end holds nothing
+    /// to read, whether or not the group ever committed an offset of it.
+    pub(crate) lows: BTreeMap<i32, i64>,
     /// The group's committed offsets (where its members got to); absent when none.
     pub(crate) committed: BTreeMap<i32, i64>,
 }
@@ -206,7 +209,9 @@ impl Watchdog {
         // probe. Growth is not required: a backlog left when traffic stops needs a reader too.
         for &p in probe.highs.keys() {
             let committed = probe.committed.get(&p);
-            let caught_up = committed.is_some_and(|c| Some(c) >= probe.highs.get(&p));
+            // A group that never committed an offset of the partition would read it from its start.
+            let start = committed.or(probe.lows.get(&p));
+            let caught_up = start.is_some_and(|s| Some(s) >= probe.highs.get(&p));
             if caught_up || committed != before.committed.get(&p) {
                 self.unread_since.remove(&p);
             } else {
@@ -281,6 +286,7 @@ mod tests {
     fn probe(highs: &[(i32, i64)], committed: &[(i32, i64)]) -> Probe {
         Probe {
             highs: highs.iter().copied().collect(),
+            lows: BTreeMap::new(),
             committed: committed.iter().copied().collect(),
         }
     }
@@ -374,6 +380,42 @@ mod tests {
             None
         );
         assert!(!dog.is_idle_while_needed());
+    }
+
+    #[test]
+    fn partitions_that_hold_nothing_are_not_unread_though_the_group_never_committed() {
+        // Partition 0 never had a message, partition 1's were all deleted by retention: the group
+        // has no offset of either and nothing to read. Partition 2 holds messages from offset 5.
+        let start = Instant::now();
+        let mut dog = Watchdog::new(SESSION, MARGIN, COMMITS, start);
+        let mut empty = probe(&[(0, 0), (1, 40), (2, 9)], &[]);
+        empty.lows = BTreeMap::from([(0, 0), (1, 40), (2, 5)]);
+        let only_2 = empty.clone();
+        empty.highs.remove(&2);
+        let quiet = |_| empty.clone();
+        assert_eq!(
+            run(&mut dog, start, start + secs(120), |_, _| {}, quiet, &none()),
+            None
+        );
+        assert!(!dog.is_idle_while_needed());
+
+        let mut dog = Watchdog::new(SESSION, MARGIN, COMMITS, start);
+        let (_, stall) = run(
+            &mut dog,
+            start,
+            start + secs(60),
+            |_, _| {},
+            |_| only_2.clone(),
+            &none(),
+        )
+        .expect("a stall");
+        assert_eq!(
+            stall,
+            Stall::NoPartitions {
+                idle: secs(10),
+                unread: vec![2]
+            }
+        );
     }
 
     #[test]
