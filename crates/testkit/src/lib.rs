@@ -33,7 +33,7 @@ pub use topic::{
     END_MARKER, TestTopic, consume, produce, produce_batched, produce_raw, produce_raw_to, read_to_end,
     reader,
 };
-pub use wait::wait_until;
+pub use wait::{try_wait_until, wait_until};
 pub use warehouse::{assert_exactly_once, rows_and_offsets, stored_offsets, wait_for_rows};
 pub use watermarks::{high_watermarks, message_count};
 pub use workload::{reference_event, sample_event};

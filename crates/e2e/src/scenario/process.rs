@@ -59,13 +59,16 @@ impl Service {
         if let Some(child) = self.child.as_mut()
             && let Some(status) = child.try_wait().expect("the child's state")
         {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(20).collect();
-            panic!(
-                "{} ended on its own ({status}); its log ends:\n{}",
-                self.name,
-                tail.join("\n")
-            );
+            panic!("{} ended on its own ({status}); {}", self.name, self.log_tail(20));
         }
+    }
+
+    /// The last `lines` lines of the log over all its lives, oldest first, introduced by the
+    /// service's name: what a failed wait prints so that the run explains itself.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut tail: Vec<&str> = log.lines().rev().take(lines).collect();
+        tail.reverse();
+        format!("the log of {} ends:\n{}", self.name, tail.join("\n"))
     }
 }

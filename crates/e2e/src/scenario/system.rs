@@ -43,14 +43,16 @@ impl System {
 
         let port = free_port();
         let kafka = topic.flags(&stack);
+        // Groups of this run only: a group the broker kept from an earlier run has no say here.
+        let (warehouse_group, lake_group) = (unique("scenario-warehouse"), unique("scenario-lake"));
         let mut system = Self {
             api_url: format!("http://127.0.0.1:{port}"),
             api: api(&kafka, port, secrets, &logs),
             processors: (1..=2)
-                .map(|n| processor(n, &kafka, &database_url, &logs))
+                .map(|n| processor(n, &kafka, &warehouse_group, &database_url, &logs))
                 .collect(),
             writers: (1..=2)
-                .map(|n| writer(n, &kafka, &lake, secrets, &logs))
+                .map(|n| writer(n, &kafka, &lake_group, &lake, secrets, &logs))
                 .collect(),
             stack,
             topic,
@@ -105,7 +107,7 @@ fn api(kafka: &[String], port: u16, secrets: &Secrets, logs: &Path) -> Service {
 }
 
 /// Stream-processor number `n` of the scenario's consumer group.
-fn processor(n: usize, kafka: &[String], database_url: &str, logs: &Path) -> Service {
+fn processor(n: usize, kafka: &[String], group: &str, database_url: &str, logs: &Path) -> Service {
     Service::new(
         &format!("stream-processor-{n}"),
         "lakehouse-stream-processor",
@@ -113,7 +115,7 @@ fn processor(n: usize, kafka: &[String], database_url: &str, logs: &Path) -> Ser
             .iter()
             .cloned()
             .chain([
-                "--group-id=scenario-warehouse".into(),
+                format!("--group-id={group}"),
                 "--metrics-addr=127.0.0.1:0".into(),
                 "--batch-max-events=500".into(),
                 "--batch-max-wait-ms=200".into(),
@@ -126,7 +128,7 @@ fn processor(n: usize, kafka: &[String], database_url: &str, logs: &Path) -> Ser
 }
 
 /// Delta-writer number `n` of the scenario's consumer group, its S3 secret in the environment.
-fn writer(n: usize, kafka: &[String], lake: &Lake, secrets: &Secrets, logs: &Path) -> Service {
+fn writer(n: usize, kafka: &[String], group: &str, lake: &Lake, secrets: &Secrets, logs: &Path) -> Service {
     Service::new(
         &format!("delta-writer-{n}"),
         "lakehouse-delta-writer",
@@ -139,7 +141,7 @@ fn writer(n: usize, kafka: &[String], lake: &Lake, secrets: &Secrets, logs: &Pat
                     .filter(|flag| !flag.starts_with("--aws-secret")),
             )
             .chain([
-                "--group-id=scenario-lake".into(),
+                format!("--group-id={group}"),
                 "--metrics-addr=127.0.0.1:0".into(),
                 "--flush-max-age-ms=1000".into(),
                 short_session_flag(),
