@@ -29,7 +29,10 @@ PARTITIONS=${TOPIC_PARTITIONS:-6}
 TANSU_VERSION=0.6.0
 MOTO_VERSION=5.2.5
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
-TANSU=${TANSU:-$HOME/.cargo/bin/tansu}
+# tansu with one fix of ours to its group coordinator (install.sh, fix_tansu_forming_leader); the
+# fix's name is in the path, so that an unfixed build is never taken for it.
+TANSU_FIX=forming-leader
+TANSU=${TANSU:-$CACHE/tansu-$TANSU_VERSION-$TANSU_FIX/bin/tansu}
 MOTO_VENV=$CACHE/moto-$MOTO_VERSION
 
 # The test tools. The Python `deltalake` reader the tests check our tables with, as an analyst
