@@ -130,7 +130,7 @@ impl From<&OptimizeArgs> for OptimizeOptions {
         Self {
             target_size: args.target_size,
             zorder: args.zorder.clone(),
-            user_metadata: None,
+            ..OptimizeOptions::default()
         }
     }
 }

@@ -2,25 +2,16 @@
 //! partition the commit wrote to that now holds more than `small_files` files smaller than the
 //! target size is compacted in the background, one run at a time, while the writer goes on.
 //! Appends do not conflict with a compaction (it only rewrites files, `dataChange = false`).
-//!
-//! Two compactions of the same files must not both commit: each would add its own copy of the
-//! rows. delta-rs lets two commits that remove the same files with `dataChange = false` both
-//! through, so the writers' compactions take turns through a **claim in the log**: a `txn`
-//! action of the app id [`CLAIM_APP_ID`], committed before compacting (an odd version: held,
-//! since `(version - 1) / 2` ms) and after (the next, even version: free). Two claims made at
-//! once conflict in Delta's own check (a concurrent transaction on the same app id), so one
-//! writer wins and the other skips its turn; a claim held longer than [`CLAIM_EXPIRY`] belonged
-//! to a writer that died and is taken over.
+//! Compactions take turns through the claim in the log ([`crate::claim`]): a writer that finds
+//! it held skips its turn.
 
 use std::collections::BTreeMap;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use deltalake::DeltaTable;
-use deltalake::kernel::Transaction;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::protocol::{DeltaOperation, SaveMode};
 use tokio::task::JoinHandle;
 
+use crate::claim;
 use crate::error::LakeError;
 use crate::optimize::{DEFAULT_TARGET_SIZE, Optimized, compact_dates};
 use crate::schema::PARTITION_COLUMN;
@@ -94,77 +85,25 @@ impl Compactor {
     }
 }
 
-/// The `txn` app id of the writers' compaction claim.
-pub(crate) const CLAIM_APP_ID: &str = "lakehouse.compaction";
-
-/// A claim held this long belonged to a writer that died: another may take it over.
-const CLAIM_EXPIRY: chrono::Duration = chrono::Duration::minutes(30);
-
-/// Compacts `dates` if this writer wins the claim; does nothing (and says so) otherwise.
+/// Compacts `dates` if this writer gets the claim; does nothing (and says so) otherwise.
 async fn compact_in_turn(
     mut table: DeltaTable,
     target: u64,
     dates: &[NaiveDate],
 ) -> Result<Optimized, LakeError> {
-    let Some(claim) = claim(&mut table).await? else {
-        tracing::info!(dates = ?dates, "another writer is compacting; this one skips its turn");
-        return Ok(Optimized {
-            files_removed: 0,
-            files_added: 0,
-            partitions_optimized: 0,
-            new_version: None,
-        });
-    };
-    let compacted = compact_dates(table.clone(), target, dates).await;
-    table.update_state().await?;
-    if let Err(error) = commit_claim(&table, claim + 1).await {
-        // Taken over meanwhile (the claim expired), or the store failed: the claim expires.
-        tracing::warn!(%error, "cannot release the compaction claim; it expires in {} minutes", CLAIM_EXPIRY.num_minutes());
-    }
-    compacted
-}
-
-/// Takes the claim unless another writer holds it: the claim's odd version, or `None`.
-async fn claim(table: &mut DeltaTable) -> Result<Option<i64>, LakeError> {
-    table.update_state().await?;
-    let held = table
-        .snapshot()?
-        .transaction_version(table.log_store().as_ref(), CLAIM_APP_ID)
-        .await?;
-    let now = Utc::now().timestamp_millis();
-    if let Some(version) = held.filter(|version| version % 2 == 1) {
-        let since = (version - 1) / 2;
-        if now - since < CLAIM_EXPIRY.num_milliseconds() {
-            return Ok(None);
+    let claim = match claim::take(&mut table).await? {
+        Ok(claim) => claim,
+        Err(since) => {
+            tracing::info!(dates = ?dates, %since, "another compaction holds the claim; this writer skips its turn");
+            return Ok(Optimized {
+                files_removed: 0,
+                files_added: 0,
+                partitions_optimized: 0,
+                new_version: None,
+            });
         }
-        tracing::warn!(since, "taking over a compaction claim its writer never released");
-    }
-    let version = now * 2 + 1;
-    match commit_claim(table, version).await {
-        Ok(()) => {
-            table.update_state().await?;
-            Ok(Some(version))
-        }
-        Err(error) if error.is_commit_conflict() => Ok(None),
-        Err(error) => Err(error),
-    }
-}
-
-/// Commits the claim's `version` alone: no data, one `txn` action.
-async fn commit_claim(table: &DeltaTable, version: i64) -> Result<(), LakeError> {
-    let properties = CommitProperties::default()
-        .with_application_transactions(vec![Transaction::new(CLAIM_APP_ID, version)])
-        .with_create_checkpoint(false)
-        .with_cleanup_expired_logs(Some(false));
-    let operation = DeltaOperation::Write {
-        mode: SaveMode::Append,
-        partition_by: None,
-        predicate: None,
     };
-    CommitBuilder::from(properties)
-        .build(Some(table.snapshot()?), table.log_store(), operation)
-        .await?;
-    Ok(())
+    compact_dates(table, target, dates, claim).await
 }
 
 /// A compaction task's result; a task that panicked is a failure.

@@ -5,6 +5,7 @@
 //! [`LakeError`], into which each module's own typed error folds.
 
 mod checkpoint;
+mod claim;
 mod compaction;
 mod conflict;
 mod create;
@@ -36,6 +37,7 @@ mod windows;
 mod writer;
 
 pub use checkpoint::{Checkpoint, LogSize, last_checkpoint, log_size};
+pub use claim::ClaimHeld;
 pub use compaction::CompactionOptions;
 pub use conflict::CONFLICT_RETRIES;
 pub use create::{DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LOG_RETENTION_HOURS, open_or_create};
@@ -49,7 +51,7 @@ pub use location::{
     DEFAULT_AWS_REGION, DEFAULT_LAKE_URI, EVENTS_TABLE, LakeLocation, LocationError, open_table, table_url,
 };
 pub use log::{LogEntry, LogError, event_ids_in_file, first_appearances, log_entry};
-pub use optimize::{DEFAULT_TARGET_SIZE, OptimizeOptions, Optimized, optimize};
+pub use optimize::{DEFAULT_CLAIM_WAIT, DEFAULT_TARGET_SIZE, OptimizeOptions, Optimized, optimize};
 pub use probe::{ConditionalPut, UnsafeStore, conditional_put, ensure_safe_commits};
 pub use query::{OutputFormat, event_id_counts, query, render, session};
 pub use read_only::{QueryAnswer, QueryLimits, QueryRefused, read_only_query};

@@ -16,7 +16,12 @@ use lakehouse_lake::{
 
 use crate::{TempLake, batch};
 
-/// Versions: 1 and 2 append 100 and 50 rows, 3 optimizes, 4 restores version 1.
+/// Version 3: optimize's compaction claim; 5: its release (DESIGN.md §8.5).
+const OPTIMIZED: u64 = 4;
+const RESTORED: u64 = 6;
+
+/// Versions: 1 and 2 append 100 and 50 rows, 4 optimizes (3 and 5 are its compaction claim
+/// taken and released), 6 restores version 1.
 async fn four_versions() -> TempLake {
     let temp = TempLake::new("lake-browsing");
     let mut writer: EventsWriter = temp.writer(&WriterOptions::new("g")).await;
@@ -27,7 +32,7 @@ async fn four_versions() -> TempLake {
         .expect("the table");
     optimize(latest, &OptimizeOptions::default())
         .await
-        .expect("version 3");
+        .expect("version 4");
     let latest = open_at(&temp.location, &AsOf::default())
         .await
         .expect("the table");
@@ -36,7 +41,7 @@ async fn four_versions() -> TempLake {
         .expect("version 1");
     restore(latest, &first, &RestoreOptions::default())
         .await
-        .expect("version 4");
+        .expect("version 6");
     temp
 }
 
@@ -114,12 +119,24 @@ async fn statistics_changes_and_diffs_of_versions() {
     let latest = open_at(&temp.location, &AsOf::default())
         .await
         .expect("the table");
-    let changes = version_changes(&latest, 4, 10).await.expect("changes");
+    let changes = version_changes(&latest, RESTORED, 10).await.expect("changes");
     let versions: Vec<u64> = changes.iter().map(|c| c.version).collect();
-    assert_eq!(versions, [4, 3, 2, 1, 0]);
-    let [restored, optimized, second_write, first_write, created] = &changes[..] else {
+    assert_eq!(versions, [6, 5, 4, 3, 2, 1, 0]);
+    let [
+        restored,
+        released,
+        optimized,
+        claimed,
+        second_write,
+        first_write,
+        created,
+    ] = &changes[..]
+    else {
         panic!("{changes:?}");
     };
+    for claim in [claimed, released] {
+        assert_eq!((claim.rows_added, claim.rows_removed), (0, Some(0)), "{claim:?}");
+    }
     assert_eq!(created.operation, "CREATE TABLE");
     assert_eq!((first_write.rows_added, first_write.rows_removed), (100, Some(0)));
     assert_eq!(first_write.offsets, BTreeMap::from([("g-t-0".to_string(), 99)]));
@@ -132,16 +149,18 @@ async fn statistics_changes_and_diffs_of_versions() {
     assert_eq!(restored.operation, "RESTORE");
     // The restore takes the second append's 50 rows away, whatever files it swaps.
     assert_eq!(restored.rows_removed, Some(restored.rows_added + 50));
-    // A page of the newest two still counts the rows the optimize removed (added before it).
-    let page = version_changes(&latest, 4, 2).await.expect("a page");
+    // A page that starts at the optimize still counts the rows it removed (added before it).
+    let page = version_changes(&latest, OPTIMIZED, 2).await.expect("a page");
     assert_eq!(page.len(), 2);
-    assert_eq!(page[1].rows_removed, Some(optimized.rows_added));
+    assert_eq!(page[0].rows_removed, Some(optimized.rows_added));
 
     // Diffs: an append adds rows, a compaction changes none, the restore removes the second
     // append, each by day and event type as the data says.
     let v1 = open_at(&temp.location, &TempLake::version(1)).await.expect("v1");
-    let v3 = open_at(&temp.location, &TempLake::version(3)).await.expect("v3");
-    let (v2, v4) = (second, latest);
+    let v4 = open_at(&temp.location, &TempLake::version(OPTIMIZED))
+        .await
+        .expect("the optimized");
+    let (v2, v6) = (second, latest);
     let appended = diff(&v1, &v2).await.expect("diff 1 → 2");
     assert_eq!((appended.rows_added(), appended.rows_removed()), (50, 0));
     let (before, after) = (counted(&temp, 1).await, counted(&temp, 2).await);
@@ -150,12 +169,12 @@ async fn statistics_changes_and_diffs_of_versions() {
         let expected = after[&key] - before.get(&key).copied().unwrap_or(0);
         assert_eq!(row.added as i64, expected, "{row:?}");
     }
-    let compacted = diff(&v2, &v3).await.expect("diff 2 → 3");
+    let compacted = diff(&v2, &v4).await.expect("diff 2 → 4");
     assert!(compacted.files_added > 0 && compacted.files_removed > 0);
     assert!(compacted.rows.is_empty(), "{compacted:?}");
-    let undone = diff(&v3, &v4).await.expect("diff 3 → 4");
+    let undone = diff(&v4, &v6).await.expect("diff 4 → 6");
     assert_eq!((undone.rows_added(), undone.rows_removed()), (0, 50));
-    let backwards = diff(&v4, &v2).await.expect("diff 4 → 2");
+    let backwards = diff(&v6, &v2).await.expect("diff 6 → 2");
     assert_eq!((backwards.rows_added(), backwards.rows_removed()), (50, 0));
     assert!(diff(&v2, &v2).await.expect("no change").rows.is_empty());
 }

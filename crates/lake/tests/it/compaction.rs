@@ -1,13 +1,18 @@
 //! Compaction beside the writer, on a real table in a local folder: through a long run of
 //! commits the day partition the writer fills never holds more than a few files, and two
 //! writers compacting the same partition while both keep committing lose no event and write
-//! none twice.
+//! none twice. `optimize` takes its turn with them through the same claim in the log.
 
 use std::collections::BTreeMap;
 
-use chrono::Duration;
+use chrono::{Duration, Utc};
+use deltalake::DeltaTable;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::protocol::{DeltaOperation, SaveMode};
 use lakehouse_lake::{
-    AsOf, CompactionOptions, EventsWriter, WriterOptions, event_id_counts, open_at, verify,
+    AsOf, ClaimHeld, CompactionOptions, EventsWriter, OptimizeOptions, WriterOptions, event_id_counts,
+    history, open_at, optimize, verify,
 };
 
 use crate::{TempLake, arrived, data_files, offered};
@@ -115,4 +120,90 @@ async fn two_writers_compacting_the_same_partition_while_committing_keep_every_e
         assert!(files <= SMALL_FILES + 1, "{files} files in {day}");
     }
     assert_every_event_once(&temp, (2 * (commits + 1) * rows) as usize).await;
+}
+
+/// The `txn` app id of the compaction claim (DESIGN.md §8.5).
+const CLAIM: &str = "lakehouse.compaction";
+
+/// Commits the claim's `version` as a compacting writer does: one `txn` action, no data.
+async fn commit_claim(table: &DeltaTable, version: i64) {
+    let properties =
+        CommitProperties::default().with_application_transactions(vec![Transaction::new(CLAIM, version)]);
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: None,
+        predicate: None,
+    };
+    CommitBuilder::from(properties)
+        .build(
+            Some(table.snapshot().expect("a snapshot")),
+            table.log_store(),
+            operation,
+        )
+        .await
+        .expect("the claim's commit");
+}
+
+async fn claim_version(temp: &TempLake) -> Option<i64> {
+    let table = open_at(&temp.location, &AsOf::default())
+        .await
+        .expect("the table");
+    table
+        .snapshot()
+        .expect("a snapshot")
+        .transaction_version(table.log_store().as_ref(), CLAIM)
+        .await
+        .expect("the claim")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimize_waits_for_a_writers_compaction_claim_and_releases_its_own_after() {
+    let temp = TempLake::new("lake-compaction");
+    let mut writer = temp.writer(&WriterOptions::new("g")).await;
+    for n in 0..4 {
+        commit(&mut writer, 43, 0, n * 10, 10).await;
+    }
+    let latest = || async {
+        open_at(&temp.location, &AsOf::default())
+            .await
+            .expect("the table")
+    };
+
+    // A writer's compaction holds the claim: optimize must not compact the same files meanwhile.
+    let held = Utc::now().timestamp_millis() * 2 + 1;
+    commit_claim(&latest().await, held).await;
+    let files = data_files(&temp.location).await.len();
+    let no_wait = OptimizeOptions {
+        claim_wait: std::time::Duration::ZERO,
+        ..OptimizeOptions::default()
+    };
+    let refused = optimize(latest().await, &no_wait)
+        .await
+        .expect_err("the claim is held");
+    assert!(refused.operation::<ClaimHeld>().is_some(), "{refused}");
+    assert_eq!(data_files(&temp.location).await.len(), files, "nothing compacted");
+    assert_eq!(
+        claim_version(&temp).await,
+        Some(held),
+        "the writer's claim left alone"
+    );
+
+    // Released, optimize compacts under a claim of its own and frees it for the writers again.
+    commit_claim(&latest().await, held + 1).await;
+    let optimized = optimize(latest().await, &no_wait).await.expect("optimize");
+    assert!(optimized.files_removed > optimized.files_added, "{optimized:?}");
+    let released = claim_version(&temp).await.expect("a claim");
+    assert!(released > held + 1 && released % 2 == 0, "{released}");
+    let last: Vec<String> = history(&latest().await, Some(2))
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|commit| commit.operation)
+        .collect();
+    assert_eq!(
+        last,
+        ["WRITE", "OPTIMIZE"],
+        "the claim released after the OPTIMIZE"
+    );
+    assert_every_event_once(&temp, 40).await;
 }
