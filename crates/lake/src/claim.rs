@@ -12,10 +12,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 
 use crate::error::{LakeError, fold_into_lake_error};
+use crate::user_metadata::commit_properties;
 
 /// The `txn` app id of the compaction claim.
 pub(crate) const CLAIM_APP_ID: &str = "lakehouse.compaction";
@@ -57,7 +58,7 @@ pub(crate) async fn take(table: &mut DeltaTable) -> Result<Result<Claim, DateTim
         tracing::warn!(%since, "taking over a compaction claim its holder never released");
     }
     let claim = Claim(now.timestamp_millis() * 2 + 1);
-    match commit(table, Transaction::new(CLAIM_APP_ID, claim.0)).await {
+    match commit(table, claim.0, "taken").await {
         Ok(()) => {
             table.update_state().await?;
             Ok(Ok(claim))
@@ -97,7 +98,7 @@ pub(crate) async fn release(table: &mut DeltaTable, claim: Claim) {
             .transaction_version(table.log_store().as_ref(), CLAIM_APP_ID)
             .await?;
         if now == Some(claim.0) {
-            commit(table, Transaction::new(CLAIM_APP_ID, claim.0 + 1)).await?;
+            commit(table, claim.0 + 1, "released").await?;
         }
         Ok::<_, LakeError>(())
     };
@@ -107,10 +108,12 @@ pub(crate) async fn release(table: &mut DeltaTable, claim: Claim) {
     }
 }
 
-/// Commits `action` alone: no data, one `txn` action.
-async fn commit(table: &DeltaTable, action: Transaction) -> Result<(), LakeError> {
-    let properties = CommitProperties::default()
-        .with_application_transactions(vec![action])
+/// Commits the claim's `version` alone: no data, one `txn` action, and a note for `history`
+/// (`{"compaction_claim": "taken"}` or `"released"`).
+async fn commit(table: &DeltaTable, version: i64, what: &str) -> Result<(), LakeError> {
+    let note = serde_json::json!({ "compaction_claim": what }).to_string();
+    let properties = commit_properties(Some(&note))
+        .with_application_transactions(vec![Transaction::new(CLAIM_APP_ID, version)])
         .with_create_checkpoint(false)
         .with_cleanup_expired_logs(Some(false));
     let operation = DeltaOperation::Write {

@@ -194,16 +194,19 @@ async fn optimize_waits_for_a_writers_compaction_claim_and_releases_its_own_afte
     assert!(optimized.files_removed > optimized.files_added, "{optimized:?}");
     let released = claim_version(&temp).await.expect("a claim");
     assert!(released > held + 1 && released % 2 == 0, "{released}");
-    let last: Vec<String> = history(&latest().await, Some(2))
-        .await
-        .expect("history")
-        .into_iter()
-        .map(|commit| commit.operation)
+    let last = history(&latest().await, Some(3)).await.expect("history");
+    let said: Vec<(&str, Option<&str>)> = last
+        .iter()
+        .map(|commit| (commit.operation.as_str(), commit.user_metadata.as_deref()))
         .collect();
     assert_eq!(
-        last,
-        ["WRITE", "OPTIMIZE"],
-        "the claim released after the OPTIMIZE"
+        said,
+        [
+            ("WRITE", Some(r#"{"compaction_claim":"released"}"#)),
+            ("OPTIMIZE", None),
+            ("WRITE", Some(r#"{"compaction_claim":"taken"}"#)),
+        ],
+        "the OPTIMIZE between its claim's commits, which say what they are"
     );
     assert_every_event_once(&temp, 40).await;
 }
