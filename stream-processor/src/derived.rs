@@ -1,11 +1,12 @@
-//! The tables the dashboards read, derived in the batch's transaction from the events it really
-//! inserted (staged by [`crate::load`]), so that a duplicate or a replay never counts twice.
+//! The tables the dashboards read, derived from events staged in the session's temporary table
+//! `lakehouse_new_events` (by the fold, [`crate::fold`], or by warehouse-sync in its own
+//! transaction), only ever events that were really inserted, so that a duplicate or a replay
+//! never counts twice.
 //!
 //! Each table is fed by one set-based `INSERT ... SELECT ... GROUP BY ... ON CONFLICT`, with its
-//! rows sorted in the order of the table's key: concurrent partition writers then take the row
-//! locks of a table in the same order, and wait for each other instead of deadlocking. The tables
-//! go in a fixed order too, the one whose rows every writer touches (the hourly breakdowns) last,
-//! so that the locks a writer holds until its commit are taken as late as possible.
+//! rows sorted in the order of the table's key: two transactions that derive at once (a fold and
+//! a warehouse-sync erase that has not folded yet) take the row locks of a table in the same
+//! order, and wait for each other instead of deadlocking. The tables go in a fixed order too.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -25,7 +26,7 @@ pub enum DerivedTable {
 }
 
 impl DerivedTable {
-    /// Every derived table, in the order a batch writes them.
+    /// Every derived table, in the order they are derived.
     pub const ALL: [DerivedTable; 4] = [
         DerivedTable::Rollups,
         DerivedTable::UniqueIds,

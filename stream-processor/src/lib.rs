@@ -1,10 +1,12 @@
 //! The warehouse consumer of DESIGN.md §7: events from Kafka into PostgreSQL, one transaction per
-//! batch that inserts new events and stores the partition offsets, so that every event is counted
-//! exactly once across crashes, restarts and rebalances.
+//! batch that inserts new events, queues them for the derived tables and stores the partition
+//! offsets, and a fold that derives from the queue, so that every event is counted exactly once
+//! across crashes, restarts and rebalances.
 
 mod config;
 mod copy;
 mod derived;
+pub mod fold;
 pub mod grants;
 mod load;
 pub mod retention;
@@ -19,7 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{AuditArgs, Command, LOCAL_DATABASE_URL, ProcessorConfig};
 pub use derived::{DerivedTable, DerivedTables, UnknownTable};
-pub use load::{EVENT_COLUMNS, column_list, copy_events, create_staging, insert_events, insert_new_events};
+pub use fold::{FOLD_MAX_EVENTS, fold_queue};
+pub use load::{
+    EVENT_COLUMNS, Stage, column_list, copy_events, create_staging, insert_events, insert_new_events,
+};
 pub use schema::SchemaMismatch;
 pub use warehouse::{MAX_WRITERS, Warehouse, WarehouseError};
 
@@ -53,9 +58,13 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
         config.retention_interval(),
         shutdown.clone(),
     ));
+    // The fold stops after the consume loop, and folds what the loop's last batches queued.
+    let fold_stop = CancellationToken::new();
+    let fold = tokio::spawn(warehouse.fold_loop().run(fold_stop.clone()));
     let result = run_sink(service, open, shutdown.clone()).await;
     shutdown.cancel();
-    let _ = retention.await;
+    fold_stop.cancel();
+    let _ = tokio::join!(retention, fold);
     Ok(result?)
 }
 

@@ -1,5 +1,7 @@
 //! A batch's new events into `events` by binary `COPY`, and the columns the dashboards derive from
-//! staged in the session's temporary table `lakehouse_new_events` for [`crate::DerivedTables`].
+//! staged for [`crate::DerivedTables`]: in the queue `events_to_derive`, which the fold
+//! ([`crate::fold`]) derives from after the commit, or in the session's temporary table
+//! `lakehouse_new_events`, derived from before the commit (warehouse-sync's rebuild and erase).
 //!
 //! `COPY` into `events` inserts every row or none: an `event_id` already stored (a client retry)
 //! fails it. So it runs under a savepoint; on a unique violation the transaction goes back to the
@@ -16,7 +18,8 @@ use uuid::Uuid;
 use crate::copy::CopyRows;
 use crate::derived::DerivedTables;
 
-/// The staging table, one per session; its rows go at every commit.
+/// The staging table, one per session, that [`crate::DerivedTables::derive`] reads; its rows go at
+/// every commit.
 const STAGING: &str = r#"CREATE TEMPORARY TABLE IF NOT EXISTS lakehouse_new_events (
     "timestamp" timestamptz NOT NULL,
     project_id  text        NOT NULL,
@@ -71,8 +74,8 @@ pub const EVENT_COLUMNS: [&str; 30] = [
     "kafka_offset",
 ];
 
-/// The columns of the staging table a batch writes, in the order of [`staged_rows`].
-const STAGED_COLUMNS: [&str; 16] = [
+/// The columns of the staging table and of the queue, in the order of [`staged_rows`].
+pub(crate) const STAGED_COLUMNS: [&str; 16] = [
     "timestamp",
     "project_id",
     "event_type",
@@ -94,6 +97,24 @@ const STAGED_COLUMNS: [&str; 16] = [
 static COPY_EVENTS: LazyLock<String> = LazyLock::new(|| copy_statement("events", &EVENT_COLUMNS));
 static COPY_STAGED: LazyLock<String> =
     LazyLock::new(|| copy_statement("lakehouse_new_events", &STAGED_COLUMNS));
+static COPY_QUEUED: LazyLock<String> = LazyLock::new(|| copy_statement(QUEUE, &STAGED_COLUMNS));
+
+/// The queue of inserted events not derived yet (migration 0007).
+pub(crate) const QUEUE: &str = "events_to_derive";
+
+/// Where [`insert_events`] stages the columns the dashboards derive from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The session's temporary table: call [`crate::DerivedTables::derive`] before the commit.
+    Session,
+    /// The queue `events_to_derive`, committed with the events; the fold derives from it.
+    Queue,
+}
+
+/// The staged columns, comma-separated, as the fold moves them from the queue to the stage.
+pub(crate) fn staged_column_list() -> String {
+    column_list(&STAGED_COLUMNS)
+}
 
 /// `COPY table (columns) FROM STDIN (FORMAT binary)`.
 fn copy_statement(table: &str, columns: &[&str]) -> String {
@@ -124,9 +145,13 @@ pub async fn create_staging(conn: &mut PgConnection) -> Result<(), sqlx::Error> 
 }
 
 /// Inserts the events of `records` whose `event_id` is not stored yet (the first of a batch's
-/// copies of one), and stages them for the derived tables; returns how many were new. Call it in
-/// a transaction, then [`crate::DerivedTables::derive`] before the commit.
-pub async fn insert_events(conn: &mut PgConnection, mut fresh: Vec<&Record>) -> Result<u64, sqlx::Error> {
+/// copies of one), and stages them for the derived tables in `stage` (nowhere for `None`: no
+/// derived table is maintained); returns how many were new. Call it in a transaction.
+pub async fn insert_events(
+    conn: &mut PgConnection,
+    mut fresh: Vec<&Record>,
+    stage: Option<Stage>,
+) -> Result<u64, sqlx::Error> {
     let mut ids = HashSet::new();
     fresh.retain(|record| ids.insert(record.event.event_id));
     // Every writer inserts in id order: two transactions that share an id (a retry that landed in
@@ -166,8 +191,12 @@ pub async fn insert_events(conn: &mut PgConnection, mut fresh: Vec<&Record>) -> 
             Err(error) => return Err(error),
         }
     }
-    if !fresh.is_empty() {
-        copy(conn, &COPY_STAGED, staged_rows(&fresh)).await?;
+    if let Some(stage) = stage.filter(|_| !fresh.is_empty()) {
+        let statement = match stage {
+            Stage::Session => &COPY_STAGED,
+            Stage::Queue => &COPY_QUEUED,
+        };
+        copy(conn, statement, staged_rows(&fresh)).await?;
     }
     Ok(fresh.len() as u64)
 }
@@ -177,7 +206,7 @@ pub async fn insert_events(conn: &mut PgConnection, mut fresh: Vec<&Record>) -> 
 /// it emptied so); returns how many were new.
 pub async fn insert_new_events(conn: &mut PgConnection, records: &[Record]) -> Result<u64, sqlx::Error> {
     create_staging(conn).await?;
-    let inserted = insert_events(conn, records.iter().collect()).await?;
+    let inserted = insert_events(conn, records.iter().collect(), Some(Stage::Session)).await?;
     if inserted > 0 {
         DerivedTables::default().derive(conn).await?;
     }

@@ -54,6 +54,13 @@ fn required(derived: &DerivedTables) -> Vec<(&'static str, &'static str)> {
     for table in derived.tables() {
         columns.extend(table.columns().iter().map(|c| (table.name(), *c)));
     }
+    if derived.tables().next().is_some() {
+        columns.extend(
+            crate::load::STAGED_COLUMNS
+                .iter()
+                .map(|c| (crate::load::QUEUE, *c)),
+        );
+    }
     columns
 }
 
@@ -97,6 +104,7 @@ mod tests {
             "unique_ids_hourly",
             "funnel_progress",
             "event_dimensions_hourly",
+            "events_to_derive",
         ] {
             assert!(required.iter().any(|(t, _)| *t == table), "{table}");
         }

@@ -3,15 +3,19 @@
 //! connections at once (DESIGN.md §7).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use lakehouse_kafka::{Batch, BatchSink, Record};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use tokio::sync::Notify;
 
 use crate::derived::DerivedTables;
+use crate::fold::FoldLoop;
 use crate::grants::Roles;
+use crate::load::Stage;
 use crate::schema::SchemaMismatch;
 use crate::timescale::Storage;
 
@@ -41,6 +45,8 @@ pub struct Warehouse {
     group: String,
     writers: usize,
     derived: DerivedTables,
+    /// Wakes the fold once a batch queued events.
+    fold_wake: Arc<Notify>,
 }
 
 impl Warehouse {
@@ -59,6 +65,7 @@ impl Warehouse {
             group: group.into(),
             writers: 1,
             derived: DerivedTables::default(),
+            fold_wake: Arc::new(Notify::new()),
         })
     }
 
@@ -94,6 +101,8 @@ impl Warehouse {
                 "warehouse roles do not exist, so nothing was granted to them; create them (NOLOGIN) and restart or run `migrate`");
         }
         tracing::info!(storage = ?storage, granted = ?granted.granted, "warehouse schema ready");
+        // The fold loop starts once the queue exists.
+        self.fold_wake.notify_one();
         Ok(storage)
     }
 
@@ -118,7 +127,23 @@ impl Warehouse {
         &self.pool
     }
 
-    /// Inserts the records of `partitions` not yet stored, derives the dashboards' rows from them,
+    /// Folds every event queued so far into the derived tables this warehouse maintains, now;
+    /// returns how many. For a caller that writes batches without running [`Self::fold_loop`].
+    pub async fn fold(&self) -> Result<u64, WarehouseError> {
+        Ok(self.fold_loop().fold_all().await?)
+    }
+
+    /// The loop that folds what this warehouse's batches queue into the derived tables it
+    /// maintains, woken by each batch that queued events.
+    pub fn fold_loop(&self) -> FoldLoop {
+        FoldLoop {
+            pool: self.pool.clone(),
+            derived: self.derived.clone(),
+            wake: self.fold_wake.clone(),
+        }
+    }
+
+    /// Inserts the records of `partitions` not yet stored, queues them for the derived tables,
     /// and advances the partitions' offsets, in one transaction; returns how many were new.
     /// Records below the stored offset of their partition were committed before (a retry, or
     /// another member that held the partition) and are left out. The offsets rows, locked first,
@@ -149,10 +174,8 @@ impl Warehouse {
             .copied()
             .filter(|r| stored.get(&r.partition).is_none_or(|&next| r.offset >= next))
             .collect();
-        let inserted = crate::load::insert_events(&mut tx, fresh).await?;
-        if inserted > 0 {
-            self.derived.derive(&mut tx).await?;
-        }
+        let stage = self.derived.tables().next().map(|_| Stage::Queue);
+        let inserted = crate::load::insert_events(&mut tx, fresh, stage).await?;
         sqlx::query(
             "INSERT INTO kafka_offsets (consumer_group, topic, partition, next_offset)
              SELECT $1, $2, partition, next_offset FROM UNNEST($3::int[], $4::bigint[]) AS o(partition, next_offset)
@@ -166,6 +189,9 @@ impl Warehouse {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if inserted > 0 && stage.is_some() {
+            self.fold_wake.notify_one();
+        }
         Ok(inserted)
     }
 

@@ -102,6 +102,7 @@ async fn retention_removes_what_is_past_its_period_and_nothing_else() {
         );
     }
     warehouse.write(&batch).await.expect("the batch");
+    warehouse.fold().await.expect("the derived rows");
     let pool = warehouse.pool().clone();
 
     let retention = Retention {

@@ -8,7 +8,9 @@
 //!   statement (its `SELECT ... FOR UPDATE` on the offsets) until the rebuild commits. Plain
 //!   reads of the offsets (lag monitoring) go on. The offsets themselves are never written, so
 //!   they cannot move backwards; a batch that commits after the rebuild skips the events the
-//!   rebuild inserted (by their `event_id`) and adds the others to the tables.
+//!   rebuild inserted (by their `event_id`) and queues the others for the tables. What batches
+//!   queued before is folded into the derived tables first, in the same transaction (after a fold
+//!   in progress ends), so no queued event is lost with the deleted rows or counted twice.
 //! - Derived rows: the range is whole hours, so every per-minute and per-hour bucket lies wholly
 //!   inside or outside it; inside ones are deleted and refilled from the inserted events with the
 //!   processor's own code: the lake's rows go into `events` by binary `COPY`
@@ -25,7 +27,7 @@ use std::time::Instant;
 
 use futures::TryStreamExt;
 use lakehouse_lake::to_records;
-use lakehouse_stream_processor::{DerivedTables, create_staging, insert_events};
+use lakehouse_stream_processor::{DerivedTables, Stage, create_staging, fold_queue, insert_events};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
@@ -141,7 +143,8 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
     while let Some(batch) = batches.try_next().await? {
         let records = to_records(&batch)?;
         read += records.len();
-        rebuilt.inserted_events += insert_events(&mut tx, records.iter().collect()).await?;
+        rebuilt.inserted_events +=
+            insert_events(&mut tx, records.iter().collect(), Some(Stage::Session)).await?;
         if last_report.elapsed().as_secs() >= 10 {
             last_report = Instant::now();
             progress(format_args!(
@@ -166,8 +169,9 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
 }
 
 /// Waits (up to [`LOCK_TIMEOUT`]) for the stream-processor's batch in flight and holds its next
-/// one until `tx` ends: the exclusive lock on `kafka_offsets`, which every batch updates. Used by
-/// the rebuild and by erase-user.
+/// one until `tx` ends: the exclusive lock on `kafka_offsets`, which every batch updates; then
+/// folds the events the batches queued for the derived tables. Used by the rebuild and by
+/// erase-user.
 pub(crate) async fn hold_the_processor(tx: &mut PgConnection) -> Result<()> {
     sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
         .execute(&mut *tx)
@@ -178,6 +182,9 @@ pub(crate) async fn hold_the_processor(tx: &mut PgConnection) -> Result<()> {
     sqlx::query("SET LOCAL lock_timeout = 0")
         .execute(&mut *tx)
         .await?;
+    // What the processor's batches queued goes into the derived tables before anything derived
+    // is deleted or recomputed, so that it is neither counted twice nor lost.
+    fold_queue(tx).await?;
     Ok(())
 }
 

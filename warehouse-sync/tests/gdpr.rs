@@ -191,3 +191,54 @@ async fn a_user_is_exported_from_and_erased_from_both_stores() {
     assert_eq!(note["audit"]["actor"], "dpo");
     assert_eq!(note["audit"]["arguments"]["user_id_sha256"], pseudonym);
 }
+
+/// Rows left in the processor's fold queue.
+async fn queued(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events_to_derive")
+        .fetch_one(pool)
+        .await
+        .expect("a count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_folds_what_the_processor_queued_before_it_recomputes() {
+    use lakehouse_kafka::{Batch, BatchSink, Record};
+
+    let stack = lakehouse_testkit::Stack::from_env();
+    let database = lakehouse_testkit::TempDatabase::create(&stack).await;
+    // Batches committed, their events queued for the derived tables and not folded yet.
+    let mut warehouse =
+        lakehouse_stream_processor::Warehouse::connect_lazy(&database.url, "gdpr-queue").expect("a pool");
+    warehouse.migrate(&Default::default()).await.expect("migrations");
+    let (events, theirs) = workload();
+    let mut batch = Batch::new("analytics.events");
+    for (offset, event) in events.into_iter().enumerate() {
+        batch.push(
+            Record {
+                event,
+                partition: 0,
+                offset: offset as i64,
+            },
+            1,
+        );
+    }
+    warehouse.write(&batch).await.expect("the batch");
+    let pool = warehouse.pool().clone();
+    assert_eq!(queued(&pool).await, EVENTS as i64);
+
+    let user = lakehouse_lake::User {
+        user_id: VICTIM.into(),
+        project_id: None,
+    };
+    let erased = lakehouse_warehouse_sync::erase::erase_from_warehouse(&pool, &user, false)
+        .await
+        .expect("the erasure");
+    assert_eq!(erased.events, theirs as u64);
+    assert_eq!(queued(&pool).await, 0, "the queue was folded first");
+    assert_eq!(empty_derived_tables(&pool).await, Vec::<&str>::new());
+    assert_eq!(
+        derived_mismatches(&pool).await,
+        vec![],
+        "derived tables = recomputation from the remaining events"
+    );
+}

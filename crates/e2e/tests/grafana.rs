@@ -108,7 +108,7 @@ fn data_range() -> Range {
 }
 
 /// A migrated warehouse holding the reference workload, written by the processor's batch writer
-/// (so the derived tables fill as in production).
+/// and fold (so the derived tables fill as in production).
 async fn sample_warehouse(database: &TempDatabase) {
     let mut warehouse = Warehouse::connect_lazy(&database.url, "grafana-test").expect("a pool");
     warehouse.migrate(&Roles::default()).await.expect("migrations");
@@ -124,6 +124,7 @@ async fn sample_warehouse(database: &TempDatabase) {
         }
         warehouse.write(&batch).await.expect("a batch");
     }
+    warehouse.fold().await.expect("the derived rows");
 }
 
 /// Grafana's login: `scripts/stack` makes it, with the password of its settings.

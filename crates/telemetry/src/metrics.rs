@@ -44,6 +44,13 @@ pub const READY_CHECK: &str = "lakehouse_ready_check";
 /// Rounds of the warehouse's retention, labelled `outcome` = `applied` | `skipped` (another
 /// replica held the lock) | `failed`.
 pub const RETENTION_RUNS_TOTAL: &str = "lakehouse_retention_runs_total";
+/// Rounds of the warehouse's fold (queued events into the derived tables), labelled `outcome` =
+/// `applied` | `failed`.
+pub const WAREHOUSE_FOLDS_TOTAL: &str = "lakehouse_warehouse_folds_total";
+/// Queued events the fold added to the derived tables.
+pub const WAREHOUSE_FOLDED_EVENTS_TOTAL: &str = "lakehouse_warehouse_folded_events_total";
+/// Seconds each fold transaction took, from its start to its commit.
+pub const WAREHOUSE_FOLD_SECONDS: &str = "lakehouse_warehouse_fold_seconds";
 /// Files the latest version of the lake's events table references.
 pub const LAKE_FILES: &str = "lakehouse_lake_files";
 /// Of those, files smaller than the small-file size (what `optimize` would compact).
