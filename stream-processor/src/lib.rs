@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{AuditArgs, Command, LOCAL_DATABASE_URL, ProcessorConfig};
 pub use derived::{DerivedTable, DerivedTables, UnknownTable};
-pub use fold::{FOLD_MAX_EVENTS, fold_queue};
+pub use fold::fold_queue;
 pub use load::{
     EVENT_COLUMNS, Stage, column_list, copy_events, create_staging, insert_events, insert_new_events,
 };
