@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lakehouse_telemetry::metrics::{
-    WAREHOUSE_FOLD_SECONDS, WAREHOUSE_FOLDED_EVENTS_TOTAL, WAREHOUSE_FOLDS_TOTAL,
+    WAREHOUSE_DERIVE_QUEUE_EVENTS, WAREHOUSE_FOLD_SECONDS, WAREHOUSE_FOLDED_EVENTS_TOTAL,
+    WAREHOUSE_FOLDS_TOTAL,
 };
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
@@ -106,6 +107,7 @@ impl FoldLoop {
         loop {
             let result = self.fold_all().await;
             round(if result.is_ok() { "applied" } else { "failed" }).increment(1);
+            self.report_queue().await;
             match result {
                 Ok(_) => backoff = None,
                 Err(error) => {
@@ -132,6 +134,18 @@ impl FoldLoop {
             Ok(folded) => tracing::debug!(folded, "queued events folded before stopping"),
             Err(error) => tracing::warn!(%error,
                 "could not fold the queued events before stopping; the next processor to start folds them"),
+        }
+    }
+
+    /// Sets [`WAREHOUSE_DERIVE_QUEUE_EVENTS`] to what is queued now (what batches queued while
+    /// the fold ran); left as it was when the database cannot be asked.
+    async fn report_queue(&self) {
+        match sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {QUEUE}"))
+            .fetch_one(&self.pool)
+            .await
+        {
+            Ok(queued) => metrics::gauge!(WAREHOUSE_DERIVE_QUEUE_EVENTS).set(queued as f64),
+            Err(error) => tracing::debug!(%error, "could not count the queued events"),
         }
     }
 

@@ -49,6 +49,9 @@ pub const RETENTION_RUNS_TOTAL: &str = "lakehouse_retention_runs_total";
 pub const WAREHOUSE_FOLDS_TOTAL: &str = "lakehouse_warehouse_folds_total";
 /// Queued events the fold added to the derived tables.
 pub const WAREHOUSE_FOLDED_EVENTS_TOTAL: &str = "lakehouse_warehouse_folded_events_total";
+/// Events queued for the derived tables after the fold's last round: how far the dashboards'
+/// tables are behind `events`.
+pub const WAREHOUSE_DERIVE_QUEUE_EVENTS: &str = "lakehouse_warehouse_derive_queue_events";
 /// Seconds each fold transaction took, from its start to its commit.
 pub const WAREHOUSE_FOLD_SECONDS: &str = "lakehouse_warehouse_fold_seconds";
 /// Files the latest version of the lake's events table references.
