@@ -30,8 +30,8 @@ pub use faults::{Frozen, Part};
 pub use oracle::{derived_mismatches, derived_mismatches_in, empty_derived_tables};
 pub use stack::Stack;
 pub use topic::{
-    END_MARKER, TestTopic, consume, produce, produce_batched, produce_raw, produce_raw_to, read_to_end,
-    reader,
+    END_MARKER, TestTopic, consume, produce, produce_batched, produce_raw, produce_raw_to, produce_unbatched,
+    read_to_end, reader,
 };
 pub use wait::{try_wait_until, wait_until};
 pub use warehouse::{assert_exactly_once, rows_and_offsets, stored_offsets, wait_for_rows};

@@ -92,6 +92,33 @@ pub async fn produce_batched(stack: &Stack, topic: &str, events: &[EnrichedEvent
     }
 }
 
+/// Produces `events` all at once, but each in a record batch of its own: as fast as
+/// [`produce_batched`] on many partitions, while every offset starts a batch. tansu 0.6 answers a
+/// fetch from an offset inside a batch of many records with the batch after it (DESIGN.md §6.6),
+/// which a test of something else (killed writers) must not run into.
+pub async fn produce_unbatched(stack: &Stack, topic: &str, events: &[EnrichedEvent]) {
+    let producer: FutureProducer = stack
+        .kafka_config()
+        .set("batch.num.messages", "1")
+        .create()
+        .expect("a Kafka producer");
+    let messages = encoded(events);
+    let deliveries: Vec<_> = messages
+        .iter()
+        .map(|(key, payload)| {
+            producer
+                .send_result(FutureRecord::to(topic).key(key).payload(payload))
+                .unwrap_or_else(|(e, _)| panic!("cannot queue for {topic}: {e}"))
+        })
+        .collect();
+    for delivery in deliveries {
+        delivery
+            .await
+            .expect("the producer is alive")
+            .unwrap_or_else(|(e, _)| panic!("cannot produce to {topic}: {e}"));
+    }
+}
+
 /// Produces `(key, payload)` messages as they are, e.g. a payload no consumer can decode.
 pub async fn produce_raw(stack: &Stack, topic: &str, messages: &[(String, Vec<u8>)]) {
     send(stack, topic, None, messages).await;
