@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use lakehouse_event::EnrichedEvent;
 use rdkafka::Message;
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -69,27 +70,12 @@ fn encoded(events: &[EnrichedEvent]) -> Vec<(String, Vec<u8>)> {
 /// Produces `events` all at once, so that the producer packs them into record batches of many
 /// records each, as a busy api does (`produce` sends one record per batch).
 pub async fn produce_batched(stack: &Stack, topic: &str, events: &[EnrichedEvent]) {
-    let producer: FutureProducer = stack
-        .kafka_config()
-        .set("linger.ms", "200")
-        .create()
-        .expect("a Kafka producer");
-    let messages = encoded(events);
-    let mut deliveries = Vec::new();
-    for (key, payload) in &messages {
-        let record = FutureRecord::to(topic).key(key).payload(payload);
-        deliveries.push(
-            producer
-                .send_result(record)
-                .unwrap_or_else(|(e, _)| panic!("cannot queue for {topic}: {e}")),
-        );
-    }
-    for delivery in deliveries {
-        delivery
-            .await
-            .expect("the producer is alive")
-            .unwrap_or_else(|(e, _)| panic!("cannot produce to {topic}: {e}"));
-    }
+    send_all(
+        stack.kafka_config().set("linger.ms", "200"),
+        topic,
+        &encoded(events),
+    )
+    .await;
 }
 
 /// Produces `events` all at once, but each in a record batch of its own: as fast as
@@ -97,12 +83,17 @@ pub async fn produce_batched(stack: &Stack, topic: &str, events: &[EnrichedEvent
 /// fetch from an offset inside a batch of many records with the batch after it (DESIGN.md §6.6),
 /// which a test of something else (killed writers) must not run into.
 pub async fn produce_unbatched(stack: &Stack, topic: &str, events: &[EnrichedEvent]) {
-    let producer: FutureProducer = stack
-        .kafka_config()
-        .set("batch.num.messages", "1")
-        .create()
-        .expect("a Kafka producer");
-    let messages = encoded(events);
+    send_all(
+        stack.kafka_config().set("batch.num.messages", "1"),
+        topic,
+        &encoded(events),
+    )
+    .await;
+}
+
+/// Queues every message at once on a producer of `config`, then waits for every acknowledgement.
+async fn send_all(config: &ClientConfig, topic: &str, messages: &[(String, Vec<u8>)]) {
+    let producer: FutureProducer = config.create().expect("a Kafka producer");
     let deliveries: Vec<_> = messages
         .iter()
         .map(|(key, payload)| {
