@@ -4,9 +4,11 @@
 //! never counts twice.
 //!
 //! Each table is fed by one set-based `INSERT ... SELECT ... GROUP BY ... ON CONFLICT`, with its
-//! rows sorted in the order of the table's key: two transactions that derive at once (a fold and
-//! a warehouse-sync erase that has not folded yet) take the row locks of a table in the same
-//! order, and wait for each other instead of deadlocking. The tables go in a fixed order too.
+//! rows sorted in the order of the table's key. Derivations of this version are serialised by the
+//! fold's advisory lock (warehouse-sync takes it with its fold and keeps it to its commit); one
+//! that runs beside them (a processor of an earlier version, deriving in its batch, during an
+//! upgrade) takes the row locks of a table in the same order, and waits instead of deadlocking.
+//! The tables go in a fixed order too.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -181,6 +183,11 @@ impl DerivedTables {
     /// The tables maintained, in the order they are written.
     pub fn tables(&self) -> impl Iterator<Item = DerivedTable> + '_ {
         self.tables.iter().copied()
+    }
+
+    /// True when no table is maintained: nothing is staged or queued for them.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
     }
 
     /// The tables not maintained.

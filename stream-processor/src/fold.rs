@@ -87,11 +87,11 @@ pub struct FoldLoop {
 
 impl FoldLoop {
     /// Runs until `shutdown`. Each round is counted by outcome (`lakehouse_warehouse_folds_total`,
-    /// every outcome from zero), which the `LakehouseDerivedTablesStalled` alert reads.
+    /// every outcome from zero), which the `LakehouseDerivedTablesBehind` alert reads.
     /// It starts at its first wake, which the warehouse's migration sends (the queue exists from
     /// then on, and the metrics recorder too); events a crash left queued are folded then.
     pub async fn run(self, shutdown: CancellationToken) {
-        if self.derived.tables().next().is_none() {
+        if self.derived.is_empty() {
             // Nothing is queued when no derived table is maintained.
             return;
         }

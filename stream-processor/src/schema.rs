@@ -54,7 +54,7 @@ fn required(derived: &DerivedTables) -> Vec<(&'static str, &'static str)> {
     for table in derived.tables() {
         columns.extend(table.columns().iter().map(|c| (table.name(), *c)));
     }
-    if derived.tables().next().is_some() {
+    if !derived.is_empty() {
         columns.extend(
             crate::load::STAGED_COLUMNS
                 .iter()

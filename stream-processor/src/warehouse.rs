@@ -174,7 +174,7 @@ impl Warehouse {
             .copied()
             .filter(|r| stored.get(&r.partition).is_none_or(|&next| r.offset >= next))
             .collect();
-        let stage = self.derived.tables().next().map(|_| Stage::Queue);
+        let stage = (!self.derived.is_empty()).then_some(Stage::Queue);
         let inserted = crate::load::insert_events(&mut tx, fresh, stage).await?;
         sqlx::query(
             "INSERT INTO kafka_offsets (consumer_group, topic, partition, next_offset)
