@@ -86,14 +86,24 @@ pub(crate) struct Upkeep {
 }
 
 impl Upkeep {
-    /// After a commit that `table` is now at: a checkpoint of this version when one was due at
-    /// it or since the last checkpoint, then the expired log files removed.
-    pub(crate) async fn after_commit(&mut self, table: &DeltaTable) -> Result<(), LakeError> {
-        let (Some(version), Ok(snapshot)) = (table.version(), table.snapshot()) else {
+    /// After the commit of `version`: a checkpoint of this version when one was due at it or
+    /// since the last checkpoint, then the expired log files removed. `table` is loaded up to
+    /// `version` only then: a checkpoint holds the version's whole file list.
+    pub(crate) async fn after_commit(
+        &mut self,
+        table: &mut DeltaTable,
+        version: u64,
+    ) -> Result<(), LakeError> {
+        let Ok(snapshot) = table.snapshot() else {
             return Ok(());
         };
         let config = snapshot.table_config();
-        let Some(due) = last_due(version, config.checkpoint_interval().get()) else {
+        let (interval, retention, cleanup) = (
+            config.checkpoint_interval().get(),
+            config.log_retention_duration(),
+            config.enable_expired_log_cleanup(),
+        );
+        let Some(due) = last_due(version, interval) else {
             return Ok(());
         };
         if self.known.is_some_and(|known| known >= due) {
@@ -111,11 +121,13 @@ impl Upkeep {
                 "the checkpoint due at an earlier version is missing (a writer crashed before writing it); writing one now"
             );
         }
+        if table.version().is_some_and(|loaded| loaded < version) {
+            table.update_incremental(Some(version)).await?;
+        }
         create_checkpoint(table, None).await?;
         self.known = Some(version);
-        let retention = config.log_retention_duration();
         let cutoff = Utc::now().timestamp_millis() - retention.as_millis() as i64;
-        if config.enable_expired_log_cleanup() {
+        if cleanup {
             let removed = cleanup_expired_logs_for(version, table.log_store().as_ref(), cutoff, None).await?;
             tracing::debug!(version, removed, "checkpoint written, expired log files removed");
         }

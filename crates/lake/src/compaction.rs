@@ -49,6 +49,11 @@ impl Compactor {
         }
     }
 
+    /// True when the writer compacts at all.
+    pub(crate) fn enabled(&self) -> bool {
+        self.options.small_files > 0
+    }
+
     /// After a commit to `dates`: starts a compaction of those with too many small files, unless
     /// one is still running.
     pub(crate) fn after_commit(&mut self, table: &DeltaTable, dates: &[NaiveDate]) -> Result<(), LakeError> {

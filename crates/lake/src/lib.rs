@@ -4,6 +4,7 @@
 //! vacuum, optimize, a user's rows (GDPR), verify; the columns a newer contract adds (evolve). One operation per module; operations return
 //! [`LakeError`], into which each module's own typed error folds.
 
+mod append;
 mod checkpoint;
 mod claim;
 mod compaction;

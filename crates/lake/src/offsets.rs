@@ -42,6 +42,11 @@ impl Offsets {
         }
     }
 
+    /// True when the last offset stored for `partition` is known without a look at the table.
+    pub(crate) fn knows(&self, topic: &str, partition: i32) -> bool {
+        self.topic == topic && self.known.contains_key(&partition)
+    }
+
     /// The last offset stored for `partition` in the table as loaded, which must be the version
     /// the offsets follow.
     pub(crate) async fn last(

@@ -16,6 +16,7 @@ use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use lakehouse_kafka::{Batch, Record};
 
+use crate::append::{append, can_append};
 use crate::checkpoint::Upkeep;
 use crate::compaction::{CompactionOptions, Compactor};
 use crate::conflict::ConflictRetries;
@@ -211,11 +212,7 @@ impl EventsWriter {
         if !self.dedup.holds(partition) {
             windows::load(&self.table, &mut self.dedup, &BTreeSet::from([partition])).await?;
         }
-        Ok(self
-            .offsets
-            .last(&self.table, topic, partition)
-            .await?
-            .map(|last| last + 1))
+        Ok(self.last_offset(topic, partition).await?.map(|last| last + 1))
     }
 
     /// The partitions of `topic` the writer's consumer holds now: the deduplication windows of
@@ -337,10 +334,7 @@ impl EventsWriter {
     async fn stage_held(&mut self, batch: &Batch) -> Result<(), LakeError> {
         self.sync().await?;
         for record in &batch.records {
-            let last = self
-                .offsets
-                .last(&self.table, &batch.topic, record.partition)
-                .await?;
+            let last = self.last_offset(&batch.topic, record.partition).await?;
             if last.is_none_or(|last| record.offset > last) {
                 self.offer(record);
             }
@@ -351,7 +345,7 @@ impl EventsWriter {
     async fn commit_staged(&mut self, batch: &Batch) -> Result<(), LakeError> {
         let mut committed = BTreeMap::new();
         for &partition in batch.next_offsets.keys() {
-            let last = self.offsets.last(&self.table, &batch.topic, partition).await?;
+            let last = self.last_offset(&batch.topic, partition).await?;
             committed.insert(partition, last);
         }
         let stored: Vec<(i32, i64)> = batch
@@ -394,21 +388,48 @@ impl EventsWriter {
         let dates = self.staged.dates();
         self.staged.clear();
         self.duplicates = 0;
+        if self.compactor.enabled() {
+            // Which partitions hold too many small files is read from the table's file list.
+            self.load_followed().await?;
+        }
         if let Err(error) = self.compactor.after_commit(&self.table, &dates) {
             tracing::warn!(%error, "cannot start a compaction beside the writer");
         }
         Ok(())
     }
 
-    /// Commits `adds` with the offsets `stored` (partition, last offset) in one version, then
-    /// reads the commits others made meanwhile, and keeps up the log. The loaded version holds
-    /// every column of the files ([`Self::evolve`] ran after the last reload); a commit that
-    /// changed the schema since makes this one conflict, and the write retries on the reloaded
-    /// table.
-    async fn commit(&mut self, topic: &str, adds: Vec<Add>, stored: &[(i32, i64)]) -> Result<u64, LakeError> {
-        if !adds.is_empty() {
-            ensure_evolved(&self.table.snapshot()?.schema())?;
+    /// The last offset stored for `partition`: known from the commits the writer made and read,
+    /// or else looked up in the table, loaded up to the followed version for it.
+    async fn last_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, LakeError> {
+        if !self.offsets.knows(topic, partition) {
+            self.load_followed().await?;
         }
+        self.offsets.last(&self.table, topic, partition).await
+    }
+
+    /// Brings the loaded table (its schema, offsets and file list) up to the followed version:
+    /// the writer's own appends do not load it (see [`crate::append`]).
+    async fn load_followed(&mut self) -> Result<(), LakeError> {
+        if let (Some(loaded), Some(followed)) = (self.table.version(), self.followed) {
+            if loaded < followed {
+                self.table.update_incremental(Some(followed)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits `adds` with the offsets `stored` (partition, last offset) in one version built on
+    /// the followed version, then reads the commits others made meanwhile, and keeps up the log.
+    /// The loaded table's schema is the followed version's: a commit that changed it since
+    /// makes this one conflict, and the write retries on the reloaded table.
+    async fn commit(&mut self, topic: &str, adds: Vec<Add>, stored: &[(i32, i64)]) -> Result<u64, LakeError> {
+        let appends = {
+            let snapshot = self.table.snapshot()?;
+            if !adds.is_empty() {
+                ensure_evolved(&snapshot.schema())?;
+            }
+            can_append(self.table.log_store().as_ref(), snapshot.protocol())
+        };
         let transactions: Vec<Transaction> = stored
             .iter()
             .map(|&(partition, last)| Transaction::new(self.offsets.app_id(topic, partition), last))
@@ -418,6 +439,43 @@ impl EventsWriter {
             partition_by: Some(vec![PARTITION_COLUMN.into()]),
             predicate: None,
         };
+        let version = match self.followed {
+            Some(base) if appends => {
+                let log_store = self.table.log_store();
+                append(
+                    log_store.as_ref(),
+                    base,
+                    adds,
+                    transactions,
+                    operation,
+                    COMMIT_ATTEMPTS,
+                )
+                .await?
+            }
+            _ => {
+                self.commit_through_delta_rs(adds, transactions, operation)
+                    .await?
+            }
+        };
+        self.follow(version.checked_sub(1), false).await?;
+        self.offsets.stored(topic, stored.iter().copied());
+        self.followed = Some(version);
+        self.reached(Stage::AfterCommit);
+        if let Err(error) = self.upkeep.after_commit(&mut self.table, version).await {
+            tracing::warn!(%error, version, "cannot write the checkpoint or clean up the log; the next commit tries again");
+        }
+        Ok(version)
+    }
+
+    /// Commits through delta-rs, on the loaded table brought up to the followed version, for
+    /// tables and stores [`crate::append`] does not commit to.
+    async fn commit_through_delta_rs(
+        &mut self,
+        adds: Vec<Add>,
+        transactions: Vec<Transaction>,
+        operation: DeltaOperation,
+    ) -> Result<u64, LakeError> {
+        self.load_followed().await?;
         // Checkpoints and log cleanup are the writer's own (see `Upkeep`), after the commit.
         let properties = CommitProperties::default()
             .with_application_transactions(transactions)
@@ -430,13 +488,6 @@ impl EventsWriter {
             .await?;
         let version = committed.version();
         self.table.state = Some(committed.snapshot());
-        self.follow(version.checked_sub(1), false).await?;
-        self.offsets.stored(topic, stored.iter().copied());
-        self.followed = Some(version);
-        self.reached(Stage::AfterCommit);
-        if let Err(error) = self.upkeep.after_commit(&self.table).await {
-            tracing::warn!(%error, version, "cannot write the checkpoint or clean up the log; the next commit tries again");
-        }
         Ok(version)
     }
 }
