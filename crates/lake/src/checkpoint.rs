@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::logstore::object_store::path::Path;
-use deltalake::protocol::checkpoints::{cleanup_expired_logs_for, create_checkpoint};
+use deltalake::protocol::checkpoints::cleanup_expired_logs_for;
 use deltalake::table::config::TablePropertiesExt;
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -72,6 +72,26 @@ pub async fn log_size(table: &DeltaTable) -> Result<LogSize, LakeError> {
     })
 }
 
+/// Writes the checkpoint of `version` by delta-kernel's replay of the log, which passes each
+/// file's statistics through as the log holds them. (delta-rs's `create_checkpoint` checkpoints
+/// the version a loaded table is at, and loading it parses every live file's statistics: for a
+/// table of 10^4 files, hundreds of MiB at once.)
+async fn write_checkpoint(table: &DeltaTable, version: u64) -> Result<(), LakeError> {
+    let log_store = table.log_store();
+    let root = log_store.transaction_url(None)?;
+    let engine = log_store.engine(None);
+    let written = tokio::task::spawn_blocking(move || {
+        let snapshot = delta_kernel::Snapshot::builder_for(root)
+            .at_version(version)
+            .build(engine.as_ref())?;
+        snapshot.checkpoint(engine.as_ref(), None).map(|_| ())
+    })
+    .await
+    .map_err(|join| LakeError::Operation(Box::new(join)))?;
+    written.map_err(deltalake::DeltaTableError::from)?;
+    Ok(())
+}
+
 /// The version a checkpoint was last due at, at or before `version` (the delta-rs convention:
 /// versions `interval - 1`, `2 * interval - 1`, ...).
 fn last_due(version: u64, interval: u64) -> Option<u64> {
@@ -86,14 +106,10 @@ pub(crate) struct Upkeep {
 }
 
 impl Upkeep {
-    /// After the commit of `version`: a checkpoint of this version when one was due at it or
-    /// since the last checkpoint, then the expired log files removed. `table` is loaded up to
-    /// `version` only then: a checkpoint holds the version's whole file list.
-    pub(crate) async fn after_commit(
-        &mut self,
-        table: &mut DeltaTable,
-        version: u64,
-    ) -> Result<(), LakeError> {
+    /// After the commit of `version` to `table` (loaded at that version or an earlier one): a
+    /// checkpoint of this version when one was due at it or since the last checkpoint, then the
+    /// expired log files removed.
+    pub(crate) async fn after_commit(&mut self, table: &DeltaTable, version: u64) -> Result<(), LakeError> {
         let Ok(snapshot) = table.snapshot() else {
             return Ok(());
         };
@@ -121,10 +137,7 @@ impl Upkeep {
                 "the checkpoint due at an earlier version is missing (a writer crashed before writing it); writing one now"
             );
         }
-        if table.version().is_some_and(|loaded| loaded < version) {
-            table.update_incremental(Some(version)).await?;
-        }
-        create_checkpoint(table, None).await?;
+        write_checkpoint(table, version).await?;
         self.known = Some(version);
         let cutoff = Utc::now().timestamp_millis() - retention.as_millis() as i64;
         if cleanup {

@@ -461,7 +461,7 @@ impl EventsWriter {
         self.offsets.stored(topic, stored.iter().copied());
         self.followed = Some(version);
         self.reached(Stage::AfterCommit);
-        if let Err(error) = self.upkeep.after_commit(&mut self.table, version).await {
+        if let Err(error) = self.upkeep.after_commit(&self.table, version).await {
             tracing::warn!(%error, version, "cannot write the checkpoint or clean up the log; the next commit tries again");
         }
         Ok(version)
