@@ -410,10 +410,10 @@ impl EventsWriter {
     /// Brings the loaded table (its schema, offsets and file list) up to the followed version:
     /// the writer's own appends do not load it (see [`crate::append`]).
     async fn load_followed(&mut self) -> Result<(), LakeError> {
-        if let (Some(loaded), Some(followed)) = (self.table.version(), self.followed) {
-            if loaded < followed {
-                self.table.update_incremental(Some(followed)).await?;
-            }
+        if let (Some(loaded), Some(followed)) = (self.table.version(), self.followed)
+            && loaded < followed
+        {
+            self.table.update_incremental(Some(followed)).await?;
         }
         Ok(())
     }
