@@ -28,8 +28,8 @@ pub struct FlushPolicy {
 ///
 /// The batch holds the records itself, or only counts them when the sink keeps them as they
 /// arrive (see [`crate::BatchSink::offer`]): then `records` stays empty, the batch keeps only each
-/// kept record's partition and arrival (16 bytes, for the freshness metrics), and `held_bytes` is
-/// what the sink says it holds for the batch.
+/// kept record's partition and arrival (16 bytes, for the freshness metrics; they count towards
+/// `max_bytes` too), and `held_bytes` is what the sink says it holds for the batch.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub topic: String,
@@ -99,7 +99,13 @@ impl Batch {
 
     /// True when a size limit is reached.
     pub fn is_full(&self, policy: &FlushPolicy) -> bool {
-        self.len() >= policy.max_records || self.bytes + self.held_bytes >= policy.max_bytes
+        self.len() >= policy.max_records
+            || self.bytes + self.held_bytes + self.kept_bytes() >= policy.max_bytes
+    }
+
+    /// The memory the partitions and arrivals of kept records take (as allocated).
+    fn kept_bytes(&self) -> usize {
+        self.kept.capacity() * std::mem::size_of::<(i32, DateTime<Utc>)>()
     }
 
     /// When the batch must be flushed whatever its size; `None` while it is empty.
@@ -112,7 +118,8 @@ impl Batch {
         self.records.clear();
         self.next_offsets.clear();
         self.bytes = 0;
-        self.kept.clear();
+        // Released, not kept for the next batch: it counts towards the batch's bytes.
+        self.kept = Vec::new();
         self.held_bytes = 0;
         self.started = None;
     }
@@ -192,6 +199,23 @@ mod tests {
             vec![(2, arrived), (0, late)]
         );
         assert!(!batch.is_full(&POLICY));
+    }
+
+    #[test]
+    fn the_arrivals_of_kept_records_count_towards_the_bytes() {
+        let policy = FlushPolicy {
+            max_records: 1000,
+            ..POLICY
+        };
+        let mut batch = Batch::new("t");
+        for offset in 0..32 {
+            batch.keep(0, offset, Utc::now(), 0);
+        }
+        assert!(!batch.is_full(&policy), "32 arrivals of 16 bytes: 512 of 1000");
+        for offset in 32..64 {
+            batch.keep(0, offset, Utc::now(), 0);
+        }
+        assert!(batch.is_full(&policy), "64 arrivals: 1024 bytes");
     }
 
     #[test]

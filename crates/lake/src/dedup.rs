@@ -465,6 +465,12 @@ impl Dedup {
         true
     }
 
+    /// The memory the pending ids' bookkeeping takes (as allocated; the ids themselves are in
+    /// the windows).
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.capacity() * std::mem::size_of::<(i32, i64)>()
+    }
+
     /// True while ids of a batch being written are remembered.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
@@ -472,7 +478,8 @@ impl Dedup {
 
     /// The batch committed: its ids stay, and what fell out of the window is forgotten.
     pub fn commit_pending(&mut self, newest: Option<DateTime<Utc>>) {
-        self.pending.clear();
+        // Released, not kept for the next batch: it counts towards the batch's bytes.
+        self.pending = Vec::new();
         self.expire(newest);
     }
 
@@ -485,6 +492,7 @@ impl Dedup {
                 self.total -= before - window.len;
             }
         }
+        self.pending = Vec::new();
     }
 
     /// Remembers ids that were just committed, then forgets those older than the window before
@@ -669,7 +677,9 @@ mod tests {
         );
         assert!(!dedup.insert_pending(0, at(2), id(1)), "written before");
         assert!(dedup.insert_pending(1, at(1), id(2)), "another partition");
+        assert!(dedup.pending_bytes() >= 2 * 16, "two pending ids are held");
         dedup.discard_pending();
+        assert_eq!(dedup.pending_bytes(), 0, "released with the batch");
         assert!(dedup.contains(0, &id(1)));
         assert!(!dedup.contains(0, &id(2)) && !dedup.contains(1, &id(2)));
         assert_eq!(dedup.len(), 1);

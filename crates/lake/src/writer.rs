@@ -253,7 +253,7 @@ impl EventsWriter {
                 self.broken = Some(error.to_string());
             }
         }
-        self.staged.held_bytes()
+        self.held_bytes()
     }
 
     /// Drops the batch being written (its records are read again from the stored offsets).
@@ -264,9 +264,10 @@ impl EventsWriter {
         self.broken = None;
     }
 
-    /// The memory the batch being written holds.
+    /// The memory the batch being written holds: its encoded files and open chunks, and the
+    /// bookkeeping of its ids that the window takes back if the batch is dropped.
     pub fn held_bytes(&self) -> usize {
-        self.staged.held_bytes()
+        self.staged.held_bytes() + self.dedup.pending_bytes()
     }
 
     /// Waits for the compaction running beside the writer, if any, and returns what it did.
@@ -390,10 +391,10 @@ impl EventsWriter {
         self.duplicates = 0;
         if self.compactor.enabled() {
             // Which partitions hold too many small files is read from the table's file list.
-            self.load_followed().await?;
-        }
-        if let Err(error) = self.compactor.after_commit(&self.table, &dates) {
-            tracing::warn!(%error, "cannot start a compaction beside the writer");
+            let loaded = self.load_followed().await;
+            if let Err(error) = loaded.and_then(|()| self.compactor.after_commit(&self.table, &dates)) {
+                tracing::warn!(%error, "cannot start a compaction beside the writer");
+            }
         }
         Ok(())
     }
