@@ -4,6 +4,11 @@
 
 use crate::error::LakeError;
 
+/// How many concurrent commits a commit may be retried past, each checked for conflicts (delta-rs
+/// gives up after 15: a compaction beside writers that commit several times a second can meet
+/// more while it rewrites files).
+pub(crate) const COMMIT_ATTEMPTS: usize = 100;
+
 /// How often an operation is retried when concurrent commits keep conflicting with it, before
 /// the conflict is returned (a write then goes back to the consume loop, which retries with
 /// backoff).

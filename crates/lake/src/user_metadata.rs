@@ -4,10 +4,12 @@
 
 use deltalake::kernel::transaction::CommitProperties;
 
+use crate::conflict::COMMIT_ATTEMPTS;
+
 /// The commit properties that put `user_metadata` (when given) into the commit's
-/// `commitInfo.userMetadata`.
+/// `commitInfo.userMetadata`, and let the commit pass as many concurrent commits as a writer's.
 pub(crate) fn commit_properties(user_metadata: Option<&str>) -> CommitProperties {
-    let properties = CommitProperties::default();
+    let properties = CommitProperties::default().with_max_retries(COMMIT_ATTEMPTS);
     match user_metadata {
         Some(text) => properties.with_metadata([("userMetadata".to_string(), text.into())]),
         None => properties,

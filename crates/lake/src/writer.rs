@@ -19,7 +19,7 @@ use lakehouse_kafka::{Batch, Record};
 use crate::append::{append, can_append};
 use crate::checkpoint::Upkeep;
 use crate::compaction::{CompactionOptions, Compactor};
-use crate::conflict::ConflictRetries;
+use crate::conflict::{COMMIT_ATTEMPTS, ConflictRetries};
 use crate::create::{DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LOG_RETENTION_HOURS, open_or_create};
 use crate::dedup::{Dedup, DedupOptions};
 use crate::error::LakeError;
@@ -80,9 +80,6 @@ impl std::fmt::Debug for Hook {
         f.write_str("Hook")
     }
 }
-
-/// How many concurrent commits a commit may be retried past (each is checked for conflicts).
-const COMMIT_ATTEMPTS: usize = 100;
 
 /// Past this many commits of others since the writer last read the log (an idle replica given
 /// partitions), it forgets what it knows of offsets and windows and reads them afresh, rather
