@@ -5,8 +5,8 @@
 use crate::error::LakeError;
 
 /// How many concurrent commits a commit may be retried past, each checked for conflicts (delta-rs
-/// gives up after 15: a compaction beside writers that commit several times a second can meet
-/// more while it rewrites files).
+/// gives up after 15 by default: a compaction beside writers that commit several times a second
+/// can meet more while it rewrites files).
 pub(crate) const COMMIT_ATTEMPTS: usize = 100;
 
 /// How often an operation is retried when concurrent commits keep conflicting with it, before
@@ -30,11 +30,19 @@ impl ConflictRetries {
         }
     }
 
-    /// True when `result` failed by a commit conflict and the operation has been retried fewer
-    /// than [`CONFLICT_RETRIES`] times: then it should reload the table and try again.
+    /// True when `result` failed by a commit conflict, or by more concurrent commits than its
+    /// commit would pass (delta-rs's optimize passes 15 whatever it is given), and the operation
+    /// has been retried fewer than [`CONFLICT_RETRIES`] times: then it should reload the table
+    /// and try again.
     pub(crate) fn again<T>(&mut self, result: &Result<T, LakeError>) -> bool {
         let Err(error) = result else { return false };
-        if !error.is_commit_conflict() || self.conflicts >= CONFLICT_RETRIES {
+        let outrun = matches!(
+            error,
+            LakeError::Delta(deltalake::DeltaTableError::Transaction {
+                source: deltalake::kernel::transaction::TransactionError::MaxCommitAttempts(_),
+            })
+        );
+        if !(error.is_commit_conflict() || outrun) || self.conflicts >= CONFLICT_RETRIES {
             return false;
         }
         self.conflicts += 1;
@@ -68,6 +76,15 @@ mod tests {
         let mut retries = ConflictRetries::new("test");
         assert!(!retries.again(&Ok(())));
         assert!(!retries.again::<()>(&Err(DeltaTableError::NotATable("t".into()).into())));
+    }
+
+    #[test]
+    fn a_commit_outrun_by_concurrent_commits_is_retried() {
+        let outrun: Result<(), LakeError> = Err(DeltaTableError::Transaction {
+            source: TransactionError::MaxCommitAttempts(15),
+        }
+        .into());
+        assert!(ConflictRetries::new("test").again(&outrun));
     }
 
     #[test]
