@@ -36,13 +36,8 @@ impl ConflictRetries {
     /// and try again.
     pub(crate) fn again<T>(&mut self, result: &Result<T, LakeError>) -> bool {
         let Err(error) = result else { return false };
-        let outrun = matches!(
-            error,
-            LakeError::Delta(deltalake::DeltaTableError::Transaction {
-                source: deltalake::kernel::transaction::TransactionError::MaxCommitAttempts(_),
-            })
-        );
-        if !(error.is_commit_conflict() || outrun) || self.conflicts >= CONFLICT_RETRIES {
+        if !(error.is_commit_conflict() || error.is_outrun_by_commits()) || self.conflicts >= CONFLICT_RETRIES
+        {
             return false;
         }
         self.conflicts += 1;

@@ -33,6 +33,17 @@ impl LakeError {
         )
     }
 
+    /// True when more commits landed meanwhile than ours would pass (delta-rs's optimize passes
+    /// 15 whatever it is given): the operation may succeed on the reloaded table.
+    pub fn is_outrun_by_commits(&self) -> bool {
+        matches!(
+            self,
+            Self::Delta(DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(_),
+            })
+        )
+    }
+
     /// The operation's own error, when it is of type `E`.
     pub fn operation<E: std::error::Error + 'static>(&self) -> Option<&E> {
         match self {
