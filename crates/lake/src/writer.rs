@@ -3,8 +3,9 @@
 //! that the table itself records how far it has read, and a batch whose offsets are stored is
 //! never written again. Records are encoded as they arrive ([`crate::staging`]); ids written
 //! within the deduplication window are left out ([`crate::dedup`], kept in step with the table
-//! by [`crate::windows`]). After a commit come the log's upkeep ([`crate::checkpoint`]) and,
-//! when asked for, compaction ([`crate::compaction`]).
+//! by [`crate::windows`]). Appends are committed without the table's file list
+//! ([`crate::append`]), which is loaded only where it is read. After a commit come the log's
+//! upkeep ([`crate::checkpoint`]) and, when asked for, compaction ([`crate::compaction`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
