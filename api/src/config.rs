@@ -12,12 +12,12 @@ use lakehouse_event::EventLimits;
 use lakehouse_kafka::KafkaArgs;
 use lakehouse_telemetry::{LogFormat, Secret, SecretUrl};
 
-use crate::client_ip::ClientIpSource;
+use crate::client_ip::TrustedProxies;
 use crate::cors::{CorsError, CorsPolicy};
 use crate::geoip::{GeoIp, GeoIpError};
 use crate::keys::{ApiKeys, KeyError};
 use crate::rate_limit::{Rate, RateLimits};
-use crate::visitor::{PrivacyPolicy, VisitorIds};
+use crate::visitor::{PrivacyPolicy, VisitorIds, VisitorSecretError};
 
 /// How long a client may take to send its body, unless configured otherwise.
 const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
@@ -69,9 +69,15 @@ pub struct ApiConfig {
     /// ...and its burst.
     #[arg(long, env = "RATE_LIMIT_IP_BURST", default_value_t = 400)]
     pub rate_limit_ip_burst: u32,
-    /// Take the client IP from `X-Forwarded-For`: only behind a proxy that sets it (a load
-    /// balancer, an ingress), or any client could choose its own rate-limit bucket.
-    #[arg(long, env = "TRUST_FORWARDED_FOR")]
+    /// The proxies in front of the api (an ingress, a load balancer) that append the address
+    /// they were connected from to `X-Forwarded-For`: empty for none (the client is the socket's
+    /// peer), how many there are (`1` behind one ingress), or their addresses and CIDR ranges,
+    /// comma-separated. The client is read from the right, so what it sends itself is ignored.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
+    /// Replaced by TRUSTED_PROXIES: it took `X-Forwarded-For`'s first entry, which a client
+    /// behind an appending proxy chooses itself. Set, the api refuses to start and says so.
+    #[arg(long, env = "TRUST_FORWARDED_FOR", hide = true)]
     pub trust_forwarded_for: bool,
     /// A request not answered within this time is answered 408.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
@@ -100,10 +106,15 @@ pub struct ApiConfig {
     /// How often stored keys are reloaded (a revoked key stops working within this time).
     #[arg(long, env = "API_KEYS_REFRESH_SECS", default_value_t = 30)]
     pub api_keys_refresh_secs: u64,
-    /// The secret visitor ids are derived from (with the UTC date): every replica needs the
-    /// same one. Unset, each process makes its own, so ids differ across replicas and restarts.
+    /// The secret visitor ids are derived from (with the UTC date), 16 characters or more: every
+    /// replica needs the same one, kept across restarts, or one visitor counts as several. The
+    /// api refuses to start without it.
     #[arg(long, env = "VISITOR_ID_SECRET", default_value = "", hide_env_values = true)]
     pub visitor_id_secret: Secret,
+    /// Without VISITOR_ID_SECRET, make a secret for this process only (ids then differ between
+    /// processes and restarts): for one api on a developer's machine, never for replicas.
+    #[arg(long, env = "VISITOR_ID_SECRET_EPHEMERAL")]
+    pub visitor_id_secret_ephemeral: bool,
     /// What requests with `DNT: 1` or `Sec-GPC: 1` get: `anonymize` (counted, without
     /// `visitor_id` and `user_id`), `drop` (not stored) or `ignore`.
     #[arg(long, env = "PRIVACY_POLICY", value_enum, default_value_t = PrivacyPolicy::default())]
@@ -210,8 +221,15 @@ impl ApiConfig {
         self.kafka.validate()?;
         anyhow::ensure!(self.produce_timeout_ms > 0, "PRODUCE_TIMEOUT_MS must be positive");
         anyhow::ensure!(self.max_batch_events > 0, "MAX_BATCH_EVENTS must be positive");
+        anyhow::ensure!(
+            !self.trust_forwarded_for,
+            "TRUST_FORWARDED_FOR is replaced by TRUSTED_PROXIES: it believed X-Forwarded-For's first \
+             entry, which a client behind an appending proxy chooses itself. Set TRUSTED_PROXIES=1 \
+             behind one proxy (its count, or its addresses), and unset TRUST_FORWARDED_FOR"
+        );
         self.cors()
             .map_err(|error| anyhow::anyhow!("CORS_ALLOWED_ORIGINS / CORS_PROJECT_ORIGINS: {error}"))?;
+        self.visitor_ids()?;
         Ok(())
     }
 
@@ -223,15 +241,17 @@ impl ApiConfig {
         Duration::from_secs(self.api_keys_refresh_secs.max(1))
     }
 
-    pub fn visitor_ids(&self) -> VisitorIds {
-        if self.visitor_id_secret.is_empty() {
+    /// The visitor ids' secret: VISITOR_ID_SECRET, or with VISITOR_ID_SECRET_EPHEMERAL and no
+    /// secret, one made for this process (logged as such).
+    pub fn visitor_ids(&self) -> Result<VisitorIds, VisitorSecretError> {
+        if self.visitor_id_secret.is_empty() && self.visitor_id_secret_ephemeral {
             tracing::warn!(
-                "VISITOR_ID_SECRET is unset: visitor ids will differ between replicas and restarts"
+                "VISITOR_ID_SECRET_EPHEMERAL: visitor ids come from a secret of this process only, \
+                 so they differ from every other api process and change when it restarts"
             );
-            VisitorIds::random()
-        } else {
-            VisitorIds::new(self.visitor_id_secret.expose())
+            return Ok(VisitorIds::random());
         }
+        VisitorIds::from_secret(self.visitor_id_secret.expose())
     }
 
     pub fn rate_limits(&self) -> RateLimits {
@@ -245,14 +265,6 @@ impl ApiConfig {
                 burst: self.rate_limit_ip_burst,
             },
         )
-    }
-
-    pub fn client_ip_source(&self) -> ClientIpSource {
-        if self.trust_forwarded_for {
-            ClientIpSource::ForwardedFor
-        } else {
-            ClientIpSource::Peer
-        }
     }
 
     pub fn http_limits(&self) -> HttpLimits {
@@ -333,8 +345,44 @@ mod tests {
     }
 
     #[test]
+    fn no_visitor_secret_no_start_unless_one_process_asks_for_its_own() {
+        let error = ApiConfig::parse_from(["lakehouse-api"]).validate().unwrap_err();
+        assert!(error.to_string().contains("VISITOR_ID_SECRET"), "{error}");
+        let short = ApiConfig::parse_from(["lakehouse-api", "--visitor-id-secret", "too-short"]);
+        assert!(
+            short
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("needs 16 or more")
+        );
+        let ephemeral = ApiConfig::parse_from(["lakehouse-api", "--visitor-id-secret-ephemeral"]);
+        ephemeral.validate().unwrap();
+        let one = ephemeral.visitor_ids().unwrap();
+        let other = ephemeral.visitor_ids().unwrap();
+        let (day, ip) = (chrono::NaiveDate::MIN, std::net::IpAddr::from([203, 0, 113, 7]));
+        assert_ne!(
+            one.visitor_id(day, "p", ip, "ua"),
+            other.visitor_id(day, "p", ip, "ua")
+        );
+    }
+
+    #[test]
+    fn the_old_first_entry_setting_stops_the_start_and_names_its_replacement() {
+        let config = ApiConfig::parse_from([
+            "lakehouse-api",
+            "--visitor-id-secret-ephemeral",
+            "--trust-forwarded-for",
+        ]);
+        let error = config.validate().unwrap_err();
+        assert!(error.to_string().contains("TRUSTED_PROXIES=1"), "{error}");
+        let bad = ApiConfig::try_parse_from(["lakehouse-api", "--trusted-proxies", "ingress"]);
+        assert!(bad.unwrap_err().to_string().contains("`ingress`"));
+    }
+
+    #[test]
     fn defaults_parse_and_run_locally() {
-        let config = ApiConfig::parse_from(["lakehouse-api"]);
+        let config = ApiConfig::parse_from(["lakehouse-api", "--visitor-id-secret-ephemeral"]);
         config.validate().unwrap();
         assert_eq!(config.listen_addr.port(), 3001);
         assert_eq!(config.limits().max_body_bytes, 1024 * 1024);
@@ -342,5 +390,6 @@ mod tests {
         assert_eq!(config.limits().event, EventLimits::default());
         assert_eq!(config.cors().unwrap(), CorsPolicy::default());
         assert!(!config.geoip().unwrap().is_enabled());
+        assert_eq!(config.trusted_proxies, TrustedProxies::None);
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use maxminddb::{PathElement, Reader};
 
-#[cfg(test)]
-pub(crate) mod test_database;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_database;
 
 /// Where a record keeps its country code, in both MaxMind's and DB-IP's layouts.
 const COUNTRY_CODE: [PathElement<'static>; 2] = [PathElement::Key("country"), PathElement::Key("iso_code")];

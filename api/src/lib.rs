@@ -31,16 +31,18 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use client_ip::ClientIpSource;
+pub use client_ip::{TrustedProxies, TrustedProxiesError};
 pub use config::{ApiCommand, ApiConfig, ApiKeysArg, HttpLimits, KeysCommand, RequestLimits};
 pub use cors::{CorsError, CorsPolicy};
+#[cfg(feature = "test-support")]
+pub use geoip::test_database;
 pub use geoip::{GeoIp, GeoIpError};
 pub use keys::{ApiKeys, KeyError};
 pub use rate_limit::{Rate, RateLimits};
 pub use routes::app;
 pub use sink::{EventSink, KafkaSink, MemorySink, SinkError};
 pub use state::AppState;
-pub use visitor::{PrivacyPolicy, VisitorIds};
+pub use visitor::{PrivacyPolicy, VisitorIds, VisitorSecretError};
 
 /// Builds the Kafka sink from `config` and serves on `listener` until `shutdown` is cancelled;
 /// in-flight requests finish and the producer is flushed before it returns.
@@ -89,9 +91,9 @@ pub async fn serve(
     let state = AppState::new(ApiKeys::default(), sink.clone(), config.limits(), health)
         .with_key_store(key_store)
         .with_rate_limits(rate_limits)
-        .with_client_ip_source(config.client_ip_source())
+        .with_trusted_proxies(config.trusted_proxies.clone())
         .with_http_limits(config.http_limits())
-        .with_visitors(config.visitor_ids(), config.privacy_policy)
+        .with_visitors(config.visitor_ids()?, config.privacy_policy)
         .with_cors(cors)
         .with_geoip(geoip);
     let metrics = lakehouse_telemetry::metrics::install_prometheus();
@@ -115,6 +117,10 @@ async fn forget_idle_clients(limits: Arc<RateLimits>, shutdown: CancellationToke
     }
 }
 
+/// What a keys command adds to a database error: the table is the warehouse's migrations'.
+const NOT_MIGRATED: &str = "api_keys in DATABASE_URL (the stream-processor's migrations make it: \
+    it migrates when it starts, or run `lakehouse-stream-processor migrate`)";
+
 /// `lakehouse-api keys ...`: makes, lists or revokes a stored key and prints the result as JSON;
 /// making and revoking are recorded in the audit log.
 #[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
@@ -135,7 +141,9 @@ pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::
                 "api.keys.create",
                 json!({"project_id": project_id, "name": name}),
             );
-            let created = stored_keys::create(&pool, project_id, name).await;
+            let created = stored_keys::create(&pool, project_id, name)
+                .await
+                .context(NOT_MIGRATED);
             // The record keeps the key's id, project and prefix, never the key.
             let outcome = created.as_ref().map(|created| &created.stored);
             let recorded = audit.record(&action.finished(&outcome)).await;
@@ -143,7 +151,7 @@ pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::
             (serde_json::to_string_pretty(&created?)?, recorded)
         }
         KeysCommand::List => (
-            serde_json::to_string_pretty(&stored_keys::list(&pool).await?)?,
+            serde_json::to_string_pretty(&stored_keys::list(&pool).await.context(NOT_MIGRATED)?)?,
             Ok(()),
         ),
         KeysCommand::Revoke { id } => {
@@ -151,7 +159,7 @@ pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::
             let outcome = match stored_keys::revoke(&pool, *id).await {
                 Ok(true) => Ok(json!({"revoked": id})),
                 Ok(false) => Err(anyhow::anyhow!("no live key has the id {id}")),
-                Err(error) => Err(error.into()),
+                Err(error) => Err(anyhow::Error::new(error).context(NOT_MIGRATED)),
             };
             audit.record(&action.finished(&outcome)).await?;
             (serde_json::to_string_pretty(&outcome?)?, Ok(()))
@@ -177,8 +185,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreadable_geoip_database_stops_the_start() {
-        let config =
-            ApiConfig::parse_from(["lakehouse-api", "--geoip-database", "/nonexistent/country.mmdb"]);
+        let config = ApiConfig::parse_from([
+            "lakehouse-api",
+            "--visitor-id-secret-ephemeral",
+            "--geoip-database",
+            "/nonexistent/country.mmdb",
+        ]);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         // Cancelled at once: were the database not checked, serve would start and stop cleanly.
         let shutdown = CancellationToken::new();

@@ -7,7 +7,7 @@ use axum::extract::FromRef;
 use lakehouse_telemetry::Health;
 use tokio::sync::Semaphore;
 
-use crate::client_ip::ClientIpSource;
+use crate::client_ip::TrustedProxies;
 use crate::config::{HttpLimits, RequestLimits};
 use crate::cors::CorsPolicy;
 use crate::geoip::GeoIp;
@@ -27,7 +27,7 @@ pub struct AppState {
     #[from_ref(skip)]
     pub(crate) health: Health,
     pub(crate) rate_limits: Arc<RateLimits>,
-    pub(crate) client_ip: ClientIpSource,
+    pub(crate) trusted_proxies: Arc<TrustedProxies>,
     pub(crate) http: HttpLimits,
     /// Permits of the requests being handled (`http.max_concurrent_requests` in all).
     #[from_ref(skip)]
@@ -62,7 +62,7 @@ impl AppState {
             limits,
             health,
             rate_limits: Arc::new(RateLimits::unlimited()),
-            client_ip: ClientIpSource::default(),
+            trusted_proxies: Arc::default(),
             in_flight: Arc::new(Semaphore::new(http.max_concurrent_requests)),
             http,
             visitors: VisitorIds::random(),
@@ -102,9 +102,9 @@ impl AppState {
         self
     }
 
-    /// Where the client's address comes from (the socket's peer, by default).
-    pub fn with_client_ip_source(mut self, source: ClientIpSource) -> Self {
-        self.client_ip = source;
+    /// The proxies believed about the client's address (none, by default: the socket's peer).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = Arc::new(proxies);
         self
     }
 

@@ -19,6 +19,22 @@ type HmacSha256 = Hmac<Sha256>;
 /// Hex characters of a visitor id (64 bits: collisions are negligible per project and day).
 const ID_HEX_CHARS: usize = 16;
 
+/// The fewest characters a configured secret may have.
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// Why the configured secret cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VisitorSecretError {
+    #[error(
+        "VISITOR_ID_SECRET is not set: every api process needs the same secret, kept across \
+         restarts, or one visitor counts as several (e.g. `openssl rand -hex 32`; for one process \
+         on a developer's machine, VISITOR_ID_SECRET_EPHEMERAL=true makes one of its own)"
+    )]
+    Missing,
+    #[error("VISITOR_ID_SECRET has {0} characters; it needs {MIN_SECRET_CHARS} or more")]
+    TooShort(usize),
+}
+
 /// Computes visitor ids from a secret.
 #[derive(Debug, Clone)]
 pub struct VisitorIds {
@@ -29,6 +45,15 @@ impl VisitorIds {
     pub fn new(secret: impl Into<String>) -> Self {
         Self {
             secret: Secret::new(secret),
+        }
+    }
+
+    /// Ids from a configured secret, which must be long enough not to be guessed.
+    pub fn from_secret(secret: &str) -> Result<Self, VisitorSecretError> {
+        match secret.chars().count() {
+            0 => Err(VisitorSecretError::Missing),
+            n if n < MIN_SECRET_CHARS => Err(VisitorSecretError::TooShort(n)),
+            _ => Ok(Self::new(secret)),
         }
     }
 

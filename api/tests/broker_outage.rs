@@ -83,6 +83,7 @@ async fn a_hung_broker_is_503_within_the_timeout_and_every_2xx_event_is_in_the_t
     args.extend(topic.flags(&stack));
     args.extend([
         "--api-keys=shop:key-1".to_string(),
+        "--visitor-id-secret-ephemeral".into(),
         format!("--produce-timeout-ms={}", PRODUCE_TIMEOUT.as_millis()),
         "--log-format=pretty".into(),
     ]);

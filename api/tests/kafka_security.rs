@@ -20,6 +20,7 @@ fn config(stack: &Stack, topic: &TestTopic, protocol: &str) -> ApiConfig {
     args.extend([
         format!("--kafka-security-protocol={protocol}"),
         "--api-keys=shop:key-1".into(),
+        "--visitor-id-secret-ephemeral".into(),
         "--log-format=pretty".into(),
     ]);
     let config = ApiConfig::parse_from(args);

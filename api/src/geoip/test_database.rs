@@ -13,7 +13,7 @@ const DATA_SECTION_SEPARATOR: usize = 16;
 
 /// A data-section value (the types the tests need).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
+pub enum Value {
     String(String),
     Uint16(u16),
     Uint32(u32),
@@ -29,7 +29,7 @@ impl From<&str> for Value {
 }
 
 impl Value {
-    pub(crate) fn map<'a>(entries: impl IntoIterator<Item = (&'a str, Value)>) -> Self {
+    pub fn map<'a>(entries: impl IntoIterator<Item = (&'a str, Value)>) -> Self {
         Self::Map(
             entries
                 .into_iter()
@@ -65,7 +65,7 @@ impl Value {
 }
 
 /// A record as GeoIP2 country databases hold it: `{"country": {"iso_code", "geoname_id"}}`.
-pub(crate) fn country(iso_code: &str) -> Value {
+pub fn country(iso_code: &str) -> Value {
     let geoname_id = iso_code.bytes().fold(0u32, |id, byte| {
         id.wrapping_mul(256).wrapping_add(u32::from(byte))
     });
@@ -114,14 +114,20 @@ enum Record {
 
 /// The networks and records of a database to write.
 #[derive(Debug, Clone)]
-pub(crate) struct TestDatabase {
+pub struct TestDatabase {
     ip_version: u16,
     networks: Vec<(IpAddr, u8, Value)>,
 }
 
+impl Default for TestDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestDatabase {
     /// An IPv6 database (IPv4 networks in its `::/96` subtree), as the usual databases are.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             ip_version: 6,
             networks: Vec::new(),
@@ -129,7 +135,7 @@ impl TestDatabase {
     }
 
     /// An IPv4-only database.
-    pub(crate) fn ipv4_only() -> Self {
+    pub fn ipv4_only() -> Self {
         Self {
             ip_version: 4,
             ..Self::new()
@@ -137,7 +143,7 @@ impl TestDatabase {
     }
 
     /// Adds `cidr` (`81.2.69.0/24`, `2001:db8::/32`) with `record`.
-    pub(crate) fn network(mut self, cidr: &str, record: Value) -> Self {
+    pub fn network(mut self, cidr: &str, record: Value) -> Self {
         let (address, prefix) = cidr.split_once('/').expect("a network in CIDR notation");
         let address: IpAddr = address.parse().expect("an IP address");
         let prefix: u8 = prefix.parse().expect("a prefix length");
@@ -147,7 +153,7 @@ impl TestDatabase {
     }
 
     /// The database file's bytes.
-    pub(crate) fn build(&self) -> Vec<u8> {
+    pub fn build(&self) -> Vec<u8> {
         let mut data = Vec::new();
         let mut nodes = vec![[Record::Empty; 2]];
         for (address, prefix, record) in &self.networks {

@@ -57,6 +57,7 @@ impl Services {
         command
             .env("LISTEN_ADDR", self.api.to_string())
             .env("API_KEYS", format!("alerts:{API_KEY}"))
+            .env("VISITOR_ID_SECRET_EPHEMERAL", "true")
             .env("RATE_LIMIT_IP_REQUESTS_PER_SEC", "0")
             .env_remove("DATABASE_URL");
         spawn_service(&mut command, "the api")

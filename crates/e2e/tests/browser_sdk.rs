@@ -123,6 +123,7 @@ impl Services {
             .args([
                 format!("--listen-addr=127.0.0.1:{port}"),
                 "--produce-timeout-ms=1500".into(),
+                "--visitor-id-secret-ephemeral".into(),
             ])
             .env("API_KEYS", format!("browser:{API_KEY}"));
         let mut processor = Command::new(binary("lakehouse-stream-processor"));

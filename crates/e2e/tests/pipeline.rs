@@ -40,7 +40,13 @@ impl Pipeline {
                 .collect()
         };
 
-        let api = ApiConfig::parse_from(args("api", &[format!("--api-keys=e2e:{API_KEY}")]));
+        let api = ApiConfig::parse_from(args(
+            "api",
+            &[
+                format!("--api-keys=e2e:{API_KEY}"),
+                "--visitor-id-secret-ephemeral".into(),
+            ],
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");

@@ -45,7 +45,10 @@ async fn the_api_refuses_a_taken_listen_addr() {
     refuses(
         "lakehouse-api",
         "LISTEN_ADDR",
-        &[("API_KEYS", "probes:probes-key")],
+        &[
+            ("API_KEYS", "probes:probes-key"),
+            ("VISITOR_ID_SECRET_EPHEMERAL", "true"),
+        ],
     )
     .await;
 }

@@ -122,6 +122,7 @@ async fn start_api(stack: &Stack, topic: &TestTopic) -> (InProcess, String) {
     let mut args = vec!["api".to_string()];
     args.extend(topic.flags(stack));
     args.push(format!("--api-keys=upgrade:{API_KEY}"));
+    args.push("--visitor-id-secret-ephemeral".into());
     let config = ApiConfig::parse_from(args);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

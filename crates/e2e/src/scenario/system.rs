@@ -86,7 +86,9 @@ fn api(kafka: &[String], port: u16, secrets: &Secrets, logs: &Path) -> Service {
             .cloned()
             .chain([
                 format!("--listen-addr=127.0.0.1:{port}"),
-                "--trust-forwarded-for".into(),
+                // The load generator stands in for the proxy: it sends each request's client.
+                "--trusted-proxies=127.0.0.1".into(),
+                "--visitor-id-secret-ephemeral".into(),
                 "--produce-timeout-ms=3000".into(),
                 "--rate-limit-project-events-per-sec=1000000".into(),
                 "--rate-limit-project-burst=1000000".into(),
