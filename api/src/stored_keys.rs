@@ -1,6 +1,8 @@
-//! Keys kept in PostgreSQL (`api_keys`), made, listed and revoked with `lakehouse-api keys`: only
-//! a key's SHA-256 and a short prefix (to recognise it in a list) are stored; the key itself is
-//! shown once, when it is made. The api loads the live keys at start-up and every
+//! Keys kept in PostgreSQL (`api_keys`, made by the warehouse's migrations), made, listed and
+//! revoked with `lakehouse-api keys` as the schema's owner: only a key's SHA-256 and a short
+//! prefix (to recognise it in a list) are stored; the key itself is shown once, when it is made.
+//! The api reads them as its own login, a member of the key reader role (SELECT on `api_keys`
+//! only). The api loads the live keys at start-up and every
 //! `API_KEYS_REFRESH_SECS`, beside the static `API_KEYS`; when the database is away it keeps
 //! serving from what it loaded last, and says so.
 
@@ -15,17 +17,6 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::keys::{ApiKeys, KeyHash, hash_key};
-
-/// What the table holds; `CREATE TABLE IF NOT EXISTS`, so any command can make it.
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS api_keys (
-    id uuid PRIMARY KEY,
-    project_id text NOT NULL,
-    name text NOT NULL DEFAULT '',
-    key_hash bytea NOT NULL UNIQUE,
-    key_prefix text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    revoked_at timestamptz
-)";
 
 /// One stored key, without the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -63,16 +54,7 @@ async fn table_exists(pool: &PgPool) -> Result<bool, sqlx::Error> {
         .await
 }
 
-/// Makes the table if it is missing (checked first, so that PostgreSQL has nothing to say).
-pub async fn ensure_table(pool: &PgPool) -> Result<(), sqlx::Error> {
-    if !table_exists(pool).await? {
-        sqlx::query(SCHEMA).execute(pool).await?;
-    }
-    Ok(())
-}
-
 pub async fn create(pool: &PgPool, project_id: &str, name: &str) -> Result<CreatedKey, sqlx::Error> {
-    ensure_table(pool).await?;
     let key = new_key();
     let stored: StoredKey = sqlx::query_as(
         "INSERT INTO api_keys (id, project_id, name, key_hash, key_prefix) VALUES ($1, $2, $3, $4, $5)
@@ -89,7 +71,6 @@ pub async fn create(pool: &PgPool, project_id: &str, name: &str) -> Result<Creat
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<StoredKey>, sqlx::Error> {
-    ensure_table(pool).await?;
     sqlx::query_as(
         "SELECT id, project_id, name, key_prefix, created_at, revoked_at FROM api_keys ORDER BY created_at",
     )
@@ -99,7 +80,6 @@ pub async fn list(pool: &PgPool) -> Result<Vec<StoredKey>, sqlx::Error> {
 
 /// Revokes a key; `false` when there is no such live key.
 pub async fn revoke(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
-    ensure_table(pool).await?;
     let revoked = sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
         .bind(id)
         .execute(pool)
@@ -124,7 +104,7 @@ pub trait KeySource: Send + Sync + 'static {
 impl KeySource for PgPool {
     async fn stored_keys(&self) -> Result<Stored, sqlx::Error> {
         if !table_exists(self).await? {
-            return Ok(Stored::default()); // no key was ever made
+            return Ok(Stored::default()); // the warehouse is not migrated yet
         }
         let rows: Vec<(Vec<u8>, String, bool)> =
             sqlx::query_as("SELECT key_hash, project_id, revoked_at IS NOT NULL FROM api_keys")

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use lakehouse_api::{ApiConfig, stored_keys};
+use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, consume, message_count};
 use rdkafka::Message;
 use reqwest::header::HeaderValue;
@@ -274,6 +275,7 @@ async fn start_api(stack: &Stack, topic: &TestTopic, extra: &[String]) -> (Socke
     args.extend(topic.flags(stack));
     args.extend([
         format!("--api-keys=campaign:{KEY},flood:flood-key"),
+        "--visitor-id-secret-ephemeral".into(),
         format!("--max-body-bytes={MAX_BODY_BYTES}"),
         format!("--max-batch-events={MAX_BATCH_EVENTS}"),
         format!("--max-property-keys={MAX_PROPERTY_KEYS}"),
@@ -303,6 +305,7 @@ async fn hostile_requests_get_their_documented_errors_and_nothing_reaches_kafka(
     let stack = Stack::from_env();
     let topic = TestTopic::create(&stack, 2).await;
     let database = TempDatabase::create(&stack).await;
+    migrate(&database.url).await;
     let pool = sqlx::PgPool::connect(&database.url).await.expect("the database");
     let revoked = stored_keys::create(&pool, "campaign", "revoked in the campaign")
         .await
@@ -558,4 +561,12 @@ async fn floods_past_the_ip_and_project_limits_are_429_with_when_to_retry() {
 
     assert_eq!(message_count(&stack, &topic.name, WATERMARK_TIMEOUT).await, 0);
     shutdown.cancel();
+}
+
+/// The warehouse's schema, `api_keys` included, made as the stream-processor makes it.
+async fn migrate(database_url: &str) {
+    let config = ProcessorConfig::parse_from(["stream-processor", "--database-url", database_url]);
+    lakehouse_stream_processor::migrate(&config)
+        .await
+        .expect("the warehouse's migrations");
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use lakehouse_api::{ApiConfig, stored_keys};
+use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, wait_until};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +16,7 @@ async fn a_stored_key_works_until_it_is_revoked_and_only_its_hash_is_kept() {
     let stack = Stack::from_env();
     let topic = TestTopic::create(&stack, 1).await;
     let database = TempDatabase::create(&stack).await;
+    migrate(&database.url).await;
     let pool = sqlx::PgPool::connect(&database.url).await.expect("the database");
     let created = stored_keys::create(&pool, "blog", "web app")
         .await
@@ -41,6 +43,7 @@ async fn a_stored_key_works_until_it_is_revoked_and_only_its_hash_is_kept() {
     args.extend(topic.flags(&stack));
     args.extend([
         "--api-keys=shop:static-key".to_string(),
+        "--visitor-id-secret-ephemeral".into(),
         format!("--database-url={}", database.url),
         "--api-keys-refresh-secs=1".into(),
     ]);
@@ -102,6 +105,7 @@ async fn a_stored_key_works_until_it_is_revoked_and_only_its_hash_is_kept() {
 async fn making_and_revoking_a_key_are_audited_without_the_key() {
     let stack = Stack::from_env();
     let database = TempDatabase::create(&stack).await;
+    migrate(&database.url).await;
     let (stdout, _) = keys_cli(
         &database.url,
         &["create", "--project=shop", "--name=checkout", "--actor=sre-7"],
@@ -165,6 +169,7 @@ async fn the_database_holds_only_the_hash_of_a_key_made_with_the_cli() {
     use sha2::Digest;
     let stack = Stack::from_env();
     let database = TempDatabase::create(&stack).await;
+    migrate(&database.url).await;
     let (stdout, _) = keys_cli(&database.url, &["create", "--project=audit", "--name=web app"]);
     let created: serde_json::Value = serde_json::from_str(&stdout).expect("the CLI prints JSON");
     let key = created["key"].as_str().expect("the key is printed once");
@@ -196,4 +201,12 @@ async fn the_database_holds_only_the_hash_of_a_key_made_with_the_cli() {
         .await
         .expect("every row as text");
     assert!(rows.iter().all(|row| !row.contains(&key[9..])), "{rows:?}");
+}
+
+/// The warehouse's schema, `api_keys` included, made as the stream-processor makes it.
+async fn migrate(database_url: &str) {
+    let config = ProcessorConfig::parse_from(["stream-processor", "--database-url", database_url]);
+    lakehouse_stream_processor::migrate(&config)
+        .await
+        .expect("the warehouse's migrations");
 }

@@ -16,6 +16,9 @@ print_env() {
   export_line KAFKA_DLQ_TOPIC "$DLQ_TOPIC"
   export_line DATABASE_URL "postgres://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/$PG_DATABASE"
   export_line LAKEHOUSE_GRAFANA_DB_PASSWORD "$GRAFANA_DB_PASSWORD"
+  export_line LAKEHOUSE_API_DB_PASSWORD "$API_DB_PASSWORD"
+  # The api's login (lakehouse_api: it reads api_keys only), for its DATABASE_URL.
+  export_line API_DATABASE_URL "postgres://lakehouse_api:$API_DB_PASSWORD@$HOST:$PG_PORT/$PG_DATABASE"
   export_line AWS_ENDPOINT_URL "http://$HOST:$S3_PORT"
   export_line AWS_ACCESS_KEY_ID "$S3_KEY"
   export_line AWS_SECRET_ACCESS_KEY "$S3_SECRET"

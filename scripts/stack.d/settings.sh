@@ -3,6 +3,7 @@
 #
 # Overridable: KAFKA_PORT (9092), PG_PORT (5432), S3_PORT (9000), PG_USER/PG_PASSWORD/PG_DATABASE
 # (lakehouse), LAKEHOUSE_GRAFANA_DB_PASSWORD (the read-only login lakehouse_grafana's: lakehouse_grafana),
+# LAKEHOUSE_API_DB_PASSWORD (the api's login lakehouse_api, which reads api_keys only: lakehouse_api),
 # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION, LAKE_BUCKET (lakehouse),
 # TOPIC_PARTITIONS (6), STACK_DIR (<repo>/.stack: data, logs, pids), LAKEHOUSE_CACHE
 # (~/.cache/lakehouse: the moto venv, the test tools' venvs, Prometheus).
@@ -17,6 +18,7 @@ PG_USER=${PG_USER:-lakehouse}
 PG_PASSWORD=${PG_PASSWORD:-lakehouse}
 PG_DATABASE=${PG_DATABASE:-lakehouse}
 GRAFANA_DB_PASSWORD=${LAKEHOUSE_GRAFANA_DB_PASSWORD:-lakehouse_grafana}
+API_DB_PASSWORD=${LAKEHOUSE_API_DB_PASSWORD:-lakehouse_api}
 S3_KEY=${AWS_ACCESS_KEY_ID:-lakehouse}
 S3_SECRET=${AWS_SECRET_ACCESS_KEY:-lakehouse-secret}
 S3_REGION=${AWS_REGION:-us-east-1}

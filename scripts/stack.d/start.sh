@@ -57,6 +57,13 @@ DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_grafana') THEN
     CREATE ROLE lakehouse_grafana LOGIN PASSWORD '$GRAFANA_DB_PASSWORD' IN ROLE lakehouse_reader;
   END IF;
+  -- What the api logs in as: a member of the key reader, which may read api_keys and nothing else.
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_key_reader') THEN
+    CREATE ROLE lakehouse_key_reader NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_api') THEN
+    CREATE ROLE lakehouse_api LOGIN PASSWORD '$API_DB_PASSWORD' IN ROLE lakehouse_key_reader;
+  END IF;
   -- The reliability scenario's processors log in as this, with a password the run sets (so that a
   -- trace of it in a log is found); $PG_USER, a member, hands it the run's database.
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_scenario') THEN

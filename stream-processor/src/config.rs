@@ -7,7 +7,7 @@ use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
 use lakehouse_telemetry::{LogFormat, SecretUrl};
 
 use crate::derived::DerivedTables;
-use crate::grants::Roles;
+use crate::grants::{self, Roles};
 use crate::retention::Retention;
 use crate::warehouse::MAX_WRITERS;
 
@@ -60,11 +60,15 @@ pub struct ProcessorConfig {
     #[arg(long, env = "DERIVED_TABLES")]
     pub derived_tables: Option<DerivedTables>,
     /// The read-only role (Grafana, analysts) granted SELECT on every table, if it exists.
-    #[arg(long, env = "WAREHOUSE_READER_ROLE", default_value = "lakehouse_reader")]
+    #[arg(long, env = "WAREHOUSE_READER_ROLE", default_value = grants::DEFAULT_READER)]
     pub reader_role: String,
     /// The writer role granted SELECT, INSERT, UPDATE, DELETE on every table, if it exists.
-    #[arg(long, env = "WAREHOUSE_WRITER_ROLE", default_value = "lakehouse_writer")]
+    #[arg(long, env = "WAREHOUSE_WRITER_ROLE", default_value = grants::DEFAULT_WRITER)]
     pub writer_role: String,
+    /// The role the api's database login is a member of: granted SELECT on `api_keys` and
+    /// nothing else, if it exists.
+    #[arg(long, env = "WAREHOUSE_KEY_READER_ROLE", default_value = grants::DEFAULT_KEY_READER)]
+    pub key_reader_role: String,
     /// Days raw events are kept after they arrived (0: forever). Also the deduplication window,
     /// so at least 1.
     #[arg(long, env = "EVENTS_RETENTION_DAYS", default_value_t = 90)]
@@ -163,6 +167,7 @@ impl ProcessorConfig {
         Roles {
             reader: self.reader_role.clone(),
             writer: self.writer_role.clone(),
+            key_reader: self.key_reader_role.clone(),
         }
     }
 

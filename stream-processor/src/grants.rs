@@ -1,30 +1,57 @@
 //! Database roles: a writer role (for processes that write the warehouse without owning it, such
-//! as warehouse-sync) and a read-only role (for Grafana and analysts). The roles themselves are
-//! made by whoever administers the cluster (`scripts/stack`, the Terraform module, a DBA), so the
-//! processor never needs `CREATEROLE`; after every migration it grants them what they need on
-//! every table, so a table added by a later migration is never invisible to the dashboards.
+//! as warehouse-sync), a read-only role (for Grafana and analysts), and the api's key reader,
+//! which may read `api_keys` and nothing else. The roles themselves are made by whoever
+//! administers the cluster (`scripts/stack`, the Terraform module, a DBA), so the processor never
+//! needs `CREATEROLE`; after every migration it grants them what they need on every table, so a
+//! table added by a later migration is never invisible to the dashboards.
 
 use sqlx::PgPool;
 
-/// The two roles' names.
+/// The roles' names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roles {
     pub reader: String,
     pub writer: String,
+    /// The api's: `SELECT` on `api_keys` only.
+    pub key_reader: String,
 }
+
+/// The roles' names unless configured otherwise (`WAREHOUSE_*_ROLE`).
+pub const DEFAULT_READER: &str = "lakehouse_reader";
+pub const DEFAULT_WRITER: &str = "lakehouse_writer";
+pub const DEFAULT_KEY_READER: &str = "lakehouse_key_reader";
 
 impl Default for Roles {
     fn default() -> Self {
         Self {
-            reader: "lakehouse_reader".into(),
-            writer: "lakehouse_writer".into(),
+            reader: DEFAULT_READER.into(),
+            writer: DEFAULT_WRITER.into(),
+            key_reader: DEFAULT_KEY_READER.into(),
         }
     }
 }
 
-/// Tables no role may change once written, and what the writer keeps on them (the reader
-/// keeps nothing: the audit log is for operators, not dashboards).
-const APPEND_ONLY: [(&str, &str); 1] = [("audit_log", "SELECT, INSERT")];
+/// Tables the reader and writer do not get the whole of, and what each keeps on them: the audit
+/// log is append-only and for operators, not dashboards; the keys' hashes are the api's alone.
+const RESTRICTED: [Restricted; 2] = [
+    Restricted {
+        table: "audit_log",
+        reader: "",
+        writer: "SELECT, INSERT",
+    },
+    Restricted {
+        table: "api_keys",
+        reader: "",
+        writer: "",
+    },
+];
+
+/// What the reader and the writer keep on one restricted table ("" for nothing).
+struct Restricted {
+    table: &'static str,
+    reader: &'static str,
+    writer: &'static str,
+}
 
 /// What [`grant`] did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -36,19 +63,17 @@ pub struct Granted {
 }
 
 /// Grants the reader `SELECT` and the writer `SELECT, INSERT, UPDATE, DELETE` on every table of
-/// the current schema but the append-only ones (the writer may only read and insert there, the
-/// reader nothing), for the roles that exist. Idempotent; serialised with an advisory lock,
-/// because concurrent `GRANT`s on one table can fail with "tuple concurrently updated".
+/// the current schema but the restricted ones (where each keeps what [`RESTRICTED`] says), and
+/// the key reader `SELECT` on `api_keys`, for the roles that exist. Idempotent; serialised with an
+/// advisory lock, because concurrent `GRANT`s on one table can fail with "tuple concurrently
+/// updated".
 pub async fn grant(pool: &PgPool, roles: &Roles) -> Result<Granted, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('lakehouse.grants'))")
         .execute(&mut *tx)
         .await?;
     let mut done = Granted::default();
-    for (role, privileges) in [
-        (&roles.reader, "SELECT"),
-        (&roles.writer, "SELECT, INSERT, UPDATE, DELETE"),
-    ] {
+    for role in [&roles.reader, &roles.writer, &roles.key_reader] {
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)")
             .bind(role)
             .fetch_one(&mut *tx)
@@ -57,36 +82,63 @@ pub async fn grant(pool: &PgPool, roles: &Roles) -> Result<Granted, sqlx::Error>
             done.missing.push(role.clone());
             continue;
         }
-        // Identifiers are quoted by the server (`%I`), never pasted in by us.
-        let statements: (String, String) = sqlx::query_as(
-            "SELECT format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(), $1),
-                    format('GRANT %s ON ALL TABLES IN SCHEMA %I TO %I', $2, current_schema(), $1)",
-        )
-        .bind(role)
-        .bind(privileges)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(&statements.0).execute(&mut *tx).await?;
-        sqlx::query(&statements.1).execute(&mut *tx).await?;
-        for (table, keep) in APPEND_ONLY {
-            let kept = if role == &roles.writer { keep } else { "" };
-            let (revoke, regrant): (String, Option<String>) = sqlx::query_as(
-                "SELECT format('REVOKE ALL ON %I FROM %I', $1, $2),
-                        CASE WHEN $3 = '' THEN NULL ELSE format('GRANT %s ON %I TO %I', $3, $1, $2) END",
-            )
-            .bind(table)
-            .bind(role)
-            .bind(kept)
-            .fetch_one(&mut *tx)
-            .await?;
-            // One statement each: a prepared statement holds one command.
-            sqlx::query(&revoke).execute(&mut *tx).await?;
-            if let Some(regrant) = regrant {
-                sqlx::query(&regrant).execute(&mut *tx).await?;
+        // Identifiers are quoted by the server (`%I`), never pasted in by us; one statement each,
+        // as a prepared statement holds one command.
+        let mut statements = vec![format_sql(&mut tx, "GRANT USAGE ON SCHEMA %I TO %I", &["", role]).await?];
+        if role == &roles.key_reader {
+            statements.push(format_sql(&mut tx, "GRANT SELECT ON %I TO %I", &["api_keys", role]).await?);
+        } else {
+            let (all, kept_of): (&str, fn(&Restricted) -> &'static str) = if role == &roles.reader {
+                ("SELECT", |r: &Restricted| r.reader)
+            } else {
+                ("SELECT, INSERT, UPDATE, DELETE", |r: &Restricted| r.writer)
+            };
+            statements.push(
+                format_sql(
+                    &mut tx,
+                    &format!("GRANT {all} ON ALL TABLES IN SCHEMA %I TO %I"),
+                    &["", role],
+                )
+                .await?,
+            );
+            for restricted in &RESTRICTED {
+                statements
+                    .push(format_sql(&mut tx, "REVOKE ALL ON %I FROM %I", &[restricted.table, role]).await?);
+                let kept = kept_of(restricted);
+                if !kept.is_empty() {
+                    statements.push(
+                        format_sql(
+                            &mut tx,
+                            &format!("GRANT {kept} ON %I TO %I"),
+                            &[restricted.table, role],
+                        )
+                        .await?,
+                    );
+                }
             }
+        }
+        for statement in statements {
+            sqlx::query(&statement).execute(&mut *tx).await?;
         }
         done.granted.push(role.clone());
     }
     tx.commit().await?;
     Ok(done)
+}
+
+/// `template` with its `%I`s filled by the server from `identifiers` ("" for the current schema).
+async fn format_sql(
+    tx: &mut sqlx::PgTransaction<'_>,
+    template: &str,
+    identifiers: &[&str],
+) -> Result<String, sqlx::Error> {
+    let [first, second] = identifiers else {
+        unreachable!("every statement here names two identifiers")
+    };
+    sqlx::query_scalar("SELECT format($1, CASE WHEN $2 = '' THEN current_schema() ELSE $2 END, $3)")
+        .bind(template)
+        .bind(first)
+        .bind(second)
+        .fetch_one(&mut **tx)
+        .await
 }

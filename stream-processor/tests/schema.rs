@@ -64,6 +64,58 @@ async fn grafanas_role_reads_every_table_and_writes_none() {
 }
 
 #[tokio::test]
+async fn the_apis_login_reads_the_keys_and_nothing_else_and_grafana_not_the_keys() {
+    let stack = Stack::from_env();
+    let database = TempDatabase::create(&stack).await;
+    migrated(&database).await;
+    let login = |user: &str, password: String| {
+        let options: PgConnectOptions = database.url.parse::<PgConnectOptions>().expect("the URL");
+        options.username(user).password(&password)
+    };
+    // `scripts/stack` makes `lakehouse_api`, a login in `lakehouse_key_reader`, as a DBA would.
+    let mut api = login(
+        "lakehouse_api",
+        lakehouse_testkit::stack::setting("LAKEHOUSE_API_DB_PASSWORD"),
+    )
+    .connect()
+    .await
+    .expect("the api's login");
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+        .fetch_one(&mut api)
+        .await
+        .expect("the api reads the stored keys");
+    assert_eq!(keys, 0);
+    for refused in [
+        "SELECT count(*) FROM events",
+        "SELECT count(*) FROM audit_log",
+        "INSERT INTO api_keys (id, project_id, key_hash, key_prefix) VALUES (gen_random_uuid(), 'p', '\\x00', 'lh_')",
+    ] {
+        let error = sqlx::query(refused).execute(&mut api).await.expect_err(refused);
+        assert_eq!(
+            error.as_database_error().and_then(|e| e.code()).as_deref(),
+            Some("42501"),
+            "{refused}: {error}"
+        );
+    }
+    let mut grafana = login(
+        "lakehouse_grafana",
+        lakehouse_testkit::stack::setting("LAKEHOUSE_GRAFANA_DB_PASSWORD"),
+    )
+    .connect()
+    .await
+    .expect("Grafana's login");
+    let error = sqlx::query("SELECT count(*) FROM api_keys")
+        .execute(&mut grafana)
+        .await
+        .expect_err("the dashboards' role does not read key hashes");
+    assert_eq!(
+        error.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("42501"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn roles_that_do_not_exist_are_reported_not_fatal() {
     let stack = Stack::from_env();
     let database = TempDatabase::create(&stack).await;
@@ -71,11 +123,15 @@ async fn roles_that_do_not_exist_are_reported_not_fatal() {
     let roles = Roles {
         reader: "lakehouse_no_such_reader".into(),
         writer: "lakehouse_writer".into(),
+        key_reader: "lakehouse_no_such_key_reader".into(),
     };
     let granted = lakehouse_stream_processor::grants::grant(warehouse.pool(), &roles)
         .await
         .expect("grants");
-    assert_eq!(granted.missing, ["lakehouse_no_such_reader"]);
+    assert_eq!(
+        granted.missing,
+        ["lakehouse_no_such_reader", "lakehouse_no_such_key_reader"]
+    );
     assert_eq!(granted.granted, ["lakehouse_writer"]);
 }
 

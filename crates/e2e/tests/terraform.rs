@@ -129,13 +129,16 @@ fn the_database_module_makes_the_roles_the_services_use() {
             )
         })
         .collect();
-    // The stream-processor's default WAREHOUSE_READER_ROLE / WAREHOUSE_WRITER_ROLE, and Grafana's
-    // login, as scripts/stack and the Grafana provisioning name them.
+    // The stream-processor's default WAREHOUSE_READER_ROLE / WAREHOUSE_WRITER_ROLE /
+    // WAREHOUSE_KEY_READER_ROLE, Grafana's login and the api's, as scripts/stack, compose and the
+    // Grafana provisioning name them.
     let defaults = lakehouse_stream_processor::grants::Roles::default();
     for (role, login) in [
         (defaults.reader.as_str(), false),
         (defaults.writer.as_str(), false),
+        (defaults.key_reader.as_str(), false),
         ("lakehouse_grafana", true),
+        ("lakehouse_api", true),
     ] {
         assert!(
             roles.contains(&(role.to_string(), login)),

@@ -1,6 +1,7 @@
 # The warehouse database and its roles (DESIGN.md §7), as scripts/stack makes them locally: the
 # owner the stream-processor logs in as (it migrates, then grants), the NOLOGIN roles
-# lakehouse_reader and lakehouse_writer it grants to, and Grafana's read-only login. Table
+# lakehouse_reader, lakehouse_writer and lakehouse_key_reader it grants to, Grafana's read-only
+# login, and the api's login, which may read api_keys and nothing else. Table
 # privileges are not granted here: the processor grants them after every migration, so a table
 # added later is never invisible to the dashboards.
 
@@ -34,6 +35,12 @@ variable "owner_password" {
 
 variable "grafana_password" {
   description = "Password of lakehouse_grafana, Grafana's read-only login."
+  type        = string
+  sensitive   = true
+}
+
+variable "api_password" {
+  description = "Password of lakehouse_api, the api's login (it reads the stored keys, api_keys, only)."
   type        = string
   sensitive   = true
 }
@@ -79,6 +86,20 @@ resource "postgresql_role" "writer" {
   login = false
 }
 
+# WAREHOUSE_KEY_READER_ROLE: SELECT on api_keys only, for the api's login below.
+resource "postgresql_role" "key_reader" {
+  name  = "lakehouse_key_reader"
+  login = false
+}
+
+resource "postgresql_role" "api" {
+  name             = "lakehouse_api"
+  login            = true
+  password         = var.api_password
+  roles            = [postgresql_role.key_reader.name]
+  connection_limit = 20
+}
+
 resource "postgresql_role" "grafana" {
   name             = "lakehouse_grafana"
   login            = true
@@ -110,4 +131,14 @@ output "writer_role" {
 output "grafana_login" {
   description = "The login Grafana's data source uses."
   value       = postgresql_role.grafana.name
+}
+
+output "key_reader_role" {
+  description = "WAREHOUSE_KEY_READER_ROLE."
+  value       = postgresql_role.key_reader.name
+}
+
+output "api_login" {
+  description = "The login for the api's DATABASE_URL (release module's api_database_url)."
+  value       = postgresql_role.api.name
 }
