@@ -181,6 +181,7 @@ fn secrets_are_only_referenced() {
         "AWS_SECRET_ACCESS_KEY",
         "KAFKA_SASL_PASSWORD",
         "LAKE_BROWSER_TOKEN",
+        "VISITOR_ID_SECRET",
     ];
     let mut referenced = 0;
     for name in tools::VALUE_SETS {
@@ -366,12 +367,19 @@ fn the_schema_refuses_wrong_values() {
     let bad = dir.join("bad.yaml");
     std::fs::write(
         &bad,
-        "lake:\n  uri: ftp://lake\napi:\n  replicas: -1\nunknownKey: 1\n",
+        "lake:\n  uri: ftp://lake\napi:\n  replicas: -1\n  extraEnv:\n    MAX_BATCH_EVENTS: {value: \"1\"}\n\
+         secrets:\n  visitorId:\n    existingSecret: \"\"\nunknownKey: 1\n",
     )
     .expect("write values");
     let report = tools::chart_report(&[format!("bad={}", bad.display())]);
     let lint = report["value_sets"]["bad"]["lint"].to_string();
-    for expected in ["/lake/uri", "/api/replicas", "unknownKey"] {
+    for expected in [
+        "/lake/uri",
+        "/api/replicas",
+        "/api/extraEnv/MAX_BATCH_EVENTS",
+        "/secrets/visitorId/existingSecret",
+        "unknownKey",
+    ] {
         assert!(
             lint.contains(expected),
             "the schema let {expected} through: {lint}"

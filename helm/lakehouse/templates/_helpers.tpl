@@ -118,11 +118,16 @@ volumeMounts:
 {{- end }}
 {{- end -}}
 
-{{/* A component's extra variables, from a map. */}}
+{{/* A component's extra variables, from a map: a value, or a map holding `valueFrom`. */}}
 {{- define "lakehouse.extraEnv" -}}
 {{- range $name, $value := . }}
 - name: {{ $name }}
+{{- if kindIs "map" $value }}
+  valueFrom:
+    {{- toYaml $value.valueFrom | nindent 4 }}
+{{- else }}
   value: {{ $value | quote }}
+{{- end }}
 {{- end }}
 {{- end -}}
 

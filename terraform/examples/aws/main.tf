@@ -77,6 +77,18 @@ variable "grafana_password" {
   sensitive   = true
 }
 
+variable "api_password" {
+  description = "Password of lakehouse_api, the api's login (it reads the stored keys only)."
+  type        = string
+  sensitive   = true
+}
+
+variable "visitor_id_secret" {
+  description = "VISITOR_ID_SECRET (16 characters or more, e.g. `openssl rand -hex 32`): one for every api replica, kept across applies."
+  type        = string
+  sensitive   = true
+}
+
 variable "api_keys" {
   description = "API_KEYS for the api."
   type        = string
@@ -136,18 +148,21 @@ module "warehouse" {
   source           = "../../modules/postgres"
   owner_password   = var.warehouse_password
   grafana_password = var.grafana_password
+  api_password     = var.api_password
 }
 
 module "release" {
-  source           = "../../modules/release"
-  image_repository = var.image_repository
-  kafka_brokers    = var.kafka_brokers
-  kafka_topic      = module.topics.topic
-  kafka_dlq_topic  = module.topics.dlq_topic
-  lake_uri         = module.bucket.lake_uri
-  lake_region      = var.region
-  api_keys         = var.api_keys
-  database_url     = "postgres://${module.warehouse.owner}:${var.warehouse_password}@${var.postgres_host}:5432/${module.warehouse.database}?sslmode=verify-full"
+  source            = "../../modules/release"
+  image_repository  = var.image_repository
+  kafka_brokers     = var.kafka_brokers
+  kafka_topic       = module.topics.topic
+  kafka_dlq_topic   = module.topics.dlq_topic
+  lake_uri          = module.bucket.lake_uri
+  lake_region       = var.region
+  api_keys          = var.api_keys
+  database_url      = "postgres://${module.warehouse.owner}:${var.warehouse_password}@${var.postgres_host}:5432/${module.warehouse.database}?sslmode=verify-full"
+  api_database_url  = "postgres://${module.warehouse.api_login}:${var.api_password}@${var.postgres_host}:5432/${module.warehouse.database}?sslmode=verify-full"
+  visitor_id_secret = var.visitor_id_secret
   service_account_annotations = {
     "eks.amazonaws.com/role-arn" = var.lake_role_arn
   }

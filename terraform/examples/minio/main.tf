@@ -76,6 +76,18 @@ variable "grafana_password" {
   sensitive   = true
 }
 
+variable "api_password" {
+  description = "Password of lakehouse_api, the api's login (it reads the stored keys only)."
+  type        = string
+  sensitive   = true
+}
+
+variable "visitor_id_secret" {
+  description = "VISITOR_ID_SECRET (16 characters or more, e.g. `openssl rand -hex 32`): one for every api replica, kept across applies."
+  type        = string
+  sensitive   = true
+}
+
 variable "api_keys" {
   description = "API_KEYS for the api."
   type        = string
@@ -136,6 +148,7 @@ module "warehouse" {
   source           = "../../modules/postgres"
   owner_password   = var.warehouse_password
   grafana_password = var.grafana_password
+  api_password     = var.api_password
 }
 
 module "release" {
@@ -150,6 +163,8 @@ module "release" {
   lake_secret_access_key = module.bucket.secret_access_key
   api_keys               = var.api_keys
   database_url           = "postgres://${module.warehouse.owner}:${var.warehouse_password}@${var.postgres_host}:5432/${module.warehouse.database}?sslmode=require"
+  api_database_url       = "postgres://${module.warehouse.api_login}:${var.api_password}@${var.postgres_host}:5432/${module.warehouse.database}?sslmode=require"
+  visitor_id_secret      = var.visitor_id_secret
 }
 
 output "api_service" {

@@ -107,6 +107,23 @@ variable "database_url" {
   sensitive   = true
 }
 
+variable "api_database_url" {
+  description = "The api's DATABASE_URL (the postgres module's api login, which reads api_keys only), for keys made with `lakehouse-api keys create`; null: API_KEYS only."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "visitor_id_secret" {
+  description = "VISITOR_ID_SECRET (16 characters or more): every api replica derives visitor ids from it, so keep it across applies (e.g. from a random_password resource)."
+  type        = string
+  sensitive   = true
+  validation {
+    condition     = length(var.visitor_id_secret) >= 16
+    error_message = "visitor_id_secret must be 16 characters or more."
+  }
+}
+
 variable "lake_browser" {
   description = "Deploy the lake browser (lakeBrowser.enabled): an internal Service only, reached over a VPN or a port-forward."
   type        = bool
@@ -170,6 +187,23 @@ resource "kubernetes_secret" "database" {
   data = { DATABASE_URL = var.database_url }
 }
 
+resource "kubernetes_secret" "visitor_id" {
+  metadata {
+    name      = "${var.name}-visitor-id"
+    namespace = local.namespace
+  }
+  data = { VISITOR_ID_SECRET = var.visitor_id_secret }
+}
+
+resource "kubernetes_secret" "api_database" {
+  count = var.api_database_url == null ? 0 : 1
+  metadata {
+    name      = "${var.name}-api-database"
+    namespace = local.namespace
+  }
+  data = { DATABASE_URL = var.api_database_url }
+}
+
 resource "kubernetes_secret" "lake" {
   count = var.lake_access_key_id == null ? 0 : 1
   metadata {
@@ -214,6 +248,8 @@ resource "helm_release" "lakehouse" {
       secrets = {
         apiKeys     = { existingSecret = kubernetes_secret.api_keys.metadata[0].name, key = "API_KEYS" }
         database    = { existingSecret = kubernetes_secret.database.metadata[0].name, key = "DATABASE_URL" }
+        visitorId   = { existingSecret = kubernetes_secret.visitor_id.metadata[0].name, key = "VISITOR_ID_SECRET" }
+        apiDatabase = { existingSecret = var.api_database_url == null ? "" : "${var.name}-api-database", key = "DATABASE_URL" }
         lake        = { existingSecret = local.lake_secret }
         lakeBrowser = { existingSecret = "${var.name}-lake-browser", key = "LAKE_BROWSER_TOKEN" }
       }
@@ -222,7 +258,7 @@ resource "helm_release" "lakehouse" {
     }),
     yamlencode(var.values),
   ]
-  depends_on = [kubernetes_secret.lake, kubernetes_secret.lake_browser]
+  depends_on = [kubernetes_secret.lake, kubernetes_secret.lake_browser, kubernetes_secret.api_database]
 }
 
 output "api_service" {
