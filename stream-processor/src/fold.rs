@@ -1,12 +1,12 @@
 //! The fold: adds the events the batches queued in `events_to_derive` to the derived tables and
 //! deletes them from the queue, in one transaction, a few at a time (DESIGN.md §7).
 //!
-//! A batch's transaction queues what it inserted instead of updating the derived rows in place.
-//! Updating them in place made every writer wait for the commit of the one before it (they add
-//! to the same counter rows) and kept PostgreSQL's second core idle; one fold at a time now adds
-//! many batches' worth to each row at once, beside the batches' `COPY`s. Exactly once holds
-//! because a queued row is derived and deleted by the same transaction: a fold that fails leaves
-//! the queue as it was, for the next one.
+//! A batch's transaction queues what it inserted and updates no derived row: transactions that
+//! add to the same counter rows wait for each other's commits, so batches that updated them
+//! would be written one after another and leave PostgreSQL's second core idle. One fold at a
+//! time adds many batches' worth to each row at once, beside the batches' `COPY`s. Exactly once
+//! holds because a queued row is derived and deleted by the same transaction: a fold that fails
+//! leaves the queue as it was, for the next one.
 //!
 //! One fold runs at a time in the whole warehouse (a transaction-scoped advisory lock): the
 //! processor's replicas each run the loop, and warehouse-sync's rebuild and erase fold what is

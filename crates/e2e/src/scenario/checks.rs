@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use lakehouse_bench::load::freshness;
 use lakehouse_testkit::{derived_mismatches, empty_derived_tables, read_to_end};
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
@@ -13,7 +14,6 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::load::LoadRun;
-use super::report::{Freshness, freshness};
 use super::{CLIENT_IPS, CONTROL, PARTITIONS, Scenario};
 
 /// Every request was answered in the end, each accepted event is once in the generator's list,
@@ -109,6 +109,14 @@ pub async fn nothing_went_to_the_dead_letter_queue(scenario: &Scenario) -> usize
     .await;
     assert!(dead.is_empty(), "{} messages in the DLQ", dead.len());
     dead.len()
+}
+
+/// Latency quantiles of `visible − acked` in each store, as the benchmarks measure them
+/// (`lakehouse_bench::load::freshness`, in ms).
+#[derive(Debug)]
+pub struct Freshness {
+    pub warehouse: Value,
+    pub lake: Value,
 }
 
 /// Every accepted event became visible in both stores; how long after its 2xx (read before the

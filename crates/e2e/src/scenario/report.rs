@@ -4,23 +4,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::Scenario;
-use super::checks::{Stores, Topic};
+use super::checks::{Freshness, Stores, Topic};
 use super::load::LoadRun;
-
-/// Latency quantiles (ms) of `visible − acked` over the accepted events, as the benchmarks
-/// measure them.
-pub use lakehouse_bench::load::freshness;
-
-/// Latency quantiles of `visible − acked` in each store.
-#[derive(Debug)]
-pub struct Freshness {
-    pub warehouse: Value,
-    pub lake: Value,
-}
 
 /// What the checks found, for the report.
 #[derive(Debug)]
