@@ -335,30 +335,28 @@ impl Deployed {
 
     pub async fn the_ip_limit_is_per_client(&mut self) {
         // A floods with requests without a key (refused before Kafka, counted by the limit),
-        // each claiming another address; B sends one now and then throughout.
+        // each claiming another address, until it is limited and for as long as B then sends.
         let burst: usize = self.api_pods()[0]
             .env
             .get("RATE_LIMIT_IP_BURST")
             .map_or(400, |b| b.parse().expect("a number"));
-        let budget = 3 * burst * self.api.len() + 1000;
-        let urls: Vec<String> = (0..budget).map(|_| self.front()).collect();
+        let budget = 4 * burst * self.api.len() + 2000;
+        let urls = Arc::new((0..budget).map(|_| self.front()).collect::<Vec<_>>());
         let flooding = Arc::new(AtomicBool::new(true));
         let a_limited = Arc::new(AtomicUsize::new(0));
         let next = Arc::new(AtomicUsize::new(0));
-        let urls = Arc::new(urls);
         let mut flood = Vec::new();
         for _ in 0..16 {
-            let (urls, next, a_limited) = (urls.clone(), next.clone(), a_limited.clone());
+            let (urls, next, a_limited, flooding) =
+                (urls.clone(), next.clone(), a_limited.clone(), flooding.clone());
             let client = client_from(CLIENT_A);
             flood.push(tokio::spawn(async move {
-                loop {
+                while flooding.load(Ordering::Relaxed) {
                     let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= urls.len() || a_limited.load(Ordering::Relaxed) >= 20 {
-                        break;
-                    }
+                    let Some(url) = urls.get(n) else { break };
                     let claimed = format!("198.51.{}.{}", (n / 250) % 250, n % 250);
                     let answer = client
-                        .post(&urls[n])
+                        .post(url)
                         .header("x-forwarded-for", claimed)
                         .body("{}")
                         .send()
@@ -370,20 +368,25 @@ impl Deployed {
                 }
             }));
         }
+        // B starts once A is limited (on every replica: A's flood reaches each in turn), and
+        // sends to every replica while A goes on.
+        let enough = 4 * self.api.len();
+        let limited = try_wait_until("client A is limited", PATIENCE, || {
+            let (a_limited, next) = (a_limited.clone(), next.clone());
+            async move {
+                let seen = a_limited.load(Ordering::Relaxed);
+                if seen >= enough || next.load(Ordering::Relaxed) >= budget {
+                    Ok(())
+                } else {
+                    Err(format!("{seen} answers 429 so far"))
+                }
+            }
+        })
+        .await;
         let b = client_from(CLIENT_B);
         let mut b_statuses = BTreeMap::new();
-        let watch = flooding.clone();
-        let b_urls: Vec<String> = (0..1000).map(|_| self.front()).collect();
-        let waiting = tokio::spawn(async move {
-            for task in flood {
-                task.await.expect("the flood");
-            }
-            watch.store(false, Ordering::Relaxed);
-        });
-        for url in b_urls {
-            if !flooding.load(Ordering::Relaxed) {
-                break;
-            }
+        for _ in 0..3 * self.api.len() {
+            let url = self.front();
             let status = b
                 .post(&url)
                 .body("{}")
@@ -392,11 +395,13 @@ impl Deployed {
                 .expect("the api answers")
                 .status();
             *b_statuses.entry(status.as_u16()).or_insert(0) += 1;
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        waiting.await.expect("the flood ends");
+        flooding.store(false, Ordering::Relaxed);
+        for task in flood {
+            task.await.expect("the flood");
+        }
         assert!(
-            a_limited.load(Ordering::Relaxed) > 0,
+            limited.is_ok() && a_limited.load(Ordering::Relaxed) > 0,
             "{}: {budget} requests from one client were never limited",
             self.label
         );
