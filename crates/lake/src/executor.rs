@@ -145,14 +145,16 @@ impl QueryExecutor {
             }
         };
         tokio::select! {
+            // Shutdown first: the runtime shutting down fails the query's own spawned work (an
+            // object-store read, say), and that failure is the shutdown's, not the query's.
+            biased;
+            () = self.closed.cancelled() => Err(QueryRefused::ShuttingDown.into()),
             joined = &mut task.0 => match joined {
                 Ok(answer) => answer,
-                // The runtime shut down under the task.
                 Err(error) if error.is_cancelled() => Err(QueryRefused::ShuttingDown.into()),
                 Err(error) => Err(LakeError::Operation(Box::new(error))),
             },
             timeout = expired => Err(QueryRefused::Timeout(timeout).into()),
-            () = self.closed.cancelled() => Err(QueryRefused::ShuttingDown.into()),
         }
     }
 
