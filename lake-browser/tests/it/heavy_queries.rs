@@ -178,8 +178,10 @@ impl Prober {
     /// Every probe so far was answered with a success within [`PROBE_BOUND`], and the one awaited
     /// is not late yet.
     fn check(&self, while_: &str) {
-        check(&self.probes.lock().expect("the probes"), while_);
-        if let Some((path, since)) = *self.awaited.lock().expect("the probe awaited") {
+        let probes = self.probes.lock().expect("the probes").clone();
+        check(&probes, while_);
+        let awaited = *self.awaited.lock().expect("the probe awaited");
+        if let Some((path, since)) = awaited {
             let waited = since.elapsed();
             assert!(
                 waited <= PROBE_BOUND,
