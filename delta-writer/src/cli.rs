@@ -3,7 +3,8 @@
 use chrono::Duration;
 use lakehouse_kafka::RunArgs;
 use lakehouse_lake::{
-    DEFAULT_TARGET_SIZE, OptimizeOptions, OutputFormat, RESTORE_WINDOW_HOURS, VacuumOptions,
+    DEFAULT_QUERY_MEMORY_LIMIT_MIB, DEFAULT_QUERY_TIMEOUT, DEFAULT_TARGET_SIZE, MIB, OptimizeOptions,
+    OutputFormat, QueryOptions, RESTORE_WINDOW_HOURS, VacuumOptions,
 };
 use lakehouse_lake_args::{AsOfArgs, UserArgs};
 
@@ -21,7 +22,8 @@ pub enum Command {
     },
     /// Run one read-only SQL query against the events table (registered as `events`) and print
     /// the result. Anything else (COPY, CREATE EXTERNAL TABLE, DDL, DML, SET, several statements)
-    /// is refused.
+    /// is refused. It runs on threads of its own within a timeout and a memory limit; Ctrl-C or
+    /// SIGTERM stops it.
     Query {
         /// For example: SELECT event_type, count(*) FROM events GROUP BY event_type
         sql: String,
@@ -29,6 +31,8 @@ pub enum Command {
         at: AsOfArgs,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        #[command(flatten)]
+        limits: QueryArgs,
     },
     /// List the table's commits, newest first: version, time, operation, metrics.
     History {
@@ -86,6 +90,30 @@ impl From<Format> for OutputFormat {
             Format::Table => Self::Table,
             Format::Csv => Self::Csv,
             Format::Json => Self::Json,
+        }
+    }
+}
+
+/// `query`'s limits.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueryArgs {
+    /// Stop the query (and fail) when it runs longer than this many seconds.
+    #[arg(long, default_value_t = DEFAULT_QUERY_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_secs: u64,
+    /// The memory (MiB) the query may hold; it may spill as much again to a temporary directory.
+    /// A query that needs more is stopped (and fails).
+    #[arg(long, default_value_t = DEFAULT_QUERY_MEMORY_LIMIT_MIB as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_limit_mib: u64,
+}
+
+impl From<&QueryArgs> for QueryOptions {
+    fn from(args: &QueryArgs) -> Self {
+        Self {
+            concurrency: 1,
+            timeout: Some(std::time::Duration::from_secs(args.timeout_secs)),
+            memory_limit_bytes: usize::try_from(args.memory_limit_mib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(MIB),
         }
     }
 }

@@ -7,12 +7,13 @@
 use lakehouse_audit::{Action, AuditLog};
 use lakehouse_lake::progress::report;
 use lakehouse_lake::{
-    AsOf, Commit, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, QueryLimits, RestoreOptions,
-    User, VacuumOptions, WriterOptions, delete_user, export_user, history, open_at, optimize,
-    read_only_query, render, restore, vacuum, verify,
+    AsOf, Commit, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, QueryExecutor, RestoreOptions,
+    User, VacuumOptions, WriterOptions, delete_user, export_user, history, open_at, optimize, render,
+    restore, vacuum, verify,
 };
 use lakehouse_lake_args::UserArgs;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::Command;
 use crate::config::WriterConfig;
@@ -68,11 +69,24 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
     let lake = &config.location();
     let latest = AsOf::default();
     match command {
-        Command::Query { sql, at, format } => {
+        Command::Query {
+            sql,
+            at,
+            format,
+            limits,
+        } => {
             let table = open_at(lake, &(*at).into()).await?;
             let format = OutputFormat::from(*format);
-            // Read-only: anything but a query is refused before it runs (DESIGN.md §8.3).
-            let answer = read_only_query(&table, sql, QueryLimits::default()).await?;
+            // Read-only: anything but a query is refused before it runs (DESIGN.md §8.3). It runs
+            // on the executor's threads within its limits; a signal stops it, and the executor's
+            // threads are not waited on (dropping it shuts them down in the background).
+            let executor = QueryExecutor::new(limits.into())?;
+            let interrupted = CancellationToken::new();
+            tokio::spawn(lakehouse_telemetry::shutdown_on_signal(interrupted.clone()));
+            let answer = tokio::select! {
+                answer = executor.run(&table, sql, None) => answer?,
+                () = interrupted.cancelled() => anyhow::bail!("interrupted: the query was stopped"),
+            };
             print!("{}", render(&answer.batches, format)?);
             if format == OutputFormat::Table {
                 println!();

@@ -4,13 +4,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lakehouse_lake::LakeLocation;
+use lakehouse_lake::{
+    DEFAULT_QUERY_MEMORY_LIMIT_MIB, DEFAULT_QUERY_TIMEOUT, LakeLocation, MIB, QueryOptions,
+};
 use lakehouse_lake_args::LakeArgs;
 use lakehouse_telemetry::{LogFormat, Secret};
 
-use crate::state::{
-    DEFAULT_DOWNLOAD_ROWS, DEFAULT_PAGE_ROWS, DEFAULT_QUERY_CONCURRENCY, DEFAULT_QUERY_TIMEOUT, Settings,
-};
+use crate::state::{DEFAULT_DOWNLOAD_ROWS, DEFAULT_PAGE_ROWS, DEFAULT_QUERY_CONCURRENCY, Settings};
 
 /// Where the browser listens when nothing is said: loopback only, where no token is needed.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8501";
@@ -48,9 +48,13 @@ pub struct BrowserConfig {
     /// A query still running after this many seconds is stopped.
     #[arg(long, env = "QUERY_TIMEOUT_SECS", default_value_t = DEFAULT_QUERY_TIMEOUT.as_secs())]
     pub query_timeout_secs: u64,
-    /// Queries run at once; more are answered "busy".
+    /// Queries run at once (on threads of their own); more are answered "busy".
     #[arg(long, env = "QUERY_CONCURRENCY", default_value_t = DEFAULT_QUERY_CONCURRENCY)]
     pub query_concurrency: usize,
+    /// The memory (MiB) one query may hold; it may spill as much again to a temporary directory.
+    /// A query that needs more is stopped and refused.
+    #[arg(long, env = "QUERY_MEMORY_LIMIT_MIB", default_value_t = DEFAULT_QUERY_MEMORY_LIMIT_MIB)]
+    pub query_memory_limit_mib: usize,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
 }
@@ -76,6 +80,10 @@ impl BrowserConfig {
         );
         anyhow::ensure!(self.query_timeout_secs > 0, "QUERY_TIMEOUT_SECS must be positive");
         anyhow::ensure!(self.query_concurrency > 0, "QUERY_CONCURRENCY must be positive");
+        anyhow::ensure!(
+            self.query_memory_limit_mib > 0 && self.query_memory_limit_mib.checked_mul(MIB).is_some(),
+            "QUERY_MEMORY_LIMIT_MIB must be positive (and fit in memory)"
+        );
         Ok(())
     }
 
@@ -96,8 +104,11 @@ impl From<&BrowserConfig> for Settings {
             allow_restore: config.allow_restore,
             page_rows: config.query_row_limit,
             download_rows: config.query_download_row_limit,
-            query_timeout: config.query_timeout(),
-            query_concurrency: config.query_concurrency,
+            queries: QueryOptions {
+                concurrency: config.query_concurrency,
+                timeout: Some(config.query_timeout()),
+                memory_limit_bytes: config.query_memory_limit_mib.saturating_mul(MIB),
+            },
         }
     }
 }
@@ -119,6 +130,9 @@ mod tests {
         assert!(config.token.is_none() && !config.allow_restore);
         assert_eq!(config.query_row_limit, 1_000);
         assert_eq!(config.query_timeout(), Duration::from_secs(30));
+        let queries = Settings::from(&config).queries;
+        assert_eq!(queries.concurrency, 2);
+        assert_eq!(queries.memory_limit_bytes, 100 << 20);
         assert_eq!(config.location().uri, "./data/lake");
     }
 

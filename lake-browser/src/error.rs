@@ -16,7 +16,8 @@ pub enum PageError {
     /// A parameter that cannot be what it names (`version=abc`).
     #[error("{0}")]
     BadRequest(String),
-    /// The SQL console's query is not read-only, or took too long.
+    /// The SQL console's query is not read-only, took too long or too much memory, every query
+    /// slot is taken, or the browser is shutting down.
     #[error("{0}")]
     Refused(QueryRefused),
     /// There is no events table at the lake's location yet.
@@ -32,8 +33,6 @@ pub enum PageError {
     /// The table changed under a restore's confirmation.
     #[error("{0}")]
     Conflict(String),
-    #[error("{running} queries are running already; try again when one has finished")]
-    Busy { running: usize },
     #[error("the lake could not be read: {0}")]
     Lake(#[from] LakeError),
 }
@@ -43,12 +42,14 @@ impl PageError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Refused(QueryRefused::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Refused(QueryRefused::Busy(_) | QueryRefused::ShuttingDown) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Refused(_) => StatusCode::BAD_REQUEST,
             Self::NoTable(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Lake(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,7 +68,7 @@ impl PageError {
 
     /// How long a busy client should wait.
     fn retry_after(&self) -> Option<Duration> {
-        matches!(self, Self::Busy { .. }).then_some(Duration::from_secs(1))
+        matches!(self, Self::Refused(QueryRefused::Busy(_))).then_some(Duration::from_secs(1))
     }
 }
 

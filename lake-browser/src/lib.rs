@@ -42,7 +42,7 @@ pub async fn serve(
         "LAKE_BROWSER_TOKEN is required when listening on {addr}, which is not loopback"
     );
     let health = Health::new(env!("CARGO_PKG_VERSION"), &["lake"]);
-    let state = AppState::new(config.location(), Settings::from(&config), health.clone());
+    let state = AppState::new(config.location(), Settings::from(&config), health.clone())?;
     tokio::spawn(watch_lake(state.location.clone(), health, shutdown.clone()));
     let metrics = lakehouse_telemetry::metrics::install_prometheus();
     tracing::info!(
@@ -50,10 +50,20 @@ pub async fn serve(
         lake = %config.lake.lake_uri,
         token_required = config.token.is_some(),
         allow_restore = config.allow_restore,
+        query_concurrency = config.query_concurrency,
+        query_timeout_secs = config.query_timeout_secs,
+        query_memory_limit_mib = config.query_memory_limit_mib,
         "lake browser listening"
     );
+    // Running queries are stopped as soon as shutdown begins (their pages are answered at once),
+    // so the graceful shutdown waits on no query, and on no query thread.
+    let queries = Arc::clone(&state.queries);
+    let stopping = async move {
+        shutdown.cancelled().await;
+        queries.shutdown();
+    };
     axum::serve(listener, app(state, metrics))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .with_graceful_shutdown(stopping)
         .await?;
     Ok(())
 }

@@ -1,14 +1,13 @@
-//! What every page shares: the lake's location, the access rules, the SQL console's limits and
-//! slots, whether restores may be performed, and the key that signs restore confirmations.
+//! What every page shares: the lake's location, the access rules, the SQL console's limits and its
+//! query executor, whether restores may be performed, and the key that signs restore
+//! confirmations.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use lakehouse_lake::LakeLocation;
+use lakehouse_lake::{LakeLocation, QueryExecutor, QueryOptions};
 use lakehouse_telemetry::{Health, Secret};
 use sha2::Sha256;
-use tokio::sync::Semaphore;
 
 use crate::access::Access;
 
@@ -16,8 +15,6 @@ use crate::access::Access;
 pub const DEFAULT_PAGE_ROWS: usize = 1_000;
 /// A download holds at most this many rows unless told otherwise.
 pub const DEFAULT_DOWNLOAD_ROWS: usize = 100_000;
-/// Queries are stopped after this long unless told otherwise.
-pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Queries that run at once unless told otherwise.
 pub const DEFAULT_QUERY_CONCURRENCY: usize = 2;
 
@@ -29,8 +26,8 @@ pub struct Settings {
     pub allow_restore: bool,
     pub page_rows: usize,
     pub download_rows: usize,
-    pub query_timeout: Duration,
-    pub query_concurrency: usize,
+    /// The console's queries: how many at once, their timeout and memory limit.
+    pub queries: QueryOptions,
 }
 
 impl Default for Settings {
@@ -40,8 +37,10 @@ impl Default for Settings {
             allow_restore: false,
             page_rows: DEFAULT_PAGE_ROWS,
             download_rows: DEFAULT_DOWNLOAD_ROWS,
-            query_timeout: DEFAULT_QUERY_TIMEOUT,
-            query_concurrency: DEFAULT_QUERY_CONCURRENCY,
+            queries: QueryOptions {
+                concurrency: DEFAULT_QUERY_CONCURRENCY,
+                ..QueryOptions::default()
+            },
         }
     }
 }
@@ -52,8 +51,8 @@ pub struct AppState {
     pub location: Arc<LakeLocation>,
     pub access: Arc<Access>,
     pub settings: Arc<Settings>,
-    /// One permit per query that may run at once; a query holds it until it has stopped.
-    pub query_slots: Arc<Semaphore>,
+    /// Runs the console's queries on threads of its own, never on those that serve the pages.
+    pub queries: Arc<QueryExecutor>,
     pub health: Health,
     /// Signs restore confirmations, so that only a form this process showed can perform one.
     form_key: Arc<[u8; 32]>,
@@ -69,18 +68,19 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    pub fn new(location: LakeLocation, settings: Settings, health: Health) -> Self {
+    /// Fails when the query executor's threads cannot be started.
+    pub fn new(location: LakeLocation, settings: Settings, health: Health) -> std::io::Result<Self> {
         let mut key = [0u8; 32];
         key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        Self {
+        Ok(Self {
             location: Arc::new(location),
             access: Arc::new(Access::new(settings.token.clone())),
-            query_slots: Arc::new(Semaphore::new(settings.query_concurrency)),
+            queries: Arc::new(QueryExecutor::new(settings.queries)?),
             settings: Arc::new(settings),
             health,
             form_key: Arc::new(key),
-        }
+        })
     }
 
     /// The signature of a restore from version `from` to version `to`, for its confirmation form.
@@ -111,7 +111,8 @@ mod tests {
             LakeLocation::default(),
             Settings::default(),
             Health::new("0", &[]),
-        );
+        )
+        .expect("the query threads");
         let signature = state.sign_restore(7, 3);
         assert!(state.verify_restore(7, 3, &signature));
         assert!(!state.verify_restore(7, 2, &signature));
@@ -121,7 +122,8 @@ mod tests {
             LakeLocation::default(),
             Settings::default(),
             Health::new("0", &[]),
-        );
+        )
+        .expect("the query threads");
         assert!(!other.verify_restore(7, 3, &signature));
     }
 }

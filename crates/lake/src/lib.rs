@@ -14,6 +14,7 @@ mod dedup;
 mod diff;
 mod error;
 mod evolve;
+mod executor;
 mod file_stats;
 mod gdpr;
 mod history;
@@ -46,6 +47,7 @@ pub use dedup::{DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DedupOptions};
 pub use diff::{Diff, DiffRow, diff};
 pub use error::LakeError;
 pub use evolve::{SchemaError, add_missing_columns};
+pub use executor::{DEFAULT_QUERY_MEMORY_LIMIT_MIB, DEFAULT_QUERY_TIMEOUT, MIB, QueryExecutor, QueryOptions};
 pub use gdpr::{EraseOptions, Erased, User, delete_user, export_user};
 pub use history::{Commit, history};
 pub use location::{
@@ -55,7 +57,7 @@ pub use log::{LogEntry, LogError, event_ids_in_file, first_appearances, log_entr
 pub use optimize::{DEFAULT_CLAIM_WAIT, DEFAULT_TARGET_SIZE, OptimizeOptions, Optimized, optimize};
 pub use probe::{ConditionalPut, UnsafeStore, conditional_put, ensure_safe_commits};
 pub use query::{OutputFormat, event_id_counts, query, render, session};
-pub use read_only::{QueryAnswer, QueryLimits, QueryRefused, read_only_query};
+pub use read_only::{QueryAnswer, QueryRefused};
 pub use restore::{RESTORE_WINDOW_HOURS, RestoreOptions, Restored, restore};
 pub use schema::{PARTITION_COLUMN, RowError, events_schema, to_record_batch, to_records};
 pub use stats::{Column, PartitionStats, SMALL_FILE_BYTES, TableStats, events_per_type, table_stats};

@@ -9,7 +9,8 @@ use deltalake::arrow::array::{AsArray, RecordBatch};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Int64Type};
 use deltalake::datafusion::arrow::util::pretty::pretty_format_batches;
-use deltalake::datafusion::prelude::SessionContext;
+use deltalake::datafusion::execution::runtime_env::RuntimeEnv;
+use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
 use uuid::Uuid;
 
 use crate::error::LakeError;
@@ -18,7 +19,22 @@ use crate::schema::parse_event_id;
 /// A DataFusion session with the table (as of its loaded version) registered as `events`, for
 /// several queries.
 pub async fn session(table: &DeltaTable) -> Result<SessionContext, LakeError> {
-    let context = SessionContext::new();
+    register(table, SessionContext::new()).await
+}
+
+/// [`session`] whose queries take their memory pool and spill files from `runtime`.
+pub(crate) async fn session_in(
+    table: &DeltaTable,
+    runtime: Arc<RuntimeEnv>,
+) -> Result<SessionContext, LakeError> {
+    register(
+        table,
+        SessionContext::new_with_config_rt(SessionConfig::new(), runtime),
+    )
+    .await
+}
+
+async fn register(table: &DeltaTable, context: SessionContext) -> Result<SessionContext, LakeError> {
     table.update_datafusion_session(&context.state())?;
     let provider = table.table_provider().await?;
     context.register_table("events", Arc::clone(&provider))?;

@@ -1,6 +1,7 @@
-//! SQL that people type (the CLI's `query`, the lake browser's console): one read-only query over
-//! the table registered as `events`, refused with a clear message when it is anything else, and
-//! run within an optional row limit and timeout.
+//! SQL that people type (the CLI's `query`, the lake browser's console) may only read: one query
+//! over the table registered as `events`, refused with a clear message when it is anything else.
+//! Every refusal of such a query, here or by the query executor that runs it (busy, too slow, too
+//! large, shutting down), is a [`QueryRefused`].
 //!
 //! DataFusion would run any statement it accepts: `COPY ... TO` writes files, `CREATE EXTERNAL
 //! TABLE` reads any file the process may read, `SET` changes the session. Two checks stand
@@ -10,34 +11,24 @@
 
 use std::time::Duration;
 
-use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::datafusion::execution::context::SQLOptions;
+use deltalake::datafusion::logical_expr::LogicalPlan;
+use deltalake::datafusion::prelude::SessionContext;
 use deltalake::datafusion::sql::parser::{DFParser, Statement};
 use deltalake::datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
-use futures::StreamExt;
 
 use crate::error::{LakeError, fold_into_lake_error};
-use crate::query::session;
 
-/// Bounds on one query's answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct QueryLimits {
-    /// At most this many rows are kept; the rest are not read (`truncated` says so).
-    pub max_rows: Option<usize>,
-    /// The query is stopped, and refused, when it runs longer.
-    pub timeout: Option<Duration>,
-}
-
-/// A query's answer within its limits.
+/// A query's answer within its row limit.
 #[derive(Debug, Clone)]
 pub struct QueryAnswer {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
     pub rows: usize,
-    /// More rows were there than `max_rows`.
+    /// More rows were there than the row limit.
     pub truncated: bool,
 }
 
@@ -52,74 +43,47 @@ pub enum QueryRefused {
     NotReadOnly(String),
     #[error("the query did not finish within {} s and was stopped", .0.as_secs_f64())]
     Timeout(Duration),
+    /// The memory pool refused an operator, or a spill outgrew its room on disk.
+    #[error(
+        "the query needed more than its memory limit of {} (and as much again spilled to disk) and was stopped",
+        byte_size(*.0)
+    )]
+    MemoryLimit(usize),
+    #[error("{0} queries are running already; try again when one has finished")]
+    Busy(usize),
+    #[error("the query was stopped: the process is shutting down")]
+    ShuttingDown,
 }
 
 fold_into_lake_error!(QueryRefused);
 
-/// Runs `sql`, which must be one read-only query, against the table (as of its loaded version)
-/// registered as `events`.
-pub async fn read_only_query(
-    table: &DeltaTable,
-    sql: &str,
-    limits: QueryLimits,
-) -> Result<QueryAnswer, LakeError> {
-    let statement = read_only_statement(sql)?;
-    let table = table.clone();
-    // The query runs as a task of its own: an operator that computes without yielding (a large
-    // cross join) keeps its worker thread until it yields, but the caller gets its answer, or the
-    // timeout, on time. The task is aborted when the caller stops waiting.
-    let mut task = AbortOnDrop(tokio::spawn(async move {
-        let context = session(&table).await?;
-        let plan = context.state().statement_to_plan(statement).await?;
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&plan)
-            .map_err(|error| QueryRefused::NotReadOnly(error.strip_backtrace()))?;
-        let frame = context.execute_logical_plan(plan).await?;
-        let schema = frame.schema().inner().clone();
-        let mut stream = frame.execute_stream().await?;
-        let mut answer = QueryAnswer {
-            schema,
-            batches: Vec::new(),
-            rows: 0,
-            truncated: false,
-        };
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            let room = limits.max_rows.map_or(usize::MAX, |max| max - answer.rows);
-            if batch.num_rows() > room {
-                answer.batches.push(batch.slice(0, room));
-                answer.rows += room;
-                answer.truncated = true;
-                break;
-            }
-            answer.rows += batch.num_rows();
-            answer.batches.push(batch);
-        }
-        Ok::<_, LakeError>(answer)
-    }));
-    let joined = match limits.timeout {
-        None => (&mut task.0).await,
-        Some(timeout) => tokio::time::timeout(timeout, &mut task.0)
-            .await
-            .map_err(|_| QueryRefused::Timeout(timeout))?,
-    };
-    joined.map_err(|error| LakeError::Operation(Box::new(error)))?
-}
-
-/// Aborts the task when dropped (the caller stopped waiting for it).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+/// `n` bytes as people read it: whole MiB when it is, bytes otherwise.
+fn byte_size(n: usize) -> String {
+    const MIB: usize = 1 << 20;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n} bytes")
     }
 }
 
+/// The logical plan of `statement` in `context`, when it holds no DDL, DML or statement node.
+pub(crate) async fn read_only_plan(
+    context: &SessionContext,
+    statement: Statement,
+) -> Result<LogicalPlan, LakeError> {
+    let plan = context.state().statement_to_plan(statement).await?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|error| QueryRefused::NotReadOnly(error.strip_backtrace()))?;
+    Ok(plan)
+}
+
 /// The one statement of `sql`, if it is read-only; a refusal naming what it is otherwise.
-fn read_only_statement(sql: &str) -> Result<Statement, LakeError> {
+pub(crate) fn read_only_statement(sql: &str) -> Result<Statement, LakeError> {
     let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
     let statement = match statements.len() {
         0 => return Err(QueryRefused::Empty.into()),

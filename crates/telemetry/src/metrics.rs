@@ -67,6 +67,9 @@ pub const LAKE_CHECKPOINT_INTERVAL: &str = "lakehouse_lake_checkpoint_interval";
 pub const LAKE_BROWSER_REQUESTS_TOTAL: &str = "lakehouse_lake_browser_requests_total";
 /// Time the lake browser took to answer a page, labelled `page` (the route).
 pub const LAKE_BROWSER_PAGE_SECONDS: &str = "lakehouse_lake_browser_page_seconds";
+/// People's SQL queries running on a query executor's threads (the lake browser's console, the
+/// CLI's `query`): at most `QUERY_CONCURRENCY`; a stopped query counts until its task has ended.
+pub const QUERIES_RUNNING: &str = "lakehouse_queries_running";
 
 /// The buckets of [`SINK_FRESHNESS_SECONDS`]: from the warehouse's sub-second commits to the
 /// lake's minute-long flushes and an hour of backlog, with the alerts' thresholds (60 s, 300 s)

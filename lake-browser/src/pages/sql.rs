@@ -1,15 +1,15 @@
 //! The SQL console: one read-only query over `events` at the latest version, a chosen version or
-//! as of a time, through the library's read-only query (anything else is refused with its
-//! reason); results as a table up to the row limit, or downloaded as CSV or JSON lines.
+//! as of a time, run by the state's query executor (anything else is refused with its reason, and
+//! so is a query over its time or memory, or beyond the slots); results as a table up to the row
+//! limit, or downloaded as CSV or JSON lines.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
-use lakehouse_lake::{OutputFormat, QueryAnswer, QueryLimits, read_only_query, render};
+use lakehouse_lake::{MIB, OutputFormat, QueryAnswer, render};
 use maud::{Markup, html};
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::PageError;
 use crate::layout::{Nav, count, page, query_string};
@@ -30,6 +30,7 @@ pub async fn console(State(state): State<AppState>, Query(params): Query<Params>
     };
     let status = outcome.as_ref().err().map_or(StatusCode::OK, PageError::status);
     let shown = sql.as_deref().unwrap_or(EXAMPLE);
+    let limits = state.queries.options();
     let body = html! {
         h1 { "SQL" }
         form.console method="get" action="/sql" {
@@ -42,8 +43,9 @@ pub async fn console(State(state): State<AppState>, Query(params): Query<Params>
         }
         p.hint {
             "One read-only query over " code { "events" } " (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE); at most "
-            (count(state.settings.page_rows as u64)) " rows shown, stopped after "
-            (state.settings.query_timeout.as_secs()) " s."
+            (count(state.settings.page_rows as u64)) " rows shown; stopped "
+            @if let Some(timeout) = limits.timeout { "after " (timeout.as_secs()) " s or " }
+            "beyond " (limits.memory_limit_bytes / MIB) " MiB of memory."
         }
         @match &outcome {
             Err(error) => p.error #error { (error.to_string()) },
@@ -84,27 +86,18 @@ pub async fn download(
     Ok(response)
 }
 
-/// Runs `sql` at the selected version within `max_rows` and the timeout, in one of the query slots.
+/// Runs `sql` at the selected version within `max_rows`, on the query executor (which refuses it
+/// when its slots are taken, and stops it at its timeout or memory limit).
 async fn run(
     state: &AppState,
     params: &Params,
     sql: &str,
     max_rows: usize,
 ) -> Result<(u64, QueryAnswer), PageError> {
-    let _slot: OwnedSemaphorePermit =
-        state
-            .query_slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| PageError::Busy {
-                running: state.settings.query_concurrency,
-            })?;
     let opened = open(state, &as_of(params)?).await?;
-    let limits = QueryLimits {
-        max_rows: Some(max_rows),
-        timeout: Some(state.settings.query_timeout),
-    };
-    let answer = read_only_query(&opened.table, sql, limits)
+    let answer = state
+        .queries
+        .run(&opened.table, sql, Some(max_rows))
         .await
         .map_err(PageError::from_query)?;
     Ok((opened.version, answer))

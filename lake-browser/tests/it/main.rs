@@ -1,8 +1,10 @@
 //! The lake browser's integration tests, one binary: every page and refusal through the router on
-//! a real table in a local folder (`pages`), and the pages in a real headless Chromium against a
-//! table on the stack's S3 store (`headless`).
+//! a real table in a local folder (`pages`), the pages in a real headless Chromium against a
+//! table on the stack's S3 store (`headless`), and the built binary kept answering, and stopped
+//! by SIGTERM, while heavy queries run (`heavy_queries`).
 
 mod headless;
+mod heavy_queries;
 mod pages;
 
 use lakehouse_kafka::{Batch, Record};

@@ -22,7 +22,8 @@ struct Answer {
 }
 
 fn router(lake: &LocalLake, settings: Settings) -> Router {
-    let state = AppState::new(lake.location.clone(), settings, Health::new("test", &[]));
+    let state =
+        AppState::new(lake.location.clone(), settings, Health::new("test", &[])).expect("the query threads");
     app(state, lakehouse_telemetry::metrics::install_prometheus())
 }
 

@@ -1,7 +1,7 @@
 //! What the lake browser reads, on a real table with several versions (two appends, an
 //! optimize, a restore): each version's statistics from the log, each commit's changes and
 //! offsets, the diff of two versions by day and event type, and people's SQL read-only within
-//! its row limit and timeout.
+//! its row limit, timeout, memory limit and slots, and stopped at shutdown.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,9 +10,10 @@ use deltalake::arrow::array::AsArray;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Int64Type};
 use lakehouse_lake::{
-    AsOf, EventsWriter, OptimizeOptions, QueryLimits, QueryRefused, RestoreOptions, WriterOptions, diff,
-    events_per_type, open_at, optimize, query, read_only_query, restore, table_stats, version_changes,
+    AsOf, EventsWriter, OptimizeOptions, QueryExecutor, QueryOptions, QueryRefused, RestoreOptions,
+    WriterOptions, diff, events_per_type, open_at, optimize, query, restore, table_stats, version_changes,
 };
+use lakehouse_testkit::wait_until;
 
 use crate::{TempLake, batch};
 
@@ -179,22 +180,44 @@ async fn statistics_changes_and_diffs_of_versions() {
     assert!(diff(&v2, &v2).await.expect("no change").rows.is_empty());
 }
 
+/// An executor with one slot, no timeout and `memory_limit_bytes` (`None`: the default).
+fn executor(timeout: Option<Duration>, memory_limit_bytes: Option<usize>) -> QueryExecutor {
+    let defaults = QueryOptions::default();
+    QueryExecutor::new(QueryOptions {
+        concurrency: 1,
+        timeout,
+        memory_limit_bytes: memory_limit_bytes.unwrap_or(defaults.memory_limit_bytes),
+    })
+    .expect("the query threads")
+}
+
+fn refusal(error: &lakehouse_lake::LakeError) -> Option<&QueryRefused> {
+    error.operation::<QueryRefused>()
+}
+
+/// 3.4 * 10^6 rows to sum, a fraction of a second (a count alone would be answered from
+/// statistics).
+const CROSS: &str = "SELECT sum(length(a.event_id || b.event_id)) FROM events a, events b, events c";
+/// 2.25 * 10^13 rows to sum, in little memory (the build side is `a` and `b`): it runs until
+/// stopped.
+const ENDLESS: &str =
+    "SELECT sum(length(a.event_id || b.event_id)) FROM events a, events b, range(1000000000) c";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peoples_sql_is_read_only_limited_and_stopped_in_time() {
     let temp = four_versions().await;
     let second = open_at(&temp.location, &TempLake::version(2))
         .await
         .expect("version 2");
+    let unbounded = executor(None, None);
 
-    let all = read_only_query(&second, "SELECT * FROM events", QueryLimits::default())
+    let all = unbounded
+        .run(&second, "SELECT * FROM events", None)
         .await
         .expect("a query");
     assert_eq!((all.rows, all.truncated), (150, false));
-    let limited = QueryLimits {
-        max_rows: Some(10),
-        timeout: None,
-    };
-    let some = read_only_query(&second, "SELECT event_id FROM events", limited)
+    let some = unbounded
+        .run(&second, "SELECT event_id FROM events", Some(10))
         .await
         .expect("a query");
     assert_eq!((some.rows, some.truncated), (10, true));
@@ -204,30 +227,110 @@ async fn peoples_sql_is_read_only_limited_and_stopped_in_time() {
     // Refused before anything runs: COPY writes no file.
     let target = temp.dir.join("copied.csv");
     let copy = format!("COPY (SELECT * FROM events) TO '{}'", target.display());
-    let refused = read_only_query(&second, &copy, QueryLimits::default())
+    let refused = unbounded
+        .run(&second, &copy, None)
         .await
         .expect_err("COPY is refused");
     assert!(
-        matches!(
-            refused.operation::<QueryRefused>(),
-            Some(QueryRefused::NotReadOnly(_))
-        ),
+        matches!(refusal(&refused), Some(QueryRefused::NotReadOnly(_))),
         "{refused}"
     );
     assert!(!target.exists(), "the refused COPY wrote {}", target.display());
 
-    let slow = QueryLimits {
-        max_rows: None,
-        timeout: Some(Duration::from_millis(20)),
-    };
-    // 3.4 * 10^6 rows to sum, a fraction of a second (a count alone would be answered from
-    // statistics).
-    let cross = "SELECT sum(length(a.event_id || b.event_id)) FROM events a, events b, events c";
-    let stopped = read_only_query(&second, cross, slow).await.expect_err("too slow");
+    let hurried = executor(Some(Duration::from_millis(20)), None);
+    let stopped = hurried.run(&second, ENDLESS, None).await.expect_err("too slow");
     assert_eq!(
-        stopped.operation::<QueryRefused>(),
+        refusal(&stopped),
         Some(&QueryRefused::Timeout(Duration::from_millis(20)))
     );
-    let unbounded = read_only_query(&second, cross, QueryLimits::default()).await;
-    assert_eq!(unbounded.expect("without a timeout it finishes").rows, 1);
+    // The stopped query's task ends (the cross join yields between batches): its slot is free,
+    // where it would run for hours otherwise.
+    wait_until(
+        "the stopped query's slot is free",
+        Duration::from_secs(10),
+        || async {
+            match hurried.running() {
+                0 => Ok(()),
+                n => Err(format!("{n} running")),
+            }
+        },
+    )
+    .await;
+    let answered = unbounded.run(&second, CROSS, None).await;
+    assert_eq!(answered.expect("without a timeout it finishes").rows, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_beyond_its_slots_or_memory_is_refused_naming_the_limit() {
+    let temp = four_versions().await;
+    let second = open_at(&temp.location, &TempLake::version(2))
+        .await
+        .expect("version 2");
+    // 3.4 * 10^6 rows of 108 bytes to sort: over 300 MiB.
+    let sort =
+        "SELECT a.event_id || b.event_id || c.event_id AS k FROM events a, events b, events c ORDER BY k";
+
+    // Little memory: the sort spills at once, and outgrows its room on disk (as much again).
+    let tiny = executor(None, Some(1 << 20));
+    let refused = tiny.run(&second, sort, None).await.expect_err("over 1 MiB");
+    assert_eq!(
+        refusal(&refused),
+        Some(&QueryRefused::MemoryLimit(1 << 20)),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("memory limit of 1 MiB"), "{refused}");
+    // More: the sort spills runs to disk, but merging them needs more memory than it may hold.
+    let small = executor(None, Some(64 << 20));
+    let refused = small.run(&second, sort, None).await.expect_err("over 64 MiB");
+    assert_eq!(
+        refusal(&refused),
+        Some(&QueryRefused::MemoryLimit(64 << 20)),
+        "{refused}"
+    );
+    // What fits is answered within the same limit.
+    let fits = small
+        .run(&second, "SELECT event_id FROM events ORDER BY event_id", None)
+        .await
+        .expect("150 rows fit");
+    assert_eq!(fits.rows, 150);
+
+    // One slot: a second query while the first runs is refused as busy.
+    let one = executor(Some(Duration::from_secs(3)), None);
+    let (first, second_query) = tokio::join!(one.run(&second, ENDLESS, None), async {
+        wait_until("the first query runs", Duration::from_secs(10), || async {
+            if one.running() == 1 {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
+        })
+        .await;
+        one.run(&second, "SELECT 1", None).await
+    });
+    assert_eq!(
+        refusal(&first.expect_err("stopped")),
+        Some(&QueryRefused::Timeout(Duration::from_secs(3)))
+    );
+    let busy = second_query.expect_err("no slot");
+    assert_eq!(refusal(&busy), Some(&QueryRefused::Busy(1)));
+
+    // Shut down: a running query is refused at once, and so is the next.
+    let closing = executor(None, None);
+    let (running, ()) = tokio::join!(closing.run(&second, ENDLESS, None), async {
+        wait_until("the endless query runs", Duration::from_secs(10), || async {
+            if closing.running() == 1 {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
+        })
+        .await;
+        closing.shutdown();
+    });
+    assert_eq!(
+        refusal(&running.expect_err("stopped")),
+        Some(&QueryRefused::ShuttingDown)
+    );
+    let after = closing.run(&second, "SELECT 1", None).await.expect_err("closed");
+    assert_eq!(refusal(&after), Some(&QueryRefused::ShuttingDown));
 }
