@@ -361,6 +361,25 @@ fn maintenance_jobs_run_the_lake_commands_one_at_a_time() {
 }
 
 #[test]
+fn the_api_sees_each_clients_address_behind_a_load_balancer_or_its_ingress() {
+    let sets = tools::chart_value_sets();
+    // A Service of type LoadBalancer (minimal) keeps the client's address: no proxy to trust.
+    let minimal = &sets["minimal"];
+    let service = named(minimal, "Service", "lakehouse-api");
+    assert_eq!(service["spec"]["type"], "LoadBalancer");
+    assert_eq!(service["spec"]["externalTrafficPolicy"], "Local");
+    let api = env_of(named(minimal, "Deployment", "lakehouse-api"));
+    assert!(!api.contains_key("TRUSTED_PROXIES"), "{api:?}");
+    // Behind the chart's Ingress (full), its controller is the one proxy to read past.
+    let full = env_of(named(&sets["full"], "Deployment", "lakehouse-api"));
+    assert_eq!(full["TRUSTED_PROXIES"]["value"], "1");
+    // The defaults: a ClusterIP Service, nothing in front.
+    let defaults = &sets["defaults"];
+    assert!(named(defaults, "Service", "lakehouse-api")["spec"]["externalTrafficPolicy"].is_null());
+    assert!(!env_of(named(defaults, "Deployment", "lakehouse-api")).contains_key("TRUSTED_PROXIES"));
+}
+
+#[test]
 fn the_schema_refuses_wrong_values() {
     let dir = std::env::temp_dir().join(lakehouse_testkit::unique("chart-values"));
     std::fs::create_dir_all(&dir).expect("a temp folder");
