@@ -71,6 +71,57 @@ pub enum Command {
         #[command(flatten)]
         at: AsOfArgs,
     },
+    /// Copy the table (data files and log) to a second location, copying only what the copy
+    /// lacks; run the other way (LAKE_URI the copy, --to the original) it restores the lake
+    /// (docs/RUNBOOK.md, "the lake's bucket is gone").
+    Backup(BackupArgs),
+}
+
+/// Where `backup` copies to: the S3 settings default to the lake's own (a second bucket on the
+/// same store).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupArgs {
+    /// The copy's lake root (`s3://other-bucket/prefix`, `file:///path`); the table is
+    /// `<to>/events`.
+    #[arg(long, env = "BACKUP_LAKE_URI")]
+    pub to: String,
+    #[arg(long, env = "BACKUP_AWS_ENDPOINT_URL")]
+    pub to_aws_endpoint_url: Option<String>,
+    #[arg(long, env = "BACKUP_AWS_REGION")]
+    pub to_aws_region: Option<String>,
+    #[arg(long, env = "BACKUP_AWS_ACCESS_KEY_ID")]
+    pub to_aws_access_key_id: Option<String>,
+    #[arg(long, env = "BACKUP_AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub to_aws_secret_access_key: Option<lakehouse_telemetry::Secret>,
+    /// After copying, check the copy as `verify` does; exits non-zero on a problem.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+impl BackupArgs {
+    /// The copy's location: what is given, else the lake's own settings.
+    pub fn location(&self, lake: &lakehouse_lake::LakeLocation) -> lakehouse_lake::LakeLocation {
+        lakehouse_lake::LakeLocation {
+            uri: self.to.clone(),
+            aws_endpoint_url: self
+                .to_aws_endpoint_url
+                .clone()
+                .or_else(|| lake.aws_endpoint_url.clone()),
+            aws_region: self
+                .to_aws_region
+                .clone()
+                .unwrap_or_else(|| lake.aws_region.clone()),
+            aws_access_key_id: self
+                .to_aws_access_key_id
+                .clone()
+                .or_else(|| lake.aws_access_key_id.clone()),
+            aws_secret_access_key: self
+                .to_aws_secret_access_key
+                .clone()
+                .or_else(|| lake.aws_secret_access_key.clone()),
+            single_writer: false,
+        }
+    }
 }
 
 /// How a result is printed.

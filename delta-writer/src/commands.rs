@@ -1,14 +1,14 @@
 //! The subcommands besides `run`: `reset-offsets` and the lake tooling. Each runs one library
 //! operation and prints its result (JSON for the ones that change the table, so that scripts and
 //! CronJobs can read it). The administrative ones (restore, vacuum, optimize, export-user,
-//! delete-user, reset-offsets) are recorded in the audit log, and the commits they make carry the
-//! record in their `userMetadata`.
+//! delete-user, reset-offsets, backup) are recorded in the audit log, and the commits they make
+//! carry the record in their `userMetadata`.
 
 use lakehouse_audit::{Action, AuditLog};
 use lakehouse_lake::progress::report;
 use lakehouse_lake::{
     AsOf, Commit, EraseOptions, EventsWriter, OptimizeOptions, OutputFormat, QueryExecutor, RestoreOptions,
-    User, VacuumOptions, WriterOptions, delete_user, export_user, history, open_at, optimize, render,
+    User, VacuumOptions, WriterOptions, backup, delete_user, export_user, history, open_at, optimize, render,
     restore, vacuum, verify,
 };
 use lakehouse_lake_args::UserArgs;
@@ -215,6 +215,33 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
                 verified.version
             );
             Ok(())
+        }
+        Command::Backup(args) => {
+            let audit = config.audit_log()?;
+            let to = args.location(lake);
+            let action = Action::new(
+                config.actor(),
+                "lake.backup",
+                json!({"from": lake.uri, "to": to.uri, "verify": args.verify}),
+            );
+            let outcome = async {
+                let backed_up = report("backup", backup(lake, &to)).await?;
+                let problems = if args.verify {
+                    let copy = open_at(&to, &latest).await?;
+                    report("verify the copy", verify(&copy)).await?.problems()
+                } else {
+                    Vec::new()
+                };
+                anyhow::ensure!(
+                    problems.is_empty(),
+                    "the copy at {} has {} problem(s): {problems:?}",
+                    to.uri,
+                    problems.len()
+                );
+                anyhow::Ok(backed_up)
+            }
+            .await;
+            finish(&audit, &action, outcome).await
         }
         Command::Run(_) | Command::ResetOffsets { .. } => {
             anyhow::bail!("not a tooling command")

@@ -10,7 +10,7 @@ mod service;
 mod sink;
 mod table_metrics;
 
-pub use cli::{Command, DeleteUserArgs, Format, OptimizeArgs, QueryArgs, VacuumArgs};
+pub use cli::{BackupArgs, Command, DeleteUserArgs, Format, OptimizeArgs, QueryArgs, VacuumArgs};
 pub use commands::{execute, reset_offsets};
 pub use config::WriterConfig;
 pub use crash::CrashAt;

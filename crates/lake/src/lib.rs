@@ -5,6 +5,7 @@
 //! [`LakeError`], into which each module's own typed error folds.
 
 mod append;
+mod backup;
 mod checkpoint;
 mod claim;
 mod compaction;
@@ -38,6 +39,7 @@ mod versions;
 mod windows;
 mod writer;
 
+pub use backup::{BackedUp, BackupError, backup};
 pub use checkpoint::{Checkpoint, LogSize, last_checkpoint, log_size};
 pub use claim::ClaimHeld;
 pub use compaction::CompactionOptions;

@@ -45,7 +45,7 @@ pub fn spawn(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"));
+    let mut command = Command::new(binary());
     command
         .args(flags(stack, topic, lake, group))
         .args([
@@ -56,6 +56,11 @@ pub fn spawn(
         .args(args)
         .envs(env.iter().copied());
     spawn_service(&mut command, "the delta-writer binary")
+}
+
+/// The writer binary: this build's, or the one `SINK_BINARY` names.
+pub fn binary() -> String {
+    lakehouse_testkit::restart::sink_binary(env!("CARGO_BIN_EXE_lakehouse-delta-writer"))
 }
 
 /// The table's latest version (`None` before it exists).
