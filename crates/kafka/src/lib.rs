@@ -20,7 +20,7 @@ mod watchdog;
 mod watermarks;
 
 pub use admin::{AdminError, ensure_topic, partitions_of};
-pub use batch::{Batch, FlushPolicy, Record};
+pub use batch::FlushPolicy;
 pub use config::{ConfigError, KafkaArgs, Property, RunArgs, SESSION_TIMEOUT};
 pub use pipeline::{Pipeline, PipelineError};
 pub use position::{Admission, Positions};

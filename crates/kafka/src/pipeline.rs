@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use lakehouse_event::EnrichedEvent;
+use lakehouse_event::{EnrichedEvent, Record};
 use lakehouse_telemetry::Health;
 use lakehouse_telemetry::metrics as names;
 use rdkafka::error::KafkaError;
@@ -16,7 +16,7 @@ use rdkafka::{ClientConfig, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::assignment::{Assignment, Broker};
-use crate::batch::{Batch, FlushPolicy, Record};
+use crate::batch::{FlushPolicy, PendingBatch};
 use crate::dlq::DeadLetters;
 use crate::freshness::Freshness;
 use crate::member::GroupMember;
@@ -161,7 +161,7 @@ impl<S: BatchSink> Pipeline<S> {
             shutdown.clone(),
         ));
         let mut positions = Positions::default();
-        let mut batch = Batch::new(&self.topic);
+        let mut batch = PendingBatch::new(&self.topic);
         let mut assignment = Assignment::default();
         let mut outcome = Ok(());
         let mut watchdog = Watchdog::new(
@@ -364,7 +364,7 @@ impl<S: BatchSink> Pipeline<S> {
         &mut self,
         message: OwnedMessage,
         positions: &mut Positions,
-        batch: &mut Batch,
+        batch: &mut PendingBatch,
         assignment: &mut Assignment,
         shutdown: &CancellationToken,
     ) {
@@ -466,10 +466,10 @@ impl<S: BatchSink> Pipeline<S> {
 
     /// Commits the batch to the sink, retrying with backoff until it succeeds or `cancel` fires;
     /// then lets Kafka know, for lag monitoring only.
-    async fn flush(&mut self, batch: &mut Batch, cancel: &CancellationToken) {
+    async fn flush(&mut self, batch: &mut PendingBatch, cancel: &CancellationToken) {
         if self.sink.commit(batch, cancel).await {
             self.freshness.committed(batch, chrono::Utc::now());
-            self.member.commit_for_lag(&batch.next_offsets);
+            self.member.commit_for_lag(batch.next_offsets());
         } else {
             tracing::warn!(
                 records = batch.len(),
