@@ -6,6 +6,7 @@ mod admin;
 mod assignment;
 mod batch;
 mod config;
+mod decode;
 mod dlq;
 mod freshness;
 mod member;
