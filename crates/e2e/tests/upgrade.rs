@@ -147,7 +147,7 @@ fn start_sinks(stack: &Stack, topic: &TestTopic, database: &TempDatabase, lake: 
     let mut processor = common("stream-processor", "warehouse");
     processor.extend([
         format!("--database-url={}", database.url),
-        "--batch-max-wait-ms=200".into(),
+        "--flush-max-age-ms=200".into(),
     ]);
     let mut writer = common("delta-writer", "lake");
     writer.push("--flush-max-age-ms=500".into());

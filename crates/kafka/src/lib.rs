@@ -6,6 +6,7 @@ mod admin;
 mod assignment;
 mod batch;
 mod config;
+mod consumer;
 mod decode;
 mod dlq;
 mod freshness;
@@ -22,7 +23,8 @@ mod watermarks;
 
 pub use admin::{AdminError, ensure_topic, partitions_of};
 pub use batch::FlushPolicy;
-pub use config::{ConfigError, KafkaArgs, Property, RunArgs, SESSION_TIMEOUT};
+pub use config::{ConfigError, KafkaArgs, Property, SESSION_TIMEOUT};
+pub use consumer::{ConsumerArgs, ConsumerError, OldFlushNames, OldName, RunArgs};
 pub use pipeline::{Pipeline, PipelineError};
 pub use position::{Admission, Positions};
 pub use readiness::watch_brokers;
