@@ -1,7 +1,8 @@
 //! The delta-writer's configuration; the defaults write to a local folder.
 
+use clap::builder::ArgPredicate;
 use lakehouse_audit::ActorArgs;
-use lakehouse_kafka::{ConsumerArgs, KafkaArgs, OldFlushNames, OldName, RunArgs, SinkService};
+use lakehouse_kafka::{ConsumerArgs, ConsumerError, KafkaArgs, OldFlushNames, OldName, RunArgs, SinkService};
 use lakehouse_lake::{
     CompactionOptions, DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL,
     DEFAULT_LOG_RETENTION_HOURS, DEFAULT_TARGET_SIZE, DedupOptions, LakeLocation, RESTORE_WINDOW_HOURS,
@@ -21,7 +22,9 @@ use crate::crash::CrashAt;
     // The lake's consumer defaults: large batches, hence few files, within a minute.
     mut_arg("group_id", |arg| arg.default_value("lakehouse-lake")),
     mut_arg("metrics_addr", |arg| arg.default_value("0.0.0.0:9102")),
-    mut_arg("flush_max_events", |arg| arg.default_value("200000")),
+    mut_arg("flush_max_events", |arg| arg
+        .default_value("200000")
+        .default_value_if("flush_max_rows", ArgPredicate::IsPresent, None)),
     mut_arg("flush_max_bytes", |arg| arg.default_value("33554432")), // 32 MiB
     mut_arg("flush_max_age_ms", |arg| arg.default_value("60000")),
 )]
@@ -33,12 +36,7 @@ pub struct WriterConfig {
     #[command(flatten)]
     pub consumer: ConsumerArgs,
     /// `FLUSH_MAX_EVENTS` under its old name.
-    #[arg(
-        long,
-        env = "FLUSH_MAX_ROWS",
-        hide = true,
-        conflicts_with = "flush_max_events"
-    )]
+    #[arg(long, env = "FLUSH_MAX_ROWS", hide = true)]
     pub flush_max_rows: Option<usize>,
     #[command(flatten)]
     pub lake: LakeArgs,
@@ -133,7 +131,7 @@ impl WriterConfig {
 
     /// The consume loop's service, with the `run` options (defaults when no subcommand was
     /// given); warns about the flush settings given under old names.
-    pub fn sink_service(&self) -> SinkService<'_> {
+    pub fn sink_service(&self) -> Result<SinkService<'_>, ConsumerError> {
         let run = match &self.command {
             Some(Command::Run(args)) => *args,
             _ => RunArgs::default(),
@@ -163,7 +161,10 @@ mod tests {
         config.validate().unwrap();
         assert_eq!(config.consumer.group_id, "lakehouse-lake");
         assert_eq!(config.consumer.metrics_addr.port(), 9102);
-        assert_eq!(config.sink_service().policy.max_age, Duration::from_secs(60));
+        assert_eq!(
+            config.sink_service().unwrap().policy.max_age,
+            Duration::from_secs(60)
+        );
     }
 
     #[test]
@@ -199,7 +200,7 @@ mod tests {
     fn flush_max_rows_still_sets_the_events_per_batch_and_is_warned_about_once() {
         let config = WriterConfig::parse_from(["lakehouse-delta-writer", "--flush-max-rows=40"]);
         config.validate().unwrap();
-        let (policy, logged) = lakehouse_testkit::logs::captured(|| config.sink_service().policy);
+        let (policy, logged) = lakehouse_testkit::logs::captured(|| config.sink_service().unwrap().policy);
         assert_eq!(policy.max_records, 40);
         let warnings: Vec<&str> = logged
             .lines()
@@ -211,11 +212,13 @@ mod tests {
             "{logged}"
         );
         assert!(warnings[0].contains("FLUSH_MAX_EVENTS"), "{logged}");
-        let refused = WriterConfig::try_parse_from([
+        let both = WriterConfig::parse_from([
             "lakehouse-delta-writer",
             "--flush-max-rows=40",
             "--flush-max-events=50",
         ]);
-        assert!(refused.is_err(), "the old and the new name together are refused");
+        let (policy, logged) = lakehouse_testkit::logs::captured(|| both.sink_service().unwrap().policy);
+        assert_eq!(policy.max_records, 50, "the new name wins");
+        assert_eq!(logged.matches("ignored").count(), 1, "{logged}");
     }
 }

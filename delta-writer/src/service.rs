@@ -16,7 +16,7 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
     // A LAKE_URI that cannot be a table location is fatal; an unreachable store is retried.
     location.events_url()?;
     let options = WriterOptions::from(&config);
-    let service = config.sink_service();
+    let service = config.sink_service()?;
     let open = || async {
         EventsWriter::open_or_create(&location, &options)
             .await

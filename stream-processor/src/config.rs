@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use clap::builder::ArgPredicate;
 use lakehouse_audit::ActorArgs;
-use lakehouse_kafka::{ConsumerArgs, KafkaArgs, OldFlushNames, OldName, RunArgs, SinkService};
+use lakehouse_kafka::{ConsumerArgs, ConsumerError, KafkaArgs, OldFlushNames, OldName, RunArgs, SinkService};
 use lakehouse_telemetry::{LogFormat, SecretUrl};
 
 use crate::derived::DerivedTables;
@@ -22,9 +23,15 @@ pub const LOCAL_DATABASE_URL: &str = "postgres://lakehouse:lakehouse@127.0.0.1:5
     // The warehouse's consumer defaults: small batches, committed within a second.
     mut_arg("group_id", |arg| arg.default_value("lakehouse-warehouse")),
     mut_arg("metrics_addr", |arg| arg.default_value("0.0.0.0:9101")),
-    mut_arg("flush_max_events", |arg| arg.default_value("5000")),
-    mut_arg("flush_max_bytes", |arg| arg.default_value("8388608")), // 8 MiB
-    mut_arg("flush_max_age_ms", |arg| arg.default_value("1000")),
+    mut_arg("flush_max_events", |arg| arg
+        .default_value("5000")
+        .default_value_if("batch_max_events", ArgPredicate::IsPresent, None)),
+    mut_arg("flush_max_bytes", |arg| arg
+        .default_value("8388608") // 8 MiB
+        .default_value_if("batch_max_bytes", ArgPredicate::IsPresent, None)),
+    mut_arg("flush_max_age_ms", |arg| arg
+        .default_value("1000")
+        .default_value_if("batch_max_wait_ms", ArgPredicate::IsPresent, None)),
 )]
 pub struct ProcessorConfig {
     #[command(subcommand)]
@@ -80,28 +87,13 @@ pub struct ProcessorConfig {
 #[derive(Debug, Clone, clap::Args)]
 pub struct OldBatchNames {
     /// `FLUSH_MAX_EVENTS` under its old name.
-    #[arg(
-        long,
-        env = "BATCH_MAX_EVENTS",
-        hide = true,
-        conflicts_with = "flush_max_events"
-    )]
+    #[arg(long, env = "BATCH_MAX_EVENTS", hide = true)]
     pub batch_max_events: Option<usize>,
     /// `FLUSH_MAX_BYTES` under its old name.
-    #[arg(
-        long,
-        env = "BATCH_MAX_BYTES",
-        hide = true,
-        conflicts_with = "flush_max_bytes"
-    )]
+    #[arg(long, env = "BATCH_MAX_BYTES", hide = true)]
     pub batch_max_bytes: Option<usize>,
     /// `FLUSH_MAX_AGE_MS` under its old name.
-    #[arg(
-        long,
-        env = "BATCH_MAX_WAIT_MS",
-        hide = true,
-        conflicts_with = "flush_max_age_ms"
-    )]
+    #[arg(long, env = "BATCH_MAX_WAIT_MS", hide = true)]
     pub batch_max_wait_ms: Option<u64>,
 }
 
@@ -208,7 +200,7 @@ impl ProcessorConfig {
 
     /// The consume loop's service, with the `run` options (defaults when no subcommand was
     /// given); warns about the flush settings given under old names.
-    pub fn sink_service(&self) -> SinkService<'_> {
+    pub fn sink_service(&self) -> Result<SinkService<'_>, ConsumerError> {
         let run = match &self.command {
             Some(Command::Run(args)) => *args,
             _ => RunArgs::default(),
@@ -233,7 +225,10 @@ mod tests {
         config.validate().unwrap();
         assert_eq!(config.consumer.group_id, "lakehouse-warehouse");
         assert_eq!(config.consumer.metrics_addr.port(), 9101);
-        assert_eq!(config.sink_service().policy.max_age, Duration::from_secs(1));
+        assert_eq!(
+            config.sink_service().unwrap().policy.max_age,
+            Duration::from_secs(1)
+        );
         assert!(!format!("{config:?}").contains("lakehouse:lakehouse@"));
         assert_eq!(config.retention().events, Some(chrono::Duration::days(90)));
         assert_eq!(config.retention().derived, None, "rollups are kept by default");
@@ -256,6 +251,7 @@ mod tests {
     fn the_batch_names_still_set_the_flush_policy_and_are_warned_about_once_each() {
         let defaults = ProcessorConfig::parse_from(["lakehouse-stream-processor"])
             .sink_service()
+            .unwrap()
             .policy;
         let cases = [
             (
@@ -286,7 +282,8 @@ mod tests {
         for (flag, name, expected) in cases {
             let config = ProcessorConfig::parse_from(["lakehouse-stream-processor", flag]);
             config.validate().unwrap();
-            let (policy, logged) = lakehouse_testkit::logs::captured(|| config.sink_service().policy);
+            let (policy, logged) =
+                lakehouse_testkit::logs::captured(|| config.sink_service().unwrap().policy);
             assert_eq!(policy, expected, "{name}");
             let warnings: Vec<&str> = logged
                 .lines()
@@ -299,13 +296,15 @@ mod tests {
             );
         }
         let config = ProcessorConfig::parse_from(["lakehouse-stream-processor"]);
-        let (_, logged) = lakehouse_testkit::logs::captured(|| config.sink_service());
+        let (_, logged) = lakehouse_testkit::logs::captured(|| config.sink_service().map(|_| ()));
         assert!(!logged.contains("deprecated"), "{logged}");
-        let both = [
+        let both = ProcessorConfig::parse_from([
             "lakehouse-stream-processor",
             "--batch-max-events=7",
             "--flush-max-events=8",
-        ];
-        assert!(ProcessorConfig::try_parse_from(both).is_err());
+        ]);
+        let (policy, logged) = lakehouse_testkit::logs::captured(|| both.sink_service().unwrap().policy);
+        assert_eq!(policy.max_records, 8, "the new name wins");
+        assert_eq!(logged.matches("ignored").count(), 1, "{logged}");
     }
 }

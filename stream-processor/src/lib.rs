@@ -39,7 +39,7 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
         tracing::warn!(skipped = ?config.derived_tables().skipped(),
             "derived tables switched off: they are not maintained (rebuild them with warehouse-sync before reading them again)");
     }
-    let service = config.sink_service();
+    let service = config.sink_service()?;
     let roles = config.roles();
     let open = || {
         let (warehouse, roles) = (warehouse.clone(), roles.clone());

@@ -11,8 +11,10 @@ use crate::config::KafkaArgs;
 use crate::service::SinkService;
 
 /// What every consumer service is asked. A service sets its own defaults for the group, the ops
-/// address and the flush limits on its command (`mut_arg(.., |arg| arg.default_value(..))`), once:
-/// the sinks differ in all of them.
+/// address and the flush limits on its command, once each (`mut_arg(.., |arg|
+/// arg.default_value(..))`): the sinks differ in all of them. A flush limit that also has an old
+/// name drops its default while the old name is given (`default_value_if(<old>,
+/// ArgPredicate::IsPresent, None)`), so that the old name applies unless the new one is given too.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConsumerArgs {
     /// The consumer group; every replica of the service shares it.
@@ -26,15 +28,15 @@ pub struct ConsumerArgs {
     #[arg(long, env = "METRICS_ADDR", required = false)]
     pub metrics_addr: SocketAddr,
     /// Commit a batch once it holds this many events...
-    #[arg(long, env = "FLUSH_MAX_EVENTS", required = false)]
-    pub flush_max_events: usize,
+    #[arg(long, env = "FLUSH_MAX_EVENTS")]
+    pub flush_max_events: Option<usize>,
     /// ...or this many bytes (the warehouse: the events' JSON; the lake: what the batch holds,
     /// its Parquet files encoded so far and the rows not yet encoded)...
-    #[arg(long, env = "FLUSH_MAX_BYTES", required = false)]
-    pub flush_max_bytes: usize,
+    #[arg(long, env = "FLUSH_MAX_BYTES")]
+    pub flush_max_bytes: Option<usize>,
     /// ...or when its first event is this old: the sink's latency bound.
-    #[arg(long, env = "FLUSH_MAX_AGE_MS", required = false)]
-    pub flush_max_age_ms: u64,
+    #[arg(long, env = "FLUSH_MAX_AGE_MS")]
+    pub flush_max_age_ms: Option<u64>,
 }
 
 /// The options of a consumer's `run` command.
@@ -61,8 +63,7 @@ impl<T> OldName<T> {
     }
 }
 
-/// The flush settings a service got under their old names. A service declares its old names as
-/// hidden flags that conflict with the new ones, so that at most one of the two is given.
+/// The flush settings a service got under their old names (declared as hidden flags of its own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OldFlushNames {
     pub max_events: Option<OldName<usize>>,
@@ -70,78 +71,110 @@ pub struct OldFlushNames {
     pub max_age_ms: Option<OldName<u64>>,
 }
 
-impl OldFlushNames {
-    /// Each old name given, with the name that replaces it.
-    fn renames(&self) -> impl Iterator<Item = (&'static str, &'static str)> {
-        [
-            self.max_events.map(|old| (old.name, "FLUSH_MAX_EVENTS")),
-            self.max_bytes.map(|old| (old.name, "FLUSH_MAX_BYTES")),
-            self.max_age_ms.map(|old| (old.name, "FLUSH_MAX_AGE_MS")),
-        ]
-        .into_iter()
-        .flatten()
-    }
-}
+const MAX_EVENTS: &str = "FLUSH_MAX_EVENTS";
+const MAX_BYTES: &str = "FLUSH_MAX_BYTES";
+const MAX_AGE_MS: &str = "FLUSH_MAX_AGE_MS";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConsumerError {
     /// A batch would never be flushed, or flushed before it holds anything.
     #[error("{0} must be positive")]
     NotPositive(&'static str),
+    /// The service's command sets no default for it (a programming error).
+    #[error("{0} is not set and has no default")]
+    Unset(&'static str),
+}
+
+/// `new`, else the value given under the old name; and the name it came under.
+fn either<T: Copy>(
+    new: Option<T>,
+    name: &'static str,
+    old: Option<OldName<T>>,
+) -> Result<(T, &'static str), ConsumerError> {
+    match (new, old) {
+        (Some(value), _) => Ok((value, name)),
+        (None, Some(old)) => Ok((old.value, old.name)),
+        (None, None) => Err(ConsumerError::Unset(name)),
+    }
 }
 
 impl ConsumerArgs {
-    /// When a batch is flushed: each limit under its `FLUSH_MAX_*` name, or under its old name
-    /// when that was given.
-    pub fn flush_policy(&self, old: &OldFlushNames) -> FlushPolicy {
-        FlushPolicy {
-            max_records: old.max_events.map_or(self.flush_max_events, |old| old.value),
-            max_bytes: old.max_bytes.map_or(self.flush_max_bytes, |old| old.value),
-            max_age: Duration::from_millis(old.max_age_ms.map_or(self.flush_max_age_ms, |old| old.value)),
-        }
+    /// When a batch is flushed: each limit under its `FLUSH_MAX_*` name, else under its old name.
+    pub fn flush_policy(&self, old: &OldFlushNames) -> Result<FlushPolicy, ConsumerError> {
+        let (max_records, _) = either(self.flush_max_events, MAX_EVENTS, old.max_events)?;
+        let (max_bytes, _) = either(self.flush_max_bytes, MAX_BYTES, old.max_bytes)?;
+        let (max_age_ms, _) = either(self.flush_max_age_ms, MAX_AGE_MS, old.max_age_ms)?;
+        Ok(FlushPolicy {
+            max_records,
+            max_bytes,
+            max_age: Duration::from_millis(max_age_ms),
+        })
     }
 
     /// Refuses a batch limit of 0 events or 0 ms, by the name it was given under.
     pub fn validate(&self, old: &OldFlushNames) -> Result<(), ConsumerError> {
-        let policy = self.flush_policy(old);
-        if policy.max_records == 0 {
-            return Err(ConsumerError::NotPositive(
-                old.max_events.map_or("FLUSH_MAX_EVENTS", |old| old.name),
-            ));
+        self.flush_policy(old)?;
+        let (events, name) = either(self.flush_max_events, MAX_EVENTS, old.max_events)?;
+        if events == 0 {
+            return Err(ConsumerError::NotPositive(name));
         }
-        if policy.max_age.is_zero() {
-            return Err(ConsumerError::NotPositive(
-                old.max_age_ms.map_or("FLUSH_MAX_AGE_MS", |old| old.name),
-            ));
+        let (age_ms, name) = either(self.flush_max_age_ms, MAX_AGE_MS, old.max_age_ms)?;
+        if age_ms == 0 {
+            return Err(ConsumerError::NotPositive(name));
         }
         Ok(())
     }
 
     /// The service these flags describe, reported as `version`; logs one warning for each old
-    /// name given.
+    /// name given (used, or ignored when its new name is given too).
     pub fn service<'a>(
         &'a self,
         kafka: &'a KafkaArgs,
         old: &OldFlushNames,
         run: RunArgs,
         version: &'static str,
-    ) -> SinkService<'a> {
-        for (old, new) in old.renames() {
-            tracing::warn!(
-                deprecated = old,
-                replacement = new,
-                "{old} is a deprecated name: it still works, but set {new} instead"
-            );
+    ) -> Result<SinkService<'a>, ConsumerError> {
+        let renamed = [
+            (
+                old.max_events.map(|old| old.name),
+                self.flush_max_events.is_some(),
+                MAX_EVENTS,
+            ),
+            (
+                old.max_bytes.map(|old| old.name),
+                self.flush_max_bytes.is_some(),
+                MAX_BYTES,
+            ),
+            (
+                old.max_age_ms.map(|old| old.name),
+                self.flush_max_age_ms.is_some(),
+                MAX_AGE_MS,
+            ),
+        ];
+        for (old, new_given, new) in renamed {
+            match old {
+                Some(old) if new_given => tracing::warn!(
+                    deprecated = old,
+                    replacement = new,
+                    "{old} is a deprecated name, ignored: {new} is set"
+                ),
+                Some(old) => tracing::warn!(
+                    deprecated = old,
+                    replacement = new,
+                    "{old} is a deprecated name: it still works, but set {new} instead"
+                ),
+                None => {}
+            }
         }
-        SinkService {
+        Ok(SinkService {
             kafka,
             group_id: &self.group_id,
             group_instance_id: self.group_instance_id.as_deref(),
             metrics_addr: self.metrics_addr,
-            policy: self.flush_policy(old),
+            policy: self.flush_policy(old)?,
             version,
             until_caught_up: run.until_caught_up,
-        }
+        })
     }
 }
 
@@ -149,13 +182,16 @@ impl ConsumerArgs {
 mod tests {
     use super::*;
     use clap::Parser;
+    use clap::builder::ArgPredicate;
 
     /// A service with its defaults and one old name, as a binary declares them.
     #[derive(Parser)]
     #[command(
         mut_arg("group_id", |arg| arg.default_value("g")),
         mut_arg("metrics_addr", |arg| arg.default_value("127.0.0.1:9100")),
-        mut_arg("flush_max_events", |arg| arg.default_value("10")),
+        mut_arg("flush_max_events", |arg| arg
+            .default_value("10")
+            .default_value_if("old_max_events", ArgPredicate::IsPresent, None)),
         mut_arg("flush_max_bytes", |arg| arg.default_value("1000")),
         mut_arg("flush_max_age_ms", |arg| arg.default_value("500")),
     )]
@@ -164,12 +200,12 @@ mod tests {
         kafka: KafkaArgs,
         #[command(flatten)]
         consumer: ConsumerArgs,
-        #[arg(long, hide = true, conflicts_with = "flush_max_events")]
+        #[arg(long, hide = true)]
         old_max_events: Option<usize>,
     }
 
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied()))
+    fn parse(args: &[&str]) -> Cli {
+        Cli::parse_from(std::iter::once("test").chain(args.iter().copied()))
     }
 
     fn old(cli: &Cli) -> OldFlushNames {
@@ -181,10 +217,11 @@ mod tests {
 
     #[test]
     fn the_service_defaults_apply_and_the_flags_override_them() {
-        let cli = parse(&[]).unwrap();
+        let cli = parse(&[]);
         let service = cli
             .consumer
-            .service(&cli.kafka, &old(&cli), RunArgs::default(), "1");
+            .service(&cli.kafka, &old(&cli), RunArgs::default(), "1")
+            .unwrap();
         assert_eq!(service.group_id, "g");
         assert_eq!(service.metrics_addr.port(), 9100);
         assert_eq!(
@@ -195,8 +232,8 @@ mod tests {
                 max_age: Duration::from_millis(500),
             }
         );
-        let cli = parse(&["--flush-max-events=3", "--flush-max-age-ms=7", "--group-id=h"]).unwrap();
-        let policy = cli.consumer.flush_policy(&old(&cli));
+        let cli = parse(&["--flush-max-events=3", "--flush-max-age-ms=7", "--group-id=h"]);
+        let policy = cli.consumer.flush_policy(&old(&cli)).unwrap();
         assert_eq!(
             (policy.max_records, policy.max_age),
             (3, Duration::from_millis(7))
@@ -205,25 +242,25 @@ mod tests {
     }
 
     #[test]
-    fn an_old_name_is_used_and_cannot_be_given_with_the_new_one() {
-        let cli = parse(&["--old-max-events=4"]).unwrap();
-        assert_eq!(cli.consumer.flush_policy(&old(&cli)).max_records, 4);
-        assert!(parse(&["--old-max-events=4", "--flush-max-events=5"]).is_err());
+    fn an_old_name_applies_unless_the_new_one_is_given_too() {
+        let cli = parse(&["--old-max-events=4"]);
+        assert_eq!(cli.consumer.flush_policy(&old(&cli)).unwrap().max_records, 4);
+        let cli = parse(&["--old-max-events=4", "--flush-max-events=5"]);
+        assert_eq!(cli.consumer.flush_policy(&old(&cli)).unwrap().max_records, 5);
     }
 
     #[test]
     fn a_limit_of_zero_is_refused_by_the_name_it_was_given_under() {
-        let cli = parse(&["--flush-max-age-ms=0"]).unwrap();
+        let cli = parse(&["--flush-max-age-ms=0"]);
         assert_eq!(
             cli.consumer.validate(&old(&cli)),
             Err(ConsumerError::NotPositive("FLUSH_MAX_AGE_MS"))
         );
-        let cli = parse(&["--old-max-events=0"]).unwrap();
+        let cli = parse(&["--old-max-events=0"]);
         assert_eq!(
             cli.consumer.validate(&old(&cli)),
             Err(ConsumerError::NotPositive("OLD_MAX_EVENTS"))
         );
-        let cli = parse(&[]).unwrap();
-        assert_eq!(cli.consumer.validate(&old(&cli)), Ok(()));
+        assert_eq!(parse(&[]).consumer.validate(&OldFlushNames::default()), Ok(()));
     }
 }
