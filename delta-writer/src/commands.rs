@@ -23,9 +23,9 @@ use crate::config::WriterConfig;
 pub async fn reset_offsets(config: &WriterConfig, partitions: &[i32]) -> anyhow::Result<()> {
     let audit = config.audit_log()?;
     let action = Action::new(
-        config.actor(),
+        config.actor.name(),
         "lake.reset_offsets",
-        json!({"group": config.group_id, "topic": config.kafka.topic, "partitions": partitions}),
+        json!({"group": config.consumer.group_id, "topic": config.kafka.topic, "partitions": partitions}),
     );
     let outcome = async {
         let partitions = if partitions.is_empty() {
@@ -41,7 +41,7 @@ pub async fn reset_offsets(config: &WriterConfig, partitions: &[i32]) -> anyhow:
     .await;
     audit.record(&action.finished(&outcome)).await?;
     outcome?;
-    tracing::info!(group = %config.group_id, topic = %config.kafka.topic, partitions = ?partitions,
+    tracing::info!(group = %config.consumer.group_id, topic = %config.kafka.topic, partitions = ?partitions,
         "stored offsets reset: the next run reads these partitions from the beginning");
     Ok(())
 }
@@ -105,7 +105,7 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
             );
             let audit = config.audit_log()?;
             let action = Action::new(
-                config.actor(),
+                config.actor.name(),
                 "lake.restore",
                 json!({"version": at.version, "as_of": at.as_of, "dry_run": dry_run}),
             );
@@ -126,7 +126,7 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
         Command::Vacuum(args) => {
             let audit = config.audit_log()?;
             let action = Action::new(
-                config.actor(),
+                config.actor.name(),
                 "lake.vacuum",
                 json!({"retention_hours": args.retention_hours, "dry_run": args.dry_run}),
             );
@@ -146,7 +146,7 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
         Command::Optimize(args) => {
             let audit = config.audit_log()?;
             let action = Action::new(
-                config.actor(),
+                config.actor.name(),
                 "lake.optimize",
                 json!({"target_size": args.target_size, "zorder": args.zorder}),
             );
@@ -168,7 +168,7 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
             let mut arguments = user_arguments(user);
             arguments["version"] = json!(at.version);
             arguments["as_of"] = json!(at.as_of);
-            let action = Action::new(config.actor(), "lake.export_user", arguments);
+            let action = Action::new(config.actor.name(), "lake.export_user", arguments);
             let outcome = async {
                 let table = open_at(lake, &(*at).into()).await?;
                 anyhow::Ok(report("export-user", export_user(&table, &User::from(user))).await?)
@@ -185,7 +185,7 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
             let audit = config.audit_log()?;
             let mut arguments = user_arguments(&args.user);
             arguments["dry_run"] = json!(args.dry_run);
-            let action = Action::new(config.actor(), "lake.delete_user", arguments);
+            let action = Action::new(config.actor.name(), "lake.delete_user", arguments);
             let options = EraseOptions {
                 user_metadata: Some(action.commit_note()),
                 ..args.into()

@@ -1,9 +1,8 @@
 //! The delta-writer's configuration; the defaults write to a local folder.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
+use clap::builder::ArgPredicate;
+use lakehouse_audit::ActorArgs;
+use lakehouse_kafka::{ConsumerArgs, ConsumerError, KafkaArgs, OldFlushNames, OldName, RunArgs, SinkService};
 use lakehouse_lake::{
     CompactionOptions, DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL,
     DEFAULT_LOG_RETENTION_HOURS, DEFAULT_TARGET_SIZE, DedupOptions, LakeLocation, RESTORE_WINDOW_HOURS,
@@ -19,20 +18,26 @@ use crate::crash::CrashAt;
 #[command(
     name = "lakehouse-delta-writer",
     version,
-    about = "Writes analytics events into a Delta Lake table"
+    about = "Writes analytics events into a Delta Lake table",
+    // The lake's consumer defaults: large batches, hence few files, within a minute.
+    mut_arg("group_id", |arg| arg.default_value("lakehouse-lake")),
+    mut_arg("metrics_addr", |arg| arg.default_value("0.0.0.0:9102")),
+    mut_arg("flush_max_events", |arg| arg
+        .default_value("200000")
+        .default_value_if("flush_max_rows", ArgPredicate::IsPresent, None)),
+    mut_arg("flush_max_bytes", |arg| arg.default_value("33554432")), // 32 MiB
+    mut_arg("flush_max_age_ms", |arg| arg.default_value("60000")),
 )]
 pub struct WriterConfig {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
     pub kafka: KafkaArgs,
-    /// The consumer group; every replica of the writer shares it.
-    #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lakehouse-lake")]
-    pub group_id: String,
-    /// This process's name in the group, for static membership: unique in the group and the same
-    /// across restarts of one slot (a pod's name). Unset: a dynamic member.
-    #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
-    pub group_instance_id: Option<String>,
+    #[command(flatten)]
+    pub consumer: ConsumerArgs,
+    /// `FLUSH_MAX_EVENTS` under its old name.
+    #[arg(long, env = "FLUSH_MAX_ROWS", hide = true)]
+    pub flush_max_rows: Option<usize>,
     #[command(flatten)]
     pub lake: LakeArgs,
     /// A checkpoint every this many commits (`delta.checkpointInterval`, set when the table is
@@ -51,19 +56,6 @@ pub struct WriterConfig {
     /// Files below this size are small; compaction writes files of about this size.
     #[arg(long, env = "COMPACT_TARGET_SIZE", default_value_t = DEFAULT_TARGET_SIZE)]
     pub compact_target_size: u64,
-    /// Where `/health`, `/ready` and `/metrics` are served.
-    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9102")]
-    pub metrics_addr: SocketAddr,
-    /// Commit a file set once it holds this many rows...
-    #[arg(long, env = "FLUSH_MAX_ROWS", default_value_t = 200_000)]
-    pub flush_max_rows: usize,
-    /// ...or when the batch holds this many bytes (its Parquet files encoded so far and the
-    /// rows not yet encoded)...
-    #[arg(long, env = "FLUSH_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]
-    pub flush_max_bytes: usize,
-    /// ...or when its first event is this old: the lake's latency bound.
-    #[arg(long, env = "FLUSH_MAX_AGE_MS", default_value_t = 60_000)]
-    pub flush_max_age_ms: u64,
     /// An `event_id` written within this many hours (by arrival time) is not written again.
     #[arg(long, env = "DEDUP_WINDOW_HOURS", default_value_t = DEDUP_WINDOW_HOURS)]
     pub dedup_window_hours: u32,
@@ -79,15 +71,14 @@ pub struct WriterConfig {
     /// record goes to the log line and the commit's `userMetadata` only.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<SecretUrl>,
-    /// Who runs a lake command, for the audit log; the operating-system user when not given.
-    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
-    pub actor: Option<String>,
+    #[command(flatten)]
+    pub actor: ActorArgs,
 }
 
 impl From<&WriterConfig> for WriterOptions {
     fn from(config: &WriterConfig) -> Self {
         Self {
-            group: config.group_id.clone(),
+            group: config.consumer.group_id.clone(),
             checkpoint_interval: config.checkpoint_interval,
             log_retention: chrono::Duration::hours(config.log_retention_hours),
             compaction: CompactionOptions {
@@ -105,8 +96,7 @@ impl From<&WriterConfig> for WriterOptions {
 impl WriterConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.kafka.validate()?;
-        anyhow::ensure!(self.flush_max_rows > 0, "FLUSH_MAX_ROWS must be positive");
-        anyhow::ensure!(self.flush_max_age_ms > 0, "FLUSH_MAX_AGE_MS must be positive");
+        self.consumer.validate(&self.old_flush_names())?;
         anyhow::ensure!(
             self.log_retention_hours >= RESTORE_WINDOW_HOURS,
             "LOG_RETENTION_HOURS must be at least the restore window ({RESTORE_WINDOW_HOURS} hours): \
@@ -118,11 +108,6 @@ impl WriterConfig {
     /// The lake's location and object store.
     pub fn location(&self) -> LakeLocation {
         (&self.lake).into()
-    }
-
-    /// Who runs this command: `--actor`, or the operating-system user.
-    pub fn actor(&self) -> String {
-        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
     }
 
     /// Where this command's audit record goes: the warehouse's `audit_log` with `DATABASE_URL`,
@@ -144,19 +129,22 @@ impl WriterConfig {
         }
     }
 
-    /// The `run` options (defaults when no subcommand was given).
-    pub fn run_args(&self) -> RunArgs {
-        match &self.command {
+    /// The consume loop's service, with the `run` options (defaults when no subcommand was
+    /// given); warns about the flush settings given under old names.
+    pub fn sink_service(&self) -> Result<SinkService<'_>, ConsumerError> {
+        let run = match &self.command {
             Some(Command::Run(args)) => *args,
             _ => RunArgs::default(),
-        }
+        };
+        let old = self.old_flush_names();
+        self.consumer
+            .service(&self.kafka, &old, run, env!("CARGO_PKG_VERSION"))
     }
 
-    pub fn flush_policy(&self) -> FlushPolicy {
-        FlushPolicy {
-            max_records: self.flush_max_rows,
-            max_bytes: self.flush_max_bytes,
-            max_age: Duration::from_millis(self.flush_max_age_ms),
+    fn old_flush_names(&self) -> OldFlushNames {
+        OldFlushNames {
+            max_events: OldName::given("FLUSH_MAX_ROWS", self.flush_max_rows),
+            ..OldFlushNames::default()
         }
     }
 }
@@ -165,14 +153,18 @@ impl WriterConfig {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::time::Duration;
 
     #[test]
     fn defaults_parse_and_write_locally() {
         let config = WriterConfig::parse_from(["lakehouse-delta-writer", "--lake-uri", "./data/lake"]);
         config.validate().unwrap();
-        assert_eq!(config.group_id, "lakehouse-lake");
-        assert_eq!(config.metrics_addr.port(), 9102);
-        assert_eq!(config.flush_policy().max_age, Duration::from_secs(60));
+        assert_eq!(config.consumer.group_id, "lakehouse-lake");
+        assert_eq!(config.consumer.metrics_addr.port(), 9102);
+        assert_eq!(
+            config.sink_service().unwrap().policy.max_age,
+            Duration::from_secs(60)
+        );
     }
 
     #[test]
@@ -202,5 +194,31 @@ mod tests {
     fn the_writer_options_default_to_the_libraries() {
         let config = WriterConfig::parse_from(["lakehouse-delta-writer", "--group-id=g"]);
         assert_eq!(WriterOptions::from(&config), WriterOptions::new("g"));
+    }
+
+    #[test]
+    fn flush_max_rows_still_sets_the_events_per_batch_and_is_warned_about_once() {
+        let config = WriterConfig::parse_from(["lakehouse-delta-writer", "--flush-max-rows=40"]);
+        config.validate().unwrap();
+        let (policy, logged) = lakehouse_testkit::logs::captured(|| config.sink_service().unwrap().policy);
+        assert_eq!(policy.max_records, 40);
+        let warnings: Vec<&str> = logged
+            .lines()
+            .filter(|line| line.contains("deprecated"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{logged}");
+        assert!(
+            warnings[0].contains("WARN") && warnings[0].contains("FLUSH_MAX_ROWS"),
+            "{logged}"
+        );
+        assert!(warnings[0].contains("FLUSH_MAX_EVENTS"), "{logged}");
+        let both = WriterConfig::parse_from([
+            "lakehouse-delta-writer",
+            "--flush-max-rows=40",
+            "--flush-max-events=50",
+        ]);
+        let (policy, logged) = lakehouse_testkit::logs::captured(|| both.sink_service().unwrap().policy);
+        assert_eq!(policy.max_records, 50, "the new name wins");
+        assert_eq!(logged.matches("ignored").count(), 1, "{logged}");
     }
 }

@@ -1,6 +1,6 @@
 //! The delta-writer service: the shared consume loop writing into the events table until shutdown.
 
-use lakehouse_kafka::{SinkService, run_sink};
+use lakehouse_kafka::run_sink;
 use lakehouse_lake::{EventsWriter, WriterOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -16,15 +16,7 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
     // A LAKE_URI that cannot be a table location is fatal; an unreachable store is retried.
     location.events_url()?;
     let options = WriterOptions::from(&config);
-    let service = SinkService {
-        kafka: &config.kafka,
-        group_id: &config.group_id,
-        group_instance_id: config.group_instance_id.as_deref(),
-        metrics_addr: config.metrics_addr,
-        policy: config.flush_policy(),
-        version: env!("CARGO_PKG_VERSION"),
-        until_caught_up: config.run_args().until_caught_up,
-    };
+    let service = config.sink_service()?;
     let open = || async {
         EventsWriter::open_or_create(&location, &options)
             .await

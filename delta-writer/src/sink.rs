@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use lakehouse_kafka::{Batch, BatchSink, Offered, Record};
+use lakehouse_event::{Batch, Record};
+use lakehouse_kafka::{BatchSink, Offered};
 use lakehouse_lake::{EventsWriter, LakeError};
 
 /// The events table, written by the consume loop.

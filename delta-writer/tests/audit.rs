@@ -3,7 +3,7 @@
 //! `audit_log` and the same who/what/arguments into the `userMetadata` of the commit it makes, so
 //! that the lake's history says who restored even without the warehouse.
 
-use lakehouse_kafka::{Batch, Record};
+use lakehouse_event::{Batch, Record};
 use lakehouse_lake::{AsOf, EventsWriter, LakeLocation, WriterOptions, history, open_at};
 use lakehouse_testkit::{Stack, TempDatabase, reference_event, unique};
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ async fn append(lake: &mut EventsWriter, first: u64, rows: u64) {
             partition: 0,
             offset: index as i64,
         };
-        batch.push(record, 1);
+        batch.push(record);
     }
     lake.write(&batch).await.expect("a commit");
 }

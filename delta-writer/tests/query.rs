@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use deltalake::kernel::{DataType, StructField};
-use lakehouse_kafka::{Batch, Record};
+use lakehouse_event::{Batch, Record};
 use lakehouse_lake::{AsOf, EventsWriter, LakeLocation, WriterOptions, open_at};
 use lakehouse_testkit::{reference_event, unique, wait_until};
 
@@ -41,7 +41,7 @@ fn batch(seed: u64, first: u64, rows: u64) -> Batch {
             partition: 0,
             offset: index as i64,
         };
-        batch.push(record, 1);
+        batch.push(record);
     }
     batch
 }

@@ -20,7 +20,7 @@ fn spawn(stack: &Stack, topic: &TestTopic, lake: &str, group: &str, instance: &s
     let mut command = Command::new(sink_binary(env!("CARGO_BIN_EXE_lakehouse-delta-writer")));
     command
         .args(flags(stack, topic, lake, group))
-        .args(["--flush-max-rows=5000", "--flush-max-age-ms=1000", "run"])
+        .args(["--flush-max-events=5000", "--flush-max-age-ms=1000", "run"])
         .env("KAFKA_GROUP_INSTANCE_ID", instance);
     spawn_service(&mut command, "the delta-writer binary")
 }

@@ -1,9 +1,10 @@
 //! The stream-processor's configuration; the defaults run against the local stack.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use lakehouse_kafka::{FlushPolicy, KafkaArgs, RunArgs};
+use clap::builder::ArgPredicate;
+use lakehouse_audit::ActorArgs;
+use lakehouse_kafka::{ConsumerArgs, ConsumerError, KafkaArgs, OldFlushNames, OldName, RunArgs, SinkService};
 use lakehouse_telemetry::{LogFormat, SecretUrl};
 
 use crate::derived::DerivedTables;
@@ -18,20 +19,29 @@ pub const LOCAL_DATABASE_URL: &str = "postgres://lakehouse:lakehouse@127.0.0.1:5
 #[command(
     name = "lakehouse-stream-processor",
     version,
-    about = "Consumes analytics events into PostgreSQL"
+    about = "Consumes analytics events into PostgreSQL",
+    // The warehouse's consumer defaults: small batches, committed within a second.
+    mut_arg("group_id", |arg| arg.default_value("lakehouse-warehouse")),
+    mut_arg("metrics_addr", |arg| arg.default_value("0.0.0.0:9101")),
+    mut_arg("flush_max_events", |arg| arg
+        .default_value("5000")
+        .default_value_if("batch_max_events", ArgPredicate::IsPresent, None)),
+    mut_arg("flush_max_bytes", |arg| arg
+        .default_value("8388608") // 8 MiB
+        .default_value_if("batch_max_bytes", ArgPredicate::IsPresent, None)),
+    mut_arg("flush_max_age_ms", |arg| arg
+        .default_value("1000")
+        .default_value_if("batch_max_wait_ms", ArgPredicate::IsPresent, None)),
 )]
 pub struct ProcessorConfig {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
     pub kafka: KafkaArgs,
-    /// The consumer group; every replica of the processor shares it.
-    #[arg(long, env = "KAFKA_GROUP_ID", default_value = "lakehouse-warehouse")]
-    pub group_id: String,
-    /// This process's name in the group, for static membership: unique in the group and the same
-    /// across restarts of one slot (a pod's name). Unset: a dynamic member.
-    #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
-    pub group_instance_id: Option<String>,
+    #[command(flatten)]
+    pub consumer: ConsumerArgs,
+    #[command(flatten)]
+    pub old_flush: OldBatchNames,
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -39,18 +49,6 @@ pub struct ProcessorConfig {
         hide_env_values = true
     )]
     pub database_url: SecretUrl,
-    /// Where `/health`, `/ready` and `/metrics` are served.
-    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9101")]
-    pub metrics_addr: SocketAddr,
-    /// Commit a batch once it holds this many events...
-    #[arg(long, env = "BATCH_MAX_EVENTS", default_value_t = 5000)]
-    pub batch_max_events: usize,
-    /// ...or this many bytes of event JSON...
-    #[arg(long, env = "BATCH_MAX_BYTES", default_value_t = 8 * 1024 * 1024)]
-    pub batch_max_bytes: usize,
-    /// ...or when its first event is this old: the warehouse's latency bound.
-    #[arg(long, env = "BATCH_MAX_WAIT_MS", default_value_t = 1000)]
-    pub batch_max_wait_ms: u64,
     /// Partition writers: a batch's partitions are written in up to this many transactions at
     /// once, each on its own connection (DESIGN.md §7).
     #[arg(long, env = "WAREHOUSE_WRITERS", default_value_t = 2)]
@@ -81,10 +79,32 @@ pub struct ProcessorConfig {
     pub retention_interval_secs: u64,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
-    /// Who runs an administrative command (`reset-offsets`), for the audit log; the
-    /// operating-system user when not given.
-    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
-    pub actor: Option<String>,
+    #[command(flatten)]
+    pub actor: ActorArgs,
+}
+
+/// The flush settings under the names the stream-processor read before `FLUSH_MAX_*`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OldBatchNames {
+    /// `FLUSH_MAX_EVENTS` under its old name.
+    #[arg(long, env = "BATCH_MAX_EVENTS", hide = true)]
+    pub batch_max_events: Option<usize>,
+    /// `FLUSH_MAX_BYTES` under its old name.
+    #[arg(long, env = "BATCH_MAX_BYTES", hide = true)]
+    pub batch_max_bytes: Option<usize>,
+    /// `FLUSH_MAX_AGE_MS` under its old name.
+    #[arg(long, env = "BATCH_MAX_WAIT_MS", hide = true)]
+    pub batch_max_wait_ms: Option<u64>,
+}
+
+impl From<&OldBatchNames> for OldFlushNames {
+    fn from(old: &OldBatchNames) -> Self {
+        Self {
+            max_events: OldName::given("BATCH_MAX_EVENTS", old.batch_max_events),
+            max_bytes: OldName::given("BATCH_MAX_BYTES", old.batch_max_bytes),
+            max_age_ms: OldName::given("BATCH_MAX_WAIT_MS", old.batch_max_wait_ms),
+        }
+    }
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -140,8 +160,7 @@ impl From<&AuditArgs> for lakehouse_audit::Filter {
 impl ProcessorConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.kafka.validate()?;
-        anyhow::ensure!(self.batch_max_events > 0, "BATCH_MAX_EVENTS must be positive");
-        anyhow::ensure!(self.batch_max_wait_ms > 0, "BATCH_MAX_WAIT_MS must be positive");
+        self.consumer.validate(&(&self.old_flush).into())?;
         anyhow::ensure!(
             (1..=MAX_WRITERS).contains(&self.writers),
             "WAREHOUSE_WRITERS must be between 1 and {MAX_WRITERS}"
@@ -156,11 +175,6 @@ impl ProcessorConfig {
     /// The derived tables this process maintains.
     pub fn derived_tables(&self) -> DerivedTables {
         self.derived_tables.clone().unwrap_or_default()
-    }
-
-    /// Who runs this command: `--actor`, or the operating-system user.
-    pub fn actor(&self) -> String {
-        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
     }
 
     pub fn roles(&self) -> Roles {
@@ -184,20 +198,16 @@ impl ProcessorConfig {
         Duration::from_secs(self.retention_interval_secs)
     }
 
-    /// The `run` options (defaults when no subcommand was given).
-    pub fn run_args(&self) -> RunArgs {
-        match &self.command {
+    /// The consume loop's service, with the `run` options (defaults when no subcommand was
+    /// given); warns about the flush settings given under old names.
+    pub fn sink_service(&self) -> Result<SinkService<'_>, ConsumerError> {
+        let run = match &self.command {
             Some(Command::Run(args)) => *args,
             _ => RunArgs::default(),
-        }
-    }
-
-    pub fn flush_policy(&self) -> FlushPolicy {
-        FlushPolicy {
-            max_records: self.batch_max_events,
-            max_bytes: self.batch_max_bytes,
-            max_age: Duration::from_millis(self.batch_max_wait_ms),
-        }
+        };
+        let old = (&self.old_flush).into();
+        self.consumer
+            .service(&self.kafka, &old, run, env!("CARGO_PKG_VERSION"))
     }
 }
 
@@ -207,14 +217,18 @@ mod tests {
     use clap::Parser;
 
     use crate::derived::DerivedTable;
+    use lakehouse_kafka::FlushPolicy;
 
     #[test]
     fn defaults_parse_and_run_locally() {
         let config = ProcessorConfig::parse_from(["lakehouse-stream-processor"]);
         config.validate().unwrap();
-        assert_eq!(config.group_id, "lakehouse-warehouse");
-        assert_eq!(config.metrics_addr.port(), 9101);
-        assert_eq!(config.flush_policy().max_age, Duration::from_secs(1));
+        assert_eq!(config.consumer.group_id, "lakehouse-warehouse");
+        assert_eq!(config.consumer.metrics_addr.port(), 9101);
+        assert_eq!(
+            config.sink_service().unwrap().policy.max_age,
+            Duration::from_secs(1)
+        );
         assert!(!format!("{config:?}").contains("lakehouse:lakehouse@"));
         assert_eq!(config.retention().events, Some(chrono::Duration::days(90)));
         assert_eq!(config.retention().derived, None, "rollups are kept by default");
@@ -230,5 +244,67 @@ mod tests {
         );
         let none = ProcessorConfig::parse_from(["lakehouse-stream-processor", "--derived-tables="]);
         assert_eq!(none.derived_tables().skipped(), DerivedTable::ALL);
+    }
+
+    /// Each old name of a flush setting still sets it, and is warned about once.
+    #[test]
+    fn the_batch_names_still_set_the_flush_policy_and_are_warned_about_once_each() {
+        let defaults = ProcessorConfig::parse_from(["lakehouse-stream-processor"])
+            .sink_service()
+            .unwrap()
+            .policy;
+        let cases = [
+            (
+                "--batch-max-events=7",
+                "BATCH_MAX_EVENTS",
+                FlushPolicy {
+                    max_records: 7,
+                    ..defaults
+                },
+            ),
+            (
+                "--batch-max-bytes=7",
+                "BATCH_MAX_BYTES",
+                FlushPolicy {
+                    max_bytes: 7,
+                    ..defaults
+                },
+            ),
+            (
+                "--batch-max-wait-ms=7",
+                "BATCH_MAX_WAIT_MS",
+                FlushPolicy {
+                    max_age: Duration::from_millis(7),
+                    ..defaults
+                },
+            ),
+        ];
+        for (flag, name, expected) in cases {
+            let config = ProcessorConfig::parse_from(["lakehouse-stream-processor", flag]);
+            config.validate().unwrap();
+            let (policy, logged) =
+                lakehouse_testkit::logs::captured(|| config.sink_service().unwrap().policy);
+            assert_eq!(policy, expected, "{name}");
+            let warnings: Vec<&str> = logged
+                .lines()
+                .filter(|line| line.contains("deprecated"))
+                .collect();
+            assert_eq!(warnings.len(), 1, "{name}: {logged}");
+            assert!(
+                warnings[0].contains("WARN") && warnings[0].contains(name),
+                "{logged}"
+            );
+        }
+        let config = ProcessorConfig::parse_from(["lakehouse-stream-processor"]);
+        let (_, logged) = lakehouse_testkit::logs::captured(|| config.sink_service().map(|_| ()));
+        assert!(!logged.contains("deprecated"), "{logged}");
+        let both = ProcessorConfig::parse_from([
+            "lakehouse-stream-processor",
+            "--batch-max-events=7",
+            "--flush-max-events=8",
+        ]);
+        let (policy, logged) = lakehouse_testkit::logs::captured(|| both.sink_service().unwrap().policy);
+        assert_eq!(policy.max_records, 8, "the new name wins");
+        assert_eq!(logged.matches("ignored").count(), 1, "{logged}");
     }
 }

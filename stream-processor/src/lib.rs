@@ -15,11 +15,11 @@ pub mod timescale;
 mod warehouse;
 
 use lakehouse_audit::{Action, AuditLog};
-use lakehouse_kafka::{SinkService, run_sink};
+use lakehouse_kafka::run_sink;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AuditArgs, Command, LOCAL_DATABASE_URL, ProcessorConfig};
+pub use config::{AuditArgs, Command, LOCAL_DATABASE_URL, OldBatchNames, ProcessorConfig};
 pub use derived::{DerivedTable, DerivedTables, UnknownTable};
 pub use fold::fold_queue;
 pub use load::{
@@ -32,22 +32,14 @@ pub use warehouse::{MAX_WRITERS, Warehouse, WarehouseError};
 /// waited for, with backoff and a log line, not treated as fatal.
 pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     config.validate()?;
-    let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.group_id)?
+    let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.consumer.group_id)?
         .with_writers(config.writers)
         .with_derived(config.derived_tables());
     if !config.derived_tables().skipped().is_empty() {
         tracing::warn!(skipped = ?config.derived_tables().skipped(),
             "derived tables switched off: they are not maintained (rebuild them with warehouse-sync before reading them again)");
     }
-    let service = SinkService {
-        kafka: &config.kafka,
-        group_id: &config.group_id,
-        group_instance_id: config.group_instance_id.as_deref(),
-        metrics_addr: config.metrics_addr,
-        policy: config.flush_policy(),
-        version: env!("CARGO_PKG_VERSION"),
-        until_caught_up: config.run_args().until_caught_up,
-    };
+    let service = config.sink_service()?;
     let roles = config.roles();
     let open = || {
         let (warehouse, roles) = (warehouse.clone(), roles.clone());
@@ -70,7 +62,7 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
 
 /// Applies the migrations once and returns.
 pub async fn migrate(config: &ProcessorConfig) -> anyhow::Result<()> {
-    let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.group_id)?;
+    let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.consumer.group_id)?;
     warehouse.migrate(&config.roles()).await?;
     Ok(())
 }
@@ -78,11 +70,11 @@ pub async fn migrate(config: &ProcessorConfig) -> anyhow::Result<()> {
 /// Forgets the group's stored offsets on the topic (see [`Command::ResetOffsets`]), recorded in
 /// the audit log.
 pub async fn reset_offsets(config: &ProcessorConfig, partitions: &[i32]) -> anyhow::Result<()> {
-    let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.group_id)?;
+    let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.consumer.group_id)?;
     let action = Action::new(
-        config.actor(),
+        config.actor.name(),
         "warehouse.reset_offsets",
-        json!({"group": config.group_id, "topic": config.kafka.topic, "partitions": partitions}),
+        json!({"group": config.consumer.group_id, "topic": config.kafka.topic, "partitions": partitions}),
     );
     let outcome = warehouse
         .reset_offsets(&config.kafka.topic, partitions)
@@ -92,7 +84,7 @@ pub async fn reset_offsets(config: &ProcessorConfig, partitions: &[i32]) -> anyh
         .record(&action.finished(&outcome))
         .await?;
     let deleted = outcome?;
-    tracing::info!(group = %config.group_id, topic = %config.kafka.topic, partitions = ?partitions, %deleted,
+    tracing::info!(group = %config.consumer.group_id, topic = %config.kafka.topic, partitions = ?partitions, %deleted,
         "stored offsets reset: the next run reads these partitions from the beginning");
     Ok(())
 }

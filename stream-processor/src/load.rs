@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use lakehouse_kafka::Record;
+use lakehouse_event::Record;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lakehouse_kafka::{Batch, BatchSink, Record};
+use lakehouse_event::{Batch, Record};
+use lakehouse_kafka::BatchSink;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::Notify;

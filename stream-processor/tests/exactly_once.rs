@@ -23,8 +23,8 @@ fn spawn(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str)
         format!("--database-url={}", database.url),
         format!("--group-id={group}"),
         "--metrics-addr=127.0.0.1:0".into(),
-        "--batch-max-events=100".into(),
-        "--batch-max-wait-ms=100".into(),
+        "--flush-max-events=100".into(),
+        "--flush-max-age-ms=100".into(),
         // A killed member leaves the group after the session timeout: keep it short.
         short_session_flag(),
     ]);

@@ -6,7 +6,8 @@
 mod common;
 
 use common::drain;
-use lakehouse_kafka::{Batch, BatchSink, Record};
+use lakehouse_event::{Batch, Record};
+use lakehouse_kafka::BatchSink;
 use lakehouse_stream_processor::Warehouse;
 use lakehouse_testkit::{
     Stack, TempDatabase, TestTopic, derived_mismatches, empty_derived_tables, produce, reference_event,
@@ -44,7 +45,7 @@ async fn events_queued_before_a_crash_are_folded_by_the_next_processor_once() {
             partition: 0,
             offset: index as i64,
         };
-        batch.push(record, 1);
+        batch.push(record);
     }
     warehouse.write(&batch).await.expect("the batch");
     let pool = warehouse.pool().clone();

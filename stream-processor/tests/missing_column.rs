@@ -7,8 +7,9 @@
 mod common;
 
 use common::{Running, ready, spawn_processor};
+use lakehouse_event::{Batch, Record};
 use lakehouse_event::{EnrichedEvent, OLDEST_SCHEMA_VERSION};
-use lakehouse_kafka::{Batch, BatchSink, Record};
+use lakehouse_kafka::BatchSink;
 use lakehouse_stream_processor::grants::Roles;
 use lakehouse_stream_processor::{Warehouse, WarehouseError};
 use lakehouse_testkit::warehouse::{PATIENCE, wait_for_rows_and_offsets};
@@ -135,14 +136,11 @@ async fn a_warehouse_without_a_column_the_code_writes_is_refused_at_start_up() {
 
     // A batch written anyway is refused as a schema mismatch, not a passing database error.
     let mut batch = Batch::new("analytics.events");
-    batch.push(
-        Record {
-            event: reference_event(7, 0),
-            partition: 0,
-            offset: 0,
-        },
-        480,
-    );
+    batch.push(Record {
+        event: reference_event(7, 0),
+        partition: 0,
+        offset: 0,
+    });
     let error = warehouse.write(&batch).await.expect_err("the commit is refused");
     assert!(error.to_string().contains("missing events.utm_source"), "{error}");
     assert_eq!(rows_and_offsets(&pool).await.expect("counts"), (0, 0, 0));

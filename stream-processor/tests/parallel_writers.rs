@@ -27,8 +27,8 @@ fn spawn(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str)
         format!("--group-id={group}"),
         format!("--writers={WRITERS}"),
         "--metrics-addr=127.0.0.1:0".into(),
-        "--batch-max-events=6000".into(),
-        "--batch-max-wait-ms=200".into(),
+        "--flush-max-events=6000".into(),
+        "--flush-max-age-ms=200".into(),
         short_session_flag(),
     ]);
     spawn_service(&mut command, "the stream-processor binary")

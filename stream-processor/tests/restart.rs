@@ -20,8 +20,8 @@ fn spawn(stack: &Stack, topic: &TestTopic, database: &TempDatabase, group: &str,
             format!("--database-url={}", database.url),
             format!("--group-id={group}"),
             "--metrics-addr=127.0.0.1:0".into(),
-            "--batch-max-events=100".into(),
-            "--batch-max-wait-ms=200".into(),
+            "--flush-max-events=100".into(),
+            "--flush-max-age-ms=200".into(),
         ])
         .env("KAFKA_GROUP_INSTANCE_ID", instance);
     spawn_service(&mut command, "the stream-processor binary")

@@ -2,7 +2,8 @@
 //! removes what is past its period and nothing else.
 
 use chrono::{Duration, Utc};
-use lakehouse_kafka::{Batch, BatchSink, Record};
+use lakehouse_event::{Batch, Record};
+use lakehouse_kafka::BatchSink;
 use lakehouse_stream_processor::Warehouse;
 use lakehouse_stream_processor::grants::Roles;
 use lakehouse_stream_processor::retention::Retention;
@@ -148,14 +149,11 @@ async fn retention_removes_what_is_past_its_period_and_nothing_else() {
         let mut event = reference_event(seed, index as u64);
         event.timestamp = now - Duration::days(age);
         event.received_at = event.timestamp;
-        batch.push(
-            Record {
-                event,
-                partition: 0,
-                offset: index as i64,
-            },
-            1,
-        );
+        batch.push(Record {
+            event,
+            partition: 0,
+            offset: index as i64,
+        });
     }
     warehouse.write(&batch).await.expect("the batch");
     warehouse.fold().await.expect("the derived rows");

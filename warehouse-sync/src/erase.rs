@@ -14,7 +14,7 @@
 use chrono::{DateTime, Utc};
 use deltalake::arrow::array::RecordBatch;
 use lakehouse_event::EnrichedEvent;
-use lakehouse_kafka::Record;
+use lakehouse_event::Record;
 use lakehouse_lake::{
     EraseOptions, Erased, LakeLocation, OutputFormat, User, delete_user, export_user as lake_rows, open_at,
     render,

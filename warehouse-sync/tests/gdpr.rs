@@ -202,7 +202,8 @@ async fn queued(pool: &sqlx::PgPool) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_folds_what_the_processor_queued_before_it_recomputes() {
-    use lakehouse_kafka::{Batch, BatchSink, Record};
+    use lakehouse_event::{Batch, Record};
+    use lakehouse_kafka::BatchSink;
 
     let stack = lakehouse_testkit::Stack::from_env();
     let database = lakehouse_testkit::TempDatabase::create(&stack).await;
@@ -213,14 +214,11 @@ async fn an_erasure_folds_what_the_processor_queued_before_it_recomputes() {
     let (events, theirs) = workload();
     let mut batch = Batch::new("analytics.events");
     for (offset, event) in events.into_iter().enumerate() {
-        batch.push(
-            Record {
-                event,
-                partition: 0,
-                offset: offset as i64,
-            },
-            1,
-        );
+        batch.push(Record {
+            event,
+            partition: 0,
+            offset: offset as i64,
+        });
     }
     warehouse.write(&batch).await.expect("the batch");
     let pool = warehouse.pool().clone();

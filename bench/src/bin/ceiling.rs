@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lakehouse_kafka::Record;
+use lakehouse_event::Record;
 use lakehouse_testkit::reference_event;
 
 #[derive(Debug, Parser)]

@@ -11,6 +11,6 @@ mod render;
 mod store;
 
 pub use action::{Action, AuditRecord, pseudonym, user_arguments};
-pub use actor::os_user;
+pub use actor::{ActorArgs, os_user};
 pub use render::table;
 pub use store::{AuditError, AuditLog, Filter, list};

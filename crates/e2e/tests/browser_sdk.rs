@@ -132,7 +132,7 @@ impl Services {
             .args([
                 format!("--group-id={}", unique("browser-warehouse")),
                 "--metrics-addr=127.0.0.1:0".into(),
-                "--batch-max-wait-ms=200".into(),
+                "--flush-max-age-ms=200".into(),
             ])
             .env("DATABASE_URL", &database.url);
         let children = vec![

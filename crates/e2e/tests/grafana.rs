@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use chrono::Duration;
 use lakehouse_e2e::grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
-use lakehouse_kafka::{Batch, BatchSink, Record};
+use lakehouse_event::{Batch, Record};
+use lakehouse_kafka::BatchSink;
 use lakehouse_stream_processor::Warehouse;
 use lakehouse_stream_processor::grants::Roles;
 use lakehouse_testkit::stack::setting;
@@ -120,7 +121,7 @@ async fn sample_warehouse(database: &TempDatabase) {
                 partition: (index % 6) as i32,
                 offset: index as i64,
             };
-            batch.push(record, 480);
+            batch.push(record);
         }
         warehouse.write(&batch).await.expect("a batch");
     }

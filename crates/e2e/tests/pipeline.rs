@@ -61,7 +61,7 @@ impl Pipeline {
                 format!("--database-url={}", database.url),
                 format!("--group-id={}", unique("warehouse")),
                 "--metrics-addr=127.0.0.1:0".into(),
-                "--batch-max-wait-ms=200".into(),
+                "--flush-max-age-ms=200".into(),
             ],
         ));
         let mut writer_flags = vec![

@@ -21,8 +21,8 @@ use deltalake::protocol::SaveMode;
 use lakehouse_api::ApiConfig;
 use lakehouse_delta_writer::WriterConfig;
 use lakehouse_e2e::lake::Lake;
+use lakehouse_event::Record;
 use lakehouse_event::{EnrichedEvent, UTM_FIELDS};
-use lakehouse_kafka::Record;
 use lakehouse_lake::{AsOf, PARTITION_COLUMN, events_schema, open_at, query, to_record_batch};
 use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::service::InProcess;
@@ -147,7 +147,7 @@ fn start_sinks(stack: &Stack, topic: &TestTopic, database: &TempDatabase, lake: 
     let mut processor = common("stream-processor", "warehouse");
     processor.extend([
         format!("--database-url={}", database.url),
-        "--batch-max-wait-ms=200".into(),
+        "--flush-max-age-ms=200".into(),
     ]);
     let mut writer = common("delta-writer", "lake");
     writer.push("--flush-max-age-ms=500".into());

@@ -191,6 +191,22 @@ impl Assignment {
         true
     }
 
+    /// The partitions held at an event of a newer contract, as the `schema` check reports them.
+    pub(crate) fn held_newer(&self) -> String {
+        let held: Vec<String> = self
+            .newer
+            .iter()
+            .map(|(partition, (offset, version))| {
+                format!("partition {partition} at offset {offset} (schema_version {version})")
+            })
+            .collect();
+        format!(
+            "events of a contract version newer than {}: {}",
+            lakehouse_event::SCHEMA_VERSION,
+            held.join(", ")
+        )
+    }
+
     /// True when every assigned partition was sought, checked against its log, and read up to
     /// its end as of assignment (or paused for good).
     pub(crate) fn caught_up(&self, positions: &Positions) -> bool {

@@ -1,18 +1,10 @@
-//! A batch of consumed events with the offsets it covers, and when it is due to be flushed.
+//! The batch the consume loop collects for its sink, and when it is due to be flushed.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use lakehouse_event::EnrichedEvent;
-
-/// One decoded message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    pub event: EnrichedEvent,
-    pub partition: i32,
-    pub offset: i64,
-}
+use lakehouse_event::{Batch, Record};
 
 /// When a batch is flushed: whichever limit is passed first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,21 +14,19 @@ pub struct FlushPolicy {
     pub max_age: Duration,
 }
 
-/// The events read since the last commit and, per partition, the offset to store with them: the
-/// offset of the next message to read. Messages sent to the dead-letter topic move the offsets
-/// too, so a poison message is not read again after its neighbours were committed.
+/// The events read since the last commit: the [`Batch`] the sink is handed, and what the loop
+/// counts of it to know when it is due. Messages sent to the dead-letter topic move the batch's
+/// offsets too, so a poison message is not read again after its neighbours were committed.
 ///
 /// The batch holds the records itself, or only counts them when the sink keeps them as they
-/// arrive (see [`crate::BatchSink::offer`]): then `records` stays empty, the batch keeps only each
-/// kept record's partition and arrival (16 bytes, for the freshness metrics; they count towards
-/// `max_bytes` too), and `held_bytes` is what the sink says it holds for the batch.
+/// arrive (see [`crate::BatchSink::offer`]): then the batch's `records` stay empty, only each
+/// kept record's partition and arrival is kept here (16 bytes, for the freshness metrics; they
+/// count towards `max_bytes` too), and `held_bytes` is what the sink says it holds for the batch.
 #[derive(Debug, Clone)]
-pub struct Batch {
-    pub topic: String,
-    pub records: Vec<Record>,
-    pub next_offsets: BTreeMap<i32, i64>,
-    /// The payload bytes of `records`.
-    pub bytes: usize,
+pub(crate) struct PendingBatch {
+    batch: Batch,
+    /// The payload bytes of the batch's records.
+    bytes: usize,
     /// The partition and arrival (`received_at`) of each record the sink keeps itself.
     kept: Vec<(i32, DateTime<Utc>)>,
     /// What the sink holds for the batch, by its own count.
@@ -44,12 +34,10 @@ pub struct Batch {
     started: Option<Instant>,
 }
 
-impl Batch {
-    pub fn new(topic: impl Into<String>) -> Self {
+impl PendingBatch {
+    pub(crate) fn new(topic: impl Into<String>) -> Self {
         Self {
-            topic: topic.into(),
-            records: Vec::new(),
-            next_offsets: BTreeMap::new(),
+            batch: Batch::new(topic),
             bytes: 0,
             kept: Vec::new(),
             held_bytes: 0,
@@ -57,48 +45,64 @@ impl Batch {
         }
     }
 
+    /// What the sink commits.
+    pub(crate) fn batch(&self) -> &Batch {
+        &self.batch
+    }
+
+    /// Per partition, the offset of the next message to read.
+    pub(crate) fn next_offsets(&self) -> &BTreeMap<i32, i64> {
+        &self.batch.next_offsets
+    }
+
     /// Adds a decoded message of `bytes` bytes.
-    pub fn push(&mut self, record: Record, bytes: usize) {
-        self.cover(record.partition, record.offset);
+    pub(crate) fn push(&mut self, record: Record, bytes: usize) {
+        self.started.get_or_insert_with(Instant::now);
         self.bytes += bytes;
-        self.records.push(record);
+        self.batch.push(record);
     }
 
     /// Counts a decoded message, which arrived at `received_at`, whose record the sink keeps
     /// itself; `held_bytes` is what the sink holds for the whole batch now.
-    pub fn keep(&mut self, partition: i32, offset: i64, received_at: DateTime<Utc>, held_bytes: usize) {
+    pub(crate) fn keep(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        received_at: DateTime<Utc>,
+        held_bytes: usize,
+    ) {
         self.cover(partition, offset);
         self.kept.push((partition, received_at));
         self.held_bytes = held_bytes;
     }
 
     /// The partition and arrival of every record consumed since the last flush, held or kept.
-    pub fn arrivals(&self) -> impl Iterator<Item = (i32, DateTime<Utc>)> + '_ {
-        self.records
+    pub(crate) fn arrivals(&self) -> impl Iterator<Item = (i32, DateTime<Utc>)> + '_ {
+        self.batch
+            .records
             .iter()
             .map(|record| (record.partition, record.event.received_at))
             .chain(self.kept.iter().copied())
     }
 
     /// Counts a message as consumed without a record (it went to the dead-letter topic).
-    pub fn cover(&mut self, partition: i32, offset: i64) {
+    pub(crate) fn cover(&mut self, partition: i32, offset: i64) {
         self.started.get_or_insert_with(Instant::now);
-        let next = self.next_offsets.entry(partition).or_insert(offset + 1);
-        *next = (*next).max(offset + 1);
+        self.batch.cover(partition, offset);
     }
 
     /// True when nothing was consumed since the last flush.
-    pub fn is_empty(&self) -> bool {
-        self.next_offsets.is_empty()
+    pub(crate) fn is_empty(&self) -> bool {
+        self.batch.is_empty()
     }
 
     /// The records consumed since the last flush, held by the batch or kept by the sink.
-    pub fn len(&self) -> usize {
-        self.records.len() + self.kept.len()
+    pub(crate) fn len(&self) -> usize {
+        self.batch.records.len() + self.kept.len()
     }
 
     /// True when a size limit is reached.
-    pub fn is_full(&self, policy: &FlushPolicy) -> bool {
+    pub(crate) fn is_full(&self, policy: &FlushPolicy) -> bool {
         self.len() >= policy.max_records
             || self.bytes + self.held_bytes + self.kept_bytes() >= policy.max_bytes
     }
@@ -109,14 +113,13 @@ impl Batch {
     }
 
     /// When the batch must be flushed whatever its size; `None` while it is empty.
-    pub fn deadline(&self, policy: &FlushPolicy) -> Option<Instant> {
+    pub(crate) fn deadline(&self, policy: &FlushPolicy) -> Option<Instant> {
         self.started.map(|started| started + policy.max_age)
     }
 
     /// Empties the batch after a commit, or drops it after a rebalance.
-    pub fn clear(&mut self) {
-        self.records.clear();
-        self.next_offsets.clear();
+    pub(crate) fn clear(&mut self) {
+        self.batch.clear();
         self.bytes = 0;
         // Released, not kept for the next batch: it counts towards the batch's bytes.
         self.kept = Vec::new();
@@ -129,6 +132,7 @@ impl Batch {
 mod tests {
     use super::*;
     use chrono::Utc;
+    use lakehouse_event::EnrichedEvent;
 
     fn record(partition: i32, offset: i64) -> Record {
         let event: EnrichedEvent = serde_json::from_value(serde_json::json!({
@@ -151,38 +155,28 @@ mod tests {
     };
 
     #[test]
-    fn next_offsets_are_one_past_the_highest_offset_of_each_partition() {
-        let mut batch = Batch::new("t");
-        batch.push(record(0, 7), 10);
-        batch.push(record(1, 3), 10);
-        batch.cover(0, 8);
-        assert_eq!(batch.next_offsets, BTreeMap::from([(0, 9), (1, 4)]));
-        assert_eq!(batch.records.len(), 2);
-    }
-
-    #[test]
     fn full_by_records_or_by_bytes() {
-        let mut batch = Batch::new("t");
+        let mut batch = PendingBatch::new("t");
         batch.push(record(0, 0), 10);
         batch.push(record(0, 1), 10);
         assert!(!batch.is_full(&POLICY));
         batch.push(record(0, 2), 10);
         assert!(batch.is_full(&POLICY));
 
-        let mut batch = Batch::new("t");
+        let mut batch = PendingBatch::new("t");
         batch.push(record(0, 0), 1000);
         assert!(batch.is_full(&POLICY));
     }
 
     #[test]
     fn records_the_sink_keeps_are_counted_and_its_bytes_are_what_it_holds() {
-        let mut batch = Batch::new("t");
+        let mut batch = PendingBatch::new("t");
         let (early, late) = (Utc::now() - chrono::Duration::seconds(5), Utc::now());
         batch.keep(0, 4, late, 400);
         batch.keep(1, 9, early, 700);
-        assert!(batch.records.is_empty());
+        assert!(batch.batch().records.is_empty());
         assert_eq!(batch.len(), 2);
-        assert_eq!(batch.next_offsets, BTreeMap::from([(0, 5), (1, 10)]));
+        assert_eq!(batch.next_offsets(), &BTreeMap::from([(0, 5), (1, 10)]));
         assert_eq!(batch.arrivals().collect::<Vec<_>>(), vec![(0, late), (1, early)]);
         assert!(!batch.is_full(&POLICY), "700 bytes held, not 1 100");
         batch.keep(1, 10, late, 1000);
@@ -207,7 +201,7 @@ mod tests {
             max_records: 1000,
             ..POLICY
         };
-        let mut batch = Batch::new("t");
+        let mut batch = PendingBatch::new("t");
         for offset in 0..32 {
             batch.keep(0, offset, Utc::now(), 0);
         }
@@ -220,7 +214,7 @@ mod tests {
 
     #[test]
     fn the_deadline_starts_with_the_first_message_and_ends_with_clear() {
-        let mut batch = Batch::new("t");
+        let mut batch = PendingBatch::new("t");
         assert_eq!(batch.deadline(&POLICY), None);
         let before = Instant::now();
         batch.cover(0, 0);

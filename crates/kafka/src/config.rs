@@ -244,15 +244,6 @@ fn apply<'a>(mut config: ClientConfig, properties: impl Iterator<Item = &'a Prop
     config
 }
 
-/// The options of a consumer's `run` command.
-#[derive(Debug, Clone, Copy, Default, clap::Args)]
-pub struct RunArgs {
-    /// Consume every assigned partition up to its end as of start-up, commit what is buffered,
-    /// and exit (for backfills, tests and benchmarks; run a single member of the group).
-    #[arg(long)]
-    pub until_caught_up: bool,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use lakehouse_telemetry::metrics as names;
 
-use crate::batch::Batch;
+use crate::batch::PendingBatch;
 
 /// The freshness metrics of one consumer.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ impl Freshness {
     }
 
     /// `batch` was committed at `now`.
-    pub(crate) fn committed(&mut self, batch: &Batch, now: DateTime<Utc>) {
+    pub(crate) fn committed(&mut self, batch: &PendingBatch, now: DateTime<Utc>) {
         let labels = self.labels();
         let histogram = metrics::histogram!(names::SINK_FRESHNESS_SECONDS, &labels);
         for (_, received) in batch.arrivals() {
@@ -73,7 +73,7 @@ impl Freshness {
         held: &BTreeSet<i32>,
         next: impl Fn(i32) -> Option<i64>,
         high: impl Fn(i32) -> Option<i64>,
-        pending: &Batch,
+        pending: &PendingBatch,
         now: DateTime<Utc>,
     ) {
         if self.last_report.is_some_and(|last| now - last < REPORT_INTERVAL) {
@@ -141,7 +141,7 @@ impl Freshness {
 }
 
 /// The arrival of the oldest record of each partition in `batch`.
-fn oldest_pending(batch: &Batch) -> BTreeMap<i32, DateTime<Utc>> {
+fn oldest_pending(batch: &PendingBatch) -> BTreeMap<i32, DateTime<Utc>> {
     let mut oldest: BTreeMap<i32, DateTime<Utc>> = BTreeMap::new();
     for (partition, received) in batch.arrivals() {
         oldest
@@ -159,8 +159,8 @@ fn seconds(duration: chrono::Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Record;
     use chrono::Duration;
+    use lakehouse_event::Record;
 
     fn at(seconds: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("a time")
@@ -206,7 +206,7 @@ mod tests {
                 r#"lakehouse_consumer_lag_seconds{{group="report-test",sink="warehouse",partition="{partition}"}} {value}"#
             )
         };
-        let mut pending = Batch::new("t");
+        let mut pending = PendingBatch::new("t");
         pending.push(record(0, 5, at(-30)), 10);
         let highs = |partition: i32| (partition != 2).then_some(6);
         freshness.report(&BTreeSet::from([0, 1, 2]), |_| Some(6), highs, &pending, at(0));
@@ -216,7 +216,13 @@ mod tests {
         assert!(!text.contains(r#"partition="2""#), "no fetch of 2 yet: {text}");
 
         // Within the interval nothing changes; after it, partition 0 is another member's.
-        freshness.report(&BTreeSet::from([1]), |_| Some(6), highs, &Batch::new("t"), at(0));
+        freshness.report(
+            &BTreeSet::from([1]),
+            |_| Some(6),
+            highs,
+            &PendingBatch::new("t"),
+            at(0),
+        );
         assert!(handle.render().contains(&series(0, 30)));
         pending.clear();
         freshness.report(&BTreeSet::from([1]), |_| Some(2), highs, &pending, at(1));
@@ -231,7 +237,7 @@ mod tests {
     fn commits_record_each_arrival_and_keep_the_newest() {
         let handle = lakehouse_telemetry::metrics::install_prometheus();
         let mut freshness = Freshness::new("freshness-test", "lake");
-        let mut batch = Batch::new("t");
+        let mut batch = PendingBatch::new("t");
         batch.push(record(0, 0, at(-90)), 10);
         batch.push(record(1, 0, at(-20)), 10);
         assert_eq!(
@@ -239,7 +245,7 @@ mod tests {
             BTreeMap::from([(0, at(-90)), (1, at(-20))])
         );
         freshness.committed(&batch, at(0));
-        let mut older = Batch::new("t");
+        let mut older = PendingBatch::new("t");
         older.push(record(0, 1, at(-500)), 10);
         freshness.committed(&older, at(0) + Duration::seconds(1));
         let text = handle.render();

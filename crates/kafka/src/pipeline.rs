@@ -4,10 +4,9 @@
 //! for as long as it takes; nothing is dropped and nothing is written twice. Kafka's own commits
 //! follow only to feed lag monitoring.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use lakehouse_event::EnrichedEvent;
+use lakehouse_event::Record;
 use lakehouse_telemetry::Health;
 use lakehouse_telemetry::metrics as names;
 use rdkafka::error::KafkaError;
@@ -16,25 +15,16 @@ use rdkafka::{ClientConfig, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::assignment::{Assignment, Broker};
-use crate::batch::{Batch, FlushPolicy, Record};
+use crate::batch::{FlushPolicy, PendingBatch};
+use crate::decode::{Refused, decode};
 use crate::dlq::DeadLetters;
 use crate::freshness::Freshness;
 use crate::member::GroupMember;
 use crate::position::{Admission, Positions};
-use crate::sink::{BatchSink, RetriedSink, SINK_CHECK};
+use crate::readiness::{KAFKA_CHECK, OFFSETS_CHECK, PARTITIONS_CHECK, SCHEMA_CHECK};
+use crate::sink::{BatchSink, RetriedSink};
 use crate::watchdog::{Probe, Stall, Watchdog};
 use tokio::task::JoinHandle;
-
-/// The name of the readiness check the loop maintains for Kafka.
-const KAFKA_CHECK: &str = "kafka";
-/// The name of the readiness check that fails while a partition cannot be read safely.
-const OFFSETS_CHECK: &str = "offsets";
-/// The name of the readiness check that fails while the member holds no partition and the
-/// group's partitions grow unread.
-const PARTITIONS_CHECK: &str = "partitions";
-/// The name of the readiness check that fails while a partition is held at an event of a
-/// contract version this code does not know.
-const SCHEMA_CHECK: &str = "schema";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -139,15 +129,6 @@ impl<S: BatchSink> Pipeline<S> {
         self
     }
 
-    /// The names of the readiness checks the loop maintains.
-    pub const CHECKS: [&'static str; 5] = [
-        KAFKA_CHECK,
-        SINK_CHECK,
-        OFFSETS_CHECK,
-        PARTITIONS_CHECK,
-        SCHEMA_CHECK,
-    ];
-
     /// Runs until `shutdown` is cancelled (or, in drain mode, until caught up), then commits
     /// what is buffered (if the sink lets it within a few retries) and returns. Fails only in
     /// drain mode, when partitions could not be read because their stored offsets lie past the
@@ -161,7 +142,7 @@ impl<S: BatchSink> Pipeline<S> {
             shutdown.clone(),
         ));
         let mut positions = Positions::default();
-        let mut batch = Batch::new(&self.topic);
+        let mut batch = PendingBatch::new(&self.topic);
         let mut assignment = Assignment::default();
         let mut outcome = Ok(());
         let mut watchdog = Watchdog::new(
@@ -186,12 +167,7 @@ impl<S: BatchSink> Pipeline<S> {
                 received = self.member.recv_until(wake) => received,
             };
             if self.member.rebalances().take_rebalanced() {
-                if !batch.is_empty() {
-                    tracing::info!(records = batch.len(), "rebalance: dropping the uncommitted batch");
-                }
-                batch.clear();
-                self.sink.discard();
-                positions.reset();
+                self.drop_batch("rebalance", &mut batch, &mut positions);
                 assignment = Assignment::new(self.member.rebalances().take_assigned());
                 self.sink.assigned(&assignment.partitions).await;
                 self.health.set_ok(OFFSETS_CHECK);
@@ -237,17 +213,7 @@ impl<S: BatchSink> Pipeline<S> {
                 if !batch.is_empty() {
                     self.flush(&mut batch, &shutdown).await;
                 }
-                tracing::info!(partitions = ?assignment.partitions, "caught up with the end of every assigned partition");
-                self.warn_if_partial(&assignment.partitions);
-                if !assignment.past_end.is_empty() {
-                    outcome = Err(PipelineError::PastEnd {
-                        partitions: assignment.past_end.iter().copied().collect(),
-                    });
-                } else if !assignment.newer.is_empty() {
-                    outcome = Err(PipelineError::NewerContract {
-                        partitions: assignment.newer.keys().copied().collect(),
-                    });
-                }
+                outcome = self.drained(&assignment);
                 break;
             }
             if let Some(stall) = self.watch(&mut watchdog, &mut probing, &assignment).await {
@@ -255,12 +221,7 @@ impl<S: BatchSink> Pipeline<S> {
                     "{stall}: leaving the group and joining again as a new member");
                 metrics::counter!(names::CONSUMER_REJOINS_TOTAL, "group" => self.group.clone(), "reason" => stall.reason())
                     .increment(1);
-                if !batch.is_empty() {
-                    tracing::info!(records = batch.len(), "rejoining: dropping the uncommitted batch");
-                }
-                batch.clear();
-                self.sink.discard();
-                positions.reset();
+                self.drop_batch("rejoining", &mut batch, &mut positions);
                 assignment = Assignment::default();
                 self.health.set_ok(SCHEMA_CHECK);
                 watchdog.left(Instant::now());
@@ -364,7 +325,7 @@ impl<S: BatchSink> Pipeline<S> {
         &mut self,
         message: OwnedMessage,
         positions: &mut Positions,
-        batch: &mut Batch,
+        batch: &mut PendingBatch,
         assignment: &mut Assignment,
         shutdown: &CancellationToken,
     ) {
@@ -392,17 +353,7 @@ impl<S: BatchSink> Pipeline<S> {
             Admission::Accept => {
                 metrics::counter!(names::CONSUMER_MESSAGES_TOTAL, "group" => self.group.clone()).increment(1);
                 let payload = message.payload().unwrap_or_default();
-                match serde_json::from_slice::<EnrichedEvent>(payload) {
-                    // PostgreSQL refuses it: the warehouse's batch would fail forever.
-                    Ok(_) if lakehouse_event::payload_holds_nul(payload) => {
-                        self.dlq
-                            .send(&message, "the event holds a NUL character (U+0000)", shutdown)
-                            .await;
-                        batch.cover(partition, offset);
-                    }
-                    Ok(event) if !lakehouse_event::is_known_version(event.schema_version) => {
-                        self.hold_newer(partition, offset, event.schema_version, assignment);
-                    }
+                match decode(payload) {
                     Ok(event) => {
                         let record = Record {
                             event,
@@ -411,8 +362,9 @@ impl<S: BatchSink> Pipeline<S> {
                         };
                         self.sink.offer(batch, record, payload.len()).await;
                     }
-                    Err(error) => {
-                        self.dlq.send(&message, &error.to_string(), shutdown).await;
+                    Err(Refused::Newer(version)) => self.hold_newer(partition, offset, version, assignment),
+                    Err(Refused::Poison(reason)) => {
+                        self.dlq.send(&message, &reason, shutdown).await;
                         batch.cover(partition, offset);
                     }
                 }
@@ -431,45 +383,53 @@ impl<S: BatchSink> Pipeline<S> {
         tracing::error!(partition, offset, schema_version = version, known = lakehouse_event::SCHEMA_VERSION, group = %self.group,
             "an event of a contract version this build does not know: the partition is paused here, nothing is \
              skipped or stored without its fields; deploy the sink version that knows it");
-        let held: Vec<String> = assignment
-            .newer
-            .iter()
-            .map(|(partition, (offset, version))| {
-                format!("partition {partition} at offset {offset} (schema_version {version})")
-            })
-            .collect();
-        self.health.set_failed(
-            SCHEMA_CHECK,
-            format!(
-                "events of a contract version newer than {}: {}",
-                lakehouse_event::SCHEMA_VERSION,
-                held.join(", ")
-            ),
-        );
+        self.health.set_failed(SCHEMA_CHECK, assignment.held_newer());
     }
 
-    /// A drain covers only the partitions the group gave it: other members hold the rest, or
-    /// members that died and whose sessions have not ended yet. Says so, since whoever runs a
-    /// drain usually means the whole topic. (A metadata request at the end of a drain: blocking
-    /// for a moment is fine there.)
-    fn warn_if_partial(&self, assigned: &BTreeSet<i32>) {
-        let Some(all) = self.member.topic_partitions(Duration::from_secs(5)) else {
-            return;
-        };
-        let missing: Vec<i32> = all.difference(assigned).copied().collect();
-        if !missing.is_empty() {
-            tracing::warn!(group = %self.group, missing = ?missing,
-                "the drain covered only the partitions assigned to it; the others belong to other members \
-                 of the group, or to members that died and whose sessions have not ended yet");
+    /// The end of a drain: an error when partitions could not be read to their end. A drain
+    /// covers only the partitions the group gave it (other members hold the rest, or members that
+    /// died and whose sessions have not ended yet): says so, since whoever runs a drain usually
+    /// means the whole topic. (A metadata request: blocking for a moment is fine there.)
+    fn drained(&self, assignment: &Assignment) -> Result<(), PipelineError> {
+        tracing::info!(partitions = ?assignment.partitions, "caught up with the end of every assigned partition");
+        if let Some(all) = self.member.topic_partitions(Duration::from_secs(5)) {
+            let missing: Vec<i32> = all.difference(&assignment.partitions).copied().collect();
+            if !missing.is_empty() {
+                tracing::warn!(group = %self.group, missing = ?missing,
+                    "the drain covered only the partitions assigned to it; the others belong to other members \
+                     of the group, or to members that died and whose sessions have not ended yet");
+            }
         }
+        if !assignment.past_end.is_empty() {
+            return Err(PipelineError::PastEnd {
+                partitions: assignment.past_end.iter().copied().collect(),
+            });
+        }
+        if !assignment.newer.is_empty() {
+            return Err(PipelineError::NewerContract {
+                partitions: assignment.newer.keys().copied().collect(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Drops the uncommitted batch (after a `why`: a rebalance or a rejoin): the sink forgets what
+    /// it kept of it, and every partition's position is looked up again from the sink.
+    fn drop_batch(&mut self, why: &str, batch: &mut PendingBatch, positions: &mut Positions) {
+        if !batch.is_empty() {
+            tracing::info!(records = batch.len(), "{why}: dropping the uncommitted batch");
+        }
+        batch.clear();
+        self.sink.discard();
+        positions.reset();
     }
 
     /// Commits the batch to the sink, retrying with backoff until it succeeds or `cancel` fires;
     /// then lets Kafka know, for lag monitoring only.
-    async fn flush(&mut self, batch: &mut Batch, cancel: &CancellationToken) {
+    async fn flush(&mut self, batch: &mut PendingBatch, cancel: &CancellationToken) {
         if self.sink.commit(batch, cancel).await {
             self.freshness.committed(batch, chrono::Utc::now());
-            self.member.commit_for_lag(&batch.next_offsets);
+            self.member.commit_for_lag(batch.next_offsets());
         } else {
             tracing::warn!(
                 records = batch.len(),

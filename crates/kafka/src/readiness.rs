@@ -1,4 +1,5 @@
-//! Readiness from Kafka's point of view: the brokers answer a metadata request for our topic.
+//! The readiness checks the consume loop maintains, and the one from Kafka's point of view: the
+//! brokers answer a metadata request for our topic.
 
 use std::time::Duration;
 
@@ -6,6 +7,28 @@ use lakehouse_telemetry::Health;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, Producer};
 use tokio_util::sync::CancellationToken;
+
+use crate::sink::SINK_CHECK;
+
+/// The name of the readiness check the loop maintains for Kafka.
+pub(crate) const KAFKA_CHECK: &str = "kafka";
+/// The name of the readiness check that fails while a partition cannot be read safely.
+pub(crate) const OFFSETS_CHECK: &str = "offsets";
+/// The name of the readiness check that fails while the member holds no partition and the
+/// group's partitions grow unread.
+pub(crate) const PARTITIONS_CHECK: &str = "partitions";
+/// The name of the readiness check that fails while a partition is held at an event of a
+/// contract version this code does not know.
+pub(crate) const SCHEMA_CHECK: &str = "schema";
+
+/// The names of the readiness checks the loop maintains.
+pub(crate) const CHECKS: [&str; 5] = [
+    KAFKA_CHECK,
+    SINK_CHECK,
+    OFFSETS_CHECK,
+    PARTITIONS_CHECK,
+    SCHEMA_CHECK,
+];
 
 /// How often the brokers are asked.
 const INTERVAL: Duration = Duration::from_secs(5);

@@ -55,7 +55,7 @@ where
     // Bound before anything else: a service that cannot be probed must not consume.
     let listener =
         lakehouse_telemetry::bind(service.metrics_addr, lakehouse_telemetry::OPS_ENDPOINTS).await?;
-    let health = Health::new(service.version, &Pipeline::<S>::CHECKS);
+    let health = Health::new(service.version, &crate::readiness::CHECKS);
     let metrics = lakehouse_telemetry::metrics::install_prometheus();
     // The ops server stops with the service, also when a drain ends on its own.
     let ops_shutdown = shutdown.child_token();

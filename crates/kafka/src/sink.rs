@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use lakehouse_event::{Batch, Record};
 use lakehouse_telemetry::Health;
 use lakehouse_telemetry::metrics as names;
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::{Batch, Record};
+use crate::batch::PendingBatch;
 use crate::retry::Backoff;
 
 /// The name of the readiness check the loop maintains for its sink.
@@ -83,7 +84,7 @@ impl<S: BatchSink> RetriedSink<S> {
     }
 
     /// Offers a decoded record to the sink and puts it in the batch, held or counted.
-    pub(crate) async fn offer(&mut self, batch: &mut Batch, record: Record, payload_bytes: usize) {
+    pub(crate) async fn offer(&mut self, batch: &mut PendingBatch, record: Record, payload_bytes: usize) {
         match self.sink.offer(&record).await {
             Offered::Declined => batch.push(record, payload_bytes),
             Offered::Kept { held_bytes } => {
@@ -136,7 +137,7 @@ impl<S: BatchSink> RetriedSink<S> {
 
     /// Commits the batch to the sink, retrying with backoff until it succeeds (true) or `cancel`
     /// fires (false).
-    pub(crate) async fn commit(&mut self, batch: &Batch, cancel: &CancellationToken) -> bool {
+    pub(crate) async fn commit(&mut self, batch: &PendingBatch, cancel: &CancellationToken) -> bool {
         let (group, health) = (&self.group, &self.health);
         let mut failed = |error: &S::Error, wait: Duration| {
             health.set_failed(SINK_CHECK, error);
@@ -147,7 +148,7 @@ impl<S: BatchSink> RetriedSink<S> {
         let mut backoff = Backoff::consume();
         let took = loop {
             let started = Instant::now();
-            match self.sink.write(batch).await {
+            match self.sink.write(batch.batch()).await {
                 Ok(()) => break started.elapsed(),
                 Err(error) => {
                     if !backoff.after_failure(&error, cancel, &mut failed).await {
@@ -161,7 +162,7 @@ impl<S: BatchSink> RetriedSink<S> {
         metrics::counter!(names::SINK_COMMITS_TOTAL, &labels).increment(1);
         metrics::histogram!(names::SINK_COMMIT_SECONDS, &labels).record(took);
         metrics::histogram!(names::SINK_BATCH_ROWS, &labels).record(batch.len() as f64);
-        tracing::debug!(records = batch.len(), offsets = ?batch.next_offsets, "batch committed");
+        tracing::debug!(records = batch.len(), offsets = ?batch.next_offsets(), "batch committed");
         true
     }
 }

@@ -13,8 +13,8 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use arrow::error::ArrowError;
 use chrono::{DateTime, NaiveDate, Utc};
+use lakehouse_event::Record;
 use lakehouse_event::{EnrichedEvent, UTM_FIELDS};
-use lakehouse_kafka::Record;
 use uuid::Uuid;
 
 use crate::error::fold_into_lake_error;

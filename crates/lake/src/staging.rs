@@ -24,7 +24,7 @@ use deltalake::parquet::errors::ParquetError;
 use deltalake::parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use deltalake::parquet::schema::types::ColumnPath;
 use futures::{StreamExt, TryStreamExt};
-use lakehouse_kafka::Record;
+use lakehouse_event::Record;
 use uuid::Uuid;
 
 use crate::error::LakeError;

@@ -15,7 +15,7 @@ use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use lakehouse_kafka::{Batch, Record};
+use lakehouse_event::{Batch, Record};
 
 use crate::append::{append, can_append};
 use crate::checkpoint::Upkeep;

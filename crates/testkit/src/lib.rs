@@ -10,6 +10,7 @@ pub mod browser;
 pub mod child;
 pub mod database;
 pub mod faults;
+pub mod logs;
 pub mod oracle;
 pub mod repo;
 pub mod restart;

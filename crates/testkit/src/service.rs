@@ -61,8 +61,8 @@ pub fn processor_args(
         format!("--database-url={database_url}"),
         format!("--group-id={group}"),
         "--metrics-addr=127.0.0.1:0".into(),
-        "--batch-max-wait-ms=100".into(),
-        "--batch-max-events=50".into(),
+        "--flush-max-age-ms=100".into(),
+        "--flush-max-events=50".into(),
         "--log-format=pretty".into(),
     ]);
     args.extend(extra.iter().map(|arg| arg.to_string()));

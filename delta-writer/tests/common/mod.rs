@@ -49,7 +49,7 @@ pub fn spawn(
     command
         .args(flags(stack, topic, lake, group))
         .args([
-            "--flush-max-rows=40".to_string(),
+            "--flush-max-events=40".to_string(),
             "--flush-max-age-ms=200".into(),
             short_session_flag(),
         ])

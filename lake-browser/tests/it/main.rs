@@ -7,7 +7,7 @@ mod headless;
 mod heavy_queries;
 mod pages;
 
-use lakehouse_kafka::{Batch, Record};
+use lakehouse_event::{Batch, Record};
 use lakehouse_lake::{EventsWriter, LakeLocation, WriterOptions};
 use lakehouse_testkit::{reference_event, unique};
 
@@ -41,7 +41,7 @@ pub async fn write_versions(location: &LakeLocation) {
                 partition: 0,
                 offset: index as i64,
             };
-            batch.push(record, 1);
+            batch.push(record);
         }
         writer.write(&batch).await.expect("a commit");
     }

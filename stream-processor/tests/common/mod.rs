@@ -57,8 +57,8 @@ pub fn processor(
             format!("--database-url={}", database.url),
             format!("--group-id={group}"),
             format!("--metrics-addr=127.0.0.1:{metrics_port}"),
-            "--batch-max-events=100".into(),
-            "--batch-max-wait-ms=200".into(),
+            "--flush-max-events=100".into(),
+            "--flush-max-age-ms=200".into(),
         ])
         .env_remove("KAFKA_GROUP_INSTANCE_ID");
     command

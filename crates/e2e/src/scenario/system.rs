@@ -119,8 +119,8 @@ fn processor(n: usize, kafka: &[String], group: &str, database_url: &str, logs: 
             .chain([
                 format!("--group-id={group}"),
                 "--metrics-addr=127.0.0.1:0".into(),
-                "--batch-max-events=500".into(),
-                "--batch-max-wait-ms=200".into(),
+                "--flush-max-events=500".into(),
+                "--flush-max-age-ms=200".into(),
                 short_session_flag(),
             ])
             .collect(),

@@ -10,8 +10,8 @@ use deltalake::arrow::datatypes::{Int64Type, Schema};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::{DataType, StructField, StructType};
 use deltalake::protocol::SaveMode;
+use lakehouse_event::{Batch, Record};
 use lakehouse_event::{EnrichedEvent, UTM_FIELDS};
-use lakehouse_kafka::{Batch, Record};
 use lakehouse_lake::{
     AsOf, EventsWriter, LakeLocation, RestoreOptions, SchemaError, WriterOptions, add_missing_columns,
     events_schema, open_at, open_table, query, restore, to_record_batch, to_records, verify,
@@ -52,7 +52,7 @@ fn as_read(records: Vec<Record>) -> impl Iterator<Item = (i32, i64, EnrichedEven
 fn batch_of(records: Vec<Record>) -> Batch {
     let mut batch = Batch::new("t");
     for record in records {
-        batch.push(record, 1);
+        batch.push(record);
     }
     batch
 }

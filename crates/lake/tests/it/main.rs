@@ -13,7 +13,7 @@ mod writer;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::datatypes::Int64Type;
 use lakehouse_event::EnrichedEvent;
-use lakehouse_kafka::{Batch, Record};
+use lakehouse_event::{Batch, Record};
 use lakehouse_lake::{AsOf, EventsWriter, LakeLocation, WriterOptions, open_at, query};
 use lakehouse_testkit::{reference_event, unique};
 
@@ -69,13 +69,13 @@ pub fn batch(seed: u64, first: u64, rows: u64) -> Batch {
             partition: 0,
             offset: index as i64,
         };
-        batch.push(record, 1);
+        batch.push(record);
     }
     batch
 }
 
 /// Offers `events` (each with the partition and offset it was read at) to `writer` as the
-/// consume loop does, and returns the batch that counts them.
+/// consume loop does, and returns the batch that covers them (the writer keeps the records).
 pub fn offered(
     writer: &mut EventsWriter,
     events: impl IntoIterator<Item = (i32, i64, EnrichedEvent)>,
@@ -87,8 +87,8 @@ pub fn offered(
             partition,
             offset,
         };
-        let held = writer.offer(&record);
-        batch.keep(partition, offset, record.event.received_at, held);
+        writer.offer(&record);
+        batch.cover(partition, offset);
     }
     batch
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use lakehouse_kafka::{Batch, Record};
+use lakehouse_event::{Batch, Record};
 use lakehouse_lake::{
     AsOf, OptimizeOptions, Stage, WriterOptions, event_id_counts, first_appearances, log_entry, open_at,
     optimize,
@@ -102,14 +102,11 @@ fn read_from(partition: i32, seed: u64, first: u64, rows: u64) -> Batch {
     let mut batch = Batch::new("t");
     for index in first..first + rows {
         let event = reference_event(seed, index);
-        batch.push(
-            Record {
-                event,
-                partition,
-                offset: index as i64,
-            },
-            1,
-        );
+        batch.push(Record {
+            event,
+            partition,
+            offset: index as i64,
+        });
     }
     batch
 }
