@@ -1,8 +1,8 @@
 # Installers of the tools only the tests use: the Python deltalake reader, the README's readers
 # (polars, pandas, DuckDB, DataFusion), the deployment validators (Helm SDK, kubernetes-validate,
-# python-hcl2), checkov, the SDK's browser and Node, and Prometheus with promtool. `scripts/test` installs them (`scripts/stack tools`); the run command
-# does not. Each returns at once when installed. Sourced by
-# scripts/stack, after install.sh.
+# python-hcl2), checkov, the SDK's browser and Node, and Prometheus with promtool. `scripts/test`
+# installs them (`scripts/stack tools`); the run command does not. Each returns at once when
+# installed. Sourced by scripts/stack, after install.sh.
 
 install_pydeltalake() {
   if [ -x "$PYDELTA_VENV/bin/python" ] && "$PYDELTA_VENV/bin/python" -c 'import deltalake' 2>/dev/null; then return; fi
