@@ -27,6 +27,7 @@ print_env() {
   export_line LAKE_URI "${LAKE_URI:-file://$ROOT/data/lake}"
   export_line API_KEYS "${API_KEYS:-local:local-dev-key}"
   export_line LAKEHOUSE_PYTHON "$PYDELTA_VENV/bin/python"
+  export_line LAKEHOUSE_READERS_PYTHON "$READERS_VENV/bin/python"
   export_line LAKEHOUSE_DEPLOY_PYTHON "$DEPLOY_VENV/bin/python"
   export_line LAKEHOUSE_CHECKOV "$CHECKOV_VENV/bin/checkov"
   export_line LAKEHOUSE_PROMETHEUS "$PROMETHEUS_DIR/usr/bin/prometheus"

@@ -49,6 +49,11 @@ DEPLOY_VENV=$CACHE/deploy-tools-$(sha256sum "$DEPLOY_REQUIREMENTS" | cut -c1-12)
 # checkov apart: its fork of python-hcl2 installs a module of the same name over it.
 CHECKOV_REQUIREMENTS=$ROOT/scripts/validate/requirements-checkov.txt
 CHECKOV_VENV=$CACHE/checkov-$(sha256sum "$CHECKOV_REQUIREMENTS" | cut -c1-12)
+# The readers of the README's "Reading the lake" recipes (deltalake, polars, pandas, DuckDB,
+# DataFusion), which crates/e2e/tests/readers.rs runs; pinned in scripts/readers/requirements.txt,
+# and a new venv whenever that file changes.
+READERS_REQUIREMENTS=$ROOT/scripts/readers/requirements.txt
+READERS_VENV=$CACHE/readers-$(sha256sum "$READERS_REQUIREMENTS" | cut -c1-12)
 # Prometheus and promtool (the alert rules' unit tests and the live alert test), from Debian's
 # `prometheus` package unpacked into the cache rather than installed: installing it would start a
 # system Prometheus on :9090 beside every other stack on the machine.

@@ -1,8 +1,8 @@
-# Installers of the tools only the tests use: the Python deltalake reader, the deployment
-# validators (Helm SDK, kubernetes-validate, python-hcl2), checkov, the SDK's browser and Node, and
-# Prometheus with promtool. `scripts/test` installs them (`scripts/stack tools`); the run command
-# does not. Each returns at once when installed. Sourced by
-# scripts/stack, after install.sh.
+# Installers of the tools only the tests use: the Python deltalake reader, the README's readers
+# (polars, pandas, DuckDB, DataFusion), the deployment validators (Helm SDK, kubernetes-validate,
+# python-hcl2), checkov, the SDK's browser and Node, and Prometheus with promtool. `scripts/test`
+# installs them (`scripts/stack tools`); the run command does not. Each returns at once when
+# installed. Sourced by scripts/stack, after install.sh.
 
 install_pydeltalake() {
   if [ -x "$PYDELTA_VENV/bin/python" ] && "$PYDELTA_VENV/bin/python" -c 'import deltalake' 2>/dev/null; then return; fi
@@ -54,6 +54,7 @@ install_prometheus() {
 install_test_tools() {
   mkdir -p "$CACHE"
   install_pydeltalake
+  install_venv "$READERS_VENV" "$READERS_REQUIREMENTS"
   install_venv "$DEPLOY_VENV" "$DEPLOY_REQUIREMENTS"
   install_venv "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS"
   install_browser_tools

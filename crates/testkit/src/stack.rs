@@ -157,6 +157,7 @@ mod tests {
             "AWS_REGION",
             "LAKE_BUCKET",
             "LAKEHOUSE_PYTHON",
+            "LAKEHOUSE_READERS_PYTHON",
             "LAKEHOUSE_DEPLOY_PYTHON",
             "LAKEHOUSE_CHECKOV",
         ] {
