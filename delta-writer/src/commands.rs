@@ -220,7 +220,7 @@ pub async fn execute(config: &WriterConfig, command: &Command) -> anyhow::Result
             let audit = config.audit_log()?;
             let to = args.location(lake);
             let action = Action::new(
-                config.actor(),
+                config.actor.name(),
                 "lake.backup",
                 json!({"from": lake.uri, "to": to.uri, "verify": args.verify}),
             );

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lakehouse_kafka::{Batch, Record};
+use lakehouse_event::{Batch, Record};
 use lakehouse_lake::{EventsWriter, LakeLocation, WriterOptions};
 use lakehouse_testkit::{reference_event, unique, wait_until};
 use tokio::process::{Child, Command};
@@ -51,7 +51,7 @@ impl BigLake {
                     partition: 0,
                     offset: index as i64,
                 };
-                batch.push(record, 1);
+                batch.push(record);
             }
             writer.write(&batch).await.expect("a commit");
         }
