@@ -1,7 +1,10 @@
 //! Bar charts as inline SVG, drawn on the server: columns over time (rows per day), horizontal
 //! bars (events per type), both also for any numbers (a query's result, negatives below a zero
 //! line), and columns up and down (rows added and removed per day). Labels are escaped like every
-//! other value; a hover shows each bar's exact number.
+//! other value; a hover shows each bar's exact number, and columns, which have no axis, name
+//! their highest in the caption.
+
+use std::cmp::Ordering;
 
 use maud::{Markup, html};
 
@@ -114,9 +117,29 @@ fn draw_columns(caption: &str, points: &[Point<'_>], note: Option<&str>) -> Mark
                     (layout.label(index, point.label))
                 }
             }
-            figcaption { (caption) @if let Some(note) = note { (note) } }
+            figcaption {
+                (caption) @if let Some(note) = note { (note) }
+                @if let Some(highest) = extreme(points, Ordering::Greater) { " · highest " (highest.text) }
+                @if let Some(lowest) = extreme(points, Ordering::Less).filter(|p| p.value < 0.0) { " · lowest " (lowest.text) }
+            }
         }
     }
+}
+
+/// The highest (`Greater`) or lowest (`Less`) column, whose number in the caption gives the
+/// columns a scale without an axis.
+fn extreme<'p>(points: &'p [Point<'_>], which: Ordering) -> Option<&'p Point<'p>> {
+    points
+        .iter()
+        .filter(|point| point.value.is_finite())
+        .max_by(|a, b| {
+            let order = a.value.total_cmp(&b.value);
+            if which == Ordering::Less {
+                order.reverse()
+            } else {
+                order
+            }
+        })
 }
 
 fn draw_bars(caption: &str, points: &[Point<'_>], note: Option<&str>) -> Markup {
@@ -242,7 +265,7 @@ mod tests {
         let svg = columns("rows per day", &points, 30).into_string();
         assert_eq!(svg.matches("<rect").count(), 30);
         assert!(svg.contains("day-100: 100") && !svg.contains("day-70:"), "{svg}");
-        assert!(svg.contains("(the last 30)"));
+        assert!(svg.contains("(the last 30) · highest 100"), "{svg}");
     }
 
     #[test]
@@ -254,6 +277,7 @@ mod tests {
         assert!(svg.contains(r#"y="0.0" width="288.0" height="135.0""#), "{svg}");
         assert!(svg.contains(r#"y="135.0" width="288.0" height="45.0""#), "{svg}");
         assert!(svg.contains("down: -10"), "{svg}");
+        assert!(svg.contains("change · highest 30 · lowest -10"), "{svg}");
     }
 
     #[test]

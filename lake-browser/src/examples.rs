@@ -26,7 +26,7 @@ pub const EXAMPLES: [Example; 6] = [
     Example {
         name: "revenue",
         title: "Conversions and revenue per day",
-        sql: "SELECT event_date, count(*) AS conversions, sum(value) AS revenue\nFROM events\nWHERE event_type = 'conversion'\nGROUP BY event_date\nORDER BY event_date",
+        sql: "SELECT event_date, count(*) AS conversions, round(sum(value), 2) AS revenue\nFROM events\nWHERE event_type = 'conversion'\nGROUP BY event_date\nORDER BY event_date",
     },
     Example {
         name: "funnel",

@@ -119,7 +119,7 @@ mod tests {
             ("events", Arc::new(Int64Array::from(vec![Some(5), None]))),
             ("revenue", Arc::new(Float64Array::from(vec![12.5, -3.0]))),
         ]);
-        let html = charts(&result.schema(), &[result.clone()])
+        let html = charts(&result.schema(), std::slice::from_ref(&result))
             .expect("a chart")
             .into_string();
         assert_eq!(html.matches("<svg").count(), 2, "{html}");
@@ -145,7 +145,10 @@ mod tests {
         ] {
             let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
             let result = batch(columns);
-            assert!(charts(&result.schema(), &[result.clone()]).is_none(), "{names:?}");
+            assert!(
+                charts(&result.schema(), std::slice::from_ref(&result)).is_none(),
+                "{names:?}"
+            );
         }
         let empty = Schema::new(vec![
             Field::new("a", DataType::Utf8, true),
@@ -161,7 +164,7 @@ mod tests {
             ("label", Arc::new(StringArray::from(labels))),
             ("n", Arc::new(Int64Array::from((0..250).collect::<Vec<i64>>()))),
         ]);
-        let html = charts(&result.schema(), &[result.clone()])
+        let html = charts(&result.schema(), std::slice::from_ref(&result))
             .expect("a chart")
             .into_string();
         assert_eq!(
