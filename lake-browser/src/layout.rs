@@ -68,6 +68,42 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// Any number as a chart writes it: whole ones grouped like [`count`] (`-1 234`), others with at
+/// most two decimals (`12.5`, `0.33`).
+pub fn number(value: f64) -> String {
+    let rounded = (value.abs() * 100.0).round() / 100.0;
+    let sign = if value < 0.0 && rounded > 0.0 { "-" } else { "" };
+    if rounded.fract() == 0.0 && rounded < 1e15 {
+        return format!("{sign}{}", count(rounded as u64));
+    }
+    let text = format!("{rounded:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let whole = whole.parse().map_or_else(|_| whole.to_string(), count);
+    if fraction.is_empty() {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{fraction}")
+    }
+}
+
+/// How long before `now` something happened, to the unit that matters: `42 s ago`, `7 min ago`,
+/// `5 h 12 min ago`, `3 days ago`; a time after `now` (another machine's clock) says so.
+pub fn age(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - at).num_seconds();
+    let span = match seconds.unsigned_abs() {
+        s if s < 90 => format!("{s} s"),
+        s if s < 90 * 60 => format!("{} min", s / 60),
+        s if s < 48 * 3600 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s => format!("{} days", s / 86_400),
+    };
+    if seconds < 0 {
+        format!("{span} ahead of this clock")
+    } else {
+        format!("{span} ago")
+    }
+}
+
 /// `12.3 MiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -110,6 +146,24 @@ mod tests {
         assert_eq!(count(1_234_567), "1\u{202f}234\u{202f}567");
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+        assert_eq!(number(1_234.0), "1\u{202f}234");
+        assert_eq!(number(-1_234.5), "-1\u{202f}234.5");
+        assert_eq!(number(0.333), "0.33");
+        assert_eq!(number(2.999), "3");
+        assert_eq!(number(-0.004), "0");
+    }
+
+    #[test]
+    fn ages_use_the_unit_that_matters() {
+        let now = Utc::now();
+        let ago = |seconds: i64| age(now - chrono::Duration::seconds(seconds), now);
+        assert_eq!(ago(0), "0 s ago");
+        assert_eq!(ago(89), "89 s ago");
+        assert_eq!(ago(90), "1 min ago");
+        assert_eq!(ago(3 * 3600 + 12 * 60 + 5), "3 h 12 min ago");
+        assert_eq!(ago(47 * 3600), "47 h 0 min ago");
+        assert_eq!(ago(36 * 86_400 + 5), "36 days ago");
+        assert_eq!(ago(-5), "5 s ahead of this clock");
     }
 
     #[test]

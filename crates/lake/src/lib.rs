@@ -62,7 +62,9 @@ pub use query::{OutputFormat, event_id_counts, query, render, session};
 pub use read_only::{QueryAnswer, QueryRefused};
 pub use restore::{RESTORE_WINDOW_HOURS, RestoreOptions, Restored, restore};
 pub use schema::{PARTITION_COLUMN, RowError, events_schema, to_record_batch, to_records};
-pub use stats::{Column, PartitionStats, SMALL_FILE_BYTES, TableStats, events_per_type, table_stats};
+pub use stats::{
+    Column, PartitionStats, SMALL_FILE_BYTES, TableStats, events_per_type, newest_received_at, table_stats,
+};
 pub use time_travel::{AsOf, NoTable, open_at};
 pub use vacuum::{VacuumError, VacuumOptions, Vacuumed, vacuum};
 pub use verify::{BadFile, Verified, verify};

@@ -21,6 +21,8 @@ use crate::error::fold_into_lake_error;
 
 /// The partition column.
 pub const PARTITION_COLUMN: &str = "event_date";
+/// When the API received the event: the arrival time that freshness and deduplication go by.
+pub const RECEIVED_AT: &str = "received_at";
 
 fn utc_micros() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -39,7 +41,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("timestamp", utc_micros(), false),
         Field::new("timestamp_clamped", DataType::Boolean, false),
         Field::new("sent_at", utc_micros(), true),
-        Field::new("received_at", utc_micros(), false),
+        Field::new(RECEIVED_AT, utc_micros(), false),
         text("url", true),
         text("host", true),
         text("path", true),

@@ -1,22 +1,24 @@
 //! What a version of the table holds, read from its log rather than its data where the log knows:
 //! files, bytes and rows (Delta records each file's row count), per `event_date` partition; the
-//! schema; the last checkpoint and the commits a reader replays since it; and, from the data, how
-//! many events of each type. The lake browser shows them; the delta-writer reports the shape that
+//! schema; the last checkpoint and the commits a reader replays since it; the newest arrival
+//! (`received_at`, from the files' statistics); and, from the data, how many events of each type. The lake browser shows them; the delta-writer reports the shape that
 //! decides read cost (files, small files, commits since the checkpoint) as metrics for the alerts.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Int64Type};
+use deltalake::kernel::LogicalFileView;
 use deltalake::table::config::TablePropertiesExt;
 use serde::Serialize;
 
 use crate::checkpoint::last_checkpoint;
 use crate::error::LakeError;
 use crate::query::query;
-use crate::schema::PARTITION_COLUMN;
+use crate::schema::{PARTITION_COLUMN, RECEIVED_AT};
 
 /// A data file below this size counts as small: opening one costs more than reading it, many of
 /// them slow every reader down, and `optimize` exists to merge them.
@@ -53,6 +55,8 @@ pub struct TableStats {
     pub rows: u64,
     /// Files whose add action carries no row count (none that this project's writer wrote).
     pub files_without_row_count: usize,
+    /// The newest `received_at` of any row (see [`newest_received_at`]); `None` for an empty table.
+    pub newest_received_at: Option<DateTime<Utc>>,
     /// The newest checkpoint of the table (which may be newer than `version`).
     pub last_checkpoint: Option<u64>,
     /// Commits a reader replays on top of the newest checkpoint (or from the start).
@@ -70,7 +74,9 @@ pub async fn table_stats(table: &DeltaTable) -> Result<TableStats, LakeError> {
     let snapshot = table.snapshot()?;
     let mut partitions: BTreeMap<String, PartitionStats> = BTreeMap::new();
     let mut without_count = 0;
+    let mut newest_received_at = None;
     for file in snapshot.log_data().iter() {
+        newest_received_at = newest_received_at.max(max_received_at(&file));
         let event_date = file
             .partition_values_map()
             .get(PARTITION_COLUMN)
@@ -111,6 +117,7 @@ pub async fn table_stats(table: &DeltaTable) -> Result<TableStats, LakeError> {
         bytes: partitions.iter().map(|p| p.bytes).sum(),
         rows: partitions.iter().map(|p| p.rows).sum(),
         files_without_row_count: without_count,
+        newest_received_at,
         last_checkpoint,
         commits_since_checkpoint: version.saturating_sub(last_checkpoint.unwrap_or(0)),
         checkpoint_interval: snapshot.table_config().checkpoint_interval().get(),
@@ -118,6 +125,26 @@ pub async fn table_stats(table: &DeltaTable) -> Result<TableStats, LakeError> {
         schema,
         partitions,
     })
+}
+
+/// The newest arrival (`received_at`) in the table's loaded version, from the files' maximum
+/// statistics (Delta keeps them to the millisecond, rounded up), so no data is read.
+pub fn newest_received_at(table: &DeltaTable) -> Result<Option<DateTime<Utc>>, LakeError> {
+    let snapshot = table.snapshot()?;
+    Ok(snapshot
+        .log_data()
+        .iter()
+        .filter_map(|file| max_received_at(&file))
+        .max())
+}
+
+/// The file's maximum `received_at`, from its statistics.
+fn max_received_at(file: &LogicalFileView) -> Option<DateTime<Utc>> {
+    let stats: serde_json::Value = serde_json::from_str(&file.stats()?).ok()?;
+    let max = stats["maxValues"][RECEIVED_AT].as_str()?;
+    DateTime::parse_from_rfc3339(max)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// How many events of each type the loaded version holds, most frequent first.

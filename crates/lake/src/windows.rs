@@ -23,26 +23,10 @@ use crate::error::LakeError;
 use crate::log::LogEntry;
 use crate::query::query;
 use crate::schema::parse_event_id;
+use crate::stats::newest_received_at;
 
 /// An event's arrival as the window needs it: its partition, when it arrived, its id.
 type Arrival = (i32, DateTime<Utc>, Uuid);
-
-/// The newest arrival (`received_at`) in the table, from the files' statistics.
-pub(crate) fn newest_arrival(table: &DeltaTable) -> Result<Option<DateTime<Utc>>, LakeError> {
-    let snapshot = table.snapshot()?;
-    let newest = snapshot
-        .log_data()
-        .iter()
-        .filter_map(|file| {
-            let stats: serde_json::Value = serde_json::from_str(&file.stats()?).ok()?;
-            let max = stats["maxValues"]["received_at"].as_str()?;
-            DateTime::parse_from_rfc3339(max)
-                .ok()
-                .map(|t| t.with_timezone(&Utc))
-        })
-        .max();
-    Ok(newest)
-}
 
 /// Replaces the windows of `partitions` with the ids the table holds for them within the
 /// window before its newest arrival. Files whose newest arrival is older are not read.
@@ -56,7 +40,7 @@ pub(crate) async fn load(
     }
     let mut found: BTreeMap<i32, Vec<(DateTime<Utc>, Uuid)>> =
         partitions.iter().map(|&p| (p, Vec::new())).collect();
-    let newest = newest_arrival(table)?;
+    let newest = newest_received_at(table)?;
     if let Some(newest) = newest {
         let cutoff = (newest - dedup.window()).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let list = partitions

@@ -1,6 +1,7 @@
-//! The overview of a version (the latest, or any by number or time): where the table is, its
-//! rows, files, bytes, small files and last checkpoint, rows per day and events per type as
-//! charts, the partitions and the schema.
+//! The overview of a version (the latest, or any by number or time): where the table is, how
+//! fresh it is (its newest `received_at` and its commit, with their ages), its rows, files, bytes,
+//! small files and last checkpoint, rows per day and events per type as charts, the partitions
+//! and the schema.
 
 use axum::extract::{Query, State};
 use lakehouse_lake::{events_per_type, table_stats, version_changes};
@@ -8,7 +9,7 @@ use maud::{Markup, html};
 
 use crate::chart;
 use crate::error::PageError;
-use crate::layout::{Nav, bytes, count, page, query_string, time};
+use crate::layout::{Nav, age, bytes, count, page, query_string, time};
 use crate::selection::{Params, as_of, open};
 use crate::state::AppState;
 
@@ -28,6 +29,7 @@ pub async fn overview(
         version_changes(table, opened.version, 1),
     )?;
     let commit = commit.into_iter().next().unwrap_or_default();
+    let now = chrono::Utc::now();
     let version = opened.version;
     let per_day: Vec<(String, u64)> = stats
         .partitions
@@ -45,7 +47,7 @@ pub async fn overview(
             p {
                 "Version " strong #version { (version) } " of " (opened.latest)
                 @if version == opened.latest { " (the latest)" }
-                ", committed " (time(commit.timestamp)) " by " code { (commit.operation) }
+                ", committed by " code { (commit.operation) }
             }
             form method="get" action="/" {
                 label { "Version " input type="number" name="version" min="0" max=(opened.latest) value=(version); }
@@ -61,6 +63,23 @@ pub async fn overview(
                     " · "
                     a href={"/restore?" (query_string(&[("version", version.to_string())]))} { "Preview a restore to it" }
                 }
+            }
+        }
+        p.freshness #freshness {
+            @match stats.newest_received_at {
+                Some(at) => {
+                    "Newest event received " time #newest-received datetime=(at.to_rfc3339()) { (time(Some(at))) }
+                    " (" span #received-age { (age(at, now)) } ")"
+                }
+                None => span #newest-received { "No events yet" },
+            }
+            " · " @if version == opened.latest { "last commit " } @else { "this version committed " }
+            @match commit.timestamp {
+                Some(at) => {
+                    time #commit-time datetime=(at.to_rfc3339()) { (time(Some(at))) }
+                    " (" span #commit-age { (age(at, now)) } ")"
+                }
+                None => "at an unknown time",
             }
         }
         dl.cards {

@@ -1,7 +1,8 @@
 //! The SQL console: one read-only query over `events` at the latest version, a chosen version or
 //! as of a time, run by the state's query executor (anything else is refused with its reason, and
 //! so is a query over its time or memory, or beyond the slots); results as a table up to the row
-//! limit, or downloaded as CSV or JSON lines.
+//! limit, charted when they have the shape of a chart, or downloaded as CSV or JSON lines. Links
+//! put an example query in the box (`?example=NAME`) without running it.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,24 +13,40 @@ use lakehouse_lake::{MIB, OutputFormat, QueryAnswer, render};
 use maud::{Markup, html};
 
 use crate::error::PageError;
+use crate::examples::{EXAMPLES, example};
 use crate::layout::{Nav, count, page, query_string};
+use crate::result_chart;
 use crate::selection::{Params, as_of, open, param};
 use crate::state::AppState;
 
-/// What the console holds before anything is typed.
-pub const EXAMPLE: &str =
-    "SELECT event_type, count(*) AS events FROM events GROUP BY event_type ORDER BY events DESC";
-
 pub async fn console(State(state): State<AppState>, Query(params): Query<Params>) -> Response {
     let sql = param(&params, "q").map(str::to_string);
-    let outcome = match &sql {
-        None => Ok(None),
-        Some(sql) => run(&state, &params, sql, state.settings.page_rows)
+    let chosen = param(&params, "example").map(|name| {
+        example(name).ok_or_else(|| {
+            let names: Vec<&str> = EXAMPLES.iter().map(|example| example.name).collect();
+            PageError::BadRequest(format!(
+                "there is no example {name:?}: there are {}",
+                names.join(", ")
+            ))
+        })
+    });
+    let outcome = match (&sql, chosen) {
+        (Some(sql), _) => run(&state, &params, sql, state.settings.page_rows)
             .await
-            .map(Some),
+            .map(|answer| (Some(answer), None)),
+        (None, Some(chosen)) => chosen.map(|example| (None, Some(example))),
+        (None, None) => Ok((None, None)),
     };
     let status = outcome.as_ref().err().map_or(StatusCode::OK, PageError::status);
-    let shown = sql.as_deref().unwrap_or(EXAMPLE);
+    let shown = match (&sql, &outcome) {
+        (Some(sql), _) => sql.as_str(),
+        (None, Ok((_, Some(example)))) => example.sql,
+        _ => EXAMPLES[0].sql,
+    };
+    let at: Vec<(&str, String)> = ["version", "as_of"]
+        .into_iter()
+        .filter_map(|key| param(&params, key).map(|value| (key, value.to_string())))
+        .collect();
     let limits = state.queries.options();
     let body = html! {
         h1 { "SQL" }
@@ -41,6 +58,13 @@ pub async fn console(State(state): State<AppState>, Query(params): Query<Params>
                 button type="submit" { "Run" }
             }
         }
+        p.examples #examples {
+            "Examples: "
+            @for (index, example) in EXAMPLES.iter().enumerate() {
+                @if index > 0 { " · " }
+                a href={"/sql?" (query_string(&[[("example", example.name.to_string())].as_slice(), &at].concat()))} { (example.title) }
+            }
+        }
         p.hint {
             "One read-only query over " code { "events" } " (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE); at most "
             (count(state.settings.page_rows as u64)) " rows shown; stopped "
@@ -49,8 +73,8 @@ pub async fn console(State(state): State<AppState>, Query(params): Query<Params>
         }
         @match &outcome {
             Err(error) => p.error #error { (error.to_string()) },
-            Ok(Some((version, answer))) => (results(&params, shown, *version, answer, state.settings.download_rows)),
-            Ok(None) => {},
+            Ok((Some((version, answer)), _)) => (results(&params, shown, *version, answer, state.settings.download_rows)),
+            Ok((None, _)) => {},
         }
     };
     (status, page("SQL", Nav::Sql, body)).into_response()
@@ -121,6 +145,7 @@ fn results(params: &Params, sql: &str, version: u64, answer: &QueryAnswer, downl
             a #csv href=(download("csv")) { "CSV" } " "
             a #json href=(download("json")) { "JSON" }
         }
+        @if let Some(charts) = result_chart::charts(&answer.schema, &answer.batches) { (charts) }
         div.scroll {
             table #results {
                 thead { tr { @for field in answer.schema.fields() { th { (field.name()) } } } }

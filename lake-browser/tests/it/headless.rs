@@ -1,11 +1,12 @@
 //! The lake browser in a real headless Chromium (Debian's, through chromedriver), against a table
-//! with three versions on the stack's S3 store, as a person would use it: the overview, history
-//! followed to an older version and its row count, a SQL query typed into the console as of that
-//! version, the diff since, and a page holding an event whose title is markup with a script
-//! handler, which must show as text with no element made and no dialog opened.
+//! with three versions on the stack's S3 store, as a person would use it: the overview and its
+//! freshness, history followed to an older version and its row count, a SQL query typed into the
+//! console as of that version, an example query chosen, run and charted, the diff since, and a
+//! page holding an event whose title is markup with a script handler, which must show as text
+//! with no element made and no dialog opened.
 //!
-//! With `LAKE_BROWSER_SCREENSHOTS=<dir>` the overview and the diff page are saved there as PNGs
-//! (the README's pictures come from `LAKE_BROWSER_SCREENSHOTS=docs/images`).
+//! With `LAKE_BROWSER_SCREENSHOTS=<dir>` the overview, the charted example and the diff page are
+//! saved there as PNGs (the README's pictures come from `LAKE_BROWSER_SCREENSHOTS=docs/images`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -87,6 +88,12 @@ async fn a_person_browses_versions_queries_and_diffs_in_chromium() {
     assert_eq!(number(&browser, "#rows").await, ROWS[2]);
     assert_eq!(number(&browser, "#version").await, 3);
     assert!(browser.title().await.expect("a title").contains("Version 3"));
+    let freshness = browser.find("#freshness").await.expect("the freshness line");
+    let freshness = browser.text(&freshness).await.expect("its text");
+    assert!(
+        freshness.starts_with("Newest event received 2026-") && freshness.contains("last commit"),
+        "{freshness}"
+    );
     screenshot(&browser, "lake-browser-overview.png").await;
 
     // History, then version 1 from it: its row count.
@@ -112,6 +119,33 @@ async fn a_person_browses_versions_queries_and_diffs_in_chromium() {
     click(&browser, "form.console button[type=submit]").await;
     assert_eq!(number(&browser, "#at-version").await, 1);
     assert_eq!(number(&browser, "#results tbody td").await, ROWS[0]);
+
+    // An example from the console's list: it fills the box, runs, and its result is charted.
+    browser.goto(&format!("{base}/sql")).await.expect("the console");
+    click(&browser, "#examples a[href='/sql?example=per-day']").await;
+    wait_until("the example's page", Duration::from_secs(20), || async {
+        let url = browser.current_url().await.map_err(|e| e.to_string())?;
+        url.ends_with("example=per-day").then_some(()).ok_or(url)
+    })
+    .await;
+    let query = browser
+        .execute("return document.querySelector('textarea[name=q]').value;", vec![])
+        .await
+        .expect("the query box");
+    assert!(
+        query
+            .as_str()
+            .is_some_and(|sql| sql.contains("count(DISTINCT session_id)")),
+        "the box holds the example: {query}"
+    );
+    click(&browser, "form.console button[type=submit]").await;
+    assert!(number(&browser, "#row-count").await > 0);
+    let charts = browser
+        .find_all("#result-charts figure svg")
+        .await
+        .expect("the result's charts");
+    assert_eq!(charts.len(), 2, "events and sessions per day");
+    screenshot(&browser, "lake-browser-sql-chart.png").await;
 
     // What changed since version 1: the diff.
     browser

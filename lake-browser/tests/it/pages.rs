@@ -1,14 +1,17 @@
 //! Every page and every refusal through the router (no server), on a table with three versions:
-//! what each page shows, bad versions and parameters, SQL that is not read-only, the token, the
-//! loopback-only rule, cross-site posts, escaping of what strangers wrote, the security headers,
-//! and a restore previewed, refused and performed.
+//! what each page shows (the overview's freshness, a query's chart, the console's examples), bad
+//! versions and parameters, SQL that is not read-only, the token, the loopback-only rule,
+//! cross-site posts, escaping of what strangers wrote, the security headers, and a restore
+//! previewed, refused and performed.
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
+use chrono::{DateTime, Utc};
 use lakehouse_lake::{AsOf, history, open_at};
-use lakehouse_lake_browser::{AppState, COOKIE, Settings, app};
+use lakehouse_lake_browser::{AppState, COOKIE, EXAMPLES, Settings, age, app};
 use lakehouse_telemetry::{Health, Secret};
+use lakehouse_testkit::reference_event;
 use tower::ServiceExt;
 
 use crate::{HOSTILE_TITLE, HOSTILE_TYPE, LocalLake, ROWS};
@@ -128,6 +131,207 @@ async fn overview_history_and_diff_show_each_version() {
     );
     let default = get(&router, "/diff").await;
     assert!(text_of(&default.body, "summary").contains("From version 2 to version 3"));
+}
+
+/// How the pages write a time.
+fn written(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_says_how_fresh_each_version_is() {
+    let lake = LocalLake::new().await;
+    let router = router(&lake, Settings::default());
+    let table = open_at(&lake.location, &AsOf::default())
+        .await
+        .expect("the table");
+    let commits = history(&table, None).await.expect("the history");
+    // The events of write_versions: rows 0..100 in version 1, 0..180 by version 3.
+    let newest_of = |rows: u64| {
+        (0..rows)
+            .map(|index| reference_event(9, index).received_at)
+            .max()
+            .expect("rows")
+    };
+
+    for (version, rows, commit, says) in [
+        (3, ROWS[2], &commits[0], "last commit"),
+        (1, ROWS[0], &commits[2], "this version committed"),
+    ] {
+        assert_eq!(commit.version, version);
+        let before = Utc::now();
+        let page = get(&router, &format!("/?version={version}")).await;
+        let after = Utc::now();
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let newest = newest_of(rows);
+        assert_eq!(
+            text_of(&page.body, "newest-received"),
+            written(newest),
+            "version {version}"
+        );
+        let received_age = text_of(&page.body, "received-age");
+        assert!(
+            [age(newest, before), age(newest, after)].contains(&received_age),
+            "version {version}: {received_age}"
+        );
+        let committed = commit.timestamp.expect("a commit time");
+        assert_eq!(text_of(&page.body, "commit-time"), written(committed));
+        let commit_age = text_of(&page.body, "commit-age");
+        assert!(
+            [age(committed, before), age(committed, after)].contains(&commit_age),
+            "version {version}: {commit_age}"
+        );
+        assert!(
+            page.body.contains(&format!("{says} <time id=\"commit-time\"")),
+            "{}",
+            page.body
+        );
+    }
+    assert_ne!(
+        newest_of(ROWS[0]),
+        newest_of(ROWS[2]),
+        "the versions differ in their newest event, so the test tells them apart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_with_a_label_and_numbers_is_charted() {
+    let lake = LocalLake::new().await;
+    let router = router(&lake, Settings::default());
+    let sql = |sql: &str| format!("/sql?q={}", encode(sql));
+
+    let per_type = get(
+        &router,
+        &sql("SELECT event_type, count(*) AS events FROM events GROUP BY event_type ORDER BY events DESC"),
+    )
+    .await;
+    assert_eq!(per_type.status, StatusCode::OK, "{}", per_type.body);
+    assert!(
+        per_type.body.contains("id=\"result-charts\""),
+        "{}",
+        per_type.body
+    );
+    assert_eq!(per_type.body.matches("<svg").count(), 1);
+    assert!(per_type.body.contains("events by event_type"));
+    let chart = &per_type.body[per_type.body.find("<svg").expect("a chart")..];
+    let bars = chart[..chart.find("</svg>").expect("its end")]
+        .matches("<rect")
+        .count();
+    assert_eq!(
+        bars as u64,
+        digits(&text_of(&per_type.body, "row-count")),
+        "a bar per row"
+    );
+
+    let two = get(
+        &router,
+        &sql("SELECT event_date, count(*) AS events, sum(value) AS revenue FROM events GROUP BY event_date"),
+    )
+    .await;
+    assert_eq!(two.body.matches("<svg").count(), 2, "a chart per numeric column");
+
+    for shapeless in [
+        "SELECT event_id, title FROM events LIMIT 5",
+        "SELECT count(*) AS n FROM events",
+        "SELECT event_type, path, count(*) AS n FROM events GROUP BY event_type, path",
+        "SELECT event_type, count(*) AS n FROM events WHERE event_type = 'none' GROUP BY event_type",
+    ] {
+        let answer = get(&router, &sql(shapeless)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{shapeless}: {}", answer.body);
+        assert!(answer.body.contains("id=\"results\""), "{shapeless}");
+        assert!(
+            !answer.body.contains("<svg") && !answer.body.contains("result-charts"),
+            "{shapeless}: {}",
+            answer.body
+        );
+    }
+}
+
+/// Text as maud writes it into a page.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_query_is_offered_and_runs() {
+    let lake = LocalLake::new().await;
+    let router = router(&lake, Settings::default());
+    let console = get(&router, "/sql?version=2").await;
+    assert!(
+        console.body.contains(&escaped(EXAMPLES[0].sql)),
+        "the box holds the first example"
+    );
+    for example in EXAMPLES {
+        assert!(
+            console
+                .body
+                .contains(&format!("href=\"/sql?example={}&amp;version=2\"", example.name)),
+            "{}: {}",
+            example.name,
+            console.body
+        );
+
+        let offered = get(&router, &format!("/sql?example={}", example.name)).await;
+        assert_eq!(offered.status, StatusCode::OK, "{}", offered.body);
+        assert!(
+            offered.body.contains(&format!(
+                "spellcheck=\"false\">{}</textarea>",
+                escaped(example.sql)
+            )),
+            "{}: {}",
+            example.name,
+            offered.body
+        );
+        assert!(!offered.body.contains("id=\"results\""), "offered, not run");
+
+        let ran = get(&router, &format!("/sql?q={}", encode(example.sql))).await;
+        assert_eq!(ran.status, StatusCode::OK, "{}: {}", example.name, ran.body);
+        assert!(
+            digits(&text_of(&ran.body, "row-count")) > 0,
+            "{}: {}",
+            example.name,
+            ran.body
+        );
+        assert_eq!(
+            ran.body.contains("id=\"result-charts\""),
+            example.name != "latest",
+            "{}: every example but the latest events is charted",
+            example.name
+        );
+    }
+    let funnel = get(
+        &router,
+        &format!(
+            "/sql/download?format=csv&q={}",
+            encode(EXAMPLES.iter().find(|e| e.name == "funnel").expect("funnel").sql)
+        ),
+    )
+    .await;
+    let steps: Vec<&str> = funnel
+        .body
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap_or_default())
+        .collect();
+    assert!(
+        !steps.is_empty()
+            && steps
+                .iter()
+                .all(|step| (1..=4).contains(&step.parse::<u64>().unwrap_or(0))),
+        "the steps read from properties are 1 to 4: {}",
+        funnel.body
+    );
+
+    let unknown = get(&router, "/sql?example=nope").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(
+        text_of(&unknown.body, "error").contains("there is no example &quot;nope&quot;: there are per-type"),
+        "{}",
+        unknown.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

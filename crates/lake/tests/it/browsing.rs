@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, Int64Type};
+use deltalake::arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
 use lakehouse_lake::{
     AsOf, EventsWriter, OptimizeOptions, QueryExecutor, QueryOptions, QueryRefused, RestoreOptions,
     WriterOptions, diff, events_per_type, open_at, optimize, query, restore, table_stats, version_changes,
@@ -94,6 +94,18 @@ async fn statistics_changes_and_diffs_of_versions() {
     );
     assert!(stats.files >= 2 && stats.small_files == stats.files, "{stats:?}");
     assert_eq!(stats.partition_columns, ["event_date"]);
+    let newest = query(&second, "SELECT max(received_at) FROM events")
+        .await
+        .expect("the newest arrival");
+    let newest = newest[0]
+        .column(0)
+        .as_primitive::<TimestampMicrosecondType>()
+        .value(0);
+    assert_eq!(
+        stats.newest_received_at.map(|at| at.timestamp_micros()),
+        Some(newest),
+        "the statistics' newest arrival is the data's (whole milliseconds)"
+    );
     assert_eq!(
         stats.schema.len(),
         32,
