@@ -2,111 +2,20 @@
 //! Kafka, and each lands exactly once in PostgreSQL (stream-processor) and in the Delta table
 //! (delta-writer), on S3 and on a local folder.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use clap::Parser;
-use lakehouse_api::ApiConfig;
-use lakehouse_delta_writer::WriterConfig;
+use common::Pipeline;
 use lakehouse_e2e::lake::Lake;
 use lakehouse_lake::LakeLocation;
-use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, unique, wait_until};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const API_KEY: &str = "e2e-secret-key";
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// The three services of the pipeline, running in this process on the test's own topic, database
-/// and lake.
-struct Pipeline {
-    api_url: String,
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Pipeline {
-    async fn start(stack: &Stack, topic: &TestTopic, database: &TempDatabase, lake: &[String]) -> Self {
-        let shutdown = CancellationToken::new();
-        let kafka = topic.flags(stack);
-        let args = |binary: &str, own: &[String]| -> Vec<String> {
-            std::iter::once(binary.to_string())
-                .chain(kafka.iter().cloned())
-                .chain(own.iter().cloned())
-                .chain(["--log-format=pretty".to_string()])
-                .collect()
-        };
-
-        let api = ApiConfig::parse_from(args(
-            "api",
-            &[
-                format!("--api-keys=e2e:{API_KEY}"),
-                "--visitor-id-secret-ephemeral".into(),
-            ],
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let api_url = format!(
-            "http://{}/analytics",
-            listener.local_addr().expect("the bound address")
-        );
-
-        let processor = ProcessorConfig::parse_from(args(
-            "stream-processor",
-            &[
-                format!("--database-url={}", database.url),
-                format!("--group-id={}", unique("warehouse")),
-                "--metrics-addr=127.0.0.1:0".into(),
-                "--flush-max-age-ms=200".into(),
-            ],
-        ));
-        let mut writer_flags = vec![
-            format!("--group-id={}", unique("lake")),
-            "--metrics-addr=127.0.0.1:0".into(),
-            "--flush-max-age-ms=500".into(),
-        ];
-        writer_flags.extend(lake.iter().cloned());
-        let writer = WriterConfig::parse_from(args("delta-writer", &writer_flags));
-
-        let tasks = vec![
-            tokio::spawn(lakehouse_api::serve(api, listener, shutdown.clone())),
-            tokio::spawn(lakehouse_stream_processor::run(processor, shutdown.clone())),
-            tokio::spawn(lakehouse_delta_writer::run(writer, shutdown.clone())),
-        ];
-        Self {
-            api_url,
-            shutdown,
-            tasks,
-        }
-    }
-
-    async fn post(&self, body: &Value) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(&self.api_url)
-            .header("x-api-key", API_KEY)
-            .json(body)
-            .send()
-            .await
-            .expect("the api answers");
-        (
-            response.status().as_u16(),
-            response.json().await.expect("a JSON answer"),
-        )
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            task.await
-                .expect("the service task did not panic")
-                .expect("the service stopped cleanly");
-        }
-    }
-}
 
 fn event(kind: &str, session: &str) -> (Uuid, Value) {
     let id = Uuid::now_v7();
@@ -207,7 +116,7 @@ async fn events_land_exactly_once_in_both_stores(stack: &Stack, lake: Lake) {
     let topic = TestTopic::create(stack, 3).await;
     let database = TempDatabase::create(stack).await;
 
-    let pipeline = Pipeline::start(stack, &topic, &database, &lake.flags()).await;
+    let pipeline = Pipeline::start(stack, &topic, &database, &lake.flags(), ("e2e", API_KEY)).await;
     let accepted = post_events(&pipeline).await;
     assert_eq!(accepted.len(), 9);
 

@@ -4,24 +4,21 @@
 //! wrote to the stack's S3 from events posted over HTTP; what each prints must match the
 //! warehouse, and DuckDB's older version what our own library reads at that version.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use clap::Parser;
+use common::Pipeline;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::datatypes::Int64Type;
-use lakehouse_api::ApiConfig;
-use lakehouse_delta_writer::WriterConfig;
 use lakehouse_e2e::lake::Lake;
 use lakehouse_lake::{AsOf, open_at, query};
-use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::stack::setting;
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, repo, unique, wait_for_rows, wait_until};
+use lakehouse_testkit::{Stack, TempDatabase, TestTopic, repo, wait_for_rows, wait_until};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 const API_KEY: &str = "readers-secret-key";
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -101,93 +98,14 @@ fn parse_printed(stdout: &str) -> Printed {
     printed
 }
 
-/// The three services of the pipeline in this process, on the test's topic, database and lake
-/// (as in `pipeline.rs`).
-struct Pipeline {
-    api_url: String,
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Pipeline {
-    async fn start(stack: &Stack, topic: &TestTopic, database: &TempDatabase, lake: &Lake) -> Self {
-        let shutdown = CancellationToken::new();
-        let kafka = topic.flags(stack);
-        let args = |binary: &str, own: Vec<String>| -> Vec<String> {
-            std::iter::once(binary.to_string())
-                .chain(kafka.iter().cloned())
-                .chain(own)
-                .chain(["--log-format=pretty".to_string()])
-                .collect()
-        };
-        let api = ApiConfig::parse_from(args(
-            "api",
-            vec![
-                format!("--api-keys=readers:{API_KEY}"),
-                "--visitor-id-secret-ephemeral".into(),
-            ],
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let api_url = format!(
-            "http://{}/analytics",
-            listener.local_addr().expect("the bound address")
-        );
-        let processor = ProcessorConfig::parse_from(args(
-            "stream-processor",
-            vec![
-                format!("--database-url={}", database.url),
-                format!("--group-id={}", unique("warehouse")),
-                "--metrics-addr=127.0.0.1:0".into(),
-                "--batch-max-wait-ms=200".into(),
-            ],
-        ));
-        let mut writer_flags = vec![
-            format!("--group-id={}", unique("lake")),
-            "--metrics-addr=127.0.0.1:0".into(),
-            "--flush-max-age-ms=500".into(),
-        ];
-        writer_flags.extend(lake.flags());
-        let writer = WriterConfig::parse_from(args("delta-writer", writer_flags));
-        let tasks = vec![
-            tokio::spawn(lakehouse_api::serve(api, listener, shutdown.clone())),
-            tokio::spawn(lakehouse_stream_processor::run(processor, shutdown.clone())),
-            tokio::spawn(lakehouse_delta_writer::run(writer, shutdown.clone())),
-        ];
-        Self {
-            api_url,
-            shutdown,
-            tasks,
-        }
-    }
-
-    /// Posts `events` as one batch; all must be accepted.
-    async fn post(&self, events: &[Value]) {
-        let response = reqwest::Client::new()
-            .post(&self.api_url)
-            .header("x-api-key", API_KEY)
-            .json(&json!({ "batch": events }))
-            .send()
-            .await
-            .expect("the api answers");
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.expect("a JSON answer");
-        assert_eq!(
-            (status, body["accepted"].as_u64()),
-            (202, Some(events.len() as u64)),
-            "{body}"
-        );
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            task.await
-                .expect("the service task did not panic")
-                .expect("the service stopped cleanly");
-        }
-    }
+/// Posts `events` as one batch; all must be accepted.
+async fn post_all(pipeline: &Pipeline, events: &[Value]) {
+    let (status, body) = pipeline.post(&json!({ "batch": events })).await;
+    assert_eq!(
+        (status, body["accepted"].as_u64()),
+        (202, Some(events.len() as u64)),
+        "{body}"
+    );
 }
 
 /// `count` events of `kind`, with `properties`.
@@ -333,9 +251,9 @@ async fn every_runnable_readme_recipe_reads_what_the_pipeline_wrote_to_s3() {
         .await
         .expect("the test database");
 
-    let pipeline = Pipeline::start(&stack, &topic, &database, &lake).await;
+    let pipeline = Pipeline::start(&stack, &topic, &database, &lake.flags(), ("readers", API_KEY)).await;
     let first = first_round();
-    pipeline.post(&first).await;
+    post_all(&pipeline, &first).await;
     let first_rows = first.len() as i64;
     wait_for_rows(&pool, first_rows).await;
     wait_until("the first round in the lake", PATIENCE, || async {
@@ -345,7 +263,7 @@ async fn every_runnable_readme_recipe_reads_what_the_pipeline_wrote_to_s3() {
     })
     .await;
     let second = second_round();
-    pipeline.post(&second).await;
+    post_all(&pipeline, &second).await;
     let total = first_rows + second.len() as i64;
     wait_for_rows(&pool, total).await;
     wait_until("both rounds in the lake", PATIENCE, || async {
