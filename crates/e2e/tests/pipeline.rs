@@ -1,6 +1,7 @@
 //! The walking skeleton, end to end on real components: events posted over HTTP to the api reach
 //! Kafka, and each lands exactly once in PostgreSQL (stream-processor) and in the Delta table
-//! (delta-writer), on S3 and on a local folder.
+//! (delta-writer), on S3 and on a local folder. The stream-processor runs as its binary (built
+//! beside the tests), the api and the delta-writer in this process.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -10,8 +11,7 @@ use lakehouse_api::ApiConfig;
 use lakehouse_delta_writer::WriterConfig;
 use lakehouse_e2e::lake::Lake;
 use lakehouse_lake::LakeLocation;
-use lakehouse_stream_processor::ProcessorConfig;
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, unique, wait_until};
+use lakehouse_testkit::{Running, Stack, TempDatabase, TestTopic, binary, unique, wait_until};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -20,12 +20,12 @@ use uuid::Uuid;
 const API_KEY: &str = "e2e-secret-key";
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// The three services of the pipeline, running in this process on the test's own topic, database
-/// and lake.
+/// The three services of the pipeline, on the test's own topic, database and lake.
 struct Pipeline {
     api_url: String,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    processor: Running,
 }
 
 impl Pipeline {
@@ -55,7 +55,7 @@ impl Pipeline {
             listener.local_addr().expect("the bound address")
         );
 
-        let processor = ProcessorConfig::parse_from(args(
+        let processor = args(
             "stream-processor",
             &[
                 format!("--database-url={}", database.url),
@@ -63,7 +63,11 @@ impl Pipeline {
                 "--metrics-addr=127.0.0.1:0".into(),
                 "--batch-max-wait-ms=200".into(),
             ],
-        ));
+        );
+        let processor = Running::spawn(
+            tokio::process::Command::new(binary("lakehouse-stream-processor")).args(&processor[1..]),
+            "the stream-processor",
+        );
         let mut writer_flags = vec![
             format!("--group-id={}", unique("lake")),
             "--metrics-addr=127.0.0.1:0".into(),
@@ -74,13 +78,13 @@ impl Pipeline {
 
         let tasks = vec![
             tokio::spawn(lakehouse_api::serve(api, listener, shutdown.clone())),
-            tokio::spawn(lakehouse_stream_processor::run(processor, shutdown.clone())),
             tokio::spawn(lakehouse_delta_writer::run(writer, shutdown.clone())),
         ];
         Self {
             api_url,
             shutdown,
             tasks,
+            processor,
         }
     }
 
@@ -100,6 +104,7 @@ impl Pipeline {
 
     async fn stop(self) {
         self.shutdown.cancel();
+        self.processor.stop().await;
         for task in self.tasks {
             task.await
                 .expect("the service task did not panic")
