@@ -55,7 +55,7 @@ fn version_1(event: &EnrichedEvent) -> EnrichedEvent {
 async fn version_1_warehouse(database: &TempDatabase) {
     let pool = PgPool::connect(&database.url).await.expect("the database");
     let mut migrator =
-        sqlx::migrate::Migrator::new(lakehouse_testkit::repo::path("stream-processor/migrations"))
+        sqlx::migrate::Migrator::new(lakehouse_testkit::repo::path("crates/warehouse/migrations"))
             .await
             .expect("the migrations");
     let old: Vec<_> = migrator
