@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use lakehouse_api::{ApiConfig, stored_keys};
-use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, consume, message_count};
+use lakehouse_warehouse::Warehouse;
 use rdkafka::Message;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
@@ -565,8 +565,9 @@ async fn floods_past_the_ip_and_project_limits_are_429_with_when_to_retry() {
 
 /// The warehouse's schema, `api_keys` included, made as the stream-processor makes it.
 async fn migrate(database_url: &str) {
-    let config = ProcessorConfig::parse_from(["stream-processor", "--database-url", database_url]);
-    lakehouse_stream_processor::migrate(&config)
+    Warehouse::connect_lazy(database_url, "lakehouse-warehouse")
+        .expect("a pool")
+        .migrate(&Default::default())
         .await
         .expect("the warehouse's migrations");
 }

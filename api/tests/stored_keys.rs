@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use lakehouse_api::{ApiConfig, stored_keys};
-use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, wait_until};
+use lakehouse_warehouse::Warehouse;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -205,8 +205,9 @@ async fn the_database_holds_only_the_hash_of_a_key_made_with_the_cli() {
 
 /// The warehouse's schema, `api_keys` included, made as the stream-processor makes it.
 async fn migrate(database_url: &str) {
-    let config = ProcessorConfig::parse_from(["stream-processor", "--database-url", database_url]);
-    lakehouse_stream_processor::migrate(&config)
+    Warehouse::connect_lazy(database_url, "lakehouse-warehouse")
+        .expect("a pool")
+        .migrate(&Default::default())
         .await
         .expect("the warehouse's migrations");
 }

@@ -7,13 +7,9 @@ use lakehouse_audit::ActorArgs;
 use lakehouse_kafka::{ConsumerArgs, ConsumerError, KafkaArgs, OldFlushNames, OldName, RunArgs, SinkService};
 use lakehouse_telemetry::{LogFormat, SecretUrl};
 
-use crate::derived::DerivedTables;
-use crate::grants::{self, Roles};
-use crate::retention::Retention;
-use crate::warehouse::MAX_WRITERS;
-
-/// The warehouse of the local stack (`scripts/stack`), the default wherever a database is needed.
-pub const LOCAL_DATABASE_URL: &str = "postgres://lakehouse:lakehouse@127.0.0.1:5432/lakehouse";
+use lakehouse_warehouse::grants::{self, Roles};
+use lakehouse_warehouse::retention::Retention;
+use lakehouse_warehouse::{DerivedTables, LOCAL_DATABASE_URL, MAX_WRITERS};
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -216,8 +212,8 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    use crate::derived::DerivedTable;
     use lakehouse_kafka::FlushPolicy;
+    use lakehouse_warehouse::DerivedTable;
 
     #[test]
     fn defaults_parse_and_run_locally() {

@@ -1,32 +1,20 @@
-//! The warehouse consumer of DESIGN.md §7: events from Kafka into PostgreSQL, one transaction per
-//! batch that inserts new events, queues them for the derived tables and stores the partition
-//! offsets, and a fold that derives from the queue, so that every event is counted exactly once
-//! across crashes, restarts and rebalances.
+//! The warehouse consumer of DESIGN.md §7 as a service and a command line: events from Kafka into
+//! the warehouse (the `lakehouse-warehouse` library) through the shared consume loop, one
+//! transaction per group of partitions that inserts new events, queues them for the derived
+//! tables and stores the partition offsets, and the library's fold beside it, so that every
+//! event is counted exactly once across crashes, restarts and rebalances.
 
 mod config;
-mod copy;
-mod derived;
-pub mod fold;
-pub mod grants;
-mod load;
-pub mod retention;
-mod schema;
-pub mod timescale;
-mod warehouse;
+mod sink;
 
 use lakehouse_audit::{Action, AuditLog};
 use lakehouse_kafka::run_sink;
+use lakehouse_warehouse::Warehouse;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AuditArgs, Command, LOCAL_DATABASE_URL, OldBatchNames, ProcessorConfig};
-pub use derived::{DerivedTable, DerivedTables, UnknownTable};
-pub use fold::fold_queue;
-pub use load::{
-    EVENT_COLUMNS, Stage, column_list, copy_events, create_staging, insert_events, insert_new_events,
-};
-pub use schema::SchemaMismatch;
-pub use warehouse::{MAX_WRITERS, Warehouse, WarehouseError};
+pub use config::{AuditArgs, Command, OldBatchNames, ProcessorConfig};
+pub use sink::WarehouseSink;
 
 /// Migrates, then consumes until `shutdown` is cancelled. A database that is down at start-up is
 /// waited for, with backoff and a log line, not treated as fatal.
@@ -43,7 +31,7 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
     let roles = config.roles();
     let open = || {
         let (warehouse, roles) = (warehouse.clone(), roles.clone());
-        async move { warehouse.migrate(&roles).await.map(|_| warehouse) }
+        async move { warehouse.migrate(&roles).await.map(|_| WarehouseSink(warehouse)) }
     };
     let retention = tokio::spawn(config.retention().run_every(
         warehouse.pool().clone(),

@@ -3,9 +3,10 @@
 //! trigger; the dashboards' reader cannot see it; and `reset-offsets` leaves its record.
 
 use lakehouse_audit::{Action, AuditLog, Filter, list};
-use lakehouse_stream_processor::grants::Roles;
-use lakehouse_stream_processor::{ProcessorConfig, Warehouse};
+use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::{Stack, TempDatabase};
+use lakehouse_warehouse::Warehouse;
+use lakehouse_warehouse::grants::Roles;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{config, drain};
-use lakehouse_stream_processor::Warehouse;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, reference_event, rows_and_offsets, unique};
+use lakehouse_warehouse::Warehouse;
 use sqlx::PgPool;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

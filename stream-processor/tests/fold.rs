@@ -8,11 +8,12 @@ mod common;
 use common::drain;
 use lakehouse_event::{Batch, Record};
 use lakehouse_kafka::BatchSink;
-use lakehouse_stream_processor::Warehouse;
+use lakehouse_stream_processor::WarehouseSink;
 use lakehouse_testkit::{
     Stack, TempDatabase, TestTopic, derived_mismatches, empty_derived_tables, produce, reference_event,
     rows_and_offsets, unique,
 };
+use lakehouse_warehouse::Warehouse;
 use sqlx::PgPool;
 
 /// Rows of the fold's queue and of each derived table.
@@ -36,7 +37,7 @@ async fn events_queued_before_a_crash_are_folded_by_the_next_processor_once() {
     let seed = uuid::Uuid::new_v4().as_u64_pair().0;
 
     // A processor committed a batch of another topic and died before its fold ran.
-    let mut warehouse = Warehouse::connect_lazy(&database.url, &group).expect("a pool");
+    let warehouse = Warehouse::connect_lazy(&database.url, &group).expect("a pool");
     warehouse.migrate(&Default::default()).await.expect("migrations");
     let mut batch = Batch::new("before-the-crash");
     for index in 0..300 {
@@ -47,7 +48,10 @@ async fn events_queued_before_a_crash_are_folded_by_the_next_processor_once() {
         };
         batch.push(record);
     }
-    warehouse.write(&batch).await.expect("the batch");
+    WarehouseSink(warehouse.clone())
+        .write(&batch)
+        .await
+        .expect("the batch");
     let pool = warehouse.pool().clone();
     assert_eq!(
         queued_and_derived(&pool).await,

@@ -7,16 +7,16 @@
 mod common;
 
 use common::{Running, ready, spawn_processor};
-use lakehouse_event::{Batch, Record};
-use lakehouse_event::{EnrichedEvent, OLDEST_SCHEMA_VERSION};
+use lakehouse_event::{Batch, EnrichedEvent, OLDEST_SCHEMA_VERSION, Record};
 use lakehouse_kafka::BatchSink;
-use lakehouse_stream_processor::grants::Roles;
-use lakehouse_stream_processor::{Warehouse, WarehouseError};
+use lakehouse_stream_processor::WarehouseSink;
 use lakehouse_testkit::warehouse::{PATIENCE, wait_for_rows_and_offsets};
 use lakehouse_testkit::{
     Stack, TempDatabase, TestTopic, assert_exactly_once, produce, reference_event, rows_and_offsets, unique,
     wait_until,
 };
+use lakehouse_warehouse::grants::Roles;
+use lakehouse_warehouse::{Warehouse, WarehouseError};
 use sqlx::PgPool;
 
 /// An event as an api of contract version 1 wrote it: no campaign.
@@ -121,7 +121,7 @@ async fn a_missing_column_stops_the_commits_loudly_and_nothing_is_lost_once_it_i
 async fn a_warehouse_without_a_column_the_code_writes_is_refused_at_start_up() {
     let stack = Stack::from_env();
     let database = TempDatabase::create(&stack).await;
-    let mut warehouse = Warehouse::connect_lazy(&database.url, "g").expect("a pool");
+    let warehouse = Warehouse::connect_lazy(&database.url, "g").expect("a pool");
     warehouse.migrate(&Roles::default()).await.expect("migrations");
     let pool = PgPool::connect_lazy(&database.url).expect("the test database");
     execute(&pool, "ALTER TABLE events DROP COLUMN utm_source").await;
@@ -141,7 +141,10 @@ async fn a_warehouse_without_a_column_the_code_writes_is_refused_at_start_up() {
         partition: 0,
         offset: 0,
     });
-    let error = warehouse.write(&batch).await.expect_err("the commit is refused");
+    let error = WarehouseSink(warehouse.clone())
+        .write(&batch)
+        .await
+        .expect_err("the commit is refused");
     assert!(error.to_string().contains("missing events.utm_source"), "{error}");
     assert_eq!(rows_and_offsets(&pool).await.expect("counts"), (0, 0, 0));
 }

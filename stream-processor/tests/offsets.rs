@@ -8,8 +8,8 @@ mod common;
 
 use common::start;
 use lakehouse_testkit::{
-    Stack, TempDatabase, TestTopic, derived_mismatches, empty_derived_tables, produce, produce_batched,
-    reference_event, rows_and_offsets, sample_event, stored_offsets, unique, wait_for_rows,
+    Stack, TempDatabase, TestTopic, produce, produce_batched, rows_and_offsets, sample_event, stored_offsets,
+    unique, wait_for_rows,
 };
 use sqlx::PgPool;
 
@@ -133,88 +133,4 @@ async fn partitions_moving_between_members_are_continued_exactly_once() {
         .await
         .expect("rollup total");
     assert_eq!(counted, 300, "the rollups count every event once");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn later_migrations_derive_their_tables_from_events_stored_before_them() {
-    let stack = Stack::from_env();
-    let database = TempDatabase::create(&stack).await;
-    let pool = PgPool::connect(&database.url).await.expect("the test database");
-    // A database migrated before the rollups and breakdowns existed, holding events.
-    sqlx::raw_sql(include_str!("../migrations/0001_events.sql"))
-        .execute(&pool)
-        .await
-        .expect("the first migration");
-    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
-    for index in 0..400 {
-        let e = reference_event(seed, index);
-        sqlx::query(
-            r#"INSERT INTO events (event_id, project_id, event_type, event_name, session_id, visitor_id,
-                   "timestamp", received_at, path, referrer, value, properties, browser, os, device_type,
-                   country, schema_version, kafka_partition, kafka_offset)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, 0, $17)"#,
-        )
-        .bind(e.event_id)
-        .bind(&e.project_id)
-        .bind(&e.event_type)
-        .bind(&e.event_name)
-        .bind(&e.session_id)
-        .bind(&e.visitor_id)
-        .bind(e.timestamp)
-        .bind(e.received_at)
-        .bind(&e.path)
-        .bind(&e.referrer)
-        .bind(e.value)
-        .bind(serde_json::Value::Object(e.properties.clone()))
-        .bind(&e.browser)
-        .bind(&e.os)
-        .bind(&e.device_type)
-        .bind(&e.country)
-        .bind(index as i64)
-        .execute(&pool)
-        .await
-        .expect("an old event");
-    }
-    // Only the later migrations are left to apply: record the first as applied, as sqlx would.
-    let migrator = sqlx::migrate!("./migrations");
-    let first = migrator.iter().next().expect("a first migration");
-    sqlx::query(
-        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
-         installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL,
-         checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)",
-    )
-    .execute(&pool)
-    .await
-    .expect("the migrations table");
-    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ($1, $2, true, $3, 0)")
-        .bind(first.version)
-        .bind(&*first.description)
-        .bind(&*first.checksum)
-        .execute(&pool)
-        .await
-        .expect("record the first migration");
-
-    lakehouse_stream_processor::Warehouse::connect_lazy(&database.url, "g")
-        .expect("a pool")
-        .migrate(&Default::default())
-        .await
-        .expect("the remaining migrations");
-    assert_eq!(empty_derived_tables(&pool).await, Vec::<&str>::new());
-    assert_eq!(derived_mismatches(&pool).await, vec![]);
-    let hosts: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT value FROM event_dimensions_hourly WHERE dimension = 'referrer_host' ORDER BY 1",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("referrer hosts");
-    assert_eq!(
-        hosts,
-        [
-            "news.ycombinator.com",
-            "shop.example",
-            "t.co",
-            "www.bing.com",
-            "www.google.com"
-        ]
-    );
 }

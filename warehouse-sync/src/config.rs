@@ -6,10 +6,10 @@ use chrono::{DateTime, Duration, Utc};
 use lakehouse_kafka::KafkaArgs;
 use lakehouse_lake_args::{AsOfArgs, EraseArgs, LakeArgs, UserArgs};
 use lakehouse_telemetry::LogFormat;
+use lakehouse_warehouse::range::{HourRange, RangeError, floor_hour};
 
 use crate::dlq::Selection;
 use crate::drift::Threshold;
-use crate::range::{HourRange, RangeError, floor_hour};
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -71,7 +71,7 @@ pub struct WarehouseArgs {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = lakehouse_stream_processor::LOCAL_DATABASE_URL,
+        default_value = lakehouse_warehouse::LOCAL_DATABASE_URL,
         hide_env_values = true
     )]
     pub database_url: String,

@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use lakehouse_warehouse::counts::Counts;
+use lakehouse_warehouse::range::HourRange;
 use serde::Serialize;
 
-use crate::counts::Counts;
 use crate::error::SyncError;
-use crate::range::HourRange;
 
 /// How much difference a row may have before it counts as drift.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

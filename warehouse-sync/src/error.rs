@@ -1,8 +1,8 @@
 //! The one error type of warehouse-sync's library.
 
 use lakehouse_lake::RowError;
-
-use crate::range::RangeError;
+use lakehouse_warehouse::WarehouseError;
+use lakehouse_warehouse::range::RangeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -20,6 +20,8 @@ pub enum SyncError {
     Row(String),
     #[error("the warehouse: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the warehouse: {0}")]
+    Warehouse(WarehouseError),
     #[error("writing {path}: {source}")]
     Io {
         path: String,
@@ -39,6 +41,18 @@ impl From<RowError> for SyncError {
         match error {
             RowError::Arrow(error) => Self::Arrow(error),
             RowError::Invalid(reason) => Self::Row(reason),
+        }
+    }
+}
+
+/// The warehouse library's errors as the command has always reported them: a database error and
+/// a row that cannot be read back keep their own variants.
+impl From<WarehouseError> for SyncError {
+    fn from(error: WarehouseError) -> Self {
+        match error {
+            WarehouseError::Database(error) => Self::Database(error),
+            WarehouseError::Row(row) => Self::Row(row.0),
+            error => Self::Warehouse(error),
         }
     }
 }

@@ -8,10 +8,10 @@ use deltalake::arrow::datatypes::{DataType, Int64Type};
 use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::datafusion::prelude::SessionContext;
 use lakehouse_lake::{AsOf, LakeLocation, open_at, session};
+use lakehouse_warehouse::counts::Counts;
+use lakehouse_warehouse::range::HourRange;
 
-use crate::counts::Counts;
 use crate::error::{Result, SyncError};
-use crate::range::HourRange;
 
 /// The events table at one version, registered as `events` for SQL.
 pub struct LakeSource {

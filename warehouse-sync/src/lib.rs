@@ -4,14 +4,12 @@
 
 mod commands;
 mod config;
-pub mod counts;
 pub mod dlq;
 pub mod drift;
 pub mod erase;
 mod error;
 pub mod lake;
 pub mod metrics;
-pub mod range;
 pub mod rebuild;
 pub mod reconcile;
 pub mod warehouse;

@@ -91,8 +91,8 @@ pub fn log_summary(report: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counts::Counts;
     use crate::drift::Threshold;
+    use lakehouse_warehouse::counts::Counts;
 
     #[test]
     fn the_text_format_has_one_gauge_per_family_and_the_drift() {
@@ -121,7 +121,7 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    fn range_start(range: &crate::range::HourRange) -> DateTime<Utc> {
+    fn range_start(range: &lakehouse_warehouse::range::HourRange) -> DateTime<Utc> {
         range.start
     }
 }

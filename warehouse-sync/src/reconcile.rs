@@ -2,13 +2,13 @@
 //! its rollups. Catches both a store that lost or gained events and a derived table that silently
 //! stopped filling while raw events kept arriving.
 
+use lakehouse_warehouse::counts::{raw_counts, rollup_counts};
+use lakehouse_warehouse::range::HourRange;
 use sqlx::PgPool;
 
 use crate::drift::{Report, Threshold};
 use crate::error::Result;
 use crate::lake::LakeSource;
-use crate::range::HourRange;
-use crate::warehouse::{raw_counts, rollup_counts};
 
 /// Compares the stores over `range`.
 pub async fn reconcile(

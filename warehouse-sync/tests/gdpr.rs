@@ -203,13 +203,13 @@ async fn queued(pool: &sqlx::PgPool) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_folds_what_the_processor_queued_before_it_recomputes() {
     use lakehouse_event::{Batch, Record};
-    use lakehouse_kafka::BatchSink;
+    use lakehouse_warehouse::EventRow;
 
     let stack = lakehouse_testkit::Stack::from_env();
     let database = lakehouse_testkit::TempDatabase::create(&stack).await;
     // Batches committed, their events queued for the derived tables and not folded yet.
-    let mut warehouse =
-        lakehouse_stream_processor::Warehouse::connect_lazy(&database.url, "gdpr-queue").expect("a pool");
+    let warehouse =
+        lakehouse_warehouse::Warehouse::connect_lazy(&database.url, "gdpr-queue").expect("a pool");
     warehouse.migrate(&Default::default()).await.expect("migrations");
     let (events, theirs) = workload();
     let mut batch = Batch::new("analytics.events");
@@ -220,7 +220,19 @@ async fn an_erasure_folds_what_the_processor_queued_before_it_recomputes() {
             offset: offset as i64,
         });
     }
-    warehouse.write(&batch).await.expect("the batch");
+    let rows: Vec<EventRow<'_>> = batch
+        .records
+        .iter()
+        .map(|record| EventRow {
+            event: &record.event,
+            partition: record.partition,
+            offset: record.offset,
+        })
+        .collect();
+    warehouse
+        .write(&batch.topic, &batch.next_offsets, &rows)
+        .await
+        .expect("the batch");
     let pool = warehouse.pool().clone();
     assert_eq!(queued(&pool).await, EVENTS as i64);
 

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lakehouse_event::Record;
 use lakehouse_testkit::reference_event;
+use lakehouse_warehouse::{EventRow, copy_events};
 
 #[derive(Debug, Parser)]
 #[command(about = "Binary COPY of the reference events into events: the ceiling")]
@@ -36,16 +36,19 @@ async fn main() -> anyhow::Result<()> {
     let mut first = 0;
     while first < args.events {
         let last = (first + args.chunk).min(args.events);
-        let records: Vec<Record> = (first..last)
-            .map(|index| Record {
-                event: reference_event(args.seed, index),
+        let events: Vec<_> = (first..last)
+            .map(|index| (reference_event(args.seed, index), index as i64))
+            .collect();
+        let rows: Vec<EventRow<'_>> = events
+            .iter()
+            .map(|(event, offset)| EventRow {
+                event,
                 partition: 0,
-                offset: index as i64,
+                offset: *offset,
             })
             .collect();
-        let refs: Vec<&Record> = records.iter().collect();
         let started = Instant::now();
-        copied += lakehouse_stream_processor::copy_events(&mut tx, &refs).await?;
+        copied += copy_events(&mut tx, &rows).await?;
         copying += started.elapsed();
         first = last;
     }

@@ -62,9 +62,10 @@ impl AuditLog {
         };
         let mut inserted = insert(pool, record).await;
         if inserted.as_ref().is_err_and(is_undefined_table) {
-            // A database the stream-processor has not migrated yet (the api's keys may come
-            // first): the table is made as its migration makes it, then the insert is retried.
-            inserted = match sqlx::raw_sql(TABLE).execute(pool).await {
+            // A database the stream-processor has not migrated yet (a lake command may come
+            // first): the warehouse makes the table as its migration does, then the insert is
+            // retried.
+            inserted = match lakehouse_warehouse::create_audit_log(pool).await {
                 Ok(_) => insert(pool, record).await,
                 Err(error) => Err(error),
             };
@@ -75,9 +76,6 @@ impl AuditLog {
         })
     }
 }
-
-/// The table, its indexes and its append-only trigger: the warehouse's migration, run as is.
-const TABLE: &str = include_str!("../../../stream-processor/migrations/0005_audit_log.sql");
 
 async fn insert(pool: &PgPool, record: &AuditRecord) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -1,12 +1,14 @@
 //! Every environment variable that `compose.yaml`, the Helm chart (each value set, rendered) and
 //! the `Dockerfile` set for a container of ours is one the binary it runs accepts: a misspelt or
 //! stale name would be silently ignored and the service would run on a default. The accepted names
-//! come from the binaries' clap definitions, subcommands included.
+//! come from the binaries' clap definitions, subcommands included: linked in, or, for the
+//! stream-processor, whose crate is a binary only, read from the built binary's help.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::CommandFactory;
 use lakehouse_e2e::containers::{self, Container};
+use lakehouse_e2e::services::binary;
 use lakehouse_e2e::tools;
 
 /// Every `env = "..."` of a command, its arguments and its subcommands.
@@ -22,13 +24,55 @@ fn accepted(command: &clap::Command) -> BTreeSet<String> {
     names
 }
 
+/// Every variable the built binary `name` shows in its help (`[env: NAME...]`), for the command and
+/// each of its subcommands.
+fn accepted_by_binary(name: &str) -> BTreeSet<String> {
+    let help = |subcommand: Option<&str>| -> String {
+        let output = std::process::Command::new(binary(name))
+            .args(subcommand)
+            .arg("--help")
+            .output()
+            .expect("the binary runs");
+        assert!(output.status.success(), "{name} {subcommand:?} --help");
+        String::from_utf8(output.stdout).expect("UTF-8 help")
+    };
+    let top = help(None);
+    let subcommands: Vec<&str> = top
+        .lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|subcommand| *subcommand != "help")
+        .collect();
+    assert!(!subcommands.is_empty(), "{name}'s subcommands in {top}");
+    let mut names = env_names(&top);
+    for subcommand in subcommands {
+        names.extend(env_names(&help(Some(subcommand))));
+    }
+    names
+}
+
+/// The names of the `[env: NAME=...]` notes of a help text (wrapped lines joined first).
+fn env_names(help: &str) -> BTreeSet<String> {
+    let text = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    text.split("[env: ")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
 /// The variables each of our binaries accepts, by binary name.
 fn binaries() -> BTreeMap<&'static str, BTreeSet<String>> {
     BTreeMap::from([
         ("lakehouse-api", accepted(&lakehouse_api::ApiConfig::command())),
         (
             "lakehouse-stream-processor",
-            accepted(&lakehouse_stream_processor::ProcessorConfig::command()),
+            accepted_by_binary("lakehouse-stream-processor"),
         ),
         (
             "lakehouse-delta-writer",

@@ -10,11 +10,10 @@ use std::path::PathBuf;
 use chrono::Duration;
 use lakehouse_e2e::grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
 use lakehouse_event::{Batch, Record};
-use lakehouse_kafka::BatchSink;
-use lakehouse_stream_processor::Warehouse;
-use lakehouse_stream_processor::grants::Roles;
 use lakehouse_testkit::stack::setting;
 use lakehouse_testkit::{Stack, TempDatabase, reference_event, workload};
+use lakehouse_warehouse::grants::Roles;
+use lakehouse_warehouse::{EventRow, Warehouse};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{Column, ConnectOptions, PgConnection, Row};
@@ -111,7 +110,7 @@ fn data_range() -> Range {
 /// A migrated warehouse holding the reference workload, written by the processor's batch writer
 /// and fold (so the derived tables fill as in production).
 async fn sample_warehouse(database: &TempDatabase) {
-    let mut warehouse = Warehouse::connect_lazy(&database.url, "grafana-test").expect("a pool");
+    let warehouse = Warehouse::connect_lazy(&database.url, "grafana-test").expect("a pool");
     warehouse.migrate(&Roles::default()).await.expect("migrations");
     for chunk in 0..SAMPLE_EVENTS / 2_000 {
         let mut batch = Batch::new("analytics.events");
@@ -123,7 +122,19 @@ async fn sample_warehouse(database: &TempDatabase) {
             };
             batch.push(record);
         }
-        warehouse.write(&batch).await.expect("a batch");
+        let rows: Vec<EventRow<'_>> = batch
+            .records
+            .iter()
+            .map(|record| EventRow {
+                event: &record.event,
+                partition: record.partition,
+                offset: record.offset,
+            })
+            .collect();
+        warehouse
+            .write(&batch.topic, &batch.next_offsets, &rows)
+            .await
+            .expect("a batch");
     }
     warehouse.fold().await.expect("the derived rows");
 }

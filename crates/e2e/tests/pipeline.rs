@@ -1,6 +1,7 @@
 //! The walking skeleton, end to end on real components: events posted over HTTP to the api reach
 //! Kafka, and each lands exactly once in PostgreSQL (stream-processor) and in the Delta table
-//! (delta-writer), on S3 and on a local folder.
+//! (delta-writer), on S3 and on a local folder. The stream-processor runs as its binary (built
+//! beside the tests), the api and the delta-writer in this process.
 
 mod common;
 

@@ -132,7 +132,7 @@ fn the_database_module_makes_the_roles_the_services_use() {
     // The stream-processor's default WAREHOUSE_READER_ROLE / WAREHOUSE_WRITER_ROLE /
     // WAREHOUSE_KEY_READER_ROLE, Grafana's login and the api's, as scripts/stack, compose and the
     // Grafana provisioning name them.
-    let defaults = lakehouse_stream_processor::grants::Roles::default();
+    let defaults = lakehouse_warehouse::grants::Roles::default();
     for (role, login) in [
         (defaults.reader.as_str(), false),
         (defaults.writer.as_str(), false),

@@ -24,10 +24,11 @@ use lakehouse_e2e::lake::Lake;
 use lakehouse_event::Record;
 use lakehouse_event::{EnrichedEvent, UTM_FIELDS};
 use lakehouse_lake::{AsOf, PARTITION_COLUMN, events_schema, open_at, query, to_record_batch};
-use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::service::InProcess;
 use lakehouse_testkit::warehouse::assert_exactly_once;
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce_raw, reference_event, unique, wait_until};
+use lakehouse_testkit::{
+    Running, Stack, TempDatabase, TestTopic, binary, produce_raw, reference_event, unique, wait_until,
+};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -54,7 +55,7 @@ fn version_1(event: &EnrichedEvent) -> EnrichedEvent {
 async fn version_1_warehouse(database: &TempDatabase) {
     let pool = PgPool::connect(&database.url).await.expect("the database");
     let mut migrator =
-        sqlx::migrate::Migrator::new(lakehouse_testkit::repo::path("stream-processor/migrations"))
+        sqlx::migrate::Migrator::new(lakehouse_testkit::repo::path("crates/warehouse/migrations"))
             .await
             .expect("the migrations");
     let old: Vec<_> = migrator
@@ -132,8 +133,14 @@ async fn start_api(stack: &Stack, topic: &TestTopic) -> (InProcess, String) {
     (api, url)
 }
 
-/// Starts the stream-processor and the delta-writer in this process.
-fn start_sinks(stack: &Stack, topic: &TestTopic, database: &TempDatabase, lake: &Lake) -> [InProcess; 2] {
+/// Starts the stream-processor (its binary, built beside the tests) and the delta-writer (in this
+/// process).
+fn start_sinks(
+    stack: &Stack,
+    topic: &TestTopic,
+    database: &TempDatabase,
+    lake: &Lake,
+) -> (Running, InProcess) {
     let common = |binary: &str, group: &str| {
         let mut args = vec![binary.to_string()];
         args.extend(topic.flags(stack));
@@ -152,14 +159,15 @@ fn start_sinks(stack: &Stack, topic: &TestTopic, database: &TempDatabase, lake: 
     let mut writer = common("delta-writer", "lake");
     writer.push("--flush-max-age-ms=500".into());
     writer.extend(lake.flags());
-    let (processor, writer) = (
-        ProcessorConfig::parse_from(processor),
-        WriterConfig::parse_from(writer),
+    let processor = Running::spawn(
+        tokio::process::Command::new(binary("lakehouse-stream-processor")).args(&processor[1..]),
+        "the stream-processor",
     );
-    [
-        InProcess::spawn(|shutdown| lakehouse_stream_processor::run(processor, shutdown)),
+    let writer = WriterConfig::parse_from(writer);
+    (
+        processor,
         InProcess::spawn(|shutdown| lakehouse_delta_writer::run(writer, shutdown)),
-    ]
+    )
 }
 
 /// Posts `body` with the key; the ids the api accepted.
@@ -316,7 +324,9 @@ async fn both_contract_versions_land_once_in_both_stores_across_a_rolling_upgrad
         }
     })
     .await;
-    for service in sinks.into_iter().chain([api_service]) {
+    let (processor, writer) = sinks;
+    processor.stop().await;
+    for service in [writer, api_service] {
         service.stop().await;
     }
 
@@ -396,7 +406,7 @@ async fn both_contract_versions_land_once_in_both_stores_across_a_rolling_upgrad
 
     // A rebuild of the warehouse from the lake, across versions before and after the change.
     let rebuilt = TempDatabase::create(&stack).await;
-    lakehouse_stream_processor::Warehouse::connect_lazy(&rebuilt.url, "rebuilt")
+    lakehouse_warehouse::Warehouse::connect_lazy(&rebuilt.url, "rebuilt")
         .expect("a pool")
         .migrate(&Default::default())
         .await

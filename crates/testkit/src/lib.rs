@@ -24,7 +24,8 @@ pub mod workload;
 
 pub use browser::Browser;
 pub use child::{
-    SESSION_TIMEOUT, random_between, short_session_flag, spawn_service, spawn_service_logging_to,
+    Running, SESSION_TIMEOUT, binary, random_between, run_to_end, short_session_flag, spawn_service,
+    spawn_service_logging_to, terminate,
 };
 pub use database::TempDatabase;
 pub use faults::{Frozen, Part};

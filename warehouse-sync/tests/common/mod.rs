@@ -1,7 +1,7 @@
 //! The pipeline the runbook tests run on: the stack's Kafka (a topic of their own), a database of
-//! their own, and a lake under a fresh prefix of the stack's S3 bucket; the stream-processor and
-//! the delta-writer drain the topic as in production, and warehouse-sync runs as the binary the
-//! runbook tells operators to run.
+//! their own, and a lake under a fresh prefix of the stack's S3 bucket; the stream-processor (its
+//! binary, built beside the tests) and the delta-writer drain the topic as in production, and
+//! warehouse-sync runs as the binary the runbook tells operators to run.
 
 #![allow(dead_code, unused_imports, reason = "each test uses its own part")]
 
@@ -13,10 +13,11 @@ use deltalake::arrow::datatypes::Int64Type;
 use lakehouse_delta_writer::WriterConfig;
 use lakehouse_event::EnrichedEvent;
 use lakehouse_lake::{AsOf, open_at, query};
-use lakehouse_stream_processor::ProcessorConfig;
-use lakehouse_testkit::service::{InProcess, drained, processor_args};
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce};
+use lakehouse_testkit::service::{drained, processor_args};
+use lakehouse_testkit::{Running, Stack, TempDatabase, TestTopic, binary, produce, run_to_end};
+use lakehouse_warehouse::Warehouse;
 use sqlx::PgPool;
+use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 /// The stream-processor's consumer group in these tests.
@@ -94,8 +95,8 @@ impl Pipeline {
             .expect("the lake drain succeeds");
     }
 
-    /// The stream-processor's configuration for this pipeline, with `command` at the end.
-    pub fn processor_config(&self, command: &[&str]) -> ProcessorConfig {
+    /// The stream-processor's binary on this pipeline, with `command` at the end.
+    pub fn processor(&self, command: &[&str]) -> Command {
         let args = processor_args(
             &self.stack,
             &self.topic,
@@ -103,26 +104,30 @@ impl Pipeline {
             WAREHOUSE_GROUP,
             command,
         );
-        ProcessorConfig::parse_from(args)
+        let mut processor = Command::new(binary("lakehouse-stream-processor"));
+        processor.args(&args[1..]);
+        processor
     }
 
-    /// Starts the stream-processor on this pipeline, in this process.
-    pub fn start_processor(&self) -> InProcess {
-        let config = self.processor_config(&[]);
-        InProcess::spawn(|shutdown| lakehouse_stream_processor::run(config, shutdown))
+    /// Starts the stream-processor on this pipeline.
+    pub fn start_processor(&self) -> Running {
+        Running::spawn(&mut self.processor(&[]), "the stream-processor")
     }
 
     /// Runs the stream-processor until it has written everything in the topic.
     pub async fn drain_warehouse(&self) {
-        let config = self.processor_config(&["run", "--until-caught-up"]);
-        drained(lakehouse_stream_processor::run(config, CancellationToken::new()))
-            .await
-            .expect("the warehouse drain succeeds");
+        run_to_end(
+            &mut self.processor(&["run", "--until-caught-up"]),
+            "the warehouse drain",
+        )
+        .await;
     }
 
-    /// `lakehouse-stream-processor migrate`.
+    /// The warehouse's migrations, as `lakehouse-stream-processor migrate` applies them.
     pub async fn migrate(&self) {
-        lakehouse_stream_processor::migrate(&self.processor_config(&["migrate"]))
+        Warehouse::connect_lazy(&self.database.url, WAREHOUSE_GROUP)
+            .expect("a pool")
+            .migrate(&Default::default())
             .await
             .expect("migrations");
     }

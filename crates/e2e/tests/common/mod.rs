@@ -1,13 +1,14 @@
 //! What more than one end-to-end test starts: the three services of the pipeline in this
-//! process, on the test's own topic, database and lake.
+//! test, on the test's own topic, database and lake: the api and the delta-writer in this process,
+//! the stream-processor as its binary (the warehouse's service crate is a binary's, not a library
+//! tests link).
 
 #![allow(dead_code, reason = "each test target uses its own part")]
 
 use clap::Parser;
 use lakehouse_api::ApiConfig;
 use lakehouse_delta_writer::WriterConfig;
-use lakehouse_stream_processor::ProcessorConfig;
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, unique};
+use lakehouse_testkit::{Running, Stack, TempDatabase, TestTopic, binary, unique};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,7 @@ pub struct Pipeline {
     api_key: String,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    processor: Running,
 }
 
 impl Pipeline {
@@ -56,7 +58,7 @@ impl Pipeline {
             listener.local_addr().expect("the bound address")
         );
 
-        let processor = ProcessorConfig::parse_from(args(
+        let processor = args(
             "stream-processor",
             &[
                 format!("--database-url={}", database.url),
@@ -64,7 +66,11 @@ impl Pipeline {
                 "--metrics-addr=127.0.0.1:0".into(),
                 "--flush-max-age-ms=200".into(),
             ],
-        ));
+        );
+        let processor = Running::spawn(
+            tokio::process::Command::new(binary("lakehouse-stream-processor")).args(&processor[1..]),
+            "the stream-processor",
+        );
         let mut writer_flags = vec![
             format!("--group-id={}", unique("lake")),
             "--metrics-addr=127.0.0.1:0".into(),
@@ -75,7 +81,6 @@ impl Pipeline {
 
         let tasks = vec![
             tokio::spawn(lakehouse_api::serve(api, listener, shutdown.clone())),
-            tokio::spawn(lakehouse_stream_processor::run(processor, shutdown.clone())),
             tokio::spawn(lakehouse_delta_writer::run(writer, shutdown.clone())),
         ];
         Self {
@@ -83,6 +88,7 @@ impl Pipeline {
             api_key: api_key.to_string(),
             shutdown,
             tasks,
+            processor,
         }
     }
 
@@ -104,6 +110,7 @@ impl Pipeline {
     /// Stops the three and checks each stopped cleanly.
     pub async fn stop(self) {
         self.shutdown.cancel();
+        self.processor.stop().await;
         for task in self.tasks {
             task.await
                 .expect("the service task did not panic")

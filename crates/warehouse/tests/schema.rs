@@ -1,13 +1,16 @@
-//! The warehouse schema on real PostgreSQL: the roles get exactly their privileges, and retention
-//! removes what is past its period and nothing else.
+//! The warehouse schema on real PostgreSQL: the roles get exactly their privileges, retention
+//! removes what is past its period and nothing else, and later migrations derive their tables from
+//! the events stored before them.
 
 use chrono::{Duration, Utc};
-use lakehouse_event::{Batch, Record};
-use lakehouse_kafka::BatchSink;
-use lakehouse_stream_processor::Warehouse;
-use lakehouse_stream_processor::grants::Roles;
-use lakehouse_stream_processor::retention::Retention;
-use lakehouse_testkit::{Stack, TempDatabase, derived_mismatches, reference_event, rows_and_offsets};
+use std::collections::BTreeMap;
+
+use lakehouse_testkit::{
+    Stack, TempDatabase, derived_mismatches, empty_derived_tables, reference_event, rows_and_offsets,
+};
+use lakehouse_warehouse::grants::Roles;
+use lakehouse_warehouse::retention::Retention;
+use lakehouse_warehouse::{EventRow, Warehouse};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgPool};
 
@@ -126,7 +129,7 @@ async fn roles_that_do_not_exist_are_reported_not_fatal() {
         writer: "lakehouse_writer".into(),
         key_reader: "lakehouse_no_such_key_reader".into(),
     };
-    let granted = lakehouse_stream_processor::grants::grant(warehouse.pool(), &roles)
+    let granted = lakehouse_warehouse::grants::grant(warehouse.pool(), &roles)
         .await
         .expect("grants");
     assert_eq!(
@@ -140,22 +143,33 @@ async fn roles_that_do_not_exist_are_reported_not_fatal() {
 async fn retention_removes_what_is_past_its_period_and_nothing_else() {
     let stack = Stack::from_env();
     let database = TempDatabase::create(&stack).await;
-    let mut warehouse = migrated(&database).await;
+    let warehouse = migrated(&database).await;
     let now = Utc::now();
     let seed = uuid::Uuid::new_v4().as_u64_pair().0;
     // Events that arrived (and happened) 100, 40 and 1 days ago.
-    let mut batch = Batch::new("t");
-    for (index, age) in [100, 100, 40, 40, 1, 1].into_iter().enumerate() {
-        let mut event = reference_event(seed, index as u64);
-        event.timestamp = now - Duration::days(age);
-        event.received_at = event.timestamp;
-        batch.push(Record {
+    let events: Vec<_> = [100, 100, 40, 40, 1, 1]
+        .into_iter()
+        .enumerate()
+        .map(|(index, age)| {
+            let mut event = reference_event(seed, index as u64);
+            event.timestamp = now - Duration::days(age);
+            event.received_at = event.timestamp;
+            event
+        })
+        .collect();
+    let rows: Vec<EventRow<'_>> = events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| EventRow {
             event,
             partition: 0,
             offset: index as i64,
-        });
-    }
-    warehouse.write(&batch).await.expect("the batch");
+        })
+        .collect();
+    warehouse
+        .write("t", &BTreeMap::from([(0, events.len() as i64)]), &rows)
+        .await
+        .expect("the batch");
     warehouse.fold().await.expect("the derived rows");
     let pool = warehouse.pool().clone();
 
@@ -203,4 +217,88 @@ async fn retention_removes_what_is_past_its_period_and_nothing_else() {
         .expect("the lock");
     assert_eq!(rows_and_offsets(&pool).await.expect("counts").0, 2);
     assert_eq!(derived_mismatches(&pool).await, vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_migrations_derive_their_tables_from_events_stored_before_them() {
+    let stack = Stack::from_env();
+    let database = TempDatabase::create(&stack).await;
+    let pool = PgPool::connect(&database.url).await.expect("the test database");
+    // A database migrated before the rollups and breakdowns existed, holding events.
+    sqlx::raw_sql(include_str!("../migrations/0001_events.sql"))
+        .execute(&pool)
+        .await
+        .expect("the first migration");
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    for index in 0..400 {
+        let e = reference_event(seed, index);
+        sqlx::query(
+            r#"INSERT INTO events (event_id, project_id, event_type, event_name, session_id, visitor_id,
+                   "timestamp", received_at, path, referrer, value, properties, browser, os, device_type,
+                   country, schema_version, kafka_partition, kafka_offset)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, 0, $17)"#,
+        )
+        .bind(e.event_id)
+        .bind(&e.project_id)
+        .bind(&e.event_type)
+        .bind(&e.event_name)
+        .bind(&e.session_id)
+        .bind(&e.visitor_id)
+        .bind(e.timestamp)
+        .bind(e.received_at)
+        .bind(&e.path)
+        .bind(&e.referrer)
+        .bind(e.value)
+        .bind(serde_json::Value::Object(e.properties.clone()))
+        .bind(&e.browser)
+        .bind(&e.os)
+        .bind(&e.device_type)
+        .bind(&e.country)
+        .bind(index as i64)
+        .execute(&pool)
+        .await
+        .expect("an old event");
+    }
+    // Only the later migrations are left to apply: record the first as applied, as sqlx would.
+    let migrator = sqlx::migrate!("./migrations");
+    let first = migrator.iter().next().expect("a first migration");
+    sqlx::query(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+         installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL,
+         checksum BYTEA NOT NULL, execution_time BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .expect("the migrations table");
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES ($1, $2, true, $3, 0)")
+        .bind(first.version)
+        .bind(&*first.description)
+        .bind(&*first.checksum)
+        .execute(&pool)
+        .await
+        .expect("record the first migration");
+
+    lakehouse_warehouse::Warehouse::connect_lazy(&database.url, "g")
+        .expect("a pool")
+        .migrate(&Default::default())
+        .await
+        .expect("the remaining migrations");
+    assert_eq!(empty_derived_tables(&pool).await, Vec::<&str>::new());
+    assert_eq!(derived_mismatches(&pool).await, vec![]);
+    let hosts: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT value FROM event_dimensions_hourly WHERE dimension = 'referrer_host' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("referrer hosts");
+    assert_eq!(
+        hosts,
+        [
+            "news.ycombinator.com",
+            "shop.example",
+            "t.co",
+            "www.bing.com",
+            "www.google.com"
+        ]
+    );
 }

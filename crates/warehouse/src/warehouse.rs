@@ -6,9 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use lakehouse_event::{Batch, Record};
-use lakehouse_kafka::BatchSink;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::Notify;
@@ -17,10 +14,9 @@ use crate::derived::DerivedTables;
 use crate::fold::FoldLoop;
 use crate::grants::Roles;
 use crate::load::Stage;
+use crate::row::{EventRow, InvalidRow};
 use crate::schema::SchemaMismatch;
 use crate::timescale::Storage;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The most partition writers a processor runs at once.
 pub const MAX_WRITERS: usize = 16;
@@ -37,6 +33,9 @@ pub enum WarehouseError {
     /// there (a removed column never turns into silently dropped fields or skipped events).
     #[error("{0}")]
     Schema(SchemaMismatch),
+    /// A stored row that cannot be written again (the erasure reads rows back).
+    #[error("a stored event cannot be read back: {0}")]
+    Row(#[from] InvalidRow),
 }
 
 /// The PostgreSQL side of the consumer group `group`.
@@ -87,7 +86,7 @@ impl Warehouse {
     /// (a schema mismatch otherwise), makes the hypertables where TimescaleDB exists, and grants
     /// the roles their privileges; safe to run from several processes at once.
     pub async fn migrate(&self, roles: &Roles) -> Result<Storage, WarehouseError> {
-        MIGRATOR.run(&self.pool).await?;
+        crate::migrations::MIGRATOR.run(&self.pool).await?;
         let storage = crate::timescale::ensure(&self.pool).await?;
         let missing = crate::schema::missing_columns(&self.pool, &self.derived).await?;
         if !missing.is_empty() {
@@ -144,16 +143,16 @@ impl Warehouse {
         }
     }
 
-    /// Inserts the records of `partitions` not yet stored, queues them for the derived tables,
-    /// and advances the partitions' offsets, in one transaction; returns how many were new.
-    /// Records below the stored offset of their partition were committed before (a retry, or
-    /// another member that held the partition) and are left out. The offsets rows, locked first,
+    /// Inserts the rows of `partitions` not yet stored, queues them for the derived tables, and
+    /// advances the partitions' offsets, in one transaction; returns how many were new. Rows
+    /// below the stored offset of their partition were committed before (a retry, or another
+    /// member that held the partition) and are left out. The offsets rows, locked first,
     /// serialise two writers of the same partition; writers of other partitions go on at once.
     async fn write_partitions(
         &self,
         topic: &str,
         next_offsets: &BTreeMap<i32, i64>,
-        records: &[&Record],
+        rows: &[EventRow<'_>],
     ) -> Result<u64, WarehouseError> {
         let mut tx = self.pool.begin().await?;
         let (partitions, next): (Vec<i32>, Vec<i64>) = next_offsets.iter().map(|(p, n)| (*p, *n)).unzip();
@@ -170,7 +169,7 @@ impl Warehouse {
         .await?
         .into_iter()
         .collect();
-        let fresh: Vec<&Record> = records
+        let fresh: Vec<EventRow<'_>> = rows
             .iter()
             .copied()
             .filter(|r| stored.get(&r.partition).is_none_or(|&next| r.offset >= next))
@@ -199,11 +198,16 @@ impl Warehouse {
     /// Splits the batch into up to `writers` groups of partitions and writes the groups at once,
     /// each in its own transaction. A group that fails leaves the others committed: the retry of
     /// the whole batch skips what they stored, by their offsets.
-    async fn write_batch(&self, batch: &Batch) -> Result<u64, WarehouseError> {
-        let groups = partition_groups(batch, self.writers);
+    async fn write_groups(
+        &self,
+        topic: &str,
+        next_offsets: &BTreeMap<i32, i64>,
+        rows: &[EventRow<'_>],
+    ) -> Result<u64, WarehouseError> {
+        let groups = partition_groups(next_offsets, rows, self.writers);
         let writes = groups
             .iter()
-            .map(|(offsets, records)| self.write_partitions(&batch.topic, offsets, records));
+            .map(|(offsets, rows)| self.write_partitions(topic, offsets, rows));
         let mut inserted = 0;
         let mut failure = None;
         // Every write runs to its end (a dropped one would leave its connection mid-protocol).
@@ -217,6 +221,46 @@ impl Warehouse {
             Some(error) => Err(error),
             None => Ok(inserted),
         }
+    }
+
+    /// The offset of the next message to read in `partition` of `topic`, as the group's last
+    /// commit stored it; `None` before the first.
+    pub async fn stored_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, WarehouseError> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT next_offset FROM kafka_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
+        )
+        .bind(&self.group)
+        .bind(topic)
+        .bind(partition)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(next)
+    }
+
+    /// Writes a batch read from `topic`: its `rows`, and `next_offsets`, the offset after each
+    /// partition's last message (also of messages that are no rows, such as dead letters). The
+    /// partitions go in up to `writers` transactions at once; returns how many rows were new. A
+    /// statement refused for naming what the database lacks is a [`WarehouseError::Schema`].
+    pub async fn write(
+        &self,
+        topic: &str,
+        next_offsets: &BTreeMap<i32, i64>,
+        rows: &[EventRow<'_>],
+    ) -> Result<u64, WarehouseError> {
+        let inserted = match self.write_groups(topic, next_offsets, rows).await {
+            Ok(inserted) => inserted,
+            Err(WarehouseError::Database(error)) if crate::schema::is_undefined_object(&error) => {
+                return Err(self.schema_mismatch(&error).await);
+            }
+            Err(error) => return Err(error),
+        };
+        tracing::debug!(
+            records = rows.len(),
+            inserted,
+            writers = self.writers,
+            "warehouse batch committed"
+        );
+        Ok(inserted)
     }
 
     /// A commit refused for naming what the database lacks, as the columns missing now (the
@@ -235,55 +279,25 @@ impl Warehouse {
     }
 }
 
-/// The partitions of `batch` dealt round-robin into at most `writers` groups, each with the next
-/// offsets of its partitions and its records.
-fn partition_groups(batch: &Batch, writers: usize) -> Vec<(BTreeMap<i32, i64>, Vec<&Record>)> {
-    let count = writers.clamp(1, batch.next_offsets.len().max(1));
-    let mut groups: Vec<(BTreeMap<i32, i64>, Vec<&Record>)> = vec![Default::default(); count];
+/// The partitions of a batch (`next_offsets`, the offset after each one's last row) dealt
+/// round-robin into at most `writers` groups, each with the next offsets of its partitions and
+/// its rows.
+fn partition_groups<'a>(
+    next_offsets: &BTreeMap<i32, i64>,
+    rows: &[EventRow<'a>],
+    writers: usize,
+) -> Vec<(BTreeMap<i32, i64>, Vec<EventRow<'a>>)> {
+    let count = writers.clamp(1, next_offsets.len().max(1));
+    let mut groups: Vec<(BTreeMap<i32, i64>, Vec<EventRow<'a>>)> = vec![Default::default(); count];
     let mut group_of = HashMap::new();
-    for (index, (&partition, &next)) in batch.next_offsets.iter().enumerate() {
+    for (index, (&partition, &next)) in next_offsets.iter().enumerate() {
         groups[index % count].0.insert(partition, next);
         group_of.insert(partition, index % count);
     }
-    for record in &batch.records {
-        if let Some(&group) = group_of.get(&record.partition) {
-            groups[group].1.push(record);
+    for row in rows {
+        if let Some(&group) = group_of.get(&row.partition) {
+            groups[group].1.push(*row);
         }
     }
     groups
-}
-
-#[async_trait]
-impl BatchSink for Warehouse {
-    type Error = WarehouseError;
-    const NAME: &'static str = "warehouse";
-
-    async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, WarehouseError> {
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT next_offset FROM kafka_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
-        )
-        .bind(&self.group)
-        .bind(topic)
-        .bind(partition)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(next)
-    }
-
-    async fn write(&mut self, batch: &Batch) -> Result<(), WarehouseError> {
-        let inserted = match self.write_batch(batch).await {
-            Ok(inserted) => inserted,
-            Err(WarehouseError::Database(error)) if crate::schema::is_undefined_object(&error) => {
-                return Err(self.schema_mismatch(&error).await);
-            }
-            Err(error) => return Err(error),
-        };
-        tracing::debug!(
-            records = batch.records.len(),
-            inserted,
-            writers = self.writers,
-            "warehouse batch committed"
-        );
-        Ok(())
-    }
 }

@@ -1,12 +1,12 @@
 //! The tables the dashboards read, derived from events staged in the session's temporary table
-//! `lakehouse_new_events` (by the fold, [`crate::fold`], or by warehouse-sync in its own
+//! `lakehouse_new_events` (by the fold, [`crate::fold`], or by a rebuild or an erasure in its own
 //! transaction), only ever events that were really inserted, so that a duplicate or a replay
 //! never counts twice.
 //!
 //! Each table is fed by one set-based `INSERT ... SELECT ... GROUP BY ... ON CONFLICT`, with its
 //! rows sorted in the order of the table's key. Derivations of this version are serialised by the
-//! fold's advisory lock (warehouse-sync takes it with its fold and keeps it to its commit); one
-//! that runs beside them (a processor of an earlier version, deriving in its batch, during an
+//! fold's advisory lock (a rebuild or an erasure takes it with its fold and keeps it to its
+//! commit); one that runs beside them (a processor of an earlier version, deriving in its batch, during an
 //! upgrade) takes the row locks of a table in the same order, and waits instead of deadlocking.
 //! The tables go in a fixed order too.
 
@@ -35,6 +35,23 @@ impl DerivedTable {
         DerivedTable::Funnels,
         DerivedTable::Dimensions,
     ];
+
+    /// The time bucket of the table's `bucket` column; `None` for a table keyed otherwise
+    /// (funnel progress is per session, with the time its step was first reached).
+    pub fn bucket(self) -> Option<Bucket> {
+        match self {
+            DerivedTable::Rollups => Some(Bucket::Minute),
+            DerivedTable::UniqueIds | DerivedTable::Dimensions => Some(Bucket::Hour),
+            DerivedTable::Funnels => None,
+        }
+    }
+
+    /// The tables bucketed by time, in the order they are derived.
+    pub fn bucketed() -> impl Iterator<Item = (DerivedTable, Bucket)> {
+        DerivedTable::ALL
+            .into_iter()
+            .filter_map(|table| table.bucket().map(|bucket| (table, bucket)))
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -119,6 +136,14 @@ impl DerivedTable {
             }
         }
     }
+}
+
+/// How long a bucketed table's time buckets are: a range of whole hours holds each bucket wholly
+/// inside or wholly outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Minute,
+    Hour,
 }
 
 impl fmt::Display for DerivedTable {
@@ -240,6 +265,22 @@ mod tests {
                 .sql()
                 .contains("i.utm_source, i.utm_campaign")
         );
+    }
+
+    #[test]
+    fn every_table_but_funnel_progress_is_bucketed() {
+        let bucketed: Vec<_> = DerivedTable::bucketed().collect();
+        assert_eq!(
+            bucketed,
+            [
+                (DerivedTable::Rollups, Bucket::Minute),
+                (DerivedTable::UniqueIds, Bucket::Hour),
+                (DerivedTable::Dimensions, Bucket::Hour)
+            ]
+        );
+        for (table, _) in bucketed {
+            assert!(table.columns().contains(&"bucket"), "{table}");
+        }
     }
 
     #[test]

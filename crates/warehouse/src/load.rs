@@ -1,7 +1,8 @@
 //! A batch's new events into `events` by binary `COPY`, and the columns the dashboards derive from
-//! staged for [`crate::DerivedTables`]: in the queue `events_to_derive`, which the fold
+//! staged for [`DerivedTables`]: in the queue `events_to_derive`, which the fold
 //! ([`crate::fold`]) derives from after the commit, or in the session's temporary table
-//! `lakehouse_new_events`, derived from before the commit (warehouse-sync's rebuild and erase).
+//! `lakehouse_new_events`, derived from before the commit (a rebuild or an erasure,
+//! [`crate::rebuild`], [`crate::erase`]).
 //!
 //! `COPY` into `events` inserts every row or none: an `event_id` already stored (a client retry)
 //! fails it. So it runs under a savepoint; on a unique violation the transaction goes back to the
@@ -11,14 +12,14 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use lakehouse_event::Record;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::copy::CopyRows;
 use crate::derived::DerivedTables;
+use crate::row::{EVENT_COLUMNS, EventRow, column_list, event_rows};
 
-/// The staging table, one per session, that [`crate::DerivedTables::derive`] reads; its rows go at
+/// The staging table, one per session, that [`DerivedTables::derive`] reads; its rows go at
 /// every commit.
 const STAGING: &str = r#"CREATE TEMPORARY TABLE IF NOT EXISTS lakehouse_new_events (
     "timestamp" timestamptz NOT NULL,
@@ -38,41 +39,6 @@ const STAGING: &str = r#"CREATE TEMPORARY TABLE IF NOT EXISTS lakehouse_new_even
     value       double precision,
     properties  jsonb
 ) ON COMMIT DELETE ROWS"#;
-
-/// The columns of `events` a batch writes, in the order of [`event_rows`]: what
-/// [`crate::schema`] checks the warehouse has, and every column an event is read back from.
-pub const EVENT_COLUMNS: [&str; 30] = [
-    "event_id",
-    "project_id",
-    "event_type",
-    "event_name",
-    "session_id",
-    "user_id",
-    "visitor_id",
-    "timestamp",
-    "timestamp_clamped",
-    "sent_at",
-    "received_at",
-    "url",
-    "host",
-    "path",
-    "referrer",
-    "title",
-    "value",
-    "properties",
-    "browser",
-    "os",
-    "device_type",
-    "country",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "schema_version",
-    "kafka_partition",
-    "kafka_offset",
-];
 
 /// The columns of the staging table and of the queue, in the order of [`staged_rows`].
 pub(crate) const STAGED_COLUMNS: [&str; 16] = [
@@ -105,7 +71,7 @@ pub(crate) const QUEUE: &str = "events_to_derive";
 /// Where [`insert_events`] stages the columns the dashboards derive from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// The session's temporary table: call [`crate::DerivedTables::derive`] before the commit.
+    /// The session's temporary table: call [`DerivedTables::derive`] before the commit.
     Session,
     /// The queue `events_to_derive`, committed with the events; the fold derives from it.
     Queue,
@@ -124,12 +90,6 @@ fn copy_statement(table: &str, columns: &[&str]) -> String {
     )
 }
 
-/// `columns` as SQL names a statement lists: each quoted, comma-separated.
-pub fn column_list(columns: &[&str]) -> String {
-    let quoted: Vec<String> = columns.iter().map(|column| format!("\"{column}\"")).collect();
-    quoted.join(", ")
-}
-
 /// How often a batch is copied again after a unique violation before the transaction fails (and
 /// the whole batch is retried): only a concurrent insert of one of its ids causes a second one.
 const COPY_ATTEMPTS: usize = 4;
@@ -138,25 +98,25 @@ const COPY_ATTEMPTS: usize = 4;
 const UNIQUE_VIOLATION: &str = "23505";
 
 /// Creates the session's staging table, if it does not exist yet. The processor's connections
-/// make it when they connect; another session (warehouse-sync) calls this first.
+/// make it when they connect; another session (a rebuild's) calls this first.
 pub async fn create_staging(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query(STAGING).execute(conn).await?;
     Ok(())
 }
 
-/// Inserts the events of `records` whose `event_id` is not stored yet (the first of a batch's
+/// Inserts the events of `rows` whose `event_id` is not stored yet (the first of a batch's
 /// copies of one), and stages them for the derived tables in `stage` (nowhere for `None`: no
 /// derived table is maintained); returns how many were new. Call it in a transaction.
 pub async fn insert_events(
     conn: &mut PgConnection,
-    mut fresh: Vec<&Record>,
+    mut fresh: Vec<EventRow<'_>>,
     stage: Option<Stage>,
 ) -> Result<u64, sqlx::Error> {
     let mut ids = HashSet::new();
-    fresh.retain(|record| ids.insert(record.event.event_id));
+    fresh.retain(|row| ids.insert(row.event.event_id));
     // Every writer inserts in id order: two transactions that share an id (a retry that landed in
     // another partition) then wait for each other instead of deadlocking.
-    fresh.sort_unstable_by_key(|record| record.event.event_id);
+    fresh.sort_unstable_by_key(|row| row.event.event_id);
     let mut attempt = 1;
     while !fresh.is_empty() {
         sqlx::query("SAVEPOINT lakehouse_copy")
@@ -174,7 +134,7 @@ pub async fn insert_events(
                 sqlx::query("ROLLBACK TO SAVEPOINT lakehouse_copy")
                     .execute(&mut *conn)
                     .await?;
-                let ids: Vec<Uuid> = fresh.iter().map(|record| record.event.event_id).collect();
+                let ids: Vec<Uuid> = fresh.iter().map(|row| row.event.event_id).collect();
                 let stored: HashSet<Uuid> =
                     sqlx::query_scalar("SELECT event_id FROM events WHERE event_id = ANY($1)")
                         .bind(&ids)
@@ -186,7 +146,7 @@ pub async fn insert_events(
                     stored = stored.len(),
                     "events already stored (client retries) left out of the batch"
                 );
-                fresh.retain(|record| !stored.contains(&record.event.event_id));
+                fresh.retain(|row| !stored.contains(&row.event.event_id));
             }
             Err(error) => return Err(error),
         }
@@ -201,22 +161,22 @@ pub async fn insert_events(
     Ok(fresh.len() as u64)
 }
 
-/// Inserts the events of `records` not stored yet and adds them to every derived table, in the
-/// caller's transaction, on a connection of any session (warehouse-sync's erase refills the hours
-/// it emptied so); returns how many were new.
-pub async fn insert_new_events(conn: &mut PgConnection, records: &[Record]) -> Result<u64, sqlx::Error> {
+/// Inserts the events of `rows` not stored yet and adds them to every derived table, in the
+/// caller's transaction, on a connection of any session (the erasure refills the hours it emptied
+/// so); returns how many were new.
+pub async fn insert_new_events(conn: &mut PgConnection, rows: &[EventRow<'_>]) -> Result<u64, sqlx::Error> {
     create_staging(conn).await?;
-    let inserted = insert_events(conn, records.iter().collect(), Some(Stage::Session)).await?;
+    let inserted = insert_events(conn, rows.to_vec(), Some(Stage::Session)).await?;
     if inserted > 0 {
         DerivedTables::default().derive(conn).await?;
     }
     Ok(inserted)
 }
 
-/// Copies the records into `events` as they are, all or none: the raw table's own speed, which
+/// Copies the rows into `events` as they are, all or none: the raw table's own speed, which
 /// the benchmark measures as the ceiling. Fails on an `event_id` already stored.
-pub async fn copy_events(conn: &mut PgConnection, records: &[&Record]) -> Result<u64, sqlx::Error> {
-    copy(conn, &COPY_EVENTS, event_rows(records)).await
+pub async fn copy_events(conn: &mut PgConnection, rows: &[EventRow<'_>]) -> Result<u64, sqlx::Error> {
+    copy(conn, &COPY_EVENTS, event_rows(rows)).await
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -236,55 +196,11 @@ async fn copy(conn: &mut PgConnection, statement: &str, rows: CopyRows) -> Resul
     copy.finish().await
 }
 
-/// The rows of `events`, in the order of [`EVENT_COLUMNS`].
-fn event_rows(records: &[&Record]) -> CopyRows {
-    let mut rows = CopyRows::with_capacity(records.len() * 640);
-    for Record {
-        event: e,
-        partition,
-        offset,
-    } in records.iter().copied()
-    {
-        rows.row(EVENT_COLUMNS.len() as i16)
-            .uuid(&e.event_id)
-            .text(&e.project_id)
-            .text(&e.event_type)
-            .optional_text(e.event_name.as_deref())
-            .text(&e.session_id)
-            .optional_text(e.user_id.as_deref())
-            .optional_text(e.visitor_id.as_deref())
-            .timestamptz(&e.timestamp)
-            .boolean(e.timestamp_clamped)
-            .optional_timestamptz(e.sent_at.as_ref())
-            .timestamptz(&e.received_at)
-            .optional_text(e.url.as_deref())
-            .optional_text(e.host.as_deref())
-            .optional_text(e.path.as_deref())
-            .optional_text(e.referrer.as_deref())
-            .optional_text(e.title.as_deref())
-            .optional_float8(e.value)
-            .jsonb(&e.properties)
-            .optional_text(e.browser.as_deref())
-            .optional_text(e.os.as_deref())
-            .optional_text(e.device_type.as_deref())
-            .optional_text(e.country.as_deref())
-            .optional_text(e.utm_source.as_deref())
-            .optional_text(e.utm_medium.as_deref())
-            .optional_text(e.utm_campaign.as_deref())
-            .optional_text(e.utm_term.as_deref())
-            .optional_text(e.utm_content.as_deref())
-            .int2(i16::try_from(e.schema_version).unwrap_or(i16::MAX))
-            .int4(*partition)
-            .int8(*offset);
-    }
-    rows
-}
-
 /// The staged rows, in the order of [`STAGED_COLUMNS`]; properties only where a funnel step
 /// is read from them.
-fn staged_rows(records: &[&Record]) -> CopyRows {
-    let mut rows = CopyRows::with_capacity(records.len() * 200);
-    for Record { event: e, .. } in records.iter().copied() {
+fn staged_rows(fresh: &[EventRow<'_>]) -> CopyRows {
+    let mut rows = CopyRows::with_capacity(fresh.len() * 200);
+    for EventRow { event: e, .. } in fresh {
         rows.row(STAGED_COLUMNS.len() as i16)
             .timestamptz(&e.timestamp)
             .text(&e.project_id)

@@ -9,8 +9,8 @@
 //! leaves the queue as it was, for the next one.
 //!
 //! One fold runs at a time in the whole warehouse (a transaction-scoped advisory lock): the
-//! processor's replicas each run the loop, and warehouse-sync's rebuild and erase fold what is
-//! queued before they recompute anything.
+//! processor's replicas each run the loop, and a rebuild or an erasure folds what is queued
+//! before it recomputes anything.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,8 +68,8 @@ pub async fn fold(
 }
 
 /// Folds every queued event into every derived table, in the caller's transaction, on a
-/// connection of any session: warehouse-sync calls it once it holds the processors back, before
-/// it deletes or recomputes derived rows.
+/// connection of any session: a rebuild or an erasure calls it once it holds the processors
+/// back, before it deletes or recomputes derived rows.
 pub async fn fold_queue(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
     create_staging(conn).await?;
     fold(conn, &DerivedTables::default(), None).await

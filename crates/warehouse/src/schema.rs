@@ -49,7 +49,7 @@ impl std::fmt::Display for SchemaMismatch {
 /// Every `(table, column)` a batch writes with `derived` maintained.
 fn required(derived: &DerivedTables) -> Vec<(&'static str, &'static str)> {
     let mut columns: Vec<(&str, &str)> = Vec::new();
-    columns.extend(crate::load::EVENT_COLUMNS.iter().map(|c| ("events", *c)));
+    columns.extend(crate::row::EVENT_COLUMNS.iter().map(|c| ("events", *c)));
     columns.extend(OFFSET_COLUMNS.iter().map(|c| ("kafka_offsets", *c)));
     for table in derived.tables() {
         columns.extend(table.columns().iter().map(|c| (table.name(), *c)));
