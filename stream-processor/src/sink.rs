@@ -1,10 +1,10 @@
-//! The warehouse as the sink of the shared consume loop: a batch's records become the rows the
-//! warehouse library writes, with the offsets they cover.
+//! The warehouse as the sink of the shared consume loop: each batch is written with the offsets
+//! it covers, in one go.
 
 use async_trait::async_trait;
 use lakehouse_event::Batch;
 use lakehouse_kafka::BatchSink;
-use lakehouse_warehouse::{EventRow, Warehouse, WarehouseError};
+use lakehouse_warehouse::{Warehouse, WarehouseError};
 
 /// The warehouse, written by the consume loop.
 #[derive(Debug, Clone)]
@@ -20,16 +20,7 @@ impl BatchSink for WarehouseSink {
     }
 
     async fn write(&mut self, batch: &Batch) -> Result<(), WarehouseError> {
-        let rows: Vec<EventRow<'_>> = batch
-            .records
-            .iter()
-            .map(|record| EventRow {
-                event: &record.event,
-                partition: record.partition,
-                offset: record.offset,
-            })
-            .collect();
-        self.0.write(&batch.topic, &batch.next_offsets, &rows).await?;
+        self.0.write_batch(batch).await?;
         Ok(())
     }
 }

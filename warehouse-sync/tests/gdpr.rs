@@ -203,7 +203,6 @@ async fn queued(pool: &sqlx::PgPool) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_folds_what_the_processor_queued_before_it_recomputes() {
     use lakehouse_event::{Batch, Record};
-    use lakehouse_warehouse::EventRow;
 
     let stack = lakehouse_testkit::Stack::from_env();
     let database = lakehouse_testkit::TempDatabase::create(&stack).await;
@@ -220,19 +219,7 @@ async fn an_erasure_folds_what_the_processor_queued_before_it_recomputes() {
             offset: offset as i64,
         });
     }
-    let rows: Vec<EventRow<'_>> = batch
-        .records
-        .iter()
-        .map(|record| EventRow {
-            event: &record.event,
-            partition: record.partition,
-            offset: record.offset,
-        })
-        .collect();
-    warehouse
-        .write(&batch.topic, &batch.next_offsets, &rows)
-        .await
-        .expect("the batch");
+    warehouse.write_batch(&batch).await.expect("the batch");
     let pool = warehouse.pool().clone();
     assert_eq!(queued(&pool).await, EVENTS as i64);
 

@@ -12,8 +12,8 @@ use lakehouse_e2e::grafana_sql::{Range, Value as Variable, expand_macros, expand
 use lakehouse_event::{Batch, Record};
 use lakehouse_testkit::stack::setting;
 use lakehouse_testkit::{Stack, TempDatabase, reference_event, workload};
+use lakehouse_warehouse::Warehouse;
 use lakehouse_warehouse::grants::Roles;
-use lakehouse_warehouse::{EventRow, Warehouse};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{Column, ConnectOptions, PgConnection, Row};
@@ -122,19 +122,7 @@ async fn sample_warehouse(database: &TempDatabase) {
             };
             batch.push(record);
         }
-        let rows: Vec<EventRow<'_>> = batch
-            .records
-            .iter()
-            .map(|record| EventRow {
-                event: &record.event,
-                partition: record.partition,
-                offset: record.offset,
-            })
-            .collect();
-        warehouse
-            .write(&batch.topic, &batch.next_offsets, &rows)
-            .await
-            .expect("a batch");
+        warehouse.write_batch(&batch).await.expect("a batch");
     }
     warehouse.fold().await.expect("the derived rows");
 }

@@ -3,7 +3,7 @@
 //! columns serves both, so the two cannot drift apart.
 
 use chrono::{DateTime, Utc};
-use lakehouse_event::EnrichedEvent;
+use lakehouse_event::{EnrichedEvent, Record};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -57,6 +57,16 @@ pub struct EventRow<'a> {
     pub event: &'a EnrichedEvent,
     pub partition: i32,
     pub offset: i64,
+}
+
+impl<'a> From<&'a Record> for EventRow<'a> {
+    fn from(record: &'a Record) -> Self {
+        Self {
+            event: &record.event,
+            partition: record.partition,
+            offset: record.offset,
+        }
+    }
 }
 
 /// The rows of `events`, in the order of [`EVENT_COLUMNS`].

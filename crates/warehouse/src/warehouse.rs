@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use lakehouse_event::Batch;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::Notify;
@@ -235,6 +236,12 @@ impl Warehouse {
         .fetch_optional(&self.pool)
         .await?;
         Ok(next)
+    }
+
+    /// Writes `batch`: its records and the offsets after them ([`Warehouse::write`]).
+    pub async fn write_batch(&self, batch: &Batch) -> Result<u64, WarehouseError> {
+        let rows: Vec<EventRow<'_>> = batch.records.iter().map(EventRow::from).collect();
+        self.write(&batch.topic, &batch.next_offsets, &rows).await
     }
 
     /// Writes a batch read from `topic`: its `rows`, and `next_offsets`, the offset after each
