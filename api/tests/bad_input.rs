@@ -6,14 +6,16 @@
 //!
 //! A new case is one line in `cases()`.
 
+mod common;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use common::migrate;
 use lakehouse_api::{ApiConfig, stored_keys};
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, consume, message_count};
-use lakehouse_warehouse::Warehouse;
 use rdkafka::Message;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
@@ -561,13 +563,4 @@ async fn floods_past_the_ip_and_project_limits_are_429_with_when_to_retry() {
 
     assert_eq!(message_count(&stack, &topic.name, WATERMARK_TIMEOUT).await, 0);
     shutdown.cancel();
-}
-
-/// The warehouse's schema, `api_keys` included, made as the stream-processor makes it.
-async fn migrate(database_url: &str) {
-    Warehouse::connect_lazy(database_url, "lakehouse-warehouse")
-        .expect("a pool")
-        .migrate(&Default::default())
-        .await
-        .expect("the warehouse's migrations");
 }

@@ -2,12 +2,14 @@
 //! is accepted by a running api, only its hash (and a short prefix) is stored, and once revoked
 //! it is refused (403) within the refresh interval.
 
+mod common;
+
 use std::time::Duration;
 
 use clap::Parser;
+use common::migrate;
 use lakehouse_api::{ApiConfig, stored_keys};
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, wait_until};
-use lakehouse_warehouse::Warehouse;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -201,13 +203,4 @@ async fn the_database_holds_only_the_hash_of_a_key_made_with_the_cli() {
         .await
         .expect("every row as text");
     assert!(rows.iter().all(|row| !row.contains(&key[9..])), "{rows:?}");
-}
-
-/// The warehouse's schema, `api_keys` included, made as the stream-processor makes it.
-async fn migrate(database_url: &str) {
-    Warehouse::connect_lazy(database_url, "lakehouse-warehouse")
-        .expect("a pool")
-        .migrate(&Default::default())
-        .await
-        .expect("the warehouse's migrations");
 }
