@@ -54,6 +54,8 @@ pub struct Install {
 pub struct Deployed {
     label: String,
     database: TempDatabase,
+    /// The warehouse, as the checks read it (one pool for the whole test).
+    warehouse: sqlx::PgPool,
     lake: Lake,
     jobs: Vec<Workload>,
     /// Pods by workload name.
@@ -117,9 +119,11 @@ impl Deployed {
         } else {
             None
         };
+        let warehouse = sqlx::PgPool::connect_lazy(&database.url).expect("the warehouse's URL");
         let deployed = Self {
             label,
             database,
+            warehouse,
             lake,
             jobs,
             pods,
@@ -219,9 +223,7 @@ impl Deployed {
 
     /// Waits until the warehouse holds every accepted event.
     async fn wait_for_the_warehouse(&self) -> sqlx::PgPool {
-        let pool = sqlx::PgPool::connect(&self.database.url)
-            .await
-            .expect("the warehouse");
+        let pool = self.warehouse.clone();
         let ids = self.accepted.clone();
         let what = format!("{}: {} accepted events in the warehouse", self.label, ids.len());
         wait_until(&what, PATIENCE, || {
