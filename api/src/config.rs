@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use lakehouse_audit::ActorArgs;
 use lakehouse_event::EventLimits;
 use lakehouse_kafka::KafkaArgs;
 use lakehouse_telemetry::{LogFormat, Secret, SecretUrl};
@@ -121,9 +122,9 @@ pub struct ApiConfig {
     pub privacy_policy: PrivacyPolicy,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
-    /// Who runs a `keys` command, for the audit log; the operating-system user when not given.
-    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
-    pub actor: Option<String>,
+    /// Who runs a `keys` command, for the audit log.
+    #[command(flatten)]
+    pub actor: ActorArgs,
 }
 
 /// `API_KEYS` as configured, parsed by [`ApiKeysArg::keys`] when the api starts (so that the
@@ -212,11 +213,6 @@ pub enum KeysCommand {
 }
 
 impl ApiConfig {
-    /// Who runs this command: `--actor`, or the operating-system user.
-    pub fn actor(&self) -> String {
-        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
-    }
-
     pub fn validate(&self) -> anyhow::Result<()> {
         self.kafka.validate()?;
         anyhow::ensure!(self.produce_timeout_ms > 0, "PRODUCE_TIMEOUT_MS must be positive");

@@ -25,9 +25,10 @@ mod visitor;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lakehouse_audit::Action;
+use lakehouse_audit::{AuditLog, Audited};
 use lakehouse_telemetry::SecretUrl;
 use serde_json::json;
+use stored_keys::CreatedKey;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -122,8 +123,7 @@ const NOT_MIGRATED: &str = "api_keys in DATABASE_URL (the stream-processor's mig
     it migrates when it starts, or run `lakehouse-stream-processor migrate`)";
 
 /// `lakehouse-api keys ...`: makes, lists or revokes a stored key and prints the result as JSON;
-/// making and revoking are recorded in the audit log.
-#[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
+/// making and revoking run as [`Audited`] commands.
 pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::Result<()> {
     let url = config
         .database_url
@@ -133,41 +133,41 @@ pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::
     let pool = sqlx::PgPool::connect(url)
         .await
         .context("connecting to DATABASE_URL")?;
-    let audit = lakehouse_audit::AuditLog::new(pool.clone());
-    let (output, recorded) = match command {
+    let audited = |action: &str, arguments| {
+        Audited::start(AuditLog::new(pool.clone()), &config.actor, action, arguments)
+    };
+    match command {
         KeysCommand::Create { project_id, name } => {
-            let action = Action::new(
-                config.actor(),
-                "api.keys.create",
-                json!({"project_id": project_id, "name": name}),
-            );
+            let audited = audited("api.keys.create", json!({"project_id": project_id, "name": name}));
             let created = stored_keys::create(&pool, project_id, name)
                 .await
                 .context(NOT_MIGRATED);
-            // The record keeps the key's id, project and prefix, never the key.
-            let outcome = created.as_ref().map(|created| &created.stored);
-            let recorded = audit.record(&action.finished(&outcome)).await;
-            eprintln_note("the key is shown this once; only its SHA-256 is stored");
-            (serde_json::to_string_pretty(&created?)?, recorded)
+            // The record keeps the key's id, project and prefix, never the key; the key is
+            // printed even when the record could not be stored.
+            let kept = |created: &CreatedKey| serde_json::to_value(&created.stored).unwrap_or_default();
+            let shown = |created: &CreatedKey| {
+                eprintln_note("the key is shown this once; only its SHA-256 is stored");
+                anyhow::Ok(serde_json::to_string_pretty(created)?)
+            };
+            audited.conclude_as(created, kept, shown).await
         }
-        KeysCommand::List => (
-            serde_json::to_string_pretty(&stored_keys::list(&pool).await.context(NOT_MIGRATED)?)?,
-            Ok(()),
-        ),
+        KeysCommand::List => print_json(&stored_keys::list(&pool).await.context(NOT_MIGRATED)?),
         KeysCommand::Revoke { id } => {
-            let action = Action::new(config.actor(), "api.keys.revoke", json!({"id": id}));
+            let audited = audited("api.keys.revoke", json!({"id": id}));
             let outcome = match stored_keys::revoke(&pool, *id).await {
                 Ok(true) => Ok(json!({"revoked": id})),
                 Ok(false) => Err(anyhow::anyhow!("no live key has the id {id}")),
                 Err(error) => Err(anyhow::Error::new(error).context(NOT_MIGRATED)),
             };
-            audit.record(&action.finished(&outcome)).await?;
-            (serde_json::to_string_pretty(&outcome?)?, Ok(()))
+            audited.conclude(outcome).await
         }
-    };
-    println!("{output}");
-    // A key that was made is printed even when its record could not be stored.
-    Ok(recorded?)
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 #[expect(

@@ -1,7 +1,7 @@
 //! The delta-writer's configuration; the defaults write to a local folder.
 
 use clap::builder::ArgPredicate;
-use lakehouse_audit::ActorArgs;
+use lakehouse_audit::{ActorArgs, Audited};
 use lakehouse_kafka::{ConsumerArgs, ConsumerError, KafkaArgs, OldFlushNames, OldName, RunArgs, SinkService};
 use lakehouse_lake::{
     CompactionOptions, DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL,
@@ -110,9 +110,15 @@ impl WriterConfig {
         (&self.lake).into()
     }
 
+    /// Starts the administrative command `action` by `--actor` with `arguments`, its record going
+    /// to the audit log (see [`Self::audit_log`]).
+    pub fn audited(&self, action: &str, arguments: serde_json::Value) -> anyhow::Result<Audited> {
+        Ok(Audited::start(self.audit_log()?, &self.actor, action, arguments))
+    }
+
     /// Where this command's audit record goes: the warehouse's `audit_log` with `DATABASE_URL`,
     /// the log only without.
-    pub fn audit_log(&self) -> anyhow::Result<lakehouse_audit::AuditLog> {
+    fn audit_log(&self) -> anyhow::Result<lakehouse_audit::AuditLog> {
         match &self.database_url {
             Some(url) => Ok(lakehouse_audit::AuditLog::new(
                 sqlx::postgres::PgPoolOptions::new()

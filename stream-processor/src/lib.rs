@@ -7,7 +7,7 @@
 mod config;
 mod sink;
 
-use lakehouse_audit::{Action, AuditLog};
+use lakehouse_audit::{AuditLog, Audited};
 use lakehouse_kafka::run_sink;
 use lakehouse_warehouse::Warehouse;
 use serde_json::json;
@@ -56,25 +56,27 @@ pub async fn migrate(config: &ProcessorConfig) -> anyhow::Result<()> {
 }
 
 /// Forgets the group's stored offsets on the topic (see [`Command::ResetOffsets`]), recorded in
-/// the audit log.
+/// the audit log; prints how many were forgotten.
 pub async fn reset_offsets(config: &ProcessorConfig, partitions: &[i32]) -> anyhow::Result<()> {
     let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.consumer.group_id)?;
-    let action = Action::new(
-        config.actor.name(),
+    let audited = Audited::start(
+        AuditLog::new(warehouse.pool().clone()),
+        &config.actor,
         "warehouse.reset_offsets",
         json!({"group": config.consumer.group_id, "topic": config.kafka.topic, "partitions": partitions}),
     );
-    let outcome = warehouse
-        .reset_offsets(&config.kafka.topic, partitions)
+    let outcome = warehouse.reset_offsets(&config.kafka.topic, partitions).await;
+    if let Ok(deleted) = &outcome {
+        tracing::info!(group = %config.consumer.group_id, topic = %config.kafka.topic, partitions = ?partitions,
+            %deleted, "stored offsets reset: the next run reads these partitions from the beginning");
+    }
+    audited
+        .conclude(
+            outcome
+                .map(|deleted| json!({"deleted": deleted}))
+                .map_err(anyhow::Error::from),
+        )
         .await
-        .map(|deleted| json!({"deleted": deleted}));
-    AuditLog::new(warehouse.pool().clone())
-        .record(&action.finished(&outcome))
-        .await?;
-    let deleted = outcome?;
-    tracing::info!(group = %config.consumer.group_id, topic = %config.kafka.topic, partitions = ?partitions, %deleted,
-        "stored offsets reset: the next run reads these partitions from the beginning");
-    Ok(())
 }
 
 /// Prints the audit records `args` selects, newest first: a table, or JSON lines.

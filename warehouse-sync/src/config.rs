@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
+use lakehouse_audit::ActorArgs;
 use lakehouse_kafka::KafkaArgs;
 use lakehouse_lake_args::{AsOfArgs, EraseArgs, LakeArgs, UserArgs};
 use lakehouse_telemetry::LogFormat;
@@ -23,16 +24,9 @@ pub struct SyncConfig {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
     pub log_format: LogFormat,
     /// Who runs the command, for the audit log (`rebuild`, `erase-user`, `export-user`, `dlq
-    /// replay`); the operating-system user when not given.
-    #[arg(long, env = "LAKEHOUSE_ACTOR", global = true)]
-    pub actor: Option<String>,
-}
-
-impl SyncConfig {
-    /// Who runs this command: `--actor`, or the operating-system user.
-    pub fn actor(&self) -> String {
-        self.actor.clone().unwrap_or_else(lakehouse_audit::os_user)
-    }
+    /// replay`).
+    #[command(flatten)]
+    pub actor: ActorArgs,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]

@@ -34,6 +34,8 @@ pub enum SyncError {
     Kafka(String),
     #[error(transparent)]
     Audit(#[from] lakehouse_audit::AuditError),
+    #[error("printing the result: {0}")]
+    Output(#[from] serde_json::Error),
 }
 
 impl From<RowError> for SyncError {
