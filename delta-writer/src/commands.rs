@@ -134,7 +134,7 @@ async fn vacuum_files(config: &WriterConfig, args: &VacuumArgs) -> anyhow::Resul
     };
     let outcome = async {
         let table = open_at(&config.location(), &AsOf::default()).await?;
-        let vacuumed = report("vacuum", vacuum(table, options)).await?;
+        let vacuumed = report("vacuum", vacuum(table, &options)).await?;
         tracing::info!(files = vacuumed.files.len(), dry_run = args.dry_run, "vacuum");
         anyhow::Ok(vacuumed)
     }
@@ -191,9 +191,9 @@ async fn erase(config: &WriterConfig, args: &DeleteUserArgs) -> anyhow::Result<(
         ..args.into()
     };
     let outcome = async {
-        let mut table = open_at(&config.location(), &AsOf::default()).await?;
+        let table = open_at(&config.location(), &AsOf::default()).await?;
         let user = User::from(&args.user);
-        let erased = report("delete-user", delete_user(&mut table, &user, options)).await?;
+        let erased = report("delete-user", delete_user(table, &user, &options)).await?;
         tracing::info!(rows = erased.rows, version = ?erased.new_version, dry_run = args.dry_run, "delete-user");
         anyhow::Ok(erased)
     }

@@ -49,8 +49,8 @@ pub async fn erase_user(
     options: EraseOptions,
 ) -> Result<UserErased> {
     let warehouse = erase_from_warehouse(pool, user, options.dry_run).await?;
-    let mut table = open_at(lake, &Default::default()).await?;
-    let lake = delete_user(&mut table, user, options).await?;
+    let table = open_at(lake, &Default::default()).await?;
+    let lake = delete_user(table, user, &options).await?;
     Ok(UserErased { warehouse, lake })
 }
 

@@ -143,7 +143,7 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
     let table = open_at(&temp.location, &AsOf::default()).await.expect("latest");
     let refused = vacuum(
         table,
-        VacuumOptions {
+        &VacuumOptions {
             retention: Duration::hours(1),
             restore_window: Duration::hours(168),
             dry_run: false,
@@ -156,7 +156,7 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
     let table = open_at(&temp.location, &AsOf::default()).await.expect("latest");
     let dry = vacuum(
         table,
-        VacuumOptions {
+        &VacuumOptions {
             retention: Duration::zero(),
             restore_window: Duration::zero(),
             dry_run: true,
@@ -172,7 +172,7 @@ async fn history_time_travel_restore_optimize_and_vacuum() {
     let table = open_at(&temp.location, &AsOf::default()).await.expect("latest");
     let kept = vacuum(
         table,
-        VacuumOptions {
+        &VacuumOptions {
             retention: Duration::hours(1),
             restore_window: Duration::hours(1),
             dry_run: false,
@@ -244,12 +244,12 @@ async fn export_and_delete_a_user_z_order_and_verify() {
 
     // Delete: a dry run counts, the deletion removes them from the latest version only.
     let window = Duration::hours(168);
-    let mut table = latest().await;
+    let table = latest().await;
     let version_before = table.version();
     let dry = delete_user(
-        &mut table,
+        table.clone(),
         &user,
-        EraseOptions {
+        &EraseOptions {
             restore_window: window,
             dry_run: true,
             ..EraseOptions::default()
@@ -264,9 +264,9 @@ async fn export_and_delete_a_user_z_order_and_verify() {
         "a dry run commits nothing"
     );
     let erased = delete_user(
-        &mut table,
+        table,
         &user,
-        EraseOptions {
+        &EraseOptions {
             restore_window: window,
             dry_run: false,
             ..EraseOptions::default()

@@ -1,11 +1,20 @@
 //! Appending to the events table: each commit carries the rows and one `txn` action per Kafka
 //! partition (`app_id = <group>-<topic>-<partition>`, `version` = the last offset written), so
 //! that the table itself records how far it has read, and a batch whose offsets are stored is
-//! never written again. Records are encoded as they arrive ([`crate::staging`]); ids written
-//! within the deduplication window are left out ([`crate::dedup`], kept in step with the table
-//! by [`crate::windows`]). Appends are committed without the table's file list
-//! ([`crate::append`]), which is loaded only where it is read. After a commit come the log's
-//! upkeep ([`crate::checkpoint`]) and, when asked for, compaction ([`crate::compaction`]).
+//! never written again. Records are encoded as they arrive ([`staging`]); ids written
+//! within the deduplication window are left out ([`dedup`], kept in step with the table
+//! by [`windows`]). Appends are committed without the table's file list
+//! ([`append`]), which is loaded only where it is read. After a commit come the log's
+//! upkeep ([`crate::table::checkpoint`]) and, when asked for, compaction ([`compaction`]).
+//! The modules of this folder are the writer's internals; nothing outside the writer uses them
+//! but the options and constants the crate root re-exports.
+
+pub(crate) mod append;
+pub(crate) mod compaction;
+pub(crate) mod dedup;
+pub(crate) mod offsets;
+pub(crate) mod staging;
+pub(crate) mod windows;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -17,22 +26,21 @@ use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use lakehouse_event::{Batch, Record};
 
-use crate::append::{append, can_append};
-use crate::checkpoint::Upkeep;
-use crate::compaction::{CompactionOptions, Compactor};
-use crate::conflict::{COMMIT_ATTEMPTS, ConflictRetries};
-use crate::create::{DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LOG_RETENTION_HOURS, open_or_create};
-use crate::dedup::{Dedup, DedupOptions};
 use crate::error::LakeError;
-use crate::evolve::{add_missing_columns, ensure_evolved};
-use crate::location::LakeLocation;
-use crate::log::{LogError, log_entry};
-use crate::offsets::Offsets;
-use crate::optimize::Optimized;
-use crate::probe::ensure_safe_commits;
-use crate::schema::PARTITION_COLUMN;
-use crate::staging::Staged;
-use crate::windows;
+use crate::table::checkpoint::Upkeep;
+use crate::table::conflict::{COMMIT_ATTEMPTS, ConflictRetries};
+use crate::table::create::{DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_LOG_RETENTION_HOURS, open_or_create};
+use crate::table::evolve::{add_missing_columns, ensure_evolved};
+use crate::table::location::LakeLocation;
+use crate::table::log::{LogError, log_entry};
+use crate::table::probe::ensure_safe_commits;
+use crate::table::rewrite::Optimized;
+use crate::table::schema::PARTITION_COLUMN;
+use crate::writer::append::{append, can_append};
+use crate::writer::compaction::{CompactionOptions, Compactor};
+use crate::writer::dedup::{Dedup, DedupOptions};
+use crate::writer::offsets::Offsets;
+use crate::writer::staging::Staged;
 
 /// How a writer writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,8 +117,8 @@ pub struct EventsWriter {
 
 impl EventsWriter {
     /// Opens `<lake>/events`, creating it if absent, after checking that the store keeps
-    /// concurrent commits apart (see [`crate::probe`]), and adds the columns of the events
-    /// schema it lacks (see [`crate::evolve`]); a table whose schema it cannot write is refused
+    /// concurrent commits apart (see [`crate::table::probe`]), and adds the columns of the events
+    /// schema it lacks (see [`crate::table::evolve`]); a table whose schema it cannot write is refused
     /// ([`crate::SchemaError`]).
     pub async fn open_or_create(location: &LakeLocation, options: &WriterOptions) -> Result<Self, LakeError> {
         let mut table = open_or_create(location, options.checkpoint_interval, options.log_retention).await?;
@@ -303,7 +311,7 @@ impl EventsWriter {
     /// table, writing only what the other writer did not.
     pub async fn write(&mut self, batch: &Batch) -> Result<(), LakeError> {
         if let Some(reason) = &self.broken {
-            return Err(crate::schema::RowError::Invalid(format!(
+            return Err(crate::table::decode::RowError::Invalid(format!(
                 "the batch could not be encoded ({reason}); restart the writer to read it again"
             ))
             .into());
@@ -407,7 +415,7 @@ impl EventsWriter {
     }
 
     /// Brings the loaded table (its schema, offsets and file list) up to the followed version:
-    /// the writer's own appends do not load it (see [`crate::append`]).
+    /// the writer's own appends do not load it (see [`append`]).
     async fn load_followed(&mut self) -> Result<(), LakeError> {
         if let (Some(loaded), Some(followed)) = (self.table.version(), self.followed)
             && loaded < followed
@@ -467,7 +475,7 @@ impl EventsWriter {
     }
 
     /// Commits through delta-rs, on the loaded table brought up to the followed version, for
-    /// tables and stores [`crate::append`] does not commit to.
+    /// tables and stores [`append`] does not commit to.
     async fn commit_through_delta_rs(
         &mut self,
         adds: Vec<Add>,

@@ -11,9 +11,9 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{StructField, StructType};
 
-use crate::conflict::ConflictRetries;
 use crate::error::{LakeError, fold_into_lake_error};
-use crate::schema::events_schema;
+use crate::table::conflict::ConflictRetries;
+use crate::table::schema::events_schema;
 
 /// Why a table's schema cannot take the events schema by adding nullable columns: the writer
 /// refuses to write to it.

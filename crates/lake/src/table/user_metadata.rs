@@ -4,7 +4,7 @@
 
 use deltalake::kernel::transaction::CommitProperties;
 
-use crate::conflict::COMMIT_ATTEMPTS;
+use crate::table::conflict::COMMIT_ATTEMPTS;
 
 /// The commit properties that put `user_metadata` (when given) into the commit's
 /// `commitInfo.userMetadata`, and let the commit pass as many concurrent commits as a writer's.

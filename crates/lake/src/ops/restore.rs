@@ -7,7 +7,7 @@ use deltalake::DeltaTable;
 use serde::Serialize;
 
 use crate::error::LakeError;
-use crate::user_metadata::commit_properties;
+use crate::table::user_metadata::commit_properties;
 
 /// How many hours of versions stay restorable: vacuum refuses a shorter retention, and a user's
 /// deleted rows leave history this long after the deletion.

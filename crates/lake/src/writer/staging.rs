@@ -19,51 +19,21 @@ use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::logstore::object_store::path::Path;
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use deltalake::parquet::basic::Compression;
 use deltalake::parquet::errors::ParquetError;
-use deltalake::parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
-use deltalake::parquet::schema::types::ColumnPath;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_event::Record;
 use uuid::Uuid;
 
 use crate::error::LakeError;
-use crate::file_stats::FileStats;
-use crate::schema::{PARTITION_COLUMN, RowsBuilder, file_schema};
+use crate::table::encode::{RowsBuilder, writer_properties};
+use crate::table::file_stats::FileStats;
+use crate::table::schema::{PARTITION_COLUMN, file_schema};
 
 /// Rows per chunk: each is encoded when full (about half a MiB of the reference workload).
 const CHUNK_ROWS: usize = 1024;
 
 /// Files uploaded at once when a batch commits.
 const CONCURRENT_UPLOADS: usize = 8;
-
-/// Columns whose values are (nearly) unique per row: a dictionary would only cost time and
-/// memory.
-const UNIQUE_COLUMNS: [&str; 5] = ["event_id", "timestamp", "sent_at", "received_at", "kafka_offset"];
-
-/// Encoded values a column buffers before they are compressed into a page: a batch is held
-/// compressed but for one such page per column and file.
-const PAGE_BYTES: usize = 16 * 1024;
-
-/// Rows per page at most: a dictionary-encoded column buffers 8 bytes per value until its page
-/// is written, however small the encoded page is.
-const PAGE_ROWS: usize = 1024;
-
-/// The most a column's dictionary grows before its values are written plainly.
-const DICTIONARY_BYTES: usize = 128 * 1024;
-
-/// How the writer encodes data files: Snappy, small pages, and no dictionary where values are
-/// unique.
-pub(crate) fn writer_properties() -> WriterPropertiesBuilder {
-    let builder = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_data_page_size_limit(PAGE_BYTES)
-        .set_data_page_row_count_limit(PAGE_ROWS)
-        .set_dictionary_page_size_limit(DICTIONARY_BYTES);
-    UNIQUE_COLUMNS.iter().fold(builder, |builder, column| {
-        builder.set_column_dictionary_enabled(ColumnPath::from(*column), false)
-    })
-}
 
 /// One `event_date`'s file of the batch. (The Parquet writer is not `Sync`; behind a mutex,
 /// which `&mut` access never locks, the batch can be held across `.await`s of a shared loop.)

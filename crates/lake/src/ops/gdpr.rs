@@ -9,10 +9,10 @@ use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
 use serde::Serialize;
 
-use crate::conflict::ConflictRetries;
 use crate::error::LakeError;
-use crate::restore::RESTORE_WINDOW_HOURS;
-use crate::user_metadata::commit_properties;
+use crate::ops::restore::RESTORE_WINDOW_HOURS;
+use crate::table::conflict::ConflictRetries;
+use crate::table::user_metadata::commit_properties;
 
 /// Whose rows: a `user_id`, optionally only within one project.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,16 +82,17 @@ pub struct Erased {
 /// Removes the user's rows from the latest version (one commit), retried when a concurrent
 /// commit conflicts. A dry run counts them.
 pub async fn delete_user(
-    table: &mut DeltaTable,
+    table: DeltaTable,
     user: &User,
-    options: EraseOptions,
+    options: &EraseOptions,
 ) -> Result<Erased, LakeError> {
-    let EraseOptions {
+    let mut table = table;
+    let &EraseOptions {
         restore_window,
         dry_run,
-        user_metadata,
+        ref user_metadata,
     } = options;
-    let rows: usize = export_user(table, user)
+    let rows: usize = export_user(&table, user)
         .await?
         .iter()
         .map(RecordBatch::num_rows)
@@ -126,6 +127,5 @@ pub async fn delete_user(
     erased.files_added = metrics.num_added_files;
     erased.new_version = deleted.version();
     erased.erased_from_history_after = Some(Utc::now() + restore_window);
-    *table = deleted;
     Ok(erased)
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use deltalake::DeltaTable;
 
 use crate::error::LakeError;
-use crate::log::LogEntry;
+use crate::table::log::LogEntry;
 
 /// What the writer knows of one topic's stored offsets.
 #[derive(Debug)]

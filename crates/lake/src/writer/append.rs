@@ -4,7 +4,7 @@
 //! append reads nothing of the table: its commit is its own `add` and `txn` actions, which this
 //! module writes as the log entry of the version after the one the writer built it on, through
 //! the table's log store with put-if-absent (the call delta-rs makes, so the guarantee
-//! [`crate::probe`] checks holds for it too).
+//! [`crate::table::probe`] checks holds for it too).
 //!
 //! When another commit took that version, the append is checked against it as Delta checks a
 //! blind append: a commit that stored offsets of one of its partitions (a `txn` of one of its

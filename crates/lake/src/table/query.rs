@@ -14,7 +14,7 @@ use deltalake::datafusion::prelude::{SessionConfig, SessionContext};
 use uuid::Uuid;
 
 use crate::error::LakeError;
-use crate::schema::parse_event_id;
+use crate::table::decode::parse_event_id;
 
 /// A DataFusion session with the table (as of its loaded version) registered as `events`, for
 /// several queries.

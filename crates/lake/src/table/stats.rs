@@ -15,10 +15,10 @@ use deltalake::kernel::LogicalFileView;
 use deltalake::table::config::TablePropertiesExt;
 use serde::Serialize;
 
-use crate::checkpoint::last_checkpoint;
 use crate::error::LakeError;
-use crate::query::query;
-use crate::schema::{PARTITION_COLUMN, RECEIVED_AT};
+use crate::table::checkpoint::last_checkpoint;
+use crate::table::query::query;
+use crate::table::schema::{PARTITION_COLUMN, RECEIVED_AT};
 
 /// A data file below this size counts as small: opening one costs more than reading it, many of
 /// them slow every reader down, and `optimize` exists to merge them.

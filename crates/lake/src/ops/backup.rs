@@ -19,8 +19,8 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::error::{LakeError, fold_into_lake_error};
-use crate::location::{LakeLocation, open_table};
 use crate::progress::Counter;
+use crate::table::location::{LakeLocation, open_table};
 
 /// How many objects are copied at once.
 const CONCURRENT_COPIES: usize = 16;

@@ -18,12 +18,12 @@ use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use uuid::Uuid;
 
-use crate::dedup::Dedup;
 use crate::error::LakeError;
-use crate::log::LogEntry;
-use crate::query::query;
-use crate::schema::parse_event_id;
-use crate::stats::newest_received_at;
+use crate::table::decode::parse_event_id;
+use crate::table::log::LogEntry;
+use crate::table::query::query;
+use crate::table::stats::newest_received_at;
+use crate::writer::dedup::Dedup;
 
 /// An event's arrival as the window needs it: its partition, when it arrived, its id.
 type Arrival = (i32, DateTime<Utc>, Uuid);
@@ -124,10 +124,9 @@ async fn arrivals_in_file(table: &DeltaTable, path: &str) -> Result<Vec<Arrival>
     for batch in reader {
         let batch = batch?;
         let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .cloned()
-                .ok_or_else(|| crate::schema::RowError::Invalid(format!("{path} has no column {name}")))
+            batch.column_by_name(name).cloned().ok_or_else(|| {
+                crate::table::decode::RowError::Invalid(format!("{path} has no column {name}"))
+            })
         };
         all.extend(arrivals(
             &column("event_id")?,

@@ -9,7 +9,7 @@ use deltalake::logstore::object_store::path::Path;
 use deltalake::logstore::object_store::{self, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::error::{LakeError, fold_into_lake_error};
-use crate::location::LakeLocation;
+use crate::table::location::LakeLocation;
 
 /// What the probe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

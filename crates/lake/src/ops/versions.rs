@@ -14,7 +14,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::error::LakeError;
-use crate::log::LogError;
+use crate::table::log::LogError;
 
 /// How many log files are read at once.
 const CONCURRENT_READS: usize = 8;

@@ -16,7 +16,7 @@ use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 
 use crate::error::{LakeError, fold_into_lake_error};
-use crate::user_metadata::commit_properties;
+use crate::table::user_metadata::commit_properties;
 
 /// The `txn` app id of the compaction claim.
 pub(crate) const CLAIM_APP_ID: &str = "lakehouse.compaction";

@@ -18,7 +18,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use uuid::Uuid;
 
 use crate::error::{LakeError, fold_into_lake_error};
-use crate::schema::parse_event_id;
+use crate::table::decode::parse_event_id;
 
 /// One commit as its log file records it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 
 use crate::error::{LakeError, fold_into_lake_error};
-use crate::location::{LakeLocation, open_table};
+use crate::table::location::{LakeLocation, open_table};
 
 /// A version number or a time; neither means the latest version. A version wins over a time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

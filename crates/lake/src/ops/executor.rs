@@ -31,8 +31,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::LakeError;
-use crate::query::session_in;
-use crate::read_only::{QueryAnswer, QueryRefused, read_only_plan, read_only_statement};
+use crate::ops::read_only::{QueryAnswer, QueryRefused, read_only_plan, read_only_statement};
+use crate::table::query::session_in;
 
 /// A query still running after this long is stopped, unless told otherwise.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -6,8 +6,8 @@ use deltalake::DeltaTable;
 use serde::Serialize;
 
 use crate::error::{LakeError, fold_into_lake_error};
-use crate::restore::RESTORE_WINDOW_HOURS;
-use crate::user_metadata::commit_properties;
+use crate::ops::restore::RESTORE_WINDOW_HOURS;
+use crate::table::user_metadata::commit_properties;
 
 /// What to keep, and whether to delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +56,12 @@ pub struct Vacuumed {
 }
 
 /// Deletes data files no version within `options.retention` still needs.
-pub async fn vacuum(table: DeltaTable, options: VacuumOptions) -> Result<Vacuumed, LakeError> {
-    let VacuumOptions {
+pub async fn vacuum(table: DeltaTable, options: &VacuumOptions) -> Result<Vacuumed, LakeError> {
+    let &VacuumOptions {
         retention,
         restore_window,
         dry_run,
-        user_metadata,
+        ref user_metadata,
     } = options;
     if retention < restore_window {
         return Err(VacuumError::InsideRestoreWindow {

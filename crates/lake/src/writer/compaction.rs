@@ -2,19 +2,21 @@
 //! partition the commit wrote to that now holds more than `small_files` files smaller than the
 //! target size is compacted in the background, one run at a time, while the writer goes on.
 //! Appends do not conflict with a compaction (it only rewrites files, `dataChange = false`).
-//! Compactions take turns through the claim in the log ([`crate::claim`]): a writer that finds
+//! Compactions take turns through the claim in the log ([`crate::table::claim`]): a writer that finds
 //! it held skips its turn.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use deltalake::DeltaTable;
+use deltalake::operations::optimize::OptimizeType;
+use deltalake::{DeltaTable, FilterOp, FilterValue};
 use tokio::task::JoinHandle;
 
-use crate::claim;
 use crate::error::LakeError;
-use crate::optimize::{DEFAULT_TARGET_SIZE, Optimized, compact_dates};
-use crate::schema::PARTITION_COLUMN;
+use crate::table::claim::{self, Claim};
+use crate::table::encode::writer_properties;
+use crate::table::rewrite::{DEFAULT_TARGET_SIZE, Optimized, rewrite};
+use crate::table::schema::PARTITION_COLUMN;
 
 /// When the writer compacts the partitions it fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,4 +151,37 @@ pub(crate) fn small_files(
         }
     }
     Ok(small)
+}
+
+/// Rows per row group of the files the writer's compaction writes: the compacting task holds
+/// about one row group, encoded, at a time.
+const COMPACTION_ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Compacts only the `event_date` partitions `dates`, one file at a time, holding about one row
+/// group: the writer's compaction (see [`crate::CompactionOptions`]), under its `claim`.
+async fn compact_dates(
+    table: DeltaTable,
+    target_size: u64,
+    dates: &[NaiveDate],
+    claim: Claim,
+) -> Result<Optimized, LakeError> {
+    let days: Vec<String> = dates.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
+    let filters = [(
+        PARTITION_COLUMN,
+        FilterOp::In,
+        FilterValue::Set(days.iter().map(String::as_str).collect()),
+    )];
+    let properties = writer_properties()
+        .set_max_row_group_row_count(Some(COMPACTION_ROW_GROUP_ROWS))
+        .build();
+    rewrite(
+        table,
+        target_size,
+        || OptimizeType::Compact,
+        &filters,
+        Some(properties),
+        None,
+        claim,
+    )
+    .await
 }

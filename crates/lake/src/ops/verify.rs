@@ -13,11 +13,11 @@ use deltalake::logstore::object_store::path::Path;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::checkpoint::{Checkpoint, LogSize, last_checkpoint, log_size};
 use crate::error::LakeError;
-use crate::evolve::plan;
 use crate::progress::Counter;
-use crate::query::query;
+use crate::table::checkpoint::{Checkpoint, LogSize, last_checkpoint, log_size};
+use crate::table::evolve::plan;
+use crate::table::query::query;
 
 /// How many files are checked at once.
 const CONCURRENT_CHECKS: usize = 16;

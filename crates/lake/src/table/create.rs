@@ -9,8 +9,8 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, TableProperty};
 
 use crate::error::LakeError;
-use crate::location::{EVENTS_TABLE, LakeLocation, open_table};
-use crate::schema::{PARTITION_COLUMN, events_schema};
+use crate::table::location::{EVENTS_TABLE, LakeLocation, open_table};
+use crate::table::schema::{PARTITION_COLUMN, events_schema};
 
 /// A checkpoint every this many commits when none is given: readers then replay at most this many
 /// log files.
