@@ -8,9 +8,9 @@ use deltalake::arrow::array::RecordBatch;
 use lakehouse_audit::user_arguments;
 use lakehouse_lake::progress::report;
 use lakehouse_lake::{
-    AsOf, Commit, EraseOptions, EventsWriter, LakeLocation, OptimizeOptions, OutputFormat, QueryExecutor,
-    QueryOptions, RestoreOptions, User, VacuumOptions, WriterOptions, backup, delete_user, export_user,
-    history, open_at, optimize, render, restore, vacuum, verify,
+    AsOf, Commit, EraseOptions, EventsWriter, LakeError, LakeLocation, OptimizeOptions, OutputFormat,
+    QueryExecutor, QueryOptions, QueryRefused, RestoreOptions, User, VacuumOptions, WriterOptions, backup,
+    delete_user, export_user, history, open_at, optimize, render, restore, vacuum, verify,
 };
 use lakehouse_lake_args::{AsOfArgs, UserArgs};
 use serde_json::json;
@@ -87,7 +87,7 @@ async fn query(
     let interrupted = CancellationToken::new();
     tokio::spawn(lakehouse_telemetry::shutdown_on_signal(interrupted.clone()));
     let answer = tokio::select! {
-        answer = executor.run(&table, sql, None) => answer?,
+        answer = executor.run(&table, sql, None) => answer.map_err(with_hint)?,
         () = interrupted.cancelled() => anyhow::bail!("interrupted: the query was stopped"),
     };
     let mut text = render(&answer.batches, format)?;
@@ -96,6 +96,16 @@ async fn query(
     }
     print(&text);
     Ok(())
+}
+
+/// A query stopped at a limit, with the flag that raises the limit.
+fn with_hint(error: LakeError) -> anyhow::Error {
+    let hint = match error.operation::<QueryRefused>() {
+        Some(QueryRefused::Timeout(_)) => "give it longer with --timeout-secs",
+        Some(QueryRefused::MemoryLimit(_)) => "give it more with --memory-limit-mib",
+        _ => return error.into(),
+    };
+    anyhow::anyhow!("{error}; {hint}")
 }
 
 async fn restore_to(config: &WriterConfig, at: &AsOfArgs, dry_run: bool) -> anyhow::Result<()> {

@@ -112,6 +112,10 @@ async fn query_is_stopped_at_its_timeout_its_memory_limit_and_sigterm() {
         "{stderr}"
     );
     assert!(
+        stderr.contains("--timeout-secs"),
+        "the flag that gives it longer: {stderr}"
+    );
+    assert!(
         took < std::time::Duration::from_secs(20),
         "it ended after {took:?}"
     );
@@ -123,6 +127,10 @@ async fn query_is_stopped_at_its_timeout_its_memory_limit_and_sigterm() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{refused:?}");
     assert!(stderr.contains("memory limit of 1 MiB"), "{stderr}");
+    assert!(
+        stderr.contains("--memory-limit-mib"),
+        "the flag that gives it more: {stderr}"
+    );
 
     // SIGTERM while the query computes: it is stopped and the command ends at once.
     let running = tokio::process::Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"))
