@@ -120,7 +120,7 @@ pub struct ApiConfig {
     /// `visitor_id` and `user_id`), `drop` (not stored) or `ignore`.
     #[arg(long, env = "PRIVACY_POLICY", value_enum, default_value_t = PrivacyPolicy::default())]
     pub privacy_policy: PrivacyPolicy,
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
     /// Who runs a `keys` command, for the audit log.
     #[command(flatten)]

@@ -62,7 +62,7 @@ pub struct WriterConfig {
     /// At most this many ids are remembered (at most 24 bytes each); past it the window shrinks.
     #[arg(long, env = "DEDUP_MAX_IDS", default_value_t = DEDUP_MAX_IDS)]
     pub dedup_max_ids: usize,
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
     /// For the exactly-once tests only: abort at `<point>:<n>` (see the `crash` module).
     #[arg(long, env = "LAKE_CRASH_AT", hide = true)]

@@ -55,7 +55,7 @@ pub struct BrowserConfig {
     /// A query that needs more is stopped and refused.
     #[arg(long, env = "QUERY_MEMORY_LIMIT_MIB", default_value_t = DEFAULT_QUERY_MEMORY_LIMIT_MIB)]
     pub query_memory_limit_mib: usize,
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
 }
 

@@ -73,7 +73,7 @@ pub struct ProcessorConfig {
     /// Seconds between two rounds of retention.
     #[arg(long, env = "RETENTION_INTERVAL_SECS", default_value_t = 3600)]
     pub retention_interval_secs: u64,
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
     #[command(flatten)]
     pub actor: ActorArgs,

@@ -21,7 +21,7 @@ use crate::drift::Threshold;
 pub struct SyncConfig {
     #[command(subcommand)]
     pub command: Command,
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t, global = true)]
     pub log_format: LogFormat,
     /// Who runs the command, for the audit log (`rebuild`, `erase-user`, `export-user`, `dlq
     /// replay`).

@@ -2,6 +2,7 @@
 //! human format for a terminal.
 
 use std::fmt;
+use std::io::IsTerminal;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -12,10 +13,25 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 /// How log lines are written (`LOG_FORMAT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
+    /// Human lines when stderr is a terminal (a person running a command), JSON lines when it is
+    /// not (a container's log, a pipe, a file).
+    #[default]
+    Auto,
     Json,
     Pretty,
+}
+
+impl LogFormat {
+    /// [`LogFormat::Auto`] decided for this process's stderr.
+    pub fn resolve(self) -> Self {
+        match self {
+            Self::Auto if std::io::stderr().is_terminal() => Self::Pretty,
+            Self::Auto => Self::Json,
+            format => format,
+        }
+    }
 }
 
 /// Without `RUST_LOG`: our own lines from `info`, the chattiest dependencies (the Delta kernel logs
@@ -33,9 +49,9 @@ pub fn init_logging(service: &'static str, format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     // An error here means a subscriber is already installed, which is what we want.
-    let _ = match format {
-        LogFormat::Json => builder.event_format(JsonLine { service }).try_init(),
+    let _ = match format.resolve() {
         LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json | LogFormat::Auto => builder.event_format(JsonLine { service }).try_init(),
     };
 }
 
