@@ -215,6 +215,9 @@ pub struct RebuildArgs {
     /// Only count what would be deleted and inserted; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// No progress on stderr: neither the bar a terminal shows nor the line per phase a log gets.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// How reconcile prints its report.

@@ -73,6 +73,19 @@ impl LakeSource {
         Ok(counts)
     }
 
+    /// How many rows the lake holds in `range` (an id it holds twice counts twice): what a rebuild
+    /// reads.
+    pub async fn rows(&self, range: &HourRange) -> Result<u64> {
+        let sql = format!("SELECT count(*) FROM events WHERE {}", range_filter(range));
+        let batches = self.context.sql(&sql).await?.collect().await?;
+        let mut rows = 0;
+        for batch in &batches {
+            let counts = cast(batch.column(0), &DataType::Int64)?;
+            rows += counts.as_primitive::<Int64Type>().iter().flatten().sum::<i64>();
+        }
+        Ok(rows.unsigned_abs())
+    }
+
     /// Every event in `range`, as a stream of arrow batches (see [`lakehouse_lake::to_records`]).
     pub async fn events(&self, range: &HourRange) -> Result<SendableRecordBatchStream> {
         let sql = format!("SELECT * FROM events WHERE {}", range_filter(range));

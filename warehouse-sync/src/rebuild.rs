@@ -15,6 +15,8 @@ use lakehouse_warehouse::rebuild::{
 use serde::Serialize;
 use sqlx::PgPool;
 
+use lakehouse_telemetry::progress::{Phase, ProgressMode};
+
 use crate::error::Result;
 use crate::lake::LakeSource;
 
@@ -33,14 +35,15 @@ pub struct Rebuilt {
     pub seconds: f64,
 }
 
-/// Progress lines on stderr for whoever runs the command.
-#[expect(clippy::print_stderr, reason = "progress for the operator goes to stderr")]
-fn progress(message: std::fmt::Arguments<'_>) {
-    eprintln!("rebuild: {message}");
-}
-
-/// Rebuilds `range` of the warehouse behind `pool` from `lake`.
-pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_run: bool) -> Result<Rebuilt> {
+/// Rebuilds `range` of the warehouse behind `pool` from `lake`, showing its phases as `progress`
+/// says (the rows to read are counted first, so that the insert has a total).
+pub async fn rebuild(
+    pool: &PgPool,
+    lake: &LakeSource,
+    range: &HourRange,
+    dry_run: bool,
+    progress: ProgressMode,
+) -> Result<Rebuilt> {
     let started = Instant::now();
     let mut rebuilt = Rebuilt {
         range: range.to_string(),
@@ -57,28 +60,38 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         rebuilt.seconds = started.elapsed().as_secs_f64();
         return Ok(rebuilt);
     }
+    let phase = |what: &str, unit: &'static str, total: Option<u64>| {
+        Phase::start(progress, "rebuild", what, unit, total)
+    };
+
+    let counting = phase(&format!("counting the lake's rows in {range}"), "rows", None);
+    let total = lake.rows(range).await?;
+    counting.finish();
 
     let mut tx = pool.begin().await?;
-    progress(format_args!(
-        "{range} from lake version {:?}: waiting for the stream-processor's batch in flight",
-        lake.version()
-    ));
+    let waiting = phase(
+        "waiting for the stream-processor's batch in flight",
+        "batches",
+        None,
+    );
     hold_the_processors(&mut tx).await?;
+    waiting.finish();
 
+    let mut deleting = phase("deleting the range's events and derived rows", "events", None);
     let deleted = delete_range(&mut tx, range).await?;
     rebuilt.deleted_events = deleted.events;
     rebuilt.funnel_rows_recomputed = deleted.funnel_rows;
-    progress(format_args!(
-        "deleted {} raw events and the derived rows of the range; inserting the lake's",
-        rebuilt.deleted_events
-    ));
+    deleting.add(deleted.events);
+    deleting.finish();
 
+    let mut inserting = phase(
+        &format!("inserting the lake's rows (version {:?})", lake.version()),
+        "rows",
+        Some(total),
+    );
     let mut batches = lake.events(range).await?;
-    let mut last_report = Instant::now();
-    let mut read = 0usize;
     while let Some(batch) = batches.try_next().await? {
         let records = to_records(&batch)?;
-        read += records.len();
         let rows: Vec<EventRow<'_>> = records
             .iter()
             .map(|record| EventRow {
@@ -88,24 +101,16 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
             })
             .collect();
         rebuilt.inserted_events += insert_range_events(&mut tx, &rows).await?;
-        if last_report.elapsed().as_secs() >= 10 {
-            last_report = Instant::now();
-            progress(format_args!(
-                "{read} lake rows read, {} events inserted ({:.0} s)",
-                rebuilt.inserted_events,
-                started.elapsed().as_secs_f64()
-            ));
-        }
+        inserting.add(records.len() as u64);
     }
+    inserting.finish();
 
-    progress(format_args!(
-        "{read} lake rows read, {} events inserted; deriving the dashboards' tables",
-        rebuilt.inserted_events
-    ));
+    let deriving = phase("deriving the dashboards' tables", "tables", None);
     refill_range(&mut tx).await?;
-    progress(format_args!("committing"));
+    deriving.finish();
+    let committing = phase("committing", "transactions", None);
     tx.commit().await?;
+    committing.finish();
     rebuilt.seconds = started.elapsed().as_secs_f64();
-    progress(format_args!("done in {:.1} s", rebuilt.seconds));
     Ok(rebuilt)
 }

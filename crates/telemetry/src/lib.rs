@@ -4,6 +4,7 @@
 mod health;
 mod logging;
 pub mod metrics;
+pub mod progress;
 mod secret;
 mod shutdown;
 
