@@ -6,13 +6,13 @@
 
 use deltalake::arrow::array::RecordBatch;
 use lakehouse_audit::user_arguments;
-use lakehouse_lake::progress::report;
 use lakehouse_lake::{
     AsOf, Commit, EraseOptions, EventsWriter, LakeError, LakeLocation, OptimizeOptions, OutputFormat,
     QueryExecutor, QueryOptions, QueryRefused, RestoreOptions, User, VacuumOptions, WriterOptions, backup,
     delete_user, export_user, history, open_at, optimize, render, restore, vacuum, verify,
 };
 use lakehouse_lake_args::{AsOfArgs, UserArgs};
+use lakehouse_progress::report;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 

@@ -64,6 +64,10 @@ pub struct WriterConfig {
     pub dedup_max_ids: usize,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
+    /// No progress of the lake tooling on stderr: neither the bars a terminal shows nor the line
+    /// per phase a log gets.
+    #[arg(long, global = true)]
+    pub quiet: bool,
     /// For the exactly-once tests only: abort at `<point>:<n>` (see the `crash` module).
     #[arg(long, env = "LAKE_CRASH_AT", hide = true)]
     pub crash_at: Option<CrashAt>,

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let config = WriterConfig::parse();
     lakehouse_telemetry::init_logging("delta-writer", config.log_format);
+    lakehouse_progress::init(config.quiet);
     match &config.command {
         Some(Command::ResetOffsets { partitions }) => {
             lakehouse_delta_writer::reset_offsets(&config, partitions).await

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use lakehouse_audit::{ActorArgs, AuditLog, Audited, user_arguments};
 use lakehouse_lake::{EraseOptions, User};
-use lakehouse_telemetry::progress::ProgressMode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -91,14 +90,7 @@ async fn rebuild_range(actor: &ActorArgs, args: &RebuildArgs) -> Result<()> {
     .await?;
     let outcome = async {
         let lake = LakeSource::open(&(&args.stores.lake).into(), &args.at.into()).await?;
-        let rebuilt = rebuild::rebuild(
-            &pool,
-            &lake,
-            &args.range,
-            args.dry_run,
-            ProgressMode::detect(args.quiet),
-        )
-        .await?;
+        let rebuilt = rebuild::rebuild(&pool, &lake, &args.range, args.dry_run).await?;
         tracing::info!(?rebuilt, "rebuild");
         Ok::<_, SyncError>(rebuilt)
     }

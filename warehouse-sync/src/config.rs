@@ -27,6 +27,9 @@ pub struct SyncConfig {
     /// replay`).
     #[command(flatten)]
     pub actor: ActorArgs,
+    /// No progress on stderr: neither the bars a terminal shows nor the line per phase a log gets.
+    #[arg(long, global = true)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -215,9 +218,6 @@ pub struct RebuildArgs {
     /// Only count what would be deleted and inserted; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// No progress on stderr: neither the bar a terminal shows nor the line per phase a log gets.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 /// How reconcile prints its report.

@@ -10,6 +10,7 @@ use lakehouse_warehouse_sync::SyncConfig;
 async fn main() -> anyhow::Result<ExitCode> {
     let config = SyncConfig::parse();
     lakehouse_telemetry::init_logging("warehouse-sync", config.log_format);
+    lakehouse_progress::init(config.quiet);
     let outcome = lakehouse_warehouse_sync::execute(&config).await?;
     Ok(ExitCode::from(outcome.exit_code()))
 }

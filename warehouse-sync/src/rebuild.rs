@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use futures::TryStreamExt;
 use lakehouse_lake::to_records;
+use lakehouse_progress::Phase;
 use lakehouse_warehouse::EventRow;
 use lakehouse_warehouse::range::HourRange;
 use lakehouse_warehouse::rebuild::{
@@ -14,8 +15,6 @@ use lakehouse_warehouse::rebuild::{
 };
 use serde::Serialize;
 use sqlx::PgPool;
-
-use lakehouse_telemetry::progress::{Phase, ProgressMode};
 
 use crate::error::Result;
 use crate::lake::LakeSource;
@@ -35,15 +34,9 @@ pub struct Rebuilt {
     pub seconds: f64,
 }
 
-/// Rebuilds `range` of the warehouse behind `pool` from `lake`, showing its phases as `progress`
-/// says (the rows to read are counted first, so that the insert has a total).
-pub async fn rebuild(
-    pool: &PgPool,
-    lake: &LakeSource,
-    range: &HourRange,
-    dry_run: bool,
-    progress: ProgressMode,
-) -> Result<Rebuilt> {
+/// Rebuilds `range` of the warehouse behind `pool` from `lake`, showing its phases as progress
+/// (the rows to read are counted first, so that the insert has a total).
+pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_run: bool) -> Result<Rebuilt> {
     let started = Instant::now();
     let mut rebuilt = Rebuilt {
         range: range.to_string(),
@@ -61,7 +54,7 @@ pub async fn rebuild(
         return Ok(rebuilt);
     }
     let phase = |what: &str, unit: &'static str, total: Option<u64>| {
-        Phase::start(progress, "rebuild", what, unit, total)
+        Phase::start(&format!("rebuild: {what}"), unit, total)
     };
 
     let counting = phase(&format!("counting the lake's rows in {range}"), "rows", None);

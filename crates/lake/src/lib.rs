@@ -8,7 +8,6 @@
 
 mod error;
 mod ops;
-pub mod progress;
 mod table;
 mod writer;
 

@@ -4,7 +4,6 @@
 mod health;
 mod logging;
 pub mod metrics;
-pub mod progress;
 mod secret;
 mod shutdown;
 

@@ -18,8 +18,9 @@ use deltalake::logstore::object_store::{ObjectMeta, ObjectStore, ObjectStoreExt,
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use lakehouse_progress::Phase;
+
 use crate::error::{LakeError, fold_into_lake_error};
-use crate::progress::Counter;
 use crate::table::location::{LakeLocation, open_table};
 
 /// How many objects are copied at once.
@@ -89,7 +90,7 @@ pub async fn backup(from: &LakeLocation, to: &LakeLocation) -> Result<BackedUp, 
         .into_iter()
         .partition(|object| held.get(&object.location) != Some(&object.size));
     done.skipped_files += same.len();
-    let mut progress = Counter::new("backup data files", to_copy.len());
+    let mut progress = Phase::start("backup: data files copied", "files", Some(to_copy.len() as u64));
     let mut copies = futures::stream::iter(to_copy)
         .map(|object| {
             let (source, copy) = (source.clone(), copy.clone());
@@ -105,6 +106,7 @@ pub async fn backup(from: &LakeLocation, to: &LakeLocation) -> Result<BackedUp, 
         done.copied_bytes += bytes;
         progress.add(1);
     }
+    progress.finish();
 
     // The commits and checkpoints in version order (their names are zero-padded versions), the
     // pointer to the newest checkpoint last.

@@ -13,8 +13,9 @@ use deltalake::logstore::object_store::path::Path;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use lakehouse_progress::Phase;
+
 use crate::error::LakeError;
-use crate::progress::Counter;
 use crate::table::checkpoint::{Checkpoint, LogSize, last_checkpoint, log_size};
 use crate::table::evolve::plan;
 use crate::table::query::query;
@@ -100,7 +101,7 @@ pub async fn verify(table: &DeltaTable) -> Result<Verified, LakeError> {
         .map(|file| (file.object_store_path(), file.size()))
         .collect();
     let store = table.object_store();
-    let mut progress = Counter::new("verify: files checked", files.len());
+    let mut progress = Phase::start("verify: files checked", "files", Some(files.len() as u64));
     let mut checks = futures::stream::iter(files.iter().cloned())
         .map(|(path, recorded_size)| {
             let store = store.clone();
@@ -127,6 +128,7 @@ pub async fn verify(table: &DeltaTable) -> Result<Verified, LakeError> {
         progress.add(1);
         bad_files.extend(checked);
     }
+    progress.finish();
     bad_files.sort_by(|a, b| a.path.cmp(&b.path));
 
     let (schema_error, columns_to_add, unknown_columns) = match plan(&snapshot.schema()) {

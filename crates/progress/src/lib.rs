@@ -1,9 +1,14 @@
 //! Progress of a long command, for the person who runs it: on a terminal a bar per phase with
-//! done/total and the time left (indicatif); elsewhere (a CronJob's log, a pipe) one summary line
-//! per phase when it ends, so that a log holds no redrawn bars; nothing with `--quiet`. Progress
-//! goes to stderr; the command's result stays alone on stdout.
+//! done/total and the time left (indicatif), or a spinner with the time so far where the work
+//! cannot be counted (a Delta optimize or vacuum); elsewhere (a CronJob's log, a pipe) one summary
+//! line per phase when it ends, so that a log holds no redrawn bars; nothing with `--quiet`.
+//! Progress goes to stderr; the command's result stays alone on stdout. Like the log subscriber,
+//! the mode is the process's: a binary sets it once ([`init`]), and the libraries' long
+//! operations report through it without a parameter each.
 
+use std::future::Future;
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -32,6 +37,26 @@ impl ProgressMode {
     }
 }
 
+static MODE: OnceLock<ProgressMode> = OnceLock::new();
+
+/// Sets this process's mode from `--quiet` and stderr; the first call wins.
+pub fn init(quiet: bool) {
+    let _ = MODE.set(ProgressMode::detect(quiet));
+}
+
+/// This process's mode: as [`init`] set it, else as stderr is.
+pub fn mode() -> ProgressMode {
+    *MODE.get_or_init(|| ProgressMode::detect(false))
+}
+
+/// Runs `work`, an operation that cannot be counted, as the phase `label`.
+pub async fn report<F: Future>(label: &str, work: F) -> F::Output {
+    let phase = Phase::start(label, "", None);
+    let output = work.await;
+    phase.finish();
+    output
+}
+
 /// One phase of a command (`command: what`), with the total it works through when known.
 #[derive(Debug)]
 pub struct Phase {
@@ -45,18 +70,15 @@ pub struct Phase {
 }
 
 impl Phase {
-    /// Starts the phase `what` of `command`, counting `unit`s up to `total` when known.
-    pub fn start(
-        mode: ProgressMode,
-        command: &str,
-        what: &str,
-        unit: &'static str,
-        total: Option<u64>,
-    ) -> Self {
-        let name = format!("{command}: {what}");
+    /// Starts the phase `name` (`<command>: <what it does>`), counting `unit`s up to `total`
+    /// when known.
+    pub fn start(name: &str, unit: &'static str, total: Option<u64>) -> Self {
+        let mode = mode();
+        let name = name.to_string();
         let bar = (mode == ProgressMode::Bar).then(|| {
             let template = match total {
                 Some(_) => format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{eta}} left)"),
+                None if unit.is_empty() => "{spinner} {msg} ({elapsed})".to_string(),
                 None => format!("{{spinner}} {{msg}}: {{pos}} {unit} ({{elapsed}})"),
             };
             let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
