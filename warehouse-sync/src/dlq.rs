@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use lakehouse_event::EnrichedEvent;
+use lakehouse_progress::Phase;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -230,7 +231,13 @@ pub async fn replay(
         still_invalid: Vec::new(),
     };
     let mut origins = BTreeSet::new();
-    for letter in letters.iter().filter(|letter| selection.contains(letter)) {
+    let selected: Vec<&DeadLetter> = letters
+        .iter()
+        .filter(|letter| selection.contains(letter))
+        .collect();
+    let mut progress = Phase::start("dlq replay: dead letters", "letters", Some(selected.len() as u64));
+    for letter in selected {
+        progress.add(1);
         replayed.selected += 1;
         if !origins.insert(letter.origin()) {
             replayed.duplicates += 1;
@@ -270,6 +277,7 @@ pub async fn replay(
         replayed.sent.push((letter.partition, letter.offset));
         replayed.event_ids.push(event.event_id);
     }
+    progress.finish();
     Ok(replayed)
 }
 

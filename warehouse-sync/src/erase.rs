@@ -7,6 +7,7 @@ use lakehouse_lake::{
     EraseOptions, Erased, LakeLocation, OutputFormat, User, delete_user, export_user as lake_rows, open_at,
     render,
 };
+use lakehouse_progress::report;
 pub use lakehouse_warehouse::erase::WarehouseErased;
 use lakehouse_warehouse::erase::{UserRows, user_events};
 use serde::Serialize;
@@ -48,9 +49,13 @@ pub async fn erase_user(
     user: &User,
     options: EraseOptions,
 ) -> Result<UserErased> {
-    let warehouse = erase_from_warehouse(pool, user, options.dry_run).await?;
+    let warehouse = report(
+        "erase-user: the warehouse",
+        erase_from_warehouse(pool, user, options.dry_run),
+    )
+    .await?;
     let table = open_at(lake, &Default::default()).await?;
-    let lake = delete_user(table, user, &options).await?;
+    let lake = report("erase-user: the lake", delete_user(table, user, &options)).await?;
     Ok(UserErased { warehouse, lake })
 }
 
