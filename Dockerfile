@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# Every lakehouse binary in one image: lakehouse-api, lakehouse-stream-processor,
-# lakehouse-delta-writer, lakehouse-warehouse-sync and lakehouse-lake-browser. A deployment picks
-# one with its command.
+# Every lakehouse binary in one image: the services lakehouse-api, lakehouse-stream-processor,
+# lakehouse-delta-writer and lakehouse-lake-browser, and `lakehouse`, the command for everything a
+# person runs (with its man pages; `lakehouse-warehouse-sync` only names the command that
+# replaced it). A deployment picks one with its command.
 #
 #   docker build -t lakehouse:dev .
 #   docker run --rm lakehouse:dev lakehouse-api --help
@@ -18,11 +19,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
       --bin lakehouse-api --bin lakehouse-stream-processor \
-      --bin lakehouse-delta-writer --bin lakehouse-warehouse-sync --bin lakehouse-lake-browser \
- && mkdir -p /out \
+      --bin lakehouse-delta-writer --bin lakehouse-lake-browser \
+      --bin lakehouse --bin lakehouse-warehouse-sync \
+ && mkdir -p /out/bin /out/man \
  && cp target/release/lakehouse-api target/release/lakehouse-stream-processor \
-       target/release/lakehouse-delta-writer target/release/lakehouse-warehouse-sync \
-       target/release/lakehouse-lake-browser /out/
+       target/release/lakehouse-delta-writer target/release/lakehouse-lake-browser \
+       target/release/lakehouse target/release/lakehouse-warehouse-sync /out/bin/ \
+ && /out/bin/lakehouse man-pages --out /out/man/man1
 
 # --- runtime: the binaries, their shared libraries, CA certificates, and curl for health checks.
 FROM debian:bookworm-slim AS runtime
@@ -32,7 +35,9 @@ RUN apt-get update \
  && groupadd --system --gid 10001 lakehouse \
  && useradd --system --uid 10001 --gid lakehouse --home-dir /var/lib/lakehouse --create-home \
       --shell /usr/sbin/nologin lakehouse
-COPY --from=build /out/ /usr/local/bin/
+COPY --from=build /out/bin/ /usr/local/bin/
+# `man lakehouse-lake-vacuum` where man is installed; `lakehouse <command> --help` everywhere.
+COPY --from=build /out/man/ /usr/local/share/man/
 # A local lake (LAKE_URI=./data/lake, the default) lands here; deployments point LAKE_URI at S3.
 WORKDIR /var/lib/lakehouse
 USER 10001:10001

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use lakehouse_audit::ActorArgs;
 use lakehouse_event::EventLimits;
 use lakehouse_kafka::KafkaArgs;
 use lakehouse_telemetry::{LogFormat, Secret, SecretUrl};
@@ -122,9 +121,6 @@ pub struct ApiConfig {
     pub privacy_policy: PrivacyPolicy,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
-    /// Who runs a `keys` command, for the audit log.
-    #[command(flatten)]
-    pub actor: ActorArgs,
 }
 
 /// `API_KEYS` as configured, parsed by [`ApiKeysArg::keys`] when the api starts (so that the
@@ -191,26 +187,13 @@ impl Default for HttpLimits {
 pub enum ApiCommand {
     /// Serve `POST /analytics` (the default).
     Serve,
-    /// Manage the ingest keys stored in the database.
-    #[command(subcommand)]
-    Keys(KeysCommand),
+    /// A subcommand that moved to `lakehouse` (see [`MOVED`]).
+    #[command(external_subcommand)]
+    Moved(Vec<String>),
 }
 
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum KeysCommand {
-    /// Make a key for a project; the key is printed once.
-    Create {
-        #[arg(long = "project")]
-        project_id: String,
-        /// What the key is for (e.g. "web app").
-        #[arg(long, default_value = "")]
-        name: String,
-    },
-    /// List every key (without the keys): id, project, name, prefix, created, revoked.
-    List,
-    /// Revoke a key by its id; the api stops accepting it within API_KEYS_REFRESH_SECS.
-    Revoke { id: uuid::Uuid },
-}
+/// The api's old subcommands and where they went.
+pub const MOVED: lakehouse_telemetry::Moves = &[("keys", "lakehouse keys")];
 
 impl ApiConfig {
     pub fn validate(&self) -> anyhow::Result<()> {

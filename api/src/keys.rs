@@ -2,11 +2,8 @@
 //! compared with every stored hash in constant time, so neither timing nor a memory dump gives a
 //! key away.
 
-use sha2::{Digest, Sha256};
+pub use lakehouse_warehouse::api_keys::{KeyHash, hash_key};
 use subtle::ConstantTimeEq;
-
-/// The SHA-256 of a key.
-pub type KeyHash = [u8; 32];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
@@ -28,10 +25,6 @@ impl std::fmt::Debug for ApiKeys {
             .field("count", &self.keys.len())
             .finish()
     }
-}
-
-pub fn hash_key(key: &str) -> KeyHash {
-    Sha256::digest(key.as_bytes()).into()
 }
 
 impl ApiKeys {

@@ -25,15 +25,11 @@ mod visitor;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lakehouse_audit::{AuditLog, Audited};
-use lakehouse_telemetry::SecretUrl;
-use serde_json::json;
-use stored_keys::CreatedKey;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use client_ip::{TrustedProxies, TrustedProxiesError};
-pub use config::{ApiCommand, ApiConfig, ApiKeysArg, HttpLimits, KeysCommand, RequestLimits};
+pub use config::{ApiCommand, ApiConfig, ApiKeysArg, HttpLimits, MOVED, RequestLimits};
 pub use cors::{CorsError, CorsPolicy};
 #[cfg(feature = "test-support")]
 pub use geoip::test_database;
@@ -116,66 +112,6 @@ async fn forget_idle_clients(limits: Arc<RateLimits>, shutdown: CancellationToke
     while shutdown.run_until_cancelled(every.tick()).await.is_some() {
         limits.forget_idle();
     }
-}
-
-/// What a keys command adds to a database error: the table is the warehouse's migrations'.
-const NOT_MIGRATED: &str = "api_keys in DATABASE_URL (the stream-processor's migrations make it: \
-    it migrates when it starts, or run `lakehouse-stream-processor migrate`)";
-
-/// `lakehouse-api keys ...`: makes, lists or revokes a stored key and prints the result as JSON;
-/// making and revoking run as [`Audited`] commands.
-pub async fn keys_command(config: &ApiConfig, command: &KeysCommand) -> anyhow::Result<()> {
-    let url = config
-        .database_url
-        .as_ref()
-        .map(SecretUrl::expose)
-        .context("the keys commands need DATABASE_URL (where the api_keys table is)")?;
-    let pool = sqlx::PgPool::connect(url)
-        .await
-        .context("connecting to DATABASE_URL")?;
-    let audited = |action: &str, arguments| {
-        Audited::start(AuditLog::new(pool.clone()), &config.actor, action, arguments)
-    };
-    match command {
-        KeysCommand::Create { project_id, name } => {
-            let audited = audited("api.keys.create", json!({"project_id": project_id, "name": name}));
-            let created = stored_keys::create(&pool, project_id, name)
-                .await
-                .context(NOT_MIGRATED);
-            // The record keeps the key's id, project and prefix, never the key; the key is
-            // printed even when the record could not be stored.
-            let kept = |created: &CreatedKey| serde_json::to_value(&created.stored).unwrap_or_default();
-            let shown = |created: &CreatedKey| {
-                eprintln_note("the key is shown this once; only its SHA-256 is stored");
-                anyhow::Ok(serde_json::to_string_pretty(created)?)
-            };
-            audited.conclude_as(created, kept, shown).await
-        }
-        KeysCommand::List => print_json(&stored_keys::list(&pool).await.context(NOT_MIGRATED)?),
-        KeysCommand::Revoke { id } => {
-            let audited = audited("api.keys.revoke", json!({"id": id}));
-            let outcome = match stored_keys::revoke(&pool, *id).await {
-                Ok(true) => Ok(json!({"revoked": id})),
-                Ok(false) => Err(anyhow::anyhow!("no live key has the id {id}")),
-                Err(error) => Err(anyhow::Error::new(error).context(NOT_MIGRATED)),
-            };
-            audited.conclude(outcome).await
-        }
-    }
-}
-
-#[expect(clippy::print_stdout, reason = "printing the result is the command's job")]
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
-#[expect(
-    clippy::print_stderr,
-    reason = "a note for the operator beside the JSON result"
-)]
-fn eprintln_note(note: &str) {
-    eprintln!("{note}");
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::migrate;
-use lakehouse_api::{ApiConfig, stored_keys};
+use lakehouse_api::ApiConfig;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, consume, message_count};
 use rdkafka::Message;
 use reqwest::header::HeaderValue;
@@ -309,11 +309,11 @@ async fn hostile_requests_get_their_documented_errors_and_nothing_reaches_kafka(
     let database = TempDatabase::create(&stack).await;
     migrate(&database.url).await;
     let pool = sqlx::PgPool::connect(&database.url).await.expect("the database");
-    let revoked = stored_keys::create(&pool, "campaign", "revoked in the campaign")
+    let revoked = lakehouse_warehouse::api_keys::create(&pool, "campaign", "revoked in the campaign")
         .await
         .expect("a stored key");
     assert!(
-        stored_keys::revoke(&pool, revoked.stored.id)
+        lakehouse_warehouse::api_keys::revoke(&pool, revoked.stored.id)
             .await
             .expect("revoke")
     );

@@ -1,218 +1,26 @@
-//! The delta-writer's subcommands and their flags, each converted into the lake library's options.
+//! The delta-writer's subcommands: it only runs; the lake's tools are `lakehouse lake ...`.
 
-use chrono::Duration;
 use lakehouse_kafka::RunArgs;
-use lakehouse_lake::{
-    DEFAULT_QUERY_MEMORY_LIMIT_MIB, DEFAULT_QUERY_TIMEOUT, DEFAULT_TARGET_SIZE, MIB, OptimizeOptions,
-    OutputFormat, QueryOptions, RESTORE_WINDOW_HOURS, VacuumOptions,
-};
-use lakehouse_lake_args::{AsOfArgs, UserArgs};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// Consume events into the lake (the default).
     Run(RunArgs),
-    /// Forget the consumer group's positions on the topic (all its partitions, or those given)
-    /// in one commit, so that the next run reads them from the beginning of the log. For a topic
-    /// that was recreated.
-    ResetOffsets {
-        /// Only these partitions (repeatable).
-        #[arg(long = "partition")]
-        partitions: Vec<i32>,
-    },
-    /// Run one read-only SQL query against the events table (registered as `events`) and print
-    /// the result. Anything else (COPY, CREATE EXTERNAL TABLE, DDL, DML, SET, several statements)
-    /// is refused. It runs on threads of its own within a timeout and a memory limit; Ctrl-C or
-    /// SIGTERM stops it.
-    Query {
-        /// For example: SELECT event_type, count(*) FROM events GROUP BY event_type
-        sql: String,
-        #[command(flatten)]
-        at: AsOfArgs,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-        #[command(flatten)]
-        limits: QueryArgs,
-    },
-    /// List the table's commits, newest first: version, time, operation, metrics.
-    History {
-        /// Only the newest N commits.
-        #[arg(long)]
-        limit: Option<usize>,
-    },
-    /// Make an older version the latest, as a new commit (history is kept).
-    Restore {
-        #[command(flatten)]
-        at: AsOfArgs,
-        /// Only report what would change.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Delete data files that no version within the retention still needs.
-    Vacuum(VacuumArgs),
-    /// Compact small files into larger ones, per partition, without changing any row; safe
-    /// beside running writers.
-    Optimize(OptimizeArgs),
-    /// Print every row of a user (GDPR access request), oldest first.
-    ExportUser {
-        #[command(flatten)]
-        user: UserArgs,
-        #[command(flatten)]
-        at: AsOfArgs,
-        #[arg(long, value_enum, default_value = "json")]
-        format: Format,
-    },
-    /// Remove every row of a user from the latest version (GDPR erasure); older versions keep
-    /// them until vacuum, past the restore window.
-    DeleteUser(DeleteUserArgs),
-    /// Check the latest version: every file present at its size, the schema, no event twice.
-    /// Exits non-zero when it finds a problem.
-    Verify {
-        #[command(flatten)]
-        at: AsOfArgs,
-    },
-    /// Copy the table (data files and log) to a second location, copying only what the copy
-    /// lacks; run the other way (LAKE_URI the copy, --to the original) it restores the lake
-    /// (docs/RUNBOOK.md, "the lake's bucket is gone").
-    Backup(BackupArgs),
+    /// A subcommand that moved to `lakehouse` (see [`MOVED`]).
+    #[command(external_subcommand)]
+    Moved(Vec<String>),
 }
 
-/// Where `backup` copies to: the S3 settings default to the lake's own (a second bucket on the
-/// same store).
-#[derive(Debug, Clone, clap::Args)]
-pub struct BackupArgs {
-    /// The copy's lake root (`s3://other-bucket/prefix`, `file:///path`); the table is
-    /// `<to>/events`.
-    #[arg(long, env = "BACKUP_LAKE_URI")]
-    pub to: String,
-    #[arg(long, env = "BACKUP_AWS_ENDPOINT_URL")]
-    pub to_aws_endpoint_url: Option<String>,
-    #[arg(long, env = "BACKUP_AWS_REGION")]
-    pub to_aws_region: Option<String>,
-    #[arg(long, env = "BACKUP_AWS_ACCESS_KEY_ID")]
-    pub to_aws_access_key_id: Option<String>,
-    #[arg(long, env = "BACKUP_AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub to_aws_secret_access_key: Option<lakehouse_telemetry::Secret>,
-    /// After copying, check the copy as `verify` does; exits non-zero on a problem.
-    #[arg(long)]
-    pub verify: bool,
-}
-
-impl BackupArgs {
-    /// The copy's location: what is given, else the lake's own settings.
-    pub fn location(&self, lake: &lakehouse_lake::LakeLocation) -> lakehouse_lake::LakeLocation {
-        lakehouse_lake::LakeLocation {
-            uri: self.to.clone(),
-            aws_endpoint_url: self
-                .to_aws_endpoint_url
-                .clone()
-                .or_else(|| lake.aws_endpoint_url.clone()),
-            aws_region: self
-                .to_aws_region
-                .clone()
-                .unwrap_or_else(|| lake.aws_region.clone()),
-            aws_access_key_id: self
-                .to_aws_access_key_id
-                .clone()
-                .or_else(|| lake.aws_access_key_id.clone()),
-            aws_secret_access_key: self
-                .to_aws_secret_access_key
-                .clone()
-                .or_else(|| lake.aws_secret_access_key.clone()),
-            single_writer: false,
-        }
-    }
-}
-
-/// How a result is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// An aligned text table.
-    Table,
-    /// CSV with a header line.
-    Csv,
-    /// One JSON object per row, one row per line.
-    Json,
-}
-
-impl From<Format> for OutputFormat {
-    fn from(format: Format) -> Self {
-        match format {
-            Format::Table => Self::Table,
-            Format::Csv => Self::Csv,
-            Format::Json => Self::Json,
-        }
-    }
-}
-
-/// `query`'s limits.
-#[derive(Debug, Clone, clap::Args)]
-pub struct QueryArgs {
-    /// Stop the query (and fail) when it runs longer than this many seconds.
-    #[arg(long, default_value_t = DEFAULT_QUERY_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout_secs: u64,
-    /// The memory (MiB) the query may hold; it may spill as much again to a temporary directory.
-    /// A query that needs more is stopped (and fails).
-    #[arg(long, default_value_t = DEFAULT_QUERY_MEMORY_LIMIT_MIB as u64, value_parser = clap::value_parser!(u64).range(1..))]
-    pub memory_limit_mib: u64,
-}
-
-impl From<&QueryArgs> for QueryOptions {
-    fn from(args: &QueryArgs) -> Self {
-        Self {
-            concurrency: 1,
-            timeout: Some(std::time::Duration::from_secs(args.timeout_secs)),
-            memory_limit_bytes: usize::try_from(args.memory_limit_mib)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(MIB),
-        }
-    }
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct VacuumArgs {
-    /// Keep every file a version of the last this-many hours needs.
-    #[arg(long, default_value_t = RESTORE_WINDOW_HOURS)]
-    pub retention_hours: i64,
-    /// Vacuum refuses a retention shorter than this: the versions SREs may restore.
-    #[arg(long, env = "RESTORE_WINDOW_HOURS", default_value_t = RESTORE_WINDOW_HOURS)]
-    pub restore_window_hours: i64,
-    /// Only list the files that would be deleted.
-    #[arg(long)]
-    pub dry_run: bool,
-}
-
-impl From<&VacuumArgs> for VacuumOptions {
-    fn from(args: &VacuumArgs) -> Self {
-        Self {
-            retention: Duration::hours(args.retention_hours),
-            restore_window: Duration::hours(args.restore_window_hours),
-            dry_run: args.dry_run,
-            user_metadata: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct OptimizeArgs {
-    /// The size files are compacted towards, in bytes.
-    #[arg(long, default_value_t = DEFAULT_TARGET_SIZE)]
-    pub target_size: u64,
-    /// Also order each partition's rows in Z-order over these columns (comma-separated, not
-    /// `event_date`), e.g. `project_id,event_type`: queries filtering on them read fewer files.
-    #[arg(long, value_delimiter = ',')]
-    pub zorder: Vec<String>,
-}
-
-impl From<&OptimizeArgs> for OptimizeOptions {
-    fn from(args: &OptimizeArgs) -> Self {
-        Self {
-            target_size: args.target_size,
-            zorder: args.zorder.clone(),
-            ..OptimizeOptions::default()
-        }
-    }
-}
-
-/// `delete-user`: the lake's rows of a user.
-pub type DeleteUserArgs = lakehouse_lake_args::EraseArgs;
+/// The delta-writer's old subcommands and where they went.
+pub const MOVED: lakehouse_telemetry::Moves = &[
+    ("reset-offsets", "lakehouse offsets reset --sink lake"),
+    ("query", "lakehouse lake query"),
+    ("history", "lakehouse lake history"),
+    ("restore", "lakehouse lake restore"),
+    ("vacuum", "lakehouse lake vacuum"),
+    ("optimize", "lakehouse lake optimize"),
+    ("verify", "lakehouse lake verify"),
+    ("backup", "lakehouse lake backup"),
+    ("export-user", "lakehouse user export --lake-only"),
+    ("delete-user", "lakehouse user erase --lake-only"),
+];

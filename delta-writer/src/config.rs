@@ -1,7 +1,6 @@
 //! The delta-writer's configuration; the defaults write to a local folder.
 
 use clap::builder::ArgPredicate;
-use lakehouse_audit::{ActorArgs, Audited};
 use lakehouse_kafka::{ConsumerArgs, ConsumerError, KafkaArgs, OldFlushNames, OldName, RunArgs, SinkService};
 use lakehouse_lake::{
     CompactionOptions, DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL,
@@ -9,7 +8,7 @@ use lakehouse_lake::{
     WriterOptions,
 };
 use lakehouse_lake_args::LakeArgs;
-use lakehouse_telemetry::{LogFormat, SecretUrl};
+use lakehouse_telemetry::LogFormat;
 
 use crate::cli::Command;
 use crate::crash::CrashAt;
@@ -20,7 +19,7 @@ use crate::crash::CrashAt;
     version,
     about = "Writes analytics events into a Delta Lake table",
     // The lake's consumer defaults: large batches, hence few files, within a minute.
-    mut_arg("group_id", |arg| arg.default_value("lakehouse-lake")),
+    mut_arg("group_id", |arg| arg.default_value(lakehouse_lake::DEFAULT_GROUP_ID)),
     mut_arg("metrics_addr", |arg| arg.default_value("0.0.0.0:9102")),
     mut_arg("flush_max_events", |arg| arg
         .default_value("200000")
@@ -64,19 +63,9 @@ pub struct WriterConfig {
     pub dedup_max_ids: usize,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
-    /// No progress of the lake tooling on stderr: neither the bars a terminal shows nor the line
-    /// per phase a log gets.
-    #[arg(long, global = true)]
-    pub quiet: bool,
     /// For the exactly-once tests only: abort at `<point>:<n>` (see the `crash` module).
     #[arg(long, env = "LAKE_CRASH_AT", hide = true)]
     pub crash_at: Option<CrashAt>,
-    /// The warehouse, where the lake commands record themselves in the audit log. Unset, the
-    /// record goes to the log line and the commit's `userMetadata` only.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<SecretUrl>,
-    #[command(flatten)]
-    pub actor: ActorArgs,
 }
 
 impl From<&WriterConfig> for WriterOptions {
@@ -112,31 +101,6 @@ impl WriterConfig {
     /// The lake's location and object store.
     pub fn location(&self) -> LakeLocation {
         (&self.lake).into()
-    }
-
-    /// Starts the administrative command `action` by `--actor` with `arguments`, its record going
-    /// to the audit log (see [`Self::audit_log`]).
-    pub fn audited(&self, action: &str, arguments: serde_json::Value) -> anyhow::Result<Audited> {
-        Ok(Audited::start(self.audit_log()?, &self.actor, action, arguments))
-    }
-
-    /// Where this command's audit record goes: the warehouse's `audit_log` with `DATABASE_URL`,
-    /// the log only without.
-    fn audit_log(&self) -> anyhow::Result<lakehouse_audit::AuditLog> {
-        match &self.database_url {
-            Some(url) => Ok(lakehouse_audit::AuditLog::new(
-                sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect_lazy(url.expose())
-                    .map_err(|error| anyhow::anyhow!("DATABASE_URL: {error}"))?,
-            )),
-            None => {
-                tracing::warn!(
-                    "DATABASE_URL is not set: the audit record goes to the log and the commit only"
-                );
-                Ok(lakehouse_audit::AuditLog::log_only())
-            }
-        }
     }
 
     /// The consume loop's service, with the `run` options (defaults when no subcommand was

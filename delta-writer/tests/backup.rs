@@ -1,5 +1,5 @@
 //! The drill of docs/RUNBOOK.md, "the lake's bucket is gone", on the stack's S3 with two buckets
-//! and the real binary: the lake is backed up to a second bucket while the writer runs, writing
+//! and the real binaries (the writer, and `lakehouse lake backup`): the lake is backed up to a second bucket while the writer runs, writing
 //! goes on, the lake's bucket is deleted, the copy is copied back, and the writer, started again,
 //! refills from Kafka what came after the backup (the copy's log holds the offsets it had
 //! reached): every event once in the lake.
@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{config, flags, id_counts, spawn};
+use common::{config, id_counts, spawn};
 use lakehouse_lake::open_table;
 use lakehouse_testkit::{Stack, TestTopic, produce, reference_event, unique, wait_until};
 use serde_json::Value;
@@ -45,16 +45,10 @@ async fn a_lost_bucket_is_restored_from_its_backup_and_refilled_from_kafka() {
     holds(300).await;
 
     // The backup, as a CronJob runs it, checked; run again, it copies nothing new.
-    let first = cli(
-        &stack,
-        &topic,
-        &lake,
-        &group,
-        &["backup", "--to", &copy, "--verify"],
-    );
+    let first = cli(&stack, &lake, &["backup", "--to", &copy, "--verify"]);
     assert!(first["copied_files"].as_u64() > Some(2), "{first}");
     let backed_up_version = first["version"].as_u64().expect("a version");
-    let again = cli(&stack, &topic, &lake, &group, &["backup", "--to", &copy]);
+    let again = cli(&stack, &lake, &["backup", "--to", &copy]);
     assert_eq!(again["copied_files"], 0, "incremental: {again}");
     assert!(
         again["skipped_files"].as_u64() >= first["copied_files"].as_u64(),
@@ -74,13 +68,7 @@ async fn a_lost_bucket_is_restored_from_its_backup_and_refilled_from_kafka() {
 
     // Restored: the copy copied back into a bucket of the same name.
     bucket_request(&stack, reqwest::Method::PUT, &primary).await;
-    let restored = cli(
-        &stack,
-        &topic,
-        &copy,
-        &group,
-        &["backup", "--to", &lake, "--verify"],
-    );
+    let restored = cli(&stack, &copy, &["backup", "--to", &lake, "--verify"]);
     assert_eq!(
         restored["version"].as_u64(),
         Some(backed_up_version),
@@ -114,11 +102,14 @@ async fn stop(writer: &mut tokio::process::Child) {
     );
 }
 
-/// Runs `lakehouse-delta-writer <args>` on `lake` as an operator would; its JSON result.
-fn cli(stack: &Stack, topic: &TestTopic, lake: &str, group: &str, args: &[&str]) -> Value {
-    let output = std::process::Command::new(common::binary())
-        .args(flags(stack, topic, lake, group))
+/// Runs `lakehouse lake <args>` on `lake` as an operator would; its JSON result.
+fn cli(stack: &Stack, lake: &str, args: &[&str]) -> Value {
+    let mut location = vec![format!("--lake-uri={lake}")];
+    location.extend(stack.aws_flags());
+    let output = std::process::Command::new(lakehouse_testkit::binary("lakehouse"))
+        .arg("lake")
         .args(args)
+        .args(location)
         .env_remove("DATABASE_URL")
         .output()
         .expect("the binary runs");

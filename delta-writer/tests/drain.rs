@@ -57,16 +57,8 @@ async fn a_drain_writes_everything_and_a_position_past_the_log_end_waits_for_a_r
     assert!(error.to_string().contains("past the end of the log"), "{error:#}");
     assert_eq!(rows(&other).await, 0, "nothing was skipped or written");
 
-    let reset = config(
-        &stack,
-        &topic,
-        &other_lake,
-        &group,
-        &["reset-offsets", "--partition=0"],
-    );
-    lakehouse_delta_writer::reset_offsets(&reset, &[0])
-        .await
-        .expect("reset");
+    // What `lakehouse offsets reset --sink lake --partition=0` does.
+    table.reset_offsets(&topic.name, &[0]).await.expect("reset");
     drain(&stack, &topic, &other_lake, &group)
         .await
         .expect("a clean drain");

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use clap::builder::ArgPredicate;
-use lakehouse_audit::ActorArgs;
 use lakehouse_kafka::{ConsumerArgs, ConsumerError, KafkaArgs, OldFlushNames, OldName, RunArgs, SinkService};
 use lakehouse_telemetry::{LogFormat, SecretUrl};
 
@@ -17,7 +16,7 @@ use lakehouse_warehouse::{DerivedTables, LOCAL_DATABASE_URL, MAX_WRITERS};
     version,
     about = "Consumes analytics events into PostgreSQL",
     // The warehouse's consumer defaults: small batches, committed within a second.
-    mut_arg("group_id", |arg| arg.default_value("lakehouse-warehouse")),
+    mut_arg("group_id", |arg| arg.default_value(lakehouse_warehouse::DEFAULT_GROUP_ID)),
     mut_arg("metrics_addr", |arg| arg.default_value("0.0.0.0:9101")),
     mut_arg("flush_max_events", |arg| arg
         .default_value("5000")
@@ -75,8 +74,6 @@ pub struct ProcessorConfig {
     pub retention_interval_secs: u64,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
-    #[command(flatten)]
-    pub actor: ActorArgs,
 }
 
 /// The flush settings under the names the stream-processor read before `FLUSH_MAX_*`.
@@ -107,51 +104,18 @@ impl From<&OldBatchNames> for OldFlushNames {
 pub enum Command {
     /// Consume events into the warehouse (the default).
     Run(RunArgs),
-    /// Forget the stored offsets of the consumer group on the topic (all partitions, or those
-    /// given), so that the next run reads them from the beginning of the log. For a topic that was
-    /// recreated; events already stored are not counted again (deduplication by `event_id`,
-    /// within the raw events' retention).
-    ResetOffsets {
-        /// Only these partitions (repeatable).
-        #[arg(long = "partition")]
-        partitions: Vec<i32>,
-    },
     /// Apply the database migrations and exit.
     Migrate,
-    /// List the audit log (every binary's administrative actions), newest first.
-    Audit(AuditArgs),
+    /// A subcommand that moved to `lakehouse` (see [`MOVED`]).
+    #[command(external_subcommand)]
+    Moved(Vec<String>),
 }
 
-/// Which audit records to list, and how.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AuditArgs {
-    /// Only this action (`lake.vacuum`), or every action under a prefix ending in a dot (`lake.`).
-    #[arg(long)]
-    pub action: Option<String>,
-    /// Only actions of this actor.
-    #[arg(long = "by")]
-    pub by: Option<String>,
-    /// Only actions from this time on (RFC 3339).
-    #[arg(long)]
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
-    /// At most this many records.
-    #[arg(long, default_value_t = 50)]
-    pub limit: i64,
-    /// One JSON object per line instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-impl From<&AuditArgs> for lakehouse_audit::Filter {
-    fn from(args: &AuditArgs) -> Self {
-        Self {
-            action: args.action.clone(),
-            actor: args.by.clone(),
-            since: args.since,
-            limit: args.limit,
-        }
-    }
-}
+/// The stream-processor's old subcommands and where they went.
+pub const MOVED: lakehouse_telemetry::Moves = &[
+    ("reset-offsets", "lakehouse offsets reset --sink warehouse"),
+    ("audit", "lakehouse audit"),
+];
 
 impl ProcessorConfig {
     pub fn validate(&self) -> anyhow::Result<()> {

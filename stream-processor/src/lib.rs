@@ -7,13 +7,11 @@
 mod config;
 mod sink;
 
-use lakehouse_audit::{AuditLog, Audited};
 use lakehouse_kafka::run_sink;
 use lakehouse_warehouse::Warehouse;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AuditArgs, Command, OldBatchNames, ProcessorConfig};
+pub use config::{Command, MOVED, OldBatchNames, ProcessorConfig};
 pub use sink::WarehouseSink;
 
 /// Migrates, then consumes until `shutdown` is cancelled. A database that is down at start-up is
@@ -52,44 +50,5 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
 pub async fn migrate(config: &ProcessorConfig) -> anyhow::Result<()> {
     let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.consumer.group_id)?;
     warehouse.migrate(&config.roles()).await?;
-    Ok(())
-}
-
-/// Forgets the group's stored offsets on the topic (see [`Command::ResetOffsets`]), recorded in
-/// the audit log; prints how many were forgotten.
-pub async fn reset_offsets(config: &ProcessorConfig, partitions: &[i32]) -> anyhow::Result<()> {
-    let warehouse = Warehouse::connect_lazy(config.database_url.expose(), &config.consumer.group_id)?;
-    let audited = Audited::start(
-        AuditLog::new(warehouse.pool().clone()),
-        &config.actor,
-        "warehouse.reset_offsets",
-        json!({"group": config.consumer.group_id, "topic": config.kafka.topic, "partitions": partitions}),
-    );
-    let outcome = warehouse.reset_offsets(&config.kafka.topic, partitions).await;
-    if let Ok(deleted) = &outcome {
-        tracing::info!(group = %config.consumer.group_id, topic = %config.kafka.topic, partitions = ?partitions,
-            %deleted, "stored offsets reset: the next run reads these partitions from the beginning");
-    }
-    audited
-        .conclude(
-            outcome
-                .map(|deleted| json!({"deleted": deleted}))
-                .map_err(anyhow::Error::from),
-        )
-        .await
-}
-
-/// Prints the audit records `args` selects, newest first: a table, or JSON lines.
-#[expect(clippy::print_stdout, reason = "printing the records is the command's job")]
-pub async fn audit(config: &ProcessorConfig, args: &AuditArgs) -> anyhow::Result<()> {
-    let pool = sqlx::PgPool::connect(config.database_url.expose()).await?;
-    let records = lakehouse_audit::list(&pool, &args.into()).await?;
-    if args.json {
-        for record in &records {
-            println!("{}", serde_json::to_string(record)?);
-        }
-    } else {
-        print!("{}", lakehouse_audit::table(&records));
-    }
     Ok(())
 }

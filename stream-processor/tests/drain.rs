@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{config, drain};
+use common::drain;
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, reference_event, rows_and_offsets, unique};
 use lakehouse_warehouse::Warehouse;
 use sqlx::PgPool;
@@ -68,10 +68,8 @@ async fn a_stored_offset_past_the_log_end_pauses_the_partition_until_reset() {
         "nothing skipped, nothing moved"
     );
 
-    let reset = config(&stack, &topic, &database, &group, &["reset-offsets"]);
-    lakehouse_stream_processor::reset_offsets(&reset, &[])
-        .await
-        .expect("reset");
+    // What `lakehouse offsets reset --sink warehouse` does.
+    warehouse.reset_offsets(&topic.name, &[]).await.expect("reset");
     drain(&stack, &topic, &database, &group)
         .await
         .expect("a clean drain");

@@ -8,11 +8,9 @@
 mod action;
 mod actor;
 mod command;
-mod render;
 mod store;
 
 pub use action::{Action, AuditRecord, pseudonym, user_arguments};
 pub use actor::{ActorArgs, os_user};
 pub use command::Audited;
-pub use render::table;
 pub use store::{AuditError, AuditLog, Filter, list};

@@ -17,7 +17,7 @@ pub struct Container {
 /// Whether a command runs one of our binaries (the image holds all four).
 fn our_binary(command: &Value) -> Option<String> {
     let first = command.as_array()?.first()?.as_str()?;
-    first.starts_with("lakehouse-").then(|| first.to_string())
+    (first == "lakehouse" || first.starts_with("lakehouse-")).then(|| first.to_string())
 }
 
 /// The compose services that run our image.

@@ -1,7 +1,7 @@
 //! A deployment (the chart as rendered, or compose) running as local processes, and what its
 //! users rely on, checked through it: one visitor is one visitor on every api replica and across
 //! restarts, what a client sends cannot choose its identity or its rate-limit bucket, keys made
-//! with `lakehouse-api keys create` work on every replica and stop when revoked, every accepted
+//! with `lakehouse keys create` work on every replica and stop when revoked, every accepted
 //! event lands once in both stores, each job runs as rendered, the lake browser asks for its
 //! token. Clients reach the api through the deployment's ingress (a proxy that appends
 //! `X-Forwarded-For`) where it has one, and otherwise each replica in turn, as a Service would.
@@ -303,7 +303,7 @@ impl Deployed {
 
     pub async fn stored_keys_work_on_every_replica(&mut self) {
         let owner = self.database.url.clone();
-        let created = keys_cli(&owner, &["create", "--project=shop", "--name=chart test"]);
+        let created = keys_cli(&owner, &["create", "--project-id=shop", "--name=chart test"]);
         let key = created["key"].as_str().expect("the key").to_string();
         let id = created["id"].as_str().expect("its id").to_string();
         let refresh = self.api_pods()[0]
@@ -527,16 +527,16 @@ fn client_from(address: [u8; 4]) -> reqwest::Client {
         .expect("a client")
 }
 
-/// `lakehouse-api keys <args>` as an operator runs it, with the schema owner's `DATABASE_URL`;
+/// `lakehouse keys <args>` as an operator runs it, with the schema owner's `DATABASE_URL`;
 /// its JSON output.
 fn keys_cli(database_url: &str, args: &[&str]) -> Value {
-    let output = std::process::Command::new(crate::services::binary("lakehouse-api"))
+    let output = std::process::Command::new(crate::services::binary("lakehouse"))
         .arg("keys")
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("LOG_FORMAT", "pretty")
         .output()
-        .expect("the api binary runs");
+        .expect("lakehouse runs");
     assert!(
         output.status.success(),
         "keys {args:?}: {}",

@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 
 /// The metric names our programs define: the services' (`crates/telemetry/src/metrics.rs`) and
-/// the ones reconcile writes for the textfile collector (`warehouse-sync/src/metrics.rs`), read
+/// the ones reconcile writes for the textfile collector (`cli/src/metrics.rs`), read
 /// from the checkout the test runs in.
 pub fn our_metrics() -> BTreeSet<String> {
     let root = lakehouse_testkit::repo::root();
-    let source = ["crates/telemetry/src/metrics.rs", "warehouse-sync/src/metrics.rs"]
+    let source = ["crates/telemetry/src/metrics.rs", "cli/src/metrics.rs"]
         .map(|file| std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}")))
         .join("\n");
     let names: BTreeSet<String> = source

@@ -318,9 +318,9 @@ fn maintenance_jobs_run_the_lake_commands_one_at_a_time() {
     let sets = tools::chart_value_sets();
     let full = &sets["full"];
     for (job, command) in [
-        ("lakehouse-optimize", "lakehouse-delta-writer optimize"),
-        ("lakehouse-vacuum", "lakehouse-delta-writer vacuum"),
-        ("lakehouse-reconcile", "lakehouse-warehouse-sync reconcile"),
+        ("lakehouse-optimize", "lakehouse lake optimize"),
+        ("lakehouse-vacuum", "lakehouse lake vacuum"),
+        ("lakehouse-reconcile", "lakehouse warehouse reconcile"),
     ] {
         let cron = named(full, "CronJob", job);
         assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid", "{job}");

@@ -1,22 +1,23 @@
 //! The `Dockerfile` (not built here: there is no Docker engine): a build stage and a runtime stage,
-//! every binary of the workspace built and copied, and a runtime user that is not root and is the
+//! every binary of the workspace built and copied, `lakehouse`'s man pages installed, and a runtime user that is not root and is the
 //! one the chart's security context runs as.
 
 use lakehouse_e2e::tools;
 
-/// The binaries of the workspace: every member folder with a `src/main.rs`, by package name.
+/// The binaries of the workspace: every member folder with a `src/main.rs`, by binary name.
 fn workspace_binaries() -> Vec<String> {
     let mut binaries = Vec::new();
-    for folder in [
-        "api",
-        "stream-processor",
-        "delta-writer",
-        "warehouse-sync",
-        "lake-browser",
-    ] {
+    let folders = [
+        ("api", "lakehouse-api"),
+        ("stream-processor", "lakehouse-stream-processor"),
+        ("delta-writer", "lakehouse-delta-writer"),
+        ("lake-browser", "lakehouse-lake-browser"),
+        ("cli", "lakehouse"),
+    ];
+    for (folder, binary) in folders {
         let dir = tools::repo().join(folder);
         assert!(dir.join("src/main.rs").exists(), "{folder} has no main.rs");
-        binaries.push(format!("lakehouse-{folder}"));
+        binaries.push(binary.to_string());
     }
     // A new deployable folder with a main.rs must be added above (and to the Dockerfile).
     for entry in std::fs::read_dir(tools::repo()).expect("the repository") {
@@ -24,7 +25,7 @@ fn workspace_binaries() -> Vec<String> {
         let name = path.file_name().expect("a name").to_string_lossy().into_owned();
         if path.join("src/main.rs").exists() && name != "bench" {
             assert!(
-                binaries.contains(&format!("lakehouse-{name}")),
+                folders.iter().any(|(folder, _)| *folder == name),
                 "{name} is a binary the test does not know"
             );
         }
@@ -48,6 +49,12 @@ fn the_image_builds_every_binary_and_runs_as_the_charts_user() {
             "{binary} is not copied"
         );
     }
+    // The man pages `lakehouse man-pages` writes are installed where `man` looks.
+    assert!(
+        dockerfile.contains("lakehouse man-pages --out /out/man/man1")
+            && runtime.contains("COPY --from=build /out/man/ /usr/local/share/man/"),
+        "the man pages are not installed"
+    );
     let user = runtime
         .lines()
         .find_map(|l| l.strip_prefix("USER "))

@@ -4,7 +4,7 @@
 //! topic holding events of the old api, then the new api posting events with campaigns, so that
 //! both contract versions are in the topic at once, then the new sinks. Every event lands once in
 //! each store, the derived tables equal their recomputation, old events read null campaigns and
-//! new ones their campaign in both stores, and warehouse-sync rebuilds the warehouse from lake
+//! new ones their campaign in both stores, and `lakehouse warehouse rebuild` rebuilds the warehouse from lake
 //! versions on both sides of the change.
 
 use std::borrow::Cow;
@@ -412,13 +412,14 @@ async fn both_contract_versions_land_once_in_both_stores_across_a_rolling_upgrad
         .await
         .expect("the migrations");
     let mut args = vec![
-        "warehouse-sync".to_string(),
+        "lakehouse".to_string(),
+        "warehouse".to_string(),
         "rebuild".to_string(),
         "--range=2026-01-01..2027-12-31".to_string(),
         format!("--database-url={}", rebuilt.url),
     ];
     args.extend(lake.flags());
-    lakehouse_warehouse_sync::execute(&lakehouse_warehouse_sync::SyncConfig::parse_from(args))
+    lakehouse_cli::execute(&lakehouse_cli::Cli::parse_from(args))
         .await
         .expect("the rebuild");
     let rebuilt_pool = PgPool::connect(&rebuilt.url).await.expect("the rebuilt database");

@@ -46,4 +46,4 @@ pub use table::stats::{
 pub use table::time_travel::{AsOf, NoTable, open_at};
 pub use writer::compaction::CompactionOptions;
 pub use writer::dedup::{DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DedupOptions};
-pub use writer::{EventsWriter, Stage, WriterOptions};
+pub use writer::{DEFAULT_GROUP_ID, EventsWriter, Stage, WriterOptions};

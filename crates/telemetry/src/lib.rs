@@ -4,10 +4,12 @@
 mod health;
 mod logging;
 pub mod metrics;
+mod moved;
 mod secret;
 mod shutdown;
 
 pub use health::{BindError, Health, OPS_ENDPOINTS, bind, ops_router, serve_ops};
 pub use logging::{LogFormat, init_logging};
+pub use moved::{Moves, moved_message, refuse_moved};
 pub use secret::{Secret, SecretUrl};
 pub use shutdown::shutdown_on_signal;

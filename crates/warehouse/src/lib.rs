@@ -6,6 +6,7 @@
 //! it: a range rebuilt from other events, a user's rows erased or read, counts per hour. It takes
 //! events as plain data ([`EventRow`]) and needs no Kafka client.
 
+pub mod api_keys;
 mod copy;
 pub mod counts;
 mod derived;
@@ -29,6 +30,10 @@ pub use migrations::create_audit_log;
 pub use row::{EVENT_COLUMNS, EventRow, InvalidRow, StoredEvent, column_list};
 pub use schema::SchemaMismatch;
 pub use warehouse::{MAX_WRITERS, Warehouse, WarehouseError};
+
+/// The stream-processor's consumer group unless configured otherwise: its offsets are rows of
+/// this group in the warehouse.
+pub const DEFAULT_GROUP_ID: &str = "lakehouse-warehouse";
 
 /// The warehouse of the local stack (`scripts/stack`), the default wherever a database is needed.
 pub const LOCAL_DATABASE_URL: &str = "postgres://lakehouse:lakehouse@127.0.0.1:5432/lakehouse";

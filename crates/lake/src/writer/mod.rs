@@ -42,6 +42,10 @@ use crate::writer::dedup::{Dedup, DedupOptions};
 use crate::writer::offsets::Offsets;
 use crate::writer::staging::Staged;
 
+/// The lake writer's consumer group unless configured otherwise: its offsets are the `txn`
+/// actions of this group in the table's log.
+pub const DEFAULT_GROUP_ID: &str = "lakehouse-lake";
+
 /// How a writer writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterOptions {

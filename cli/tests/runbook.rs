@@ -199,7 +199,8 @@ async fn drift_found_by_reconcile_is_repaired_by_rebuilding_its_hours() {
     // The table format names the hours too, and the metrics file carries the drift.
     let metrics = std::env::temp_dir().join(format!("reconcile-{}.prom", uuid::Uuid::new_v4()));
     let table = pipeline
-        .sync(&[
+        .lakehouse(&[
+            "warehouse",
             "reconcile",
             &format!("--range={ALL}"),
             &format!("--metrics-file={}", metrics.display()),

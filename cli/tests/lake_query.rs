@@ -1,4 +1,4 @@
-//! `lakehouse-delta-writer query` runs one read-only query and refuses every other statement with a
+//! `lakehouse lake query` runs one read-only query and refuses every other statement with a
 //! clear message and a failing exit, changing nothing: no file written by `COPY`, none read by
 //! `CREATE EXTERNAL TABLE`. A query is stopped at its timeout, refused at its memory limit, and
 //! stopped by SIGTERM. A column added after files were written reads null in them, and a version
@@ -19,17 +19,18 @@ fn run_query(lake: &std::path::Path, sql: &str) -> Output {
 /// Runs `query` with `extra` arguments (e.g. `--version=1`) before the SQL.
 fn run_query_with(lake: &std::path::Path, sql: &str, extra: &[&str]) -> Output {
     let mut args = vec![
-        format!("--lake-uri={}", lake.display()),
         "--log-format=pretty".into(),
+        "lake".into(),
         "query".into(),
-        "--format=csv".into(),
+        format!("--lake-uri={}", lake.display()),
+        "--output=csv".into(),
     ];
     args.extend(extra.iter().map(|arg| arg.to_string()));
     args.push(sql.into());
-    std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"))
+    std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
         .args(args)
         .output()
-        .expect("the delta-writer binary runs")
+        .expect("lakehouse runs")
 }
 
 /// `rows` reference events of `seed` from offset `first` on, read from partition 0.
@@ -133,11 +134,12 @@ async fn query_is_stopped_at_its_timeout_its_memory_limit_and_sigterm() {
     );
 
     // SIGTERM while the query computes: it is stopped and the command ends at once.
-    let running = tokio::process::Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"))
+    let running = tokio::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
         .args([
-            format!("--lake-uri={}", dir.display()),
             "--log-format=pretty".into(),
+            "lake".into(),
             "query".into(),
+            format!("--lake-uri={}", dir.display()),
             "--timeout-secs=600".into(),
             endless.into(),
         ])
@@ -145,7 +147,7 @@ async fn query_is_stopped_at_its_timeout_its_memory_limit_and_sigterm() {
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("the delta-writer binary runs");
+        .expect("lakehouse runs");
     let pid = running.id().expect("a pid");
     wait_until("the query computes", Duration::from_secs(30), || async {
         if query_thread_computing(pid) {

@@ -1,7 +1,7 @@
 //! The pipeline the runbook tests run on: the stack's Kafka (a topic of their own), a database of
 //! their own, and a lake under a fresh prefix of the stack's S3 bucket; the stream-processor (its
 //! binary, built beside the tests) and the delta-writer drain the topic as in production, and
-//! warehouse-sync runs as the binary the runbook tells operators to run.
+//! `lakehouse` runs as the binary the runbook tells operators to run.
 
 #![allow(dead_code, unused_imports, reason = "each test uses its own part")]
 
@@ -132,13 +132,12 @@ impl Pipeline {
             .expect("migrations");
     }
 
-    /// `lakehouse-delta-writer restore --version N`.
+    /// `lakehouse lake restore --version N`.
     pub async fn restore_lake(&self, version: u64) {
-        let config = self.writer_config(&["restore", &format!("--version={version}")]);
-        let command = config.command.clone().expect("a command");
-        lakehouse_delta_writer::execute(&config, &command)
-            .await
-            .expect("the restore");
+        let output = self
+            .lakehouse(&["lake", "restore", &format!("--version={version}")])
+            .await;
+        assert!(output.status.success(), "the restore failed: {}", output.status);
     }
 
     /// The lake's latest version.
@@ -212,9 +211,9 @@ impl Pipeline {
         parts.join(" ")
     }
 
-    /// Runs the warehouse-sync binary with `args` and the pipeline's stores.
-    pub async fn sync(&self, args: &[&str]) -> Output {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lakehouse-warehouse-sync"))
+    /// Runs `lakehouse <args>` with the pipeline's stores.
+    pub async fn lakehouse(&self, args: &[&str]) -> Output {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
             .args(args)
             .arg(format!("--database-url={}", self.database.url))
             .args(self.lake_flags())
@@ -222,10 +221,10 @@ impl Pipeline {
             .env("RUST_LOG", "warn")
             .output()
             .await
-            .expect("warehouse-sync runs");
+            .expect("lakehouse runs");
         let stdout = String::from_utf8_lossy(&output.stdout);
         eprintln!(
-            "warehouse-sync {args:?}: {}\n{}\n{}",
+            "lakehouse {args:?}: {}\n{}\n{}",
             output.status,
             stdout.chars().take(400).collect::<String>(),
             String::from_utf8_lossy(&output.stderr)
@@ -236,7 +235,12 @@ impl Pipeline {
     /// `reconcile` over `range` as JSON: the exit code and the report.
     pub async fn reconcile(&self, range: &str) -> (i32, serde_json::Value) {
         let output = self
-            .sync(&["reconcile", &format!("--range={range}"), "--format=json"])
+            .lakehouse(&[
+                "warehouse",
+                "reconcile",
+                &format!("--range={range}"),
+                "--output=json",
+            ])
             .await;
         let report = serde_json::from_slice(&output.stdout).expect("a JSON report");
         (output.status.code().expect("an exit code"), report)
@@ -244,10 +248,14 @@ impl Pipeline {
 
     /// `rebuild` over `range`; panics unless it succeeds; returns its JSON summary.
     pub async fn rebuild(&self, range: &str, extra: &[&str]) -> serde_json::Value {
-        let mut args = vec!["rebuild".to_string(), format!("--range={range}")];
+        let mut args = vec![
+            "warehouse".to_string(),
+            "rebuild".to_string(),
+            format!("--range={range}"),
+        ];
         args.extend(extra.iter().map(|a| a.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = self.sync(&args).await;
+        let output = self.lakehouse(&args).await;
         assert!(output.status.success(), "rebuild failed: {}", output.status);
         serde_json::from_slice(&output.stdout).expect("a JSON summary")
     }

@@ -24,11 +24,11 @@ fn quiet(mut command: Command) -> Command {
 
 #[test]
 fn logs_are_json_lines_when_stderr_is_not_a_terminal() {
-    let mut vacuum = Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"));
+    let mut vacuum = Command::new(env!("CARGO_BIN_EXE_lakehouse"));
     vacuum
-        .arg(format!("--lake-uri={}", lake().display()))
-        .args(["vacuum", "--dry-run"]);
-    let output = quiet(vacuum).output().expect("the delta-writer runs");
+        .args(["lake", "vacuum", "--dry-run"])
+        .arg(format!("--lake-uri={}", lake().display()));
+    let output = quiet(vacuum).output().expect("lakehouse runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let line = stderr
         .lines()
@@ -36,14 +36,14 @@ fn logs_are_json_lines_when_stderr_is_not_a_terminal() {
         .unwrap_or_else(|| panic!("no warning in {stderr}"));
     let parsed: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
     assert_eq!(parsed["level"], "WARN", "{line}");
-    assert_eq!(parsed["service"], "delta-writer", "{line}");
+    assert_eq!(parsed["service"], "lakehouse", "{line}");
 }
 
 #[test]
 fn logs_are_for_people_when_stderr_is_a_terminal() {
     let command = format!(
-        "{} --lake-uri={} vacuum --dry-run",
-        env!("CARGO_BIN_EXE_lakehouse-delta-writer"),
+        "{} lake vacuum --dry-run --lake-uri={}",
+        env!("CARGO_BIN_EXE_lakehouse"),
         lake().display()
     );
     // `script` runs the command on a pseudo-terminal and copies what it wrote to stdout.

@@ -40,6 +40,7 @@ async fn stores() -> (Vec<String>, TempDatabase) {
         .await
         .expect("migrations");
     let args = vec![
+        "warehouse".to_string(),
         "rebuild".to_string(),
         RANGE.to_string(),
         format!("--lake-uri={}", dir.display()),
@@ -49,8 +50,8 @@ async fn stores() -> (Vec<String>, TempDatabase) {
     (args, database)
 }
 
-fn sync() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse-warehouse-sync"));
+fn lakehouse() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse"));
     command.env("RUST_LOG", "warn");
     command
 }
@@ -60,7 +61,7 @@ async fn rebuild_shows_a_bar_on_a_terminal_and_a_line_per_phase_elsewhere() {
     let (args, _database) = stores().await;
 
     // A pipe: a summary line per phase, the insert's with its total, and no bar.
-    let piped = sync().args(&args).output().expect("warehouse-sync runs");
+    let piped = lakehouse().args(&args).output().expect("lakehouse runs");
     assert!(piped.status.success(), "{piped:?}");
     let stderr = String::from_utf8_lossy(&piped.stderr);
     let inserted = format!("of {EVENTS} rows in");
@@ -82,7 +83,7 @@ async fn rebuild_shows_a_bar_on_a_terminal_and_a_line_per_phase_elsewhere() {
         .map(|arg| format!("'{arg}'"))
         .collect::<Vec<_>>()
         .join(" ");
-    let command = format!("{} {command}", env!("CARGO_BIN_EXE_lakehouse-warehouse-sync"));
+    let command = format!("{} {command}", env!("CARGO_BIN_EXE_lakehouse"));
     let terminal = Command::new("script")
         .args(["--quiet", "--return", "--command", &command, "/dev/null"])
         .env("RUST_LOG", "warn")
@@ -95,11 +96,11 @@ async fn rebuild_shows_a_bar_on_a_terminal_and_a_line_per_phase_elsewhere() {
     assert!(!screen.contains(&inserted), "a bar, not a log line: {screen}");
 
     // --quiet: the result alone.
-    let quiet = sync()
+    let quiet = lakehouse()
         .args(&args)
         .arg("--quiet")
         .output()
-        .expect("warehouse-sync runs");
+        .expect("lakehouse runs");
     assert!(quiet.status.success(), "{quiet:?}");
     let stderr = String::from_utf8_lossy(&quiet.stderr);
     assert!(!stderr.contains("rebuild: "), "{stderr}");

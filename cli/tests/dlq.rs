@@ -14,10 +14,10 @@ use deltalake::arrow::datatypes::Int64Type;
 use lakehouse_testkit::{produce_raw, reference_event};
 use serde_json::Value;
 
-/// Runs `lakehouse-warehouse-sync dlq <args>` against the pipeline's topics (and database, for
+/// Runs `lakehouse dlq <args>` against the pipeline's topics (and database, for
 /// the audit log of a replay).
 async fn dlq(pipeline: &Pipeline, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lakehouse-warehouse-sync"));
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"));
     command
         .arg("dlq")
         .args(args)
@@ -27,7 +27,7 @@ async fn dlq(pipeline: &Pipeline, args: &[&str]) -> Output {
     if args.first() == Some(&"replay") {
         command.arg(format!("--database-url={}", pipeline.database.url));
     }
-    let output = command.output().await.expect("warehouse-sync runs");
+    let output = command.output().await.expect("lakehouse runs");
     eprintln!(
         "dlq {args:?}: {}\n{}\n{}",
         output.status,
@@ -90,7 +90,7 @@ async fn a_poison_message_is_listed_fixed_and_replayed_exactly_once() {
     assert_eq!(lake_copies(&pipeline, event.event_id).await, 0);
 
     // Inspect: each consumer's copy, with the error and where it came from.
-    let listed = dlq(&pipeline, &["list", "--json"]).await;
+    let listed = dlq(&pipeline, &["list", "--output=json"]).await;
     let letters: Vec<Value> = String::from_utf8_lossy(&listed.stdout)
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))

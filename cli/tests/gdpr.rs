@@ -73,7 +73,7 @@ async fn a_user_is_exported_from_and_erased_from_both_stores() {
 
     // Access: both stores' rows, as JSON.
     let export = pipeline
-        .sync(&["export-user", &format!("--user-id={VICTIM}"), "--actor=dpo"])
+        .lakehouse(&["user", "export", &format!("--user-id={VICTIM}"), "--actor=dpo"])
         .await;
     assert!(export.status.success());
     let export: serde_json::Value = serde_json::from_slice(&export.stdout).expect("JSON");
@@ -86,8 +86,9 @@ async fn a_user_is_exported_from_and_erased_from_both_stores() {
     // A dry run counts and changes nothing.
     let before = pipeline.fingerprint().await;
     let dry = pipeline
-        .sync(&[
-            "erase-user",
+        .lakehouse(&[
+            "user",
+            "erase",
             &format!("--user-id={VICTIM}"),
             "--dry-run",
             "--actor=dpo",
@@ -101,7 +102,7 @@ async fn a_user_is_exported_from_and_erased_from_both_stores() {
 
     // The erasure.
     let erased = pipeline
-        .sync(&["erase-user", &format!("--user-id={VICTIM}"), "--actor=dpo"])
+        .lakehouse(&["user", "erase", &format!("--user-id={VICTIM}"), "--actor=dpo"])
         .await;
     assert!(erased.status.success());
     let erased: serde_json::Value = serde_json::from_slice(&erased.stdout).expect("JSON");
@@ -227,10 +228,12 @@ async fn an_erasure_folds_what_the_processor_queued_before_it_recomputes() {
         user_id: VICTIM.into(),
         project_id: None,
     };
-    let erased = lakehouse_warehouse_sync::erase::erase_from_warehouse(&pool, &user, false)
+    let options = lakehouse_lake::EraseOptions::default();
+    let erased = lakehouse_cli::erase::erase_user(Some(&pool), None, &user, &options)
         .await
         .expect("the erasure");
-    assert_eq!(erased.events, theirs as u64);
+    assert!(erased.lake.is_none(), "the lake was left alone");
+    assert_eq!(erased.warehouse.expect("the warehouse's").events, theirs as u64);
     assert_eq!(queued(&pool).await, 0, "the queue was folded first");
     assert_eq!(empty_derived_tables(&pool).await, Vec::<&str>::new());
     assert_eq!(

@@ -1,9 +1,9 @@
 //! The audit log on real PostgreSQL: records are stored and listed; the writer role may insert
 //! and read but neither update, delete nor truncate; the table's owner is refused the same by the
-//! trigger; the dashboards' reader cannot see it; and `reset-offsets` leaves its record.
+//! trigger; the dashboards' reader cannot see it; and `lakehouse offsets reset` leaves its record,
+//! which `lakehouse audit` lists.
 
 use lakehouse_audit::{Action, AuditLog, Filter, list};
-use lakehouse_stream_processor::ProcessorConfig;
 use lakehouse_testkit::{Stack, TempDatabase};
 use lakehouse_warehouse::Warehouse;
 use lakehouse_warehouse::grants::Roles;
@@ -181,26 +181,33 @@ async fn the_list_filters_by_action_prefix_actor_and_time() {
 }
 
 #[tokio::test]
-async fn reset_offsets_leaves_its_record() {
-    use clap::Parser;
+async fn reset_offsets_leaves_its_record_and_audit_lists_it() {
     let stack = Stack::from_env();
     let database = TempDatabase::create(&stack).await;
     let pool = migrated(&database).await;
-    let config = ProcessorConfig::parse_from([
-        "lakehouse-stream-processor",
-        "--database-url",
-        &database.url,
-        "--kafka-topic",
-        "audited-topic",
-        "--actor",
-        "sre-2",
-        "reset-offsets",
-        "--partition",
-        "3",
+    let lakehouse = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+            .args(args)
+            .env("DATABASE_URL", &database.url)
+            .env("LOG_FORMAT", "pretty")
+            .output()
+            .expect("lakehouse runs");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+    // The global --actor after the subcommand, as before it.
+    lakehouse(&[
+        "offsets",
+        "reset",
+        "--sink=warehouse",
+        "--kafka-topic=audited-topic",
+        "--partition=3",
+        "--actor=sre-2",
     ]);
-    lakehouse_stream_processor::reset_offsets(&config, &[3])
-        .await
-        .expect("reset-offsets");
     let records = list(
         &pool,
         &Filter {
@@ -220,25 +227,10 @@ async fn reset_offsets_leaves_its_record() {
         record.arguments,
         json!({"group": "lakehouse-warehouse", "topic": "audited-topic", "partitions": [3]})
     );
-    assert_eq!(record.result, json!({"deleted": 0}));
+    assert_eq!(record.result, json!({"deleted": 0, "partitions": [3]}));
 
-    // `audit` lists it, as JSON lines and as a table.
-    let audit = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse-stream-processor"))
-            .arg("audit")
-            .args(args)
-            .env("DATABASE_URL", &database.url)
-            .env("LOG_FORMAT", "pretty")
-            .output()
-            .expect("the binary runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("UTF-8")
-    };
-    let lines = audit(&["--json", "--action", "warehouse."]);
+    // `audit` lists it, as JSON lines, CSV and a table.
+    let lines = lakehouse(&["audit", "--output=json", "--action", "warehouse."]);
     let listed: Vec<serde_json::Value> = lines
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
@@ -246,11 +238,21 @@ async fn reset_offsets_leaves_its_record() {
     assert_eq!(listed.len(), 1, "{lines}");
     assert_eq!(listed[0]["actor"], "sre-2");
     assert_eq!(listed[0]["action"], "warehouse.reset_offsets");
-    let table = audit(&["--by", "sre-2"]);
+    let csv = lakehouse(&["--actor=x", "audit", "--output=csv"]);
+    assert!(
+        csv.starts_with("id,at,actor,action,outcome,arguments,result\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let table = lakehouse(&["audit", "--by", "sre-2"]);
     assert_eq!(table.lines().count(), 2, "{table}");
     assert!(
         table.contains("warehouse.reset_offsets") && table.contains("ok"),
         "{table}"
     );
-    assert_eq!(audit(&["--by", "nobody"]).lines().count(), 1, "only the header");
+    assert_eq!(
+        lakehouse(&["audit", "--by", "nobody"]).lines().count(),
+        1,
+        "only the header"
+    );
 }

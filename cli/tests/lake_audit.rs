@@ -1,5 +1,4 @@
-//! The lake's administrative commands leave a trace in both stores: `lakehouse-delta-writer
-//! restore`, run as an operator would with `--actor`, writes its record to the warehouse's
+//! The lake's administrative commands leave a trace in both stores: `lakehouse lake restore`, run as an operator would with `--actor`, writes its record to the warehouse's
 //! `audit_log` and the same who/what/arguments into the `userMetadata` of the commit it makes, so
 //! that the lake's history says who restored even without the warehouse.
 
@@ -35,13 +34,13 @@ async fn a_restore_is_in_the_audit_log_and_in_its_commit() {
     append(&mut lake, 0, 10).await; // version 1
     append(&mut lake, 10, 10).await; // version 2
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse-delta-writer"))
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
         .args(["--log-format=pretty", "--actor=sre-9"])
+        .args(["lake", "restore", "--version=1"])
         .arg(format!("--lake-uri={}", dir.display()))
-        .args(["restore", "--version=1"])
         .env("DATABASE_URL", &database.url)
         .output()
-        .expect("the delta-writer runs");
+        .expect("lakehouse runs");
     assert!(
         output.status.success(),
         "restore failed: {}",

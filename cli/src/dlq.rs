@@ -301,37 +301,6 @@ pub fn fixed_payloads(text: &str) -> Result<HashMap<(i32, i64), Value>> {
         .collect()
 }
 
-/// The dead letters as an aligned table: position, time, origin, error.
-pub fn table(letters: &[DeadLetter]) -> String {
-    let mut out = format!(
-        "{:>9}  {:>8}  {:<20}  {:<32}  error\n",
-        "partition", "offset", "dead-lettered", "origin"
-    );
-    for letter in letters {
-        let origin = match (
-            &letter.source_topic,
-            letter.source_partition,
-            letter.source_offset,
-        ) {
-            (Some(topic), Some(partition), Some(offset)) => format!("{topic}:{partition}:{offset}"),
-            _ => "?".into(),
-        };
-        let time = letter
-            .timestamp
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "{:>9}  {:>8}  {:<20}  {:<32}  {}\n",
-            letter.partition,
-            letter.offset,
-            time,
-            origin,
-            letter.error.as_deref().unwrap_or("?")
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,218 @@
+//! `lakehouse lake ...`: each runs one operation of the lake library and prints its result — a
+//! listing as `--output` says, the result of a change as JSON (for people, scripts and CronJobs
+//! alike). The administrative ones (restore, vacuum, optimize, backup) are [`Audited`]: recorded
+//! in the audit log, and the commits they make carry the record in their `userMetadata`.
+
+use lakehouse_audit::{ActorArgs, Audited};
+use lakehouse_lake::{
+    AsOf, LakeError, LakeLocation, OptimizeOptions, OutputFormat, QueryExecutor, QueryOptions, QueryRefused,
+    RestoreOptions, VacuumOptions, backup, diff, history, open_at, optimize, render, restore, vacuum, verify,
+};
+use lakehouse_lake_args::{AsOfArgs, LakeArgs};
+use lakehouse_progress::report;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::{audit_log, print};
+use crate::args::{BackupArgs, LakeCommand, OptimizeArgs, Output, VacuumArgs};
+use crate::exit::Refused;
+use crate::output;
+
+/// Runs one `lakehouse lake` command.
+pub async fn execute(actor: &ActorArgs, command: &LakeCommand) -> anyhow::Result<()> {
+    match command {
+        LakeCommand::Query {
+            sql,
+            lake,
+            at,
+            output,
+            limits,
+        } => query(&lake.into(), sql, &(*at).into(), output.output, limits.into()).await,
+        LakeCommand::History { lake, limit, output } => {
+            let table = open_at(&lake.into(), &AsOf::default()).await?;
+            print(&output::render(&history(&table, *limit).await?, output.output)?);
+            Ok(())
+        }
+        LakeCommand::Diff {
+            lake,
+            from_version,
+            to_version,
+            output,
+        } => {
+            let lake = LakeLocation::from(lake);
+            let version = |version| AsOf { version, as_of: None };
+            let from = open_at(&lake, &version(Some(*from_version))).await?;
+            let to = open_at(&lake, &version(*to_version)).await?;
+            print(&output::render(&diff(&from, &to).await?.rows, output.output)?);
+            Ok(())
+        }
+        LakeCommand::Verify { lake, at } => check(&lake.into(), &(*at).into()).await,
+        LakeCommand::Restore {
+            lake,
+            at,
+            dry_run,
+            audit,
+        } => {
+            let audited = Audited::start(
+                audit_log(audit.database_url.as_ref())?,
+                actor,
+                "lake.restore",
+                json!({"version": at.version, "as_of": at.as_of, "dry_run": dry_run}),
+            );
+            restore_to(audited, lake, at, *dry_run).await
+        }
+        LakeCommand::Vacuum(args) => vacuum_files(actor, args).await,
+        LakeCommand::Optimize(args) => compact(actor, args).await,
+        LakeCommand::Backup(args) => back_up(actor, args).await,
+    }
+}
+
+/// `query`: read-only, anything but a query is refused before it runs (DESIGN.md §8.3). It runs
+/// on the executor's threads within its limits; a signal stops it, and the executor's threads are
+/// not waited on (dropping it shuts them down in the background).
+async fn query(
+    lake: &LakeLocation,
+    sql: &str,
+    at: &AsOf,
+    output: Output,
+    limits: QueryOptions,
+) -> anyhow::Result<()> {
+    let table = open_at(lake, at).await?;
+    let executor = QueryExecutor::new(limits)?;
+    let interrupted = CancellationToken::new();
+    tokio::spawn(lakehouse_telemetry::shutdown_on_signal(interrupted.clone()));
+    let answer = tokio::select! {
+        answer = executor.run(&table, sql, None) => answer.map_err(refused_or_failed)?,
+        () = interrupted.cancelled() => anyhow::bail!("interrupted: the query was stopped"),
+    };
+    let format = match output {
+        Output::Table => OutputFormat::Table,
+        Output::Json => OutputFormat::Json,
+        Output::Csv => OutputFormat::Csv,
+    };
+    print(&render(&answer.batches, format)?);
+    Ok(())
+}
+
+/// A query refused (not read-only) or stopped at a limit is a refusal (exit status 2); a limit
+/// comes with the flag that raises it.
+fn refused_or_failed(error: LakeError) -> anyhow::Error {
+    let hint = match error.operation::<QueryRefused>() {
+        Some(QueryRefused::Timeout(_)) => "; give it longer with --timeout-secs",
+        Some(QueryRefused::MemoryLimit(_)) => "; give it more with --memory-limit-mib",
+        Some(_) => "",
+        None => return error.into(),
+    };
+    Refused(format!("{error}{hint}")).into()
+}
+
+async fn restore_to(audited: Audited, lake: &LakeArgs, at: &AsOfArgs, dry_run: bool) -> anyhow::Result<()> {
+    let options = RestoreOptions {
+        dry_run,
+        user_metadata: Some(audited.commit_note()),
+    };
+    let lake = &LakeLocation::from(lake);
+    let outcome = async {
+        anyhow::ensure!(
+            at.version.is_some() || at.as_of.is_some(),
+            Refused("restore needs --version or --as-of".into())
+        );
+        let target = open_at(lake, &(*at).into()).await?;
+        let table = open_at(lake, &AsOf::default()).await?;
+        let restored = report("restore", restore(table, &target, &options)).await?;
+        tracing::info!(?restored, dry_run, "restore");
+        anyhow::Ok(restored)
+    }
+    .await;
+    audited.conclude(outcome).await
+}
+
+async fn vacuum_files(actor: &ActorArgs, args: &VacuumArgs) -> anyhow::Result<()> {
+    let audited = Audited::start(
+        audit_log(args.audit.database_url.as_ref())?,
+        actor,
+        "lake.vacuum",
+        json!({"retention_hours": args.retention_hours, "dry_run": args.dry_run}),
+    );
+    let options = VacuumOptions {
+        user_metadata: Some(audited.commit_note()),
+        ..args.into()
+    };
+    let outcome = async {
+        let table = open_at(&(&args.lake).into(), &AsOf::default()).await?;
+        let vacuumed = report("vacuum", vacuum(table, &options)).await?;
+        tracing::info!(files = vacuumed.files.len(), dry_run = args.dry_run, "vacuum");
+        anyhow::Ok(vacuumed)
+    }
+    .await;
+    audited.conclude(outcome).await
+}
+
+async fn compact(actor: &ActorArgs, args: &OptimizeArgs) -> anyhow::Result<()> {
+    let audited = Audited::start(
+        audit_log(args.audit.database_url.as_ref())?,
+        actor,
+        "lake.optimize",
+        json!({"target_size": args.target_size, "zorder": args.zorder}),
+    );
+    let options = OptimizeOptions {
+        user_metadata: Some(audited.commit_note()),
+        ..args.into()
+    };
+    let outcome = async {
+        let table = open_at(&(&args.lake).into(), &AsOf::default()).await?;
+        let optimized = report("optimize", optimize(table, &options)).await?;
+        tracing::info!(?optimized, "optimize");
+        anyhow::Ok(optimized)
+    }
+    .await;
+    audited.conclude(outcome).await
+}
+
+/// `verify`: prints what it found, and fails when it found a problem.
+async fn check(lake: &LakeLocation, at: &AsOf) -> anyhow::Result<()> {
+    let table = open_at(lake, at).await?;
+    let verified = report("verify", verify(&table)).await?;
+    print(&serde_json::to_string_pretty(&verified)?);
+    let problems = verified.problems();
+    for problem in &problems {
+        tracing::error!(problem = %problem, "verify");
+    }
+    anyhow::ensure!(
+        problems.is_empty(),
+        "verify found {} problem(s) in version {}",
+        problems.len(),
+        verified.version
+    );
+    Ok(())
+}
+
+/// `backup`: the copy, then with `--verify` the copy checked as `verify` does.
+async fn back_up(actor: &ActorArgs, args: &BackupArgs) -> anyhow::Result<()> {
+    let lake = &LakeLocation::from(&args.lake);
+    let to = args.location(lake);
+    let audited = Audited::start(
+        audit_log(args.audit.database_url.as_ref())?,
+        actor,
+        "lake.backup",
+        json!({"from": lake.uri, "to": to.uri, "verify": args.verify}),
+    );
+    let outcome = async {
+        let backed_up = report("backup", backup(lake, &to)).await?;
+        let problems = if args.verify {
+            let copy = open_at(&to, &AsOf::default()).await?;
+            report("verify the copy", verify(&copy)).await?.problems()
+        } else {
+            Vec::new()
+        };
+        anyhow::ensure!(
+            problems.is_empty(),
+            "the copy at {} has {} problem(s): {problems:?}",
+            to.uri,
+            problems.len()
+        );
+        anyhow::Ok(backed_up)
+    }
+    .await;
+    audited.conclude(outcome).await
+}
