@@ -56,7 +56,10 @@ fn flags(help: &str) -> BTreeMap<String, Option<String>> {
     help.lines()
         .map(str::trim_start)
         .filter_map(|line| {
-            let line = line.strip_prefix("-o, ").or(line.strip_prefix("-h, ")).unwrap_or(line);
+            let line = line
+                .strip_prefix("-o, ")
+                .or(line.strip_prefix("-h, "))
+                .unwrap_or(line);
             let line = line.strip_prefix("-V, ").unwrap_or(line);
             let rest = line.strip_prefix("--")?;
             let mut words = rest.split_whitespace();
@@ -88,8 +91,22 @@ fn every_command_follows_the_flag_conventions() {
         .iter()
         .filter(|(_, help)| subcommands(help).is_empty())
         .collect();
-    assert!(leaves.len() >= 20, "only {} commands: {:?}", leaves.len(), helps.keys());
-    for group in ["keys", "lake", "warehouse", "user", "dlq", "audit", "offsets", "completions"] {
+    assert!(
+        leaves.len() >= 20,
+        "only {} commands: {:?}",
+        leaves.len(),
+        helps.keys()
+    );
+    for group in [
+        "keys",
+        "lake",
+        "warehouse",
+        "user",
+        "dlq",
+        "audit",
+        "offsets",
+        "completions",
+    ] {
         assert!(helps.contains_key(group), "`lakehouse --help` lists no {group}");
     }
 
@@ -120,10 +137,12 @@ fn every_command_follows_the_flag_conventions() {
             }
         }
         // Below the top, --version is always a table version (a number).
-        if let Some(value) = flags.get("version") {
-            if value.as_deref() != Some("<VERSION>") {
-                problems.push(format!("`{path}`: --version takes {value:?}, not a table version"));
-            }
+        if let Some(value) = flags.get("version")
+            && value.as_deref() != Some("<VERSION>")
+        {
+            problems.push(format!(
+                "`{path}`: --version takes {value:?}, not a table version"
+            ));
         }
         if is_listing(path, help) {
             listings += 1;
@@ -175,7 +194,13 @@ fn man_pages_and_completions_cover_every_command() {
     lakehouse(&["man-pages", "--out", &dir.display().to_string()]);
     let pages: BTreeSet<String> = std::fs::read_dir(&dir)
         .expect("the man pages")
-        .map(|entry| entry.expect("an entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     for path in helps.keys() {
         let page = if path.is_empty() {

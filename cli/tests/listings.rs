@@ -22,7 +22,10 @@ fn lakehouse(args: &[String]) -> (Option<i32>, String) {
 }
 
 fn strings(args: &[&str], more: &[String]) -> Vec<String> {
-    args.iter().map(|a| a.to_string()).chain(more.iter().cloned()).collect()
+    args.iter()
+        .map(|a| a.to_string())
+        .chain(more.iter().cloned())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,9 +41,12 @@ async fn every_listing_prints_json_lines_and_csv() {
     // A dead letter: anything in the dead-letter topic is listed.
     produce(&stack, &topic.dlq, &[reference_event(3, 0)]).await;
     let dir = std::env::temp_dir().join(unique("listings"));
-    let mut writer = EventsWriter::open_or_create(&LakeLocation::new(dir.display().to_string()), &WriterOptions::new("g"))
-        .await
-        .expect("the lake");
+    let mut writer = EventsWriter::open_or_create(
+        &LakeLocation::new(dir.display().to_string()),
+        &WriterOptions::new("g"),
+    )
+    .await
+    .expect("the lake");
     for first in [0, 10] {
         let mut batch = Batch::new("t");
         for index in first..first + 10 {
@@ -64,27 +70,43 @@ async fn every_listing_prints_json_lines_and_csv() {
         ("lake diff", strings(&["lake", "diff", "--from-version=1"], &lake)),
         (
             "lake query",
-            strings(&["lake", "query", "SELECT event_type, count(*) AS n FROM events GROUP BY event_type"], &lake),
+            strings(
+                &[
+                    "lake",
+                    "query",
+                    "SELECT event_type, count(*) AS n FROM events GROUP BY event_type",
+                ],
+                &lake,
+            ),
         ),
         ("dlq list", strings(&["dlq", "list"], &topic.flags(&stack))),
         (
             "warehouse reconcile",
-            strings(&["warehouse", "reconcile", "--range=2026-10-01..2026-11-02", "--all"], &stores),
+            strings(
+                &[
+                    "warehouse",
+                    "reconcile",
+                    "--range=2026-10-01..2026-11-02",
+                    "--all",
+                ],
+                &stores,
+            ),
         ),
     ];
     for (name, args) in listings {
         let with = |output: &str| {
             let (code, stdout) = lakehouse(&[args.clone(), vec![output.to_string()]].concat());
             // Only reconcile may end in 2 (drift: the warehouse is empty, the lake is not).
-            assert!(code == Some(0) || name == "warehouse reconcile", "{name}: exit {code:?}");
+            assert!(
+                code == Some(0) || name == "warehouse reconcile",
+                "{name}: exit {code:?}"
+            );
             stdout
         };
         let json = with("--output=json");
         let objects: Vec<serde_json::Value> = json
             .lines()
-            .map(|line| {
-                serde_json::from_str(line).unwrap_or_else(|error| panic!("{name}: {error}: {line}"))
-            })
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{name}: {error}: {line}")))
             .collect();
         assert!(!objects.is_empty(), "{name} listed nothing: {json}");
         assert!(objects.iter().all(serde_json::Value::is_object), "{name}: {json}");

@@ -49,7 +49,7 @@ DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_writer') THEN
     CREATE ROLE lakehouse_writer NOLOGIN;
   END IF;
-  -- So that tests can act as the writer (SET ROLE), as warehouse-sync and the tools log in.
+  -- So that tests can act as the writer (SET ROLE), as `lakehouse` and the tools log in.
   IF NOT pg_has_role('$PG_USER', 'lakehouse_writer', 'MEMBER') THEN
     GRANT lakehouse_writer TO $PG_USER;
   END IF;

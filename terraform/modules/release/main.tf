@@ -108,7 +108,7 @@ variable "database_url" {
 }
 
 variable "api_database_url" {
-  description = "The api's DATABASE_URL (the postgres module's api login, which reads api_keys only), for keys made with `lakehouse-api keys create`; null: API_KEYS only."
+  description = "The api's DATABASE_URL (the postgres module's api login, which reads api_keys only), for keys made with `lakehouse keys create`; null: API_KEYS only."
   type        = string
   default     = null
   sensitive   = true
