@@ -2,8 +2,8 @@
 //! json` each line of each listing is a JSON object (reconcile's report is one object), and with
 //! `--output csv` a header line and as many rows as JSON gave.
 
-use lakehouse_event::{Batch, Record};
-use lakehouse_lake::{EventsWriter, LakeLocation, WriterOptions};
+mod common;
+
 use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, reference_event, unique};
 use lakehouse_warehouse::Warehouse;
 
@@ -41,23 +41,7 @@ async fn every_listing_prints_json_lines_and_csv() {
     // A dead letter: anything in the dead-letter topic is listed.
     produce(&stack, &topic.dlq, &[reference_event(3, 0)]).await;
     let dir = std::env::temp_dir().join(unique("listings"));
-    let mut writer = EventsWriter::open_or_create(
-        &LakeLocation::new(dir.display().to_string()),
-        &WriterOptions::new("g"),
-    )
-    .await
-    .expect("the lake");
-    for first in [0, 10] {
-        let mut batch = Batch::new("t");
-        for index in first..first + 10 {
-            batch.push(Record {
-                event: reference_event(3, index),
-                partition: 0,
-                offset: index as i64,
-            });
-        }
-        writer.write(&batch).await.expect("a commit");
-    }
+    common::reference_lake(&dir, 3, 20, 10).await;
     let db = vec![format!("--database-url={}", database.url)];
     let lake = vec![format!("--lake-uri={}", dir.display())];
     let stores: Vec<String> = db.iter().chain(&lake).cloned().collect();

@@ -3,11 +3,11 @@
 //! reaches its total; with stderr a pipe it writes one line per phase and no bar; `--quiet` writes
 //! neither.
 
+mod common;
+
 use std::process::Command;
 
-use lakehouse_event::{Batch, Record};
-use lakehouse_lake::{EventsWriter, LakeLocation, WriterOptions};
-use lakehouse_testkit::{Stack, TempDatabase, reference_event, unique};
+use lakehouse_testkit::{Stack, TempDatabase, unique};
 use lakehouse_warehouse::Warehouse;
 
 const EVENTS: u64 = 100_000;
@@ -17,21 +17,7 @@ const RANGE: &str = "--range=2026-10-01..2026-11-02";
 /// A lake of EVENTS reference events, and an empty, migrated warehouse: the rebuild's arguments.
 async fn stores() -> (Vec<String>, TempDatabase) {
     let dir = std::env::temp_dir().join(unique("rebuild-progress"));
-    let location = LakeLocation::new(dir.display().to_string());
-    let mut writer = EventsWriter::open_or_create(&location, &WriterOptions::new("g"))
-        .await
-        .expect("the lake");
-    for first in (0..EVENTS).step_by(25_000) {
-        let mut batch = Batch::new("t");
-        for index in first..first + 25_000 {
-            batch.push(Record {
-                event: reference_event(7, index),
-                partition: 0,
-                offset: index as i64,
-            });
-        }
-        writer.write(&batch).await.expect("a commit");
-    }
+    common::reference_lake(&dir, 7, EVENTS, 25_000).await;
     let stack = Stack::from_env();
     let database = TempDatabase::create(&stack).await;
     Warehouse::connect_lazy(&database.url, "g")

@@ -3,6 +3,7 @@
 //! alike). The administrative ones (restore, vacuum, optimize, backup) are [`Audited`]: recorded
 //! in the audit log, and the commits they make carry the record in their `userMetadata`.
 
+use deltalake::DeltaTable;
 use lakehouse_audit::{ActorArgs, Audited};
 use lakehouse_lake::{
     AsOf, LakeError, LakeLocation, OptimizeOptions, OutputFormat, QueryExecutor, QueryOptions, QueryRefused,
@@ -106,25 +107,45 @@ fn refused_or_failed(error: LakeError) -> anyhow::Error {
     Refused(format!("{error}{hint}")).into()
 }
 
-async fn restore_to(audited: Audited, lake: &LakeArgs, at: &AsOfArgs, dry_run: bool) -> anyhow::Result<()> {
-    let options = RestoreOptions {
-        dry_run,
-        user_metadata: Some(audited.commit_note()),
-    };
-    let lake = &LakeLocation::from(lake);
+/// An audited change of the latest version, as `action` (`lake.vacuum`): `change` gets the table
+/// and the audit note its commit carries, and runs as the progress phase `phase`.
+async fn change_latest<T, F, Fut>(
+    audited: Audited,
+    lake: &LakeArgs,
+    phase: &str,
+    change: F,
+) -> anyhow::Result<()>
+where
+    T: serde::Serialize + std::fmt::Debug,
+    F: FnOnce(DeltaTable, String) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let note = audited.commit_note();
     let outcome = async {
-        anyhow::ensure!(
-            at.version.is_some() || at.as_of.is_some(),
-            Refused("restore needs --version or --as-of".into())
-        );
-        let target = open_at(lake, &(*at).into()).await?;
-        let table = open_at(lake, &AsOf::default()).await?;
-        let restored = report("restore", restore(table, &target, &options)).await?;
-        tracing::info!(?restored, dry_run, "restore");
-        anyhow::Ok(restored)
+        let table = open_at(&lake.into(), &AsOf::default()).await?;
+        let changed = report(phase, change(table, note)).await?;
+        tracing::info!(?changed, "{phase}");
+        anyhow::Ok(changed)
     }
     .await;
     audited.conclude(outcome).await
+}
+
+async fn restore_to(audited: Audited, lake: &LakeArgs, at: &AsOfArgs, dry_run: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        at.version.is_some() || at.as_of.is_some(),
+        Refused("restore needs --version or --as-of".into())
+    );
+    let location = LakeLocation::from(lake);
+    change_latest(audited, lake, "restore", |table, note| async move {
+        let target = open_at(&location, &(*at).into()).await?;
+        let options = RestoreOptions {
+            dry_run,
+            user_metadata: Some(note),
+        };
+        Ok(restore(table, &target, &options).await?)
+    })
+    .await
 }
 
 async fn vacuum_files(actor: &ActorArgs, args: &VacuumArgs) -> anyhow::Result<()> {
@@ -134,18 +155,14 @@ async fn vacuum_files(actor: &ActorArgs, args: &VacuumArgs) -> anyhow::Result<()
         "lake.vacuum",
         json!({"retention_hours": args.retention_hours, "dry_run": args.dry_run}),
     );
-    let options = VacuumOptions {
-        user_metadata: Some(audited.commit_note()),
-        ..args.into()
-    };
-    let outcome = async {
-        let table = open_at(&(&args.lake).into(), &AsOf::default()).await?;
-        let vacuumed = report("vacuum", vacuum(table, &options)).await?;
-        tracing::info!(files = vacuumed.files.len(), dry_run = args.dry_run, "vacuum");
-        anyhow::Ok(vacuumed)
-    }
-    .await;
-    audited.conclude(outcome).await
+    change_latest(audited, &args.lake, "vacuum", |table, note| async move {
+        let options = VacuumOptions {
+            user_metadata: Some(note),
+            ..args.into()
+        };
+        Ok(vacuum(table, &options).await?)
+    })
+    .await
 }
 
 async fn compact(actor: &ActorArgs, args: &OptimizeArgs) -> anyhow::Result<()> {
@@ -155,18 +172,14 @@ async fn compact(actor: &ActorArgs, args: &OptimizeArgs) -> anyhow::Result<()> {
         "lake.optimize",
         json!({"target_size": args.target_size, "zorder": args.zorder}),
     );
-    let options = OptimizeOptions {
-        user_metadata: Some(audited.commit_note()),
-        ..args.into()
-    };
-    let outcome = async {
-        let table = open_at(&(&args.lake).into(), &AsOf::default()).await?;
-        let optimized = report("optimize", optimize(table, &options)).await?;
-        tracing::info!(?optimized, "optimize");
-        anyhow::Ok(optimized)
-    }
-    .await;
-    audited.conclude(outcome).await
+    change_latest(audited, &args.lake, "optimize", |table, note| async move {
+        let options = OptimizeOptions {
+            user_metadata: Some(note),
+            ..args.into()
+        };
+        Ok(optimize(table, &options).await?)
+    })
+    .await
 }
 
 /// `verify`: prints what it found, and fails when it found a problem.

@@ -279,3 +279,24 @@ pub fn drifting(report: &serde_json::Value) -> Vec<(String, String, i64, i64, i6
         })
         .collect()
 }
+
+/// A lake at `dir` of `events` reference events of `seed` (offsets 0.. of partition 0), one commit
+/// per `per_commit` events: a table to run the lake's commands on.
+pub async fn reference_lake(dir: &std::path::Path, seed: u64, events: u64, per_commit: u64) {
+    let location = lakehouse_lake::LakeLocation::new(dir.display().to_string());
+    let options = lakehouse_lake::WriterOptions::new("g");
+    let mut writer = lakehouse_lake::EventsWriter::open_or_create(&location, &options)
+        .await
+        .expect("the lake");
+    for first in (0..events).step_by(per_commit as usize) {
+        let mut batch = lakehouse_event::Batch::new("t");
+        for index in first..(first + per_commit).min(events) {
+            batch.push(lakehouse_event::Record {
+                event: lakehouse_testkit::reference_event(seed, index),
+                partition: 0,
+                offset: index as i64,
+            });
+        }
+        writer.write(&batch).await.expect("a commit");
+    }
+}
