@@ -5,7 +5,7 @@ use lakehouse_kafka::{ConsumerArgs, ConsumerError, KafkaArgs, OldFlushNames, Old
 use lakehouse_lake::{
     CompactionOptions, DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DEFAULT_CHECKPOINT_INTERVAL,
     DEFAULT_LOG_RETENTION_HOURS, DEFAULT_TARGET_SIZE, DedupOptions, LakeLocation, RESTORE_WINDOW_HOURS,
-    WriterOptions,
+    Routing, WriterOptions,
 };
 use lakehouse_lake_args::LakeArgs;
 use lakehouse_telemetry::LogFormat;
@@ -39,6 +39,13 @@ pub struct WriterConfig {
     pub flush_max_rows: Option<usize>,
     #[command(flatten)]
     pub lake: LakeArgs,
+    /// Which table each event goes to: `events` (every event in `<LAKE_URI>/events`), `project`
+    /// (`<LAKE_URI>/projects/<project_id>/events`), `event_type`, or rules, the first that matches
+    /// naming the table: `event_type in (signup, purchase) => conversions; * => events`
+    /// (DESIGN.md §8.6). Set it on a new lake (or a new KAFKA_GROUP_ID): the routed tables keep
+    /// their offsets apart from `events`'.
+    #[arg(long, env = "LAKE_TABLES", default_value = "events")]
+    pub lake_tables: Routing,
     /// A checkpoint every this many commits (`delta.checkpointInterval`, set when the table is
     /// created): readers then replay at most this many log files.
     #[arg(long, env = "CHECKPOINT_INTERVAL", default_value_t = DEFAULT_CHECKPOINT_INTERVAL)]

@@ -1,7 +1,7 @@
 //! The delta-writer service: the shared consume loop writing into the events table until shutdown.
 
 use lakehouse_kafka::run_sink;
-use lakehouse_lake::{EventsWriter, WriterOptions};
+use lakehouse_lake::{EventsWriter, RoutedWriter, WriterOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WriterConfig;
@@ -17,22 +17,34 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
     location.events_url()?;
     let options = WriterOptions::from(&config);
     let service = config.sink_service()?;
+    let routing = config.lake_tables.clone();
     let open = || async {
-        EventsWriter::open_or_create(&location, &options)
-            .await
-            .map(|writer| {
-                LakeSink(match config.crash_at.clone() {
-                    Some(crash) => writer.with_hook(move |stage| crash.check(stage)),
-                    None => writer,
-                })
-            })
+        let crash = config.crash_at.clone();
+        if routing.is_single() {
+            let writer = EventsWriter::open_or_create(&location, &options).await?;
+            Ok(LakeSink::One(match crash {
+                Some(crash) => writer.with_hook(move |stage| crash.check(stage)),
+                None => writer,
+            }))
+        } else {
+            let writer = RoutedWriter::open(&location, routing.clone(), &options).await?;
+            Ok(LakeSink::Routed(match crash {
+                Some(crash) => writer.with_hook(move |stage| crash.check(stage)),
+                None => writer,
+            }))
+        }
     };
-    let reporter = tokio::spawn(table_metrics::report_every(
-        location.clone(),
-        table_metrics::INTERVAL,
-        shutdown.child_token(),
-    ));
+    // The lake's own table's shape; routed tables are not reported yet (DESIGN.md §8.6).
+    let reporter = routing.is_single().then(|| {
+        tokio::spawn(table_metrics::report_every(
+            location.clone(),
+            table_metrics::INTERVAL,
+            shutdown.child_token(),
+        ))
+    });
     let result = run_sink(service, open, shutdown).await;
-    reporter.abort();
+    if let Some(reporter) = reporter {
+        reporter.abort();
+    }
     Ok(result?)
 }

@@ -1,17 +1,23 @@
-//! The lake as the sink of the shared consume loop: the events writer behind [`BatchSink`]. The
-//! writer keeps each record as it arrives (encoded into the batch's Parquet files), so the loop's
-//! batch only counts them.
+//! The lake as the sink of the shared consume loop: the events writer behind [`BatchSink`], or
+//! with `LAKE_TABLES` set the routed writer over many tables. The events writer keeps each record
+//! as it arrives (encoded into the batch's Parquet files), so the loop's batch only counts them;
+//! the routed writer lets the batch hold them and splits it by table when it is written.
 
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use lakehouse_event::{Batch, Record};
 use lakehouse_kafka::{BatchSink, Offered};
-use lakehouse_lake::{EventsWriter, LakeError};
+use lakehouse_lake::{EventsWriter, LakeError, RoutedWriter};
 
-/// The events table, written by the consume loop.
+/// The lake, written by the consume loop.
 #[derive(Debug)]
-pub struct LakeSink(pub EventsWriter);
+pub enum LakeSink {
+    /// Every event in `<lake>/events`.
+    One(EventsWriter),
+    /// Each event in the table its route names.
+    Routed(RoutedWriter),
+}
 
 #[async_trait]
 impl BatchSink for LakeSink {
@@ -21,25 +27,41 @@ impl BatchSink for LakeSink {
     /// Also makes sure the partition's deduplication window is loaded: the loop calls this
     /// whenever the partition is (re)assigned.
     async fn stored_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, LakeError> {
-        self.0.stored_offset(topic, partition).await
+        match self {
+            Self::One(writer) => writer.stored_offset(topic, partition).await,
+            Self::Routed(writer) => writer.stored_offset(topic, partition).await,
+        }
     }
 
     async fn write(&mut self, batch: &Batch) -> Result<(), LakeError> {
-        self.0.write(batch).await
+        match self {
+            Self::One(writer) => writer.write(batch).await,
+            Self::Routed(writer) => writer.write(batch).await,
+        }
     }
 
     async fn offer(&mut self, record: &Record) -> Offered {
-        Offered::Kept {
-            held_bytes: self.0.offer(record),
+        match self {
+            Self::One(writer) => Offered::Kept {
+                held_bytes: writer.offer(record),
+            },
+            Self::Routed(_) => Offered::Declined,
         }
     }
 
     fn discard(&mut self) {
-        self.0.discard();
+        match self {
+            Self::One(writer) => writer.discard(),
+            Self::Routed(writer) => writer.discard(),
+        }
     }
 
     async fn assigned(&mut self, topic: &str, partitions: &BTreeSet<i32>) {
-        if let Err(error) = self.0.assigned(topic, partitions).await {
+        let loaded = match self {
+            Self::One(writer) => writer.assigned(topic, partitions).await,
+            Self::Routed(writer) => writer.assigned(topic, partitions).await,
+        };
+        if let Err(error) = loaded {
             tracing::warn!(%error, partitions = ?partitions,
                 "cannot load the deduplication windows of the assigned partitions now; each is loaded when its stored offset is read");
         }

@@ -39,6 +39,7 @@ pub use table::log::{LogEntry, LogError, event_ids_in_file, first_appearances, l
 pub use table::probe::{ConditionalPut, UnsafeStore, conditional_put, ensure_safe_commits};
 pub use table::query::{OutputFormat, event_id_counts, query, render, session};
 pub use table::rewrite::{DEFAULT_TARGET_SIZE, Optimized};
+pub use table::routing::{Field, Routing, RoutingError, Rule, TableName, TablePath};
 pub use table::schema::{PARTITION_COLUMN, events_schema};
 pub use table::stats::{
     Column, PartitionStats, SMALL_FILE_BYTES, TableStats, events_per_type, newest_received_at, table_stats,
@@ -46,4 +47,5 @@ pub use table::stats::{
 pub use table::time_travel::{AsOf, NoTable, open_at};
 pub use writer::compaction::CompactionOptions;
 pub use writer::dedup::{DEDUP_MAX_IDS, DEDUP_WINDOW_HOURS, DedupOptions};
+pub use writer::routed::{IDLE, RoutedWriter};
 pub use writer::{DEFAULT_GROUP_ID, EventsWriter, Stage, WriterOptions};

@@ -18,6 +18,7 @@ pub(crate) mod log;
 pub(crate) mod probe;
 pub(crate) mod query;
 pub(crate) mod rewrite;
+pub(crate) mod routing;
 pub(crate) mod schema;
 pub(crate) mod stats;
 pub(crate) mod time_travel;

@@ -13,6 +13,7 @@ pub(crate) mod append;
 pub(crate) mod compaction;
 pub(crate) mod dedup;
 pub(crate) mod offsets;
+pub(crate) mod routed;
 pub(crate) mod staging;
 pub(crate) mod windows;
 

@@ -1,0 +1,187 @@
+//! `LAKE_TABLES=project`: one topic into a table per project, exactly once, on real Kafka and the
+//! S3 store (moto), with the real binary and 20 projects mixed in every batch (so that a batch
+//! commits to many tables, one after the other). The writer is made to abort after the 1st, 2nd
+//! and 7th table commit of a run (between two tables of one batch) and after an upload, then
+//! SIGKILLed at random moments, then two writers share the group through a rebalance (one is
+//! killed and comes back); after a clean drain every event is in its project's table exactly
+//! once, and in no other.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use common::{config, spawn};
+use lakehouse_event::EnrichedEvent;
+use lakehouse_lake::{LakeLocation, TablePath, event_id_counts, open_table};
+use lakehouse_testkit::{
+    SESSION_TIMEOUT, Stack, TestTopic, produce, random_between, reference_event, unique, wait_until,
+};
+
+const PROJECTS: u64 = 20;
+/// Events produced before each crash round: several batches (the child flushes every 40 events).
+const ROUND: u64 = 120;
+const SIGABRT: i32 = 6;
+const ROUTED: (&str, &str) = ("LAKE_TABLES", "project");
+
+/// The reference event `i` of `seed`, in project `p00`..`p19`.
+fn event(seed: u64, i: u64) -> EnrichedEvent {
+    let mut event = reference_event(seed, i);
+    event.project_id = format!("p{:02}", i % PROJECTS);
+    event
+}
+
+/// How many times each `event_id` is in the table at `path` (empty when it does not exist).
+async fn id_counts(lake: &LakeLocation, path: &TablePath) -> HashMap<String, i64> {
+    let location = path.location(lake);
+    let Ok(table) = open_table(location.events_url().expect("a URL"), &location).await else {
+        return HashMap::new();
+    };
+    if table.version().is_none() {
+        return HashMap::new();
+    }
+    let counts = event_id_counts(&table).await.expect("the ids");
+    counts.into_iter().map(|(id, n)| (id.to_string(), n)).collect()
+}
+
+/// Every project's table checked: each event of the project once, nothing of another project.
+async fn check(lake: &LakeLocation, seed: u64, produced: u64) {
+    let mut expected: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    for i in 0..produced {
+        let event = event(seed, i);
+        expected
+            .entry(event.project_id.clone())
+            .or_default()
+            .insert(event.event_id.to_string());
+    }
+    let mut total = 0;
+    for (project, ids) in &expected {
+        let counts = id_counts(lake, &TablePath::project(project)).await;
+        let twice: Vec<_> = counts.iter().filter(|&(_, &n)| n != 1).collect();
+        assert!(twice.is_empty(), "{project}: events not once: {twice:?}");
+        let held: HashSet<String> = counts.into_keys().collect();
+        let foreign = held.difference(ids).count();
+        assert_eq!(foreign, 0, "{project} holds {foreign} events of other projects");
+        let missing = ids.difference(&held).count();
+        assert_eq!(
+            missing,
+            0,
+            "{project} lacks {missing} of its {} events",
+            ids.len()
+        );
+        total += held.len();
+    }
+    assert_eq!(total as u64, produced);
+    assert!(
+        id_counts(lake, &TablePath::events()).await.is_empty(),
+        "nothing in the lake's own table"
+    );
+}
+
+/// The routing log's version (it moves once per batch, after every table).
+async fn watermark_version(lake: &LakeLocation) -> Option<u64> {
+    let mut location = lake.clone();
+    location.uri = format!("{}/_lakehouse/routing", lake.uri);
+    let table = open_table(location.events_url().ok()?, &location).await.ok()?;
+    table.version()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_lands_once_in_its_projects_table_across_crashes_between_tables_and_kills() {
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 3).await;
+    let lake = stack.s3_lake_uri("lake-routed");
+    let group = unique("lake-routed");
+    let location = config(&stack, &topic, &lake, &group, &[]).location();
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    let mut produced = 0;
+    let mut produce_round = async || {
+        let events: Vec<_> = (produced..produced + ROUND).map(|i| event(seed, i)).collect();
+        produce(&stack, &topic.name, &events).await;
+        produced += ROUND;
+    };
+
+    // After a table's commit and before the next table's (1, 2, 7), and between an upload and
+    // its commit.
+    for crash_at in [
+        "after-commit:1",
+        "after-commit:2",
+        "after-upload:3",
+        "after-commit:7",
+    ] {
+        produce_round().await;
+        let mut child = spawn(
+            &stack,
+            &topic,
+            &lake,
+            &group,
+            &["run", "--until-caught-up"],
+            &[ROUTED, ("LAKE_CRASH_AT", crash_at)],
+        );
+        let status = tokio::time::timeout(Duration::from_secs(90), child.wait())
+            .await
+            .expect("the writer reaches the crash point")
+            .expect("the child is reaped");
+        assert_eq!(
+            status.signal(),
+            Some(SIGABRT),
+            "the writer must die at {crash_at}: {status:?}"
+        );
+    }
+
+    // SIGKILLs at random moments, once the new writer has moved the watermark.
+    for _ in 0..2 {
+        produce_round().await;
+        let before = watermark_version(&location).await;
+        let mut child = spawn(&stack, &topic, &lake, &group, &["run"], &[ROUTED]);
+        wait_until("a batch of the new writer", Duration::from_secs(90), || async {
+            let now = watermark_version(&location).await;
+            if now > before {
+                Ok(())
+            } else {
+                Err(format!("version {now:?}"))
+            }
+        })
+        .await;
+        tokio::time::sleep(random_between(Duration::ZERO, Duration::from_millis(400))).await;
+        child.start_kill().expect("SIGKILL");
+        child.wait().await.expect("the killed child is reaped");
+    }
+
+    // Two writers share the group while events arrive; the first is SIGKILLed (its partitions
+    // move to the second) and comes back (they move again).
+    let mut first = spawn(&stack, &topic, &lake, &group, &["run"], &[ROUTED]);
+    let mut second = spawn(&stack, &topic, &lake, &group, &["run"], &[ROUTED]);
+    for _ in 0..3 {
+        produce_round().await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("reaped");
+    produce_round().await;
+    let mut again = spawn(&stack, &topic, &lake, &group, &["run"], &[ROUTED]);
+    produce_round().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for child in [&mut second, &mut again] {
+        child.start_kill().expect("SIGKILL");
+        child.wait().await.expect("reaped");
+    }
+
+    // The group hands partitions to killed members until their sessions end.
+    tokio::time::sleep(SESSION_TIMEOUT + Duration::from_secs(1)).await;
+    let mut last = spawn(
+        &stack,
+        &topic,
+        &lake,
+        &group,
+        &["run", "--until-caught-up"],
+        &[ROUTED],
+    );
+    let status = tokio::time::timeout(Duration::from_secs(180), last.wait())
+        .await
+        .expect("the last drain ends")
+        .expect("the child is reaped");
+    assert!(status.success(), "the last drain succeeds: {status:?}");
+    check(&location, seed, produced).await;
+}
