@@ -22,16 +22,16 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
         let crash = config.crash_at.clone();
         if routing.is_single() {
             let writer = EventsWriter::open_or_create(&location, &options).await?;
-            Ok(LakeSink::One(match crash {
+            Ok(LakeSink::One(Box::new(match crash {
                 Some(crash) => writer.with_hook(move |stage| crash.check(stage)),
                 None => writer,
-            }))
+            })))
         } else {
             let writer = RoutedWriter::open(&location, routing.clone(), &options).await?;
-            Ok(LakeSink::Routed(match crash {
+            Ok(LakeSink::Routed(Box::new(match crash {
                 Some(crash) => writer.with_hook(move |stage| crash.check(stage)),
                 None => writer,
-            }))
+            })))
         }
     };
     // The lake's own table's shape; routed tables are not reported yet (DESIGN.md §8.6).

@@ -14,9 +14,9 @@ use lakehouse_lake::{EventsWriter, LakeError, RoutedWriter};
 #[derive(Debug)]
 pub enum LakeSink {
     /// Every event in `<lake>/events`.
-    One(EventsWriter),
+    One(Box<EventsWriter>),
     /// Each event in the table its route names.
-    Routed(RoutedWriter),
+    Routed(Box<RoutedWriter>),
 }
 
 #[async_trait]
