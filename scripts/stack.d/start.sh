@@ -64,6 +64,13 @@ DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_api') THEN
     CREATE ROLE lakehouse_api LOGIN PASSWORD '$API_DB_PASSWORD' IN ROLE lakehouse_key_reader;
   END IF;
+  -- A project reader for the tests of `lakehouse warehouse grant-project` (DESIGN.md §7): made
+  -- here as a DBA would make one, since $PG_USER may not create roles; $PG_USER, a member, acts
+  -- as it (SET ROLE). What it may read is granted in each test's own database.
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_test_project_reader') THEN
+    CREATE ROLE lakehouse_test_project_reader NOLOGIN;
+    GRANT lakehouse_test_project_reader TO $PG_USER;
+  END IF;
   -- The reliability scenario's processors log in as this, with a password the run sets (so that a
   -- trace of it in a log is found); $PG_USER, a member, hands it the run's database.
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_scenario') THEN

@@ -22,7 +22,9 @@ pub use lakehouse_lake_args::{AsOfArgs, LakeArgs, UserArgs};
 use lakehouse_telemetry::LogFormat;
 pub use offsets::{OffsetsCommand, Sink};
 pub use user::{Stores, UserCommand, UserEraseArgs, UserExportArgs};
-pub use warehouse::{Hours, RebuildArgs, ReconcileArgs, WarehouseArgs, WarehouseCommand};
+pub use warehouse::{
+    Hours, ProjectReaderArgs, RebuildArgs, ReconcileArgs, SharedRoles, WarehouseArgs, WarehouseCommand,
+};
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(

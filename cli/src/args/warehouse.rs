@@ -1,9 +1,11 @@
-//! `lakehouse warehouse ...`: rebuild the warehouse from the lake, reconcile the two.
+//! `lakehouse warehouse ...`: rebuild the warehouse from the lake, reconcile the two, and grant or
+//! revoke a role that reads one project's rows only.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use lakehouse_lake_args::{AsOfArgs, LakeArgs};
+use lakehouse_warehouse::grants::{self, Roles};
 use lakehouse_warehouse::range::{HourRange, RangeError, floor_hour};
 
 use super::OutputArgs;
@@ -18,6 +20,53 @@ pub enum WarehouseCommand {
     /// and its per-minute rollups. Prints the drift; exits with status 2 when a row's difference
     /// passes --threshold.
     Reconcile(ReconcileArgs),
+    /// Let a role read one project's rows and nothing else (row-level security on every table
+    /// with project data): for a Grafana data source of that project. Makes the role (NOLOGIN)
+    /// when it does not exist; a role may read several projects. Idempotent.
+    GrantProject(ProjectReaderArgs),
+    /// Stop a project reader role reading a project; with no project left it reads nothing.
+    /// The role itself stays. Idempotent.
+    RevokeProject(ProjectReaderArgs),
+}
+
+/// A project reader: which role, which project.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProjectReaderArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[arg(long)]
+    pub project_id: String,
+    /// The role (a plain lower-case identifier, such as grafana_shop); Grafana's login for the
+    /// project is a member of it.
+    #[arg(long)]
+    pub role: String,
+    #[command(flatten)]
+    pub shared: SharedRoles,
+}
+
+/// The roles that read or write every project (the stream-processor's settings of the same
+/// names), which a project reader must be none of.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SharedRoles {
+    /// The shared read-only role (Grafana's shared login, analysts).
+    #[arg(long, env = "WAREHOUSE_READER_ROLE", default_value = grants::DEFAULT_READER)]
+    pub reader_role: String,
+    /// The writer role.
+    #[arg(long, env = "WAREHOUSE_WRITER_ROLE", default_value = grants::DEFAULT_WRITER)]
+    pub writer_role: String,
+    /// The api's key reader role.
+    #[arg(long, env = "WAREHOUSE_KEY_READER_ROLE", default_value = grants::DEFAULT_KEY_READER)]
+    pub key_reader_role: String,
+}
+
+impl From<&SharedRoles> for Roles {
+    fn from(shared: &SharedRoles) -> Self {
+        Roles {
+            reader: shared.reader_role.clone(),
+            writer: shared.writer_role.clone(),
+            key_reader: shared.key_reader_role.clone(),
+        }
+    }
 }
 
 /// Where the warehouse is.
@@ -182,5 +231,27 @@ mod tests {
         assert!(args.dry_run);
         assert!(Cli::try_parse_from(["lakehouse", "warehouse", "rebuild"]).is_err());
         assert!(Cli::try_parse_from(["lakehouse", "warehouse", "reconcile"]).is_err());
+    }
+
+    #[test]
+    fn a_project_reader_needs_a_project_and_a_role() {
+        let config = Cli::parse_from([
+            "lakehouse",
+            "warehouse",
+            "grant-project",
+            "--project-id=shop",
+            "--role=grafana_shop",
+        ]);
+        let Group::Warehouse(WarehouseCommand::GrantProject(args)) = config.command else {
+            panic!("grant-project")
+        };
+        assert_eq!(
+            (args.project_id.as_str(), args.role.as_str()),
+            ("shop", "grafana_shop")
+        );
+        for command in ["grant-project", "revoke-project"] {
+            assert!(Cli::try_parse_from(["lakehouse", "warehouse", command, "--role=r"]).is_err());
+            assert!(Cli::try_parse_from(["lakehouse", "warehouse", command, "--project-id=p"]).is_err());
+        }
     }
 }

@@ -1,10 +1,14 @@
-//! `lakehouse warehouse ...`: rebuild from the lake (audited) and reconcile with it.
+//! `lakehouse warehouse ...`: rebuild from the lake (audited), reconcile with it, and grant or
+//! revoke a project reader (audited).
 
 use lakehouse_audit::{ActorArgs, AuditLog, Audited};
+use lakehouse_warehouse::grants::Roles;
+use lakehouse_warehouse::project_readers::{self, ProjectReaderError};
 use serde_json::json;
 
 use super::{Outcome, print};
-use crate::args::{Output, RebuildArgs, ReconcileArgs, WarehouseCommand};
+use crate::args::{Output, ProjectReaderArgs, RebuildArgs, ReconcileArgs, WarehouseCommand};
+use crate::exit::Refused;
 use crate::lake::LakeSource;
 use crate::{metrics, output, rebuild, reconcile, warehouse};
 
@@ -12,7 +16,57 @@ pub async fn execute(actor: &ActorArgs, command: &WarehouseCommand) -> anyhow::R
     match command {
         WarehouseCommand::Rebuild(args) => rebuild_range(actor, args).await.map(|()| Outcome::Done),
         WarehouseCommand::Reconcile(args) => reconcile_stores(args).await,
+        WarehouseCommand::GrantProject(args) => project_reader(actor, args, Change::Grant)
+            .await
+            .map(|()| Outcome::Done),
+        WarehouseCommand::RevokeProject(args) => project_reader(actor, args, Change::Revoke)
+            .await
+            .map(|()| Outcome::Done),
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Grant,
+    Revoke,
+}
+
+/// `grant-project` and `revoke-project`: the change in one transaction, its result printed and
+/// recorded; a name, a role or a warehouse it will not make a project reader of is a refusal
+/// (exit status 2).
+async fn project_reader(actor: &ActorArgs, args: &ProjectReaderArgs, change: Change) -> anyhow::Result<()> {
+    let pool = warehouse::connect(&args.warehouse.database_url).await?;
+    let action = match change {
+        Change::Grant => "warehouse.grant_project",
+        Change::Revoke => "warehouse.revoke_project",
+    };
+    let audited = Audited::start(
+        AuditLog::new(pool.clone()),
+        actor,
+        action,
+        json!({"project_id": args.project_id, "role": args.role}),
+    );
+    let outcome = async {
+        let roles = Roles::from(&args.shared);
+        let mut connection = pool.acquire().await?;
+        let changed = match change {
+            Change::Grant => {
+                project_readers::grant_project(&mut connection, &roles, &args.role, &args.project_id).await
+            }
+            Change::Revoke => {
+                project_readers::revoke_project(&mut connection, &roles, &args.role, &args.project_id).await
+            }
+        };
+        changed.map_err(|error: ProjectReaderError| {
+            if error.is_refusal() {
+                anyhow::Error::new(Refused(error.to_string()))
+            } else {
+                anyhow::Error::new(error)
+            }
+        })
+    }
+    .await;
+    audited.conclude(outcome).await
 }
 
 /// `reconcile`: the report printed, its metrics written; drift past the threshold is a refusal

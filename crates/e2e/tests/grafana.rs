@@ -8,66 +8,25 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use chrono::Duration;
-use lakehouse_e2e::grafana_sql::{Range, Value as Variable, expand_macros, expand_variables};
 use lakehouse_event::{Batch, Record};
+use lakehouse_testkit::dashboards::{
+    POSTGRES, PROMETHEUS, dashboards, expanded, panels, run, source_type, variables,
+};
+use lakehouse_testkit::grafana_sql::{Range, Value as Variable};
 use lakehouse_testkit::stack::setting;
 use lakehouse_testkit::{Stack, TempDatabase, reference_event, workload};
 use lakehouse_warehouse::Warehouse;
 use lakehouse_warehouse::grants::Roles;
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Column, ConnectOptions, PgConnection, Row};
 
-const POSTGRES: &str = "grafana-postgresql-datasource";
-const PROMETHEUS: &str = "prometheus";
 /// Events of the reference workload loaded for the dashboards: every derived table gets rows for
 /// every day, type and dimension.
 const SAMPLE_EVENTS: u64 = 10_000;
 
 fn grafana_dir() -> PathBuf {
     lakehouse_testkit::repo::path("grafana")
-}
-
-/// Every dashboard file, by name.
-fn dashboards() -> Vec<(String, Value)> {
-    let dir = grafana_dir().join("dashboards");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 4, "the four dashboards, found {files:?}");
-    files
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).expect("a dashboard");
-            let json =
-                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-            (
-                path.file_name().expect("a name").to_string_lossy().into_owned(),
-                json,
-            )
-        })
-        .collect()
-}
-
-/// The panels of a dashboard, with those nested in collapsed rows.
-fn panels(dashboard: &Value) -> Vec<&Value> {
-    let mut all = Vec::new();
-    for panel in dashboard["panels"].as_array().into_iter().flatten() {
-        all.push(panel);
-        all.extend(panel["panels"].as_array().into_iter().flatten());
-    }
-    all.into_iter().filter(|p| p["type"] != "row").collect()
-}
-
-/// The data source type of a target (its own, or its panel's).
-fn source_type<'a>(panel: &'a Value, target: &'a Value) -> &'a str {
-    target["datasource"]["type"]
-        .as_str()
-        .or_else(|| panel["datasource"]["type"].as_str())
-        .unwrap_or_default()
 }
 
 /// The columns a panel displays by name: field overrides, transformations, the x field of a bar
@@ -141,46 +100,6 @@ async fn grafana_login(database: &TempDatabase) -> PgConnection {
         .expect("lakehouse_grafana logs in (scripts/stack makes it)")
 }
 
-async fn run(connection: &mut PgConnection, sql: &str) -> Result<Vec<PgRow>, String> {
-    sqlx::raw_sql(sql)
-        .fetch_all(connection)
-        .await
-        .map_err(|e| format!("{e}\n  SQL: {sql}"))
-}
-
-/// The values of the dashboard's template variables, each from its own query as Grafana runs it
-/// (a variable may use those before it).
-async fn variables(
-    connection: &mut PgConnection,
-    dashboard: &Value,
-    range: &Range,
-) -> Result<Vec<(String, Variable)>, String> {
-    let mut values = Vec::new();
-    for variable in dashboard["templating"]["list"].as_array().into_iter().flatten() {
-        let name = variable["name"].as_str().unwrap_or_default().to_string();
-        let query = variable["query"]
-            .as_str()
-            .or_else(|| variable["query"]["query"].as_str())
-            .ok_or_else(|| format!("variable {name} has no query"))?;
-        let sql = expand_macros(&expand_variables(query, &values), range)?;
-        let rows = run(connection, &sql).await?;
-        let found: Vec<String> = rows
-            .iter()
-            .map(|row| row.try_get::<String, _>(0).map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()?;
-        let Some(first) = found.first().cloned() else {
-            return Err(format!("variable {name} has no value: {sql}"));
-        };
-        let value = if variable["multi"] == true {
-            Variable::Multi(found)
-        } else {
-            Variable::Single(first)
-        };
-        values.push((name, value));
-    }
-    Ok(values)
-}
-
 /// What is wrong with one SQL target, if anything.
 async fn check_target(
     connection: &mut PgConnection,
@@ -189,8 +108,7 @@ async fn check_target(
     variables: &[(String, Variable)],
     range: &Range,
 ) -> Result<(), String> {
-    let raw = target["rawSql"].as_str().ok_or("no rawSql")?;
-    let sql = expand_macros(&expand_variables(raw, variables), range)?;
+    let sql = expanded(target, variables, range)?;
     let rows = run(connection, &sql).await?;
     let Some(first) = rows.first() else {
         return Err(format!("no rows\n  SQL: {sql}"));

@@ -8,8 +8,10 @@
 
 pub mod browser;
 pub mod child;
+pub mod dashboards;
 pub mod database;
 pub mod faults;
+pub mod grafana_sql;
 pub mod logs;
 pub mod oracle;
 pub mod repo;

@@ -3,7 +3,8 @@
 //! which may read `api_keys` and nothing else. The roles themselves are made by whoever
 //! administers the cluster (`scripts/stack`, the Terraform module, a DBA), so the processor never
 //! needs `CREATEROLE`; after every migration it grants them what they need on every table, so a
-//! table added by a later migration is never invisible to the dashboards.
+//! table added by a later migration is never invisible to the dashboards, and gives every table
+//! with project data its row security and policies ([`crate::project_readers`]).
 
 use sqlx::PgPool;
 
@@ -32,8 +33,9 @@ impl Default for Roles {
 }
 
 /// Tables the reader and writer do not get the whole of, and what each keeps on them: the audit
-/// log is append-only and for operators, not dashboards; the keys' hashes are the api's alone.
-const RESTRICTED: [Restricted; 2] = [
+/// log is append-only and for operators, not dashboards; the keys' hashes are the api's alone;
+/// which role reads which project is the owner's (a project reader must not learn the others).
+const RESTRICTED: [Restricted; 3] = [
     Restricted {
         table: "audit_log",
         reader: "",
@@ -41,6 +43,11 @@ const RESTRICTED: [Restricted; 2] = [
     },
     Restricted {
         table: "api_keys",
+        reader: "",
+        writer: "",
+    },
+    Restricted {
+        table: "project_readers",
         reader: "",
         writer: "",
     },
@@ -60,18 +67,20 @@ pub struct Granted {
     pub granted: Vec<String>,
     /// Roles that do not exist in the cluster (nothing was granted to them).
     pub missing: Vec<String>,
+    /// Tables with project data that cannot have row security (TimescaleDB hypertables): no
+    /// project reader can be granted while there are any.
+    pub without_row_security: Vec<String>,
 }
 
 /// Grants the reader `SELECT` and the writer `SELECT, INSERT, UPDATE, DELETE` on every table of
 /// the current schema but the restricted ones (where each keeps what [`RESTRICTED`] says), and
-/// the key reader `SELECT` on `api_keys`, for the roles that exist. Idempotent; serialised with an
-/// advisory lock, because concurrent `GRANT`s on one table can fail with "tuple concurrently
-/// updated".
+/// the key reader `SELECT` on `api_keys`, for the roles that exist; then row security and the
+/// missing policies on every table with project data ([`crate::project_readers`]). Idempotent;
+/// serialised with an advisory lock, because concurrent `GRANT`s on one table can fail with
+/// "tuple concurrently updated".
 pub async fn grant(pool: &PgPool, roles: &Roles) -> Result<Granted, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('lakehouse.grants'))")
-        .execute(&mut *tx)
-        .await?;
+    lock(&mut tx).await?;
     let mut done = Granted::default();
     for role in [&roles.reader, &roles.writer, &roles.key_reader] {
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)")
@@ -122,8 +131,17 @@ pub async fn grant(pool: &PgPool, roles: &Roles) -> Result<Granted, sqlx::Error>
         }
         done.granted.push(role.clone());
     }
+    done.without_row_security = crate::project_readers::isolate(&mut tx, roles).await?.exposed;
     tx.commit().await?;
     Ok(done)
+}
+
+/// The lock every change of grants and policies takes first, for the rest of its transaction.
+pub(crate) async fn lock(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('lakehouse.grants'))")
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 /// `template` with its `%I`s filled by the server from `identifiers` ("" for the current schema).

@@ -15,6 +15,7 @@ pub mod fold;
 pub mod grants;
 mod load;
 mod migrations;
+pub mod project_readers;
 pub mod range;
 pub mod rebuild;
 pub mod retention;

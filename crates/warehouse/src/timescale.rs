@@ -101,3 +101,18 @@ pub async fn installed<'e>(executor: impl sqlx::PgExecutor<'e>) -> Result<Option
         .fetch_optional(executor)
         .await
 }
+
+/// The hypertables of the current schema (none without TimescaleDB). Their chunks do not inherit
+/// row-security policies and compression refuses them, so [`crate::project_readers`] leaves them
+/// without row security and refuses project readers while there are any.
+pub(crate) async fn hypertables(connection: &mut sqlx::PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    if installed(&mut *connection).await?.is_none() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "SELECT hypertable_name::text FROM timescaledb_information.hypertables
+         WHERE hypertable_schema = current_schema()",
+    )
+    .fetch_all(connection)
+    .await
+}

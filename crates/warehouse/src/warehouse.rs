@@ -101,6 +101,11 @@ impl Warehouse {
             tracing::warn!(missing = ?granted.missing,
                 "warehouse roles do not exist, so nothing was granted to them; create them (NOLOGIN) and restart or run `migrate`");
         }
+        if !granted.without_row_security.is_empty() {
+            // Only a concern for whoever wants project readers, whom grant-project refuses.
+            tracing::info!(tables = ?granted.without_row_security,
+                "tables with project data without row security (TimescaleDB hypertables): no project reader can be granted");
+        }
         tracing::info!(storage = ?storage, granted = ?granted.granted, "warehouse schema ready");
         // The fold loop starts once the queue exists.
         self.fold_wake.notify_one();
