@@ -4,8 +4,8 @@
 
 use deltalake::arrow::array::RecordBatch;
 use lakehouse_lake::{
-    AsOf, EraseOptions, Erased, LakeLocation, OutputFormat, User, delete_user, export_user as lake_rows,
-    open_at, render,
+    AsOf, EraseOptions, Erased, LakeLocation, OutputFormat, TablePath, User, delete_user,
+    export_user as lake_rows, open_at, render, tables,
 };
 use lakehouse_progress::report;
 pub use lakehouse_warehouse::erase::WarehouseErased;
@@ -16,13 +16,24 @@ use sqlx::PgPool;
 
 use crate::error::{Result, SyncError};
 
-/// What `user erase` did, in each store it worked on.
+/// What `user erase` did, in each store it worked on: in the lake, its own table (`lake`) and
+/// each table `LAKE_TABLES` routed events to (`lake_tables`, DESIGN.md §8.6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserErased {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warehouse: Option<WarehouseErased>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lake: Option<Erased>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lake_tables: Vec<TableErased>,
+}
+
+/// What the erasure did in one routed table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableErased {
+    pub table: TablePath,
+    #[serde(flatten)]
+    pub erased: Erased,
 }
 
 /// A user's rows (GDPR access), from each store asked: the warehouse's raw events and the lake's
@@ -64,14 +75,29 @@ pub async fn erase_user(
         ),
         None => None,
     };
-    let lake = match lake {
-        Some(lake) => {
-            let table = open_at(lake, &AsOf::default()).await?;
-            Some(report("erase: the lake", delete_user(table, user, options)).await?)
-        }
-        None => None,
+    let mut erased = UserErased {
+        warehouse,
+        lake: None,
+        lake_tables: Vec::new(),
     };
-    Ok(UserErased { warehouse, lake })
+    // Every table of the lake: a user's rows may be in any table a route names.
+    let Some(lake) = lake else {
+        return Ok(erased);
+    };
+    for path in lake_tables(lake).await? {
+        let table = open_at(&path.location(lake), &AsOf::default()).await?;
+        let phase = format!("erase: the lake's {path}");
+        let done = report(&phase, delete_user(table, user, options)).await?;
+        if path == TablePath::events() {
+            erased.lake = Some(done);
+        } else {
+            erased.lake_tables.push(TableErased {
+                table: path,
+                erased: done,
+            });
+        }
+    }
+    Ok(erased)
 }
 
 /// The user's rows in the stores given; the lake at `at`.
@@ -86,14 +112,28 @@ pub async fn export_user(
     };
     let lake = match lake {
         Some((lake, at)) => {
-            let table = open_at(lake, at).await?;
-            Some(json_rows(
-                &report("export: the lake", lake_rows(&table, user)).await?,
-            )?)
+            // Every table of the lake, the lake's own first.
+            let mut rows = Vec::new();
+            for path in lake_tables(lake).await? {
+                let table = open_at(&path.location(lake), at).await?;
+                let phase = format!("export: the lake's {path}");
+                rows.extend(json_rows(&report(&phase, lake_rows(&table, user)).await?)?);
+            }
+            Some(rows)
         }
         None => None,
     };
     Ok(UserExport { warehouse, lake })
+}
+
+/// Every table of the lake; none at all is an error (a `LAKE_URI` that names no lake must not
+/// look like a user with no rows).
+async fn lake_tables(lake: &LakeLocation) -> Result<Vec<TablePath>> {
+    let found = tables(lake).await?;
+    if found.is_empty() {
+        return Err(lakehouse_lake::LakeError::from(lakehouse_lake::NoTable(lake.uri.clone())).into());
+    }
+    Ok(found)
 }
 
 /// Arrow rows as JSON objects.

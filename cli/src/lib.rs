@@ -12,7 +12,7 @@ pub mod erase;
 mod error;
 pub mod exit;
 pub mod lake;
-mod listings;
+pub(crate) mod listings;
 pub mod metrics;
 pub mod output;
 pub mod rebuild;

@@ -2,7 +2,7 @@
 //! stored keys, the dead letters, the audit log, reconcile's rows. JSON prints each item whole.
 
 use lakehouse_audit::AuditRecord;
-use lakehouse_lake::{Commit, DiffRow};
+use lakehouse_lake::{Commit, DiffRow, TablePath};
 use lakehouse_warehouse::api_keys::StoredKey;
 
 use crate::dlq::DeadLetter;
@@ -45,6 +45,20 @@ fn committed_by(commit: &Commit) -> String {
             note["audit"]["action"].as_str().unwrap_or_default()
         ),
         _ => text.clone(),
+    }
+}
+
+/// One table of `lake tables`.
+#[derive(Debug, serde::Serialize)]
+pub struct TableRow {
+    pub table: TablePath,
+}
+
+impl Listing for TableRow {
+    const COLUMNS: &'static [&'static str] = &["table"];
+
+    fn cells(&self) -> Vec<String> {
+        vec![self.table.to_string()]
     }
 }
 

@@ -2,8 +2,8 @@
 
 use chrono::Duration;
 use lakehouse_lake::{
-    DEFAULT_QUERY_MEMORY_LIMIT_MIB, DEFAULT_QUERY_TIMEOUT, DEFAULT_TARGET_SIZE, MIB, OptimizeOptions,
-    QueryOptions, RESTORE_WINDOW_HOURS, VacuumOptions,
+    DEFAULT_QUERY_MEMORY_LIMIT_MIB, DEFAULT_QUERY_TIMEOUT, DEFAULT_TARGET_SIZE, LakeLocation, MIB,
+    OptimizeOptions, QueryOptions, RESTORE_WINDOW_HOURS, TablePath, VacuumOptions,
 };
 use lakehouse_lake_args::{AsOfArgs, LakeArgs};
 use lakehouse_telemetry::{Secret, SecretUrl};
@@ -22,16 +22,27 @@ pub enum LakeCommand {
         #[command(flatten)]
         lake: LakeArgs,
         #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
         at: AsOfArgs,
         #[command(flatten)]
         output: OutputArgs,
         #[command(flatten)]
         limits: QueryArgs,
     },
+    /// List the lake's tables: `events`, and those `LAKE_TABLES` routed events to.
+    Tables {
+        #[command(flatten)]
+        lake: LakeArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// List the table's commits, newest first: version, time, operation, who, metrics.
     History {
         #[command(flatten)]
         lake: LakeArgs,
+        #[command(flatten)]
+        table: TableArgs,
         /// Only the newest N commits.
         #[arg(long)]
         limit: Option<usize>,
@@ -42,6 +53,8 @@ pub enum LakeCommand {
     Diff {
         #[command(flatten)]
         lake: LakeArgs,
+        #[command(flatten)]
+        table: TableArgs,
         /// The older version.
         #[arg(long)]
         from_version: u64,
@@ -57,6 +70,8 @@ pub enum LakeCommand {
         #[command(flatten)]
         lake: LakeArgs,
         #[command(flatten)]
+        table: TableArgs,
+        #[command(flatten)]
         at: AsOfArgs,
     },
     /// Make an older version the latest, as a new commit (history is kept).
@@ -64,6 +79,8 @@ pub enum LakeCommand {
     Restore {
         #[command(flatten)]
         lake: LakeArgs,
+        #[command(flatten)]
+        table: TableArgs,
         #[command(flatten)]
         at: AsOfArgs,
         /// Only report what would change.
@@ -81,6 +98,22 @@ pub enum LakeCommand {
     /// lacks; run the other way (LAKE_URI the copy, --to the original) it restores the lake
     /// (docs/RUNBOOK.md, "the lake's bucket is gone").
     Backup(BackupArgs),
+}
+
+/// Which of the lake's tables a command works on (DESIGN.md §8.6).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TableArgs {
+    /// The table: `events` (the lake's own), `projects/<project_id>`, `event_types/<event_type>`
+    /// or `tables/<name>`, as `lakehouse lake tables` lists them.
+    #[arg(long, default_value = "events")]
+    pub table: TablePath,
+}
+
+impl TableArgs {
+    /// Where the table is.
+    pub fn location(&self, lake: &LakeArgs) -> LakeLocation {
+        self.table.location(&lake.into())
+    }
 }
 
 /// Where a lake command records itself in the audit log.
@@ -120,6 +153,8 @@ impl From<&QueryArgs> for QueryOptions {
 pub struct VacuumArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
+    #[command(flatten)]
+    pub table: TableArgs,
     /// Keep every file a version of the last this-many hours needs.
     #[arg(long, default_value_t = RESTORE_WINDOW_HOURS)]
     pub retention_hours: i64,
@@ -148,6 +183,8 @@ impl From<&VacuumArgs> for VacuumOptions {
 pub struct OptimizeArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
+    #[command(flatten)]
+    pub table: TableArgs,
     /// The size files are compacted towards, in bytes.
     #[arg(long, default_value_t = DEFAULT_TARGET_SIZE)]
     pub target_size: u64,
@@ -175,6 +212,8 @@ impl From<&OptimizeArgs> for OptimizeOptions {
 pub struct BackupArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
+    #[command(flatten)]
+    pub table: TableArgs,
     /// The copy's lake root (`s3://other-bucket/prefix`, `file:///path`); the table is
     /// `<to>/events`.
     #[arg(long, env = "BACKUP_LAKE_URI")]

@@ -7,9 +7,10 @@ use deltalake::DeltaTable;
 use lakehouse_audit::{ActorArgs, Audited};
 use lakehouse_lake::{
     AsOf, LakeError, LakeLocation, OptimizeOptions, OutputFormat, QueryExecutor, QueryOptions, QueryRefused,
-    RestoreOptions, VacuumOptions, backup, diff, history, open_at, optimize, render, restore, vacuum, verify,
+    RestoreOptions, VacuumOptions, backup, diff, history, open_at, optimize, render, restore, tables, vacuum,
+    verify,
 };
-use lakehouse_lake_args::{AsOfArgs, LakeArgs};
+use lakehouse_lake_args::AsOfArgs;
 use lakehouse_progress::report;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{audit_log, print};
 use crate::args::{BackupArgs, LakeCommand, OptimizeArgs, Output, VacuumArgs};
 use crate::exit::Refused;
+use crate::listings::TableRow;
 use crate::output;
 
 /// Runs one `lakehouse lake` command.
@@ -25,31 +27,57 @@ pub async fn execute(actor: &ActorArgs, command: &LakeCommand) -> anyhow::Result
         LakeCommand::Query {
             sql,
             lake,
+            table,
             at,
             output,
             limits,
-        } => query(&lake.into(), sql, &(*at).into(), output.output, limits.into()).await,
-        LakeCommand::History { lake, limit, output } => {
-            let table = open_at(&lake.into(), &AsOf::default()).await?;
+        } => {
+            query(
+                &table.location(lake),
+                sql,
+                &(*at).into(),
+                output.output,
+                limits.into(),
+            )
+            .await
+        }
+        LakeCommand::Tables { lake, output } => {
+            let found: Vec<TableRow> = tables(&lake.into())
+                .await?
+                .into_iter()
+                .map(|table| TableRow { table })
+                .collect();
+            print(&output::render(&found, output.output)?);
+            Ok(())
+        }
+        LakeCommand::History {
+            lake,
+            table,
+            limit,
+            output,
+        } => {
+            let table = open_at(&table.location(lake), &AsOf::default()).await?;
             print(&output::render(&history(&table, *limit).await?, output.output)?);
             Ok(())
         }
         LakeCommand::Diff {
             lake,
+            table,
             from_version,
             to_version,
             output,
         } => {
-            let lake = LakeLocation::from(lake);
+            let lake = table.location(lake);
             let version = |version| AsOf { version, as_of: None };
             let from = open_at(&lake, &version(Some(*from_version))).await?;
             let to = open_at(&lake, &version(*to_version)).await?;
             print(&output::render(&diff(&from, &to).await?.rows, output.output)?);
             Ok(())
         }
-        LakeCommand::Verify { lake, at } => check(&lake.into(), &(*at).into()).await,
+        LakeCommand::Verify { lake, table, at } => check(&table.location(lake), &(*at).into()).await,
         LakeCommand::Restore {
             lake,
+            table,
             at,
             dry_run,
             audit,
@@ -60,7 +88,7 @@ pub async fn execute(actor: &ActorArgs, command: &LakeCommand) -> anyhow::Result
                 "lake.restore",
                 json!({"version": at.version, "as_of": at.as_of, "dry_run": dry_run}),
             );
-            restore_to(audited, lake, at, *dry_run).await
+            restore_to(audited, &table.location(lake), at, *dry_run).await
         }
         LakeCommand::Vacuum(args) => vacuum_files(actor, args).await,
         LakeCommand::Optimize(args) => compact(actor, args).await,
@@ -111,7 +139,7 @@ fn refused_or_failed(error: LakeError) -> anyhow::Error {
 /// and the audit note its commit carries, and runs as the progress phase `phase`.
 async fn change_latest<T, F, Fut>(
     audited: Audited,
-    lake: &LakeArgs,
+    lake: &LakeLocation,
     phase: &str,
     change: F,
 ) -> anyhow::Result<()>
@@ -122,7 +150,7 @@ where
 {
     let note = audited.commit_note();
     let outcome = async {
-        let table = open_at(&lake.into(), &AsOf::default()).await?;
+        let table = open_at(lake, &AsOf::default()).await?;
         let changed = report(phase, change(table, note)).await?;
         tracing::info!(?changed, "{phase}");
         anyhow::Ok(changed)
@@ -131,14 +159,18 @@ where
     audited.conclude(outcome).await
 }
 
-async fn restore_to(audited: Audited, lake: &LakeArgs, at: &AsOfArgs, dry_run: bool) -> anyhow::Result<()> {
+async fn restore_to(
+    audited: Audited,
+    lake: &LakeLocation,
+    at: &AsOfArgs,
+    dry_run: bool,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         at.version.is_some() || at.as_of.is_some(),
         Refused("restore needs --version or --as-of".into())
     );
-    let location = LakeLocation::from(lake);
     change_latest(audited, lake, "restore", |table, note| async move {
-        let target = open_at(&location, &(*at).into()).await?;
+        let target = open_at(lake, &(*at).into()).await?;
         let options = RestoreOptions {
             dry_run,
             user_metadata: Some(note),
@@ -155,13 +187,18 @@ async fn vacuum_files(actor: &ActorArgs, args: &VacuumArgs) -> anyhow::Result<()
         "lake.vacuum",
         json!({"retention_hours": args.retention_hours, "dry_run": args.dry_run}),
     );
-    change_latest(audited, &args.lake, "vacuum", |table, note| async move {
-        let options = VacuumOptions {
-            user_metadata: Some(note),
-            ..args.into()
-        };
-        Ok(vacuum(table, &options).await?)
-    })
+    change_latest(
+        audited,
+        &args.table.location(&args.lake),
+        "vacuum",
+        |table, note| async move {
+            let options = VacuumOptions {
+                user_metadata: Some(note),
+                ..args.into()
+            };
+            Ok(vacuum(table, &options).await?)
+        },
+    )
     .await
 }
 
@@ -172,13 +209,18 @@ async fn compact(actor: &ActorArgs, args: &OptimizeArgs) -> anyhow::Result<()> {
         "lake.optimize",
         json!({"target_size": args.target_size, "zorder": args.zorder}),
     );
-    change_latest(audited, &args.lake, "optimize", |table, note| async move {
-        let options = OptimizeOptions {
-            user_metadata: Some(note),
-            ..args.into()
-        };
-        Ok(optimize(table, &options).await?)
-    })
+    change_latest(
+        audited,
+        &args.table.location(&args.lake),
+        "optimize",
+        |table, note| async move {
+            let options = OptimizeOptions {
+                user_metadata: Some(note),
+                ..args.into()
+            };
+            Ok(optimize(table, &options).await?)
+        },
+    )
     .await
 }
 
@@ -202,8 +244,12 @@ async fn check(lake: &LakeLocation, at: &AsOf) -> anyhow::Result<()> {
 
 /// `backup`: the copy, then with `--verify` the copy checked as `verify` does.
 async fn back_up(actor: &ActorArgs, args: &BackupArgs) -> anyhow::Result<()> {
-    let lake = &LakeLocation::from(&args.lake);
-    let to = args.location(lake);
+    let lake = &args.table.location(&args.lake);
+    // The copy of a routed table is at the same folder under the copy's root.
+    let to = args
+        .table
+        .table
+        .location(&args.location(&LakeLocation::from(&args.lake)));
     let audited = Audited::start(
         audit_log(args.audit.database_url.as_ref())?,
         actor,

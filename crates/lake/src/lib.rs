@@ -22,6 +22,7 @@ pub use ops::history::{Commit, history};
 pub use ops::optimize::{DEFAULT_CLAIM_WAIT, OptimizeOptions, optimize};
 pub use ops::read_only::{QueryAnswer, QueryRefused};
 pub use ops::restore::{RESTORE_WINDOW_HOURS, RestoreOptions, Restored, restore};
+pub use ops::tables::tables;
 pub use ops::vacuum::{VacuumError, VacuumOptions, Vacuumed, vacuum};
 pub use ops::verify::{BadFile, Verified, verify};
 pub use ops::versions::{VersionChanges, version_changes};

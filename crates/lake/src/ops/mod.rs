@@ -12,6 +12,7 @@ pub(crate) mod history;
 pub(crate) mod optimize;
 pub(crate) mod read_only;
 pub(crate) mod restore;
+pub(crate) mod tables;
 pub(crate) mod vacuum;
 pub(crate) mod verify;
 pub(crate) mod versions;

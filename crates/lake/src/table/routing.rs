@@ -6,22 +6,23 @@
 //! schema, partitioning and properties (DESIGN.md §8.1), and evolves on its own.
 //!
 //! A project id or an event type becomes one folder name: ASCII letters, digits and `-` are kept
-//! and every other byte is percent-encoded (`.` and `/` included), so that no value can name
-//! another folder (`..`, `a/b`) or collide with one that differs only in case of encoding.
+//! and every other byte is written `_XX` (its two hex digits; `.`, `/` and `_` included), so that
+//! no value can name another folder (`..`, `a/b`) and two values never share one. Not percent
+//! encoding: object stores decode a `%2F` in a URL back into `/`.
 
-use std::fmt;
+use std::fmt::{self, Write};
 use std::str::FromStr;
 
 use lakehouse_event::EnrichedEvent;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::table::location::LakeLocation;
 
-/// What is encoded in a folder name: everything but ASCII letters, digits and `-`.
-const FOLDER: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-');
-
-/// The folder name of an empty value: `_` is always encoded otherwise, so it names nothing else.
+/// The folder name of an empty value: an encoded `_` is always followed by two hex digits, so a
+/// lone one names nothing else.
 const EMPTY: &str = "_";
+
+/// The folders of the lake that hold routed tables, one table per subfolder.
+pub(crate) const FOLDERS: [&str; 3] = ["projects", "event_types", "tables"];
 
 /// The longest table name a rule may give.
 const MAX_NAME: usize = 64;
@@ -212,13 +213,20 @@ impl fmt::Display for Routing {
     }
 }
 
-/// A value as one folder name.
+/// A value as one folder name: ASCII letters, digits and `-` kept, every other byte `_XX`.
 fn folder(value: &str) -> String {
     if value.is_empty() {
-        EMPTY.into()
-    } else {
-        utf8_percent_encode(value, FOLDER).to_string()
+        return EMPTY.into();
     }
+    let mut name = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' {
+            name.push(char::from(byte));
+        } else {
+            let _ = write!(name, "_{byte:02X}");
+        }
+    }
+    name
 }
 
 impl TablePath {
@@ -241,6 +249,11 @@ impl TablePath {
         }
     }
 
+    /// The table in `<kind>/<folder>` (one of [`FOLDERS`]), its folder name as found in the store.
+    pub(crate) fn from_folder(kind: &str, folder: &str) -> Self {
+        Self(format!("{kind}/{folder}"))
+    }
+
     /// Where the table is: the lake's location with this folder appended to its root, so that its
     /// `events_url` is the table's.
     pub fn location(&self, lake: &LakeLocation) -> LakeLocation {
@@ -251,6 +264,13 @@ impl TablePath {
             uri: format!("{}/{}", lake.uri.trim_end_matches('/'), self.0),
             ..lake.clone()
         }
+    }
+}
+
+impl serde::Serialize for TablePath {
+    /// As [`fmt::Display`] writes it.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -311,7 +331,7 @@ mod tests {
         let by_type: Routing = "event_type".parse().unwrap();
         assert_eq!(
             by_type.table_of(&event("shop", "page_view")).to_string(),
-            "event_types/page%5Fview"
+            "event_types/page_5Fview"
         );
     }
 
@@ -319,10 +339,11 @@ mod tests {
     fn no_value_escapes_its_folder() {
         let project = Routing::Project;
         for (id, folder) in [
-            ("..", "projects/%2E%2E"),
-            ("a/../../b", "projects/a%2F%2E%2E%2F%2E%2E%2Fb"),
+            ("..", "projects/_2E_2E"),
+            ("a/../../b", "projects/a_2F_2E_2E_2F_2E_2E_2Fb"),
+            ("a%2F..", "projects/a_252F_2E_2E"),
             ("", "projects/_"),
-            ("_", "projects/%5F"),
+            ("_", "projects/_5F"),
             ("Shop-1", "projects/Shop-1"),
         ] {
             let path = project.table_of(&event(id, "click"));

@@ -1,0 +1,136 @@
+//! The lake's tools over a lake `LAKE_TABLES=project` wrote (DESIGN.md §8.6): `lake tables` lists
+//! the projects' tables, `--table` points any lake command at one, and a user's export and
+//! erasure reach every table their rows can be in.
+
+use std::collections::BTreeSet;
+
+use lakehouse_event::{Batch, Record};
+use lakehouse_lake::{LakeLocation, RoutedWriter, Routing, WriterOptions};
+use lakehouse_testkit::{Stack, TempDatabase, reference_event, unique};
+use lakehouse_warehouse::Warehouse;
+
+const SUBJECT: &str = "subject-7";
+
+/// `lakehouse <args>`: exit code and stdout.
+fn lakehouse(args: &[String]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+        .args(args)
+        .args(["--log-format=pretty", "--quiet", "--actor=dpo"])
+        .output()
+        .expect("lakehouse runs");
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+    if output.status.code() == Some(1) {
+        panic!("{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    (output.status.code(), stdout)
+}
+
+fn strings(args: &[&str], more: &[String]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.to_string())
+        .chain(more.iter().cloned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tools_see_every_routed_table_and_a_user_is_erased_from_all() {
+    let stack = Stack::from_env();
+    let database = TempDatabase::create(&stack).await;
+    Warehouse::connect_lazy(&database.url, "g")
+        .expect("a pool")
+        .migrate(&Default::default())
+        .await
+        .expect("migrations");
+    let dir = std::env::temp_dir().join(unique("routed-tables"));
+    let lake = LakeLocation::new(dir.display().to_string());
+    let mut writer = RoutedWriter::open(&lake, Routing::Project, &WriterOptions::new("g"))
+        .await
+        .expect("the lake");
+    // 30 events of three projects; the subject has events in two of them.
+    let mut batch = Batch::new("t");
+    for index in 0..30u64 {
+        let mut event = reference_event(11, index);
+        event.project_id = ["shop", "docs", "a/../b"][index as usize % 3].into();
+        event.user_id = (index % 5 == 0).then(|| SUBJECT.to_string());
+        batch.push(Record {
+            event,
+            partition: 0,
+            offset: index as i64,
+        });
+    }
+    writer.write(&batch).await.expect("a routed batch");
+    let subject_rows = batch
+        .records
+        .iter()
+        .filter(|r| r.event.user_id.as_deref() == Some(SUBJECT))
+        .count();
+    let lake_flag = vec![format!("--lake-uri={}", dir.display())];
+    let db_flag = vec![format!("--database-url={}", database.url)];
+
+    let (_, listed) = lakehouse(&strings(&["lake", "tables", "--output=json"], &lake_flag));
+    let tables: BTreeSet<String> = listed
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            row["table"].as_str().expect("a name").to_string()
+        })
+        .collect();
+    let expected: BTreeSet<String> = ["projects/a_2F_2E_2E_2Fb", "projects/docs", "projects/shop"]
+        .map(String::from)
+        .into();
+    assert_eq!(
+        tables, expected,
+        "the projects' tables, the hostile id inside its folder"
+    );
+
+    let count = |table: &str| {
+        let (_, csv) = lakehouse(&strings(
+            &[
+                "lake",
+                "query",
+                "--output=csv",
+                "--table",
+                table,
+                "SELECT count(*) AS n FROM events",
+            ],
+            &lake_flag,
+        ));
+        csv.lines()
+            .nth(1)
+            .expect("a row")
+            .trim()
+            .parse::<u64>()
+            .expect("a count")
+    };
+    assert_eq!(count("projects/shop"), 10);
+    assert_eq!(count("projects/a/../b"), 10, "named as it was sent");
+    // A table that does not exist is an error, not an empty answer; a malformed name is refused.
+    let (code, _) = lakehouse(&strings(
+        &["lake", "history", "--table", "elsewhere/x"],
+        &lake_flag,
+    ));
+    assert_eq!(code, Some(2));
+
+    let (_, export) = lakehouse(&strings(
+        &["user", "export", "--lake-only", "--user-id", SUBJECT],
+        &[lake_flag.clone(), db_flag.clone()].concat(),
+    ));
+    let export: serde_json::Value = serde_json::from_str(&export).expect("a JSON document");
+    assert_eq!(export["lake"].as_array().expect("rows").len(), subject_rows);
+    assert!(export.get("warehouse").is_none(), "the warehouse was left out");
+
+    let (_, erased) = lakehouse(&strings(
+        &["user", "erase", "--lake-only", "--user-id", SUBJECT],
+        &[lake_flag.clone(), db_flag].concat(),
+    ));
+    let erased: serde_json::Value = serde_json::from_str(&erased).expect("a JSON result");
+    let per_table = erased["lake_tables"].as_array().expect("per table");
+    assert_eq!(per_table.len(), 3, "{erased}");
+    let rows: u64 = per_table.iter().map(|t| t["rows"].as_u64().expect("rows")).sum();
+    assert_eq!(rows as usize, subject_rows, "{erased}");
+    assert_eq!(
+        count("projects/shop") + count("projects/docs") + count("projects/a/../b"),
+        30 - rows
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
