@@ -8,6 +8,8 @@
 #   docker run --rm lakehouse:dev lakehouse-api --help
 
 # --- build: the release binaries, with the registry and target folders cached between builds.
+# The delta-writer is built on its own: built with `lakehouse` and the lake browser, cargo would
+# unify its features with theirs and link the lake's `query` feature (DataFusion) into it.
 FROM rust:1.95-bookworm AS build
 # librdkafka (built by rdkafka-sys) needs a C toolchain, OpenSSL and zlib headers.
 RUN apt-get update \
@@ -19,8 +21,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
       --bin lakehouse-api --bin lakehouse-stream-processor \
-      --bin lakehouse-delta-writer --bin lakehouse-lake-browser \
-      --bin lakehouse --bin lakehouse-warehouse-sync \
+      --bin lakehouse-lake-browser --bin lakehouse --bin lakehouse-warehouse-sync \
+ && cargo build --release --locked --bin lakehouse-delta-writer \
  && mkdir -p /out/bin /out/man \
  && cp target/release/lakehouse-api target/release/lakehouse-stream-processor \
        target/release/lakehouse-delta-writer target/release/lakehouse-lake-browser \

@@ -3,10 +3,10 @@
 //! itself (`lakehouse-lake`) takes the plain [`LakeLocation`], [`AsOf`] and [`User`] these convert
 //! into.
 
-use chrono::{DateTime, Duration, Utc};
-use lakehouse_lake::{
-    AsOf, DEFAULT_AWS_REGION, DEFAULT_LAKE_URI, EraseOptions, LakeLocation, RESTORE_WINDOW_HOURS, User,
-};
+use chrono::{DateTime, Utc};
+use lakehouse_lake::{AsOf, DEFAULT_AWS_REGION, DEFAULT_LAKE_URI, LakeLocation, RESTORE_WINDOW_HOURS};
+#[cfg(feature = "query")]
+use lakehouse_lake::{EraseOptions, User};
 use lakehouse_telemetry::Secret;
 
 /// Where the lake is and how to reach its object store.
@@ -76,6 +76,7 @@ pub struct UserArgs {
     pub project_id: Option<String>,
 }
 
+#[cfg(feature = "query")]
 impl From<&UserArgs> for User {
     fn from(args: &UserArgs) -> Self {
         Self {
@@ -99,10 +100,11 @@ pub struct EraseArgs {
     pub dry_run: bool,
 }
 
+#[cfg(feature = "query")]
 impl From<&EraseArgs> for EraseOptions {
     fn from(args: &EraseArgs) -> Self {
         Self {
-            restore_window: Duration::hours(args.restore_window_hours),
+            restore_window: chrono::Duration::hours(args.restore_window_hours),
             dry_run: args.dry_run,
             user_metadata: None,
         }

@@ -3,6 +3,7 @@
 
 use deltalake::DeltaTableError;
 use deltalake::arrow::error::ArrowError;
+#[cfg(feature = "query")]
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::kernel::transaction::TransactionError;
 
@@ -12,6 +13,8 @@ pub enum LakeError {
     Delta(#[from] DeltaTableError),
     #[error("cannot build the arrow batch: {0}")]
     Arrow(#[from] ArrowError),
+    /// A query failed (only with the `query` feature).
+    #[cfg(feature = "query")]
     #[error("query: {0}")]
     Query(#[from] DataFusionError),
     /// What an operation itself refused or could not read: one of the modules' error types

@@ -5,6 +5,9 @@
 //! (evolve). Laid out by role: `table` (the table's format, log and reading, which everything
 //! uses), `writer` (the writer's internals) and `ops` (the operations people run, one a module).
 //! Operations return [`LakeError`], into which each module's own typed error folds.
+//!
+//! What reads the table with SQL (DataFusion) is behind the `query` feature: the writer and the
+//! operations that only read and write the log and whole files build without it.
 
 mod error;
 mod ops;
@@ -13,17 +16,23 @@ mod writer;
 
 pub use error::LakeError;
 pub use ops::backup::{BackedUp, BackupError, backup};
+#[cfg(feature = "query")]
 pub use ops::diff::{Diff, DiffRow, diff};
+#[cfg(feature = "query")]
 pub use ops::executor::{
     DEFAULT_QUERY_MEMORY_LIMIT_MIB, DEFAULT_QUERY_TIMEOUT, MIB, QueryExecutor, QueryOptions,
 };
+#[cfg(feature = "query")]
 pub use ops::gdpr::{EraseOptions, Erased, User, delete_user, export_user};
 pub use ops::history::{Commit, history};
+#[cfg(feature = "query")]
 pub use ops::optimize::{DEFAULT_CLAIM_WAIT, OptimizeOptions, optimize};
+#[cfg(feature = "query")]
 pub use ops::read_only::{QueryAnswer, QueryRefused};
 pub use ops::restore::{RESTORE_WINDOW_HOURS, RestoreOptions, Restored, restore};
 pub use ops::tables::tables;
 pub use ops::vacuum::{VacuumError, VacuumOptions, Vacuumed, vacuum};
+#[cfg(feature = "query")]
 pub use ops::verify::{BadFile, Verified, verify};
 pub use ops::versions::{VersionChanges, version_changes};
 pub use table::checkpoint::{Checkpoint, LogSize, last_checkpoint, log_size};
@@ -38,12 +47,15 @@ pub use table::location::{
 };
 pub use table::log::{LogEntry, LogError, event_ids_in_file, first_appearances, log_entry};
 pub use table::probe::{ConditionalPut, UnsafeStore, conditional_put, ensure_safe_commits};
+#[cfg(feature = "query")]
 pub use table::query::{OutputFormat, event_id_counts, query, render, session};
 pub use table::rewrite::{DEFAULT_TARGET_SIZE, Optimized};
 pub use table::routing::{Field, Routing, RoutingError, Rule, TableName, TablePath};
 pub use table::schema::{PARTITION_COLUMN, events_schema};
+#[cfg(feature = "query")]
+pub use table::stats::events_per_type;
 pub use table::stats::{
-    Column, PartitionStats, SMALL_FILE_BYTES, TableStats, events_per_type, newest_received_at, table_stats,
+    Column, PartitionStats, SMALL_FILE_BYTES, TableStats, newest_received_at, table_stats,
 };
 pub use table::time_travel::{AsOf, NoTable, open_at};
 pub use writer::compaction::CompactionOptions;

@@ -5,14 +5,20 @@
 //! Each records who ran it through the options' `user_metadata` when it commits.
 
 pub(crate) mod backup;
+#[cfg(feature = "query")]
 pub(crate) mod diff;
+#[cfg(feature = "query")]
 pub(crate) mod executor;
+#[cfg(feature = "query")]
 pub(crate) mod gdpr;
 pub(crate) mod history;
+#[cfg(feature = "query")]
 pub(crate) mod optimize;
+#[cfg(feature = "query")]
 pub(crate) mod read_only;
 pub(crate) mod restore;
 pub(crate) mod tables;
 pub(crate) mod vacuum;
+#[cfg(feature = "query")]
 pub(crate) mod verify;
 pub(crate) mod versions;

@@ -25,6 +25,7 @@ pub(crate) const CLAIM_APP_ID: &str = "lakehouse.compaction";
 const CLAIM_EXPIRY: chrono::Duration = chrono::Duration::minutes(30);
 
 /// How often a compaction that waits for its turn looks at the log again.
+#[cfg(feature = "query")]
 const CLAIM_POLL: Duration = Duration::from_secs(1);
 
 /// A claim another compaction held for all the time this one would wait.
@@ -68,7 +69,9 @@ pub(crate) async fn take(table: &mut DeltaTable) -> Result<Result<Claim, DateTim
     }
 }
 
-/// Takes the claim, waiting up to `wait` (looking every second) while another compaction holds it.
+/// Takes the claim, waiting up to `wait` (looking every second) while another compaction holds it:
+/// what `optimize` does (only with the `query` feature; the writer skips its turn instead).
+#[cfg(feature = "query")]
 pub(crate) async fn take_waiting(table: &mut DeltaTable, wait: Duration) -> Result<Claim, LakeError> {
     let started = tokio::time::Instant::now();
     let mut said = false;

@@ -9,11 +9,13 @@ use arrow::array::{
 };
 use arrow::error::ArrowError;
 use chrono::{DateTime, NaiveDate, Utc};
+use deltalake::kernel::Add;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use deltalake::parquet::schema::types::ColumnPath;
 use lakehouse_event::Record;
 
+use crate::table::file_stats::FileStats;
 use crate::table::schema::{PARTITION_COLUMN, events_schema, file_schema};
 
 /// Days since the Unix epoch, arrow's `Date32`.
@@ -48,6 +50,33 @@ pub(crate) fn writer_properties() -> WriterPropertiesBuilder {
     UNIQUE_COLUMNS.iter().fold(builder, |builder, column| {
         builder.set_column_dictionary_enabled(ColumnPath::from(*column), false)
     })
+}
+
+/// The path of a new data file of the `event_date` partition `day` (`YYYY-MM-DD`), relative to
+/// the table, named as Spark and delta-rs name theirs.
+pub(crate) fn data_file(day: &str) -> String {
+    format!(
+        "{PARTITION_COLUMN}={day}/part-00000-{}-c000.snappy.parquet",
+        uuid::Uuid::new_v4()
+    )
+}
+
+/// The `add` action of the data file at `path` in partition `day`: its size and statistics;
+/// `data_change` false for a file that only holds rows the table held already (a compaction's).
+pub(crate) fn add_action(path: String, day: &str, size: usize, stats: &FileStats, data_change: bool) -> Add {
+    Add {
+        path,
+        partition_values: [(PARTITION_COLUMN.to_string(), Some(day.to_string()))].into(),
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        modification_time: Utc::now().timestamp_millis(),
+        data_change,
+        stats: Some(stats.to_json()),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
+    }
 }
 
 fn micros(time: DateTime<Utc>) -> i64 {

@@ -16,6 +16,7 @@ pub(crate) mod file_stats;
 pub(crate) mod location;
 pub(crate) mod log;
 pub(crate) mod probe;
+#[cfg(feature = "query")]
 pub(crate) mod query;
 pub(crate) mod rewrite;
 pub(crate) mod routing;

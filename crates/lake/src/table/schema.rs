@@ -9,6 +9,8 @@ use lakehouse_event::UTM_FIELDS;
 
 /// The partition column.
 pub const PARTITION_COLUMN: &str = "event_date";
+/// The Kafka partition a row was read from.
+pub(crate) const KAFKA_PARTITION: &str = "kafka_partition";
 /// When the API received the event: the arrival time that freshness and deduplication go by.
 pub const RECEIVED_AT: &str = "received_at";
 
@@ -43,7 +45,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         text("device_type", true),
         text("country", true),
         Field::new("schema_version", DataType::Int16, false),
-        Field::new("kafka_partition", DataType::Int32, false),
+        Field::new(KAFKA_PARTITION, DataType::Int32, false),
         Field::new("kafka_offset", DataType::Int64, false),
         Field::new("ingested_at", utc_micros(), false),
         Field::new(PARTITION_COLUMN, DataType::Date32, false),

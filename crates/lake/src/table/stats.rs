@@ -8,15 +8,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
-use deltalake::arrow::array::AsArray;
-use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, Int64Type};
 use deltalake::kernel::LogicalFileView;
 use deltalake::table::config::TablePropertiesExt;
 use serde::Serialize;
 
 use crate::error::LakeError;
 use crate::table::checkpoint::last_checkpoint;
+#[cfg(feature = "query")]
 use crate::table::query::query;
 use crate::table::schema::{PARTITION_COLUMN, RECEIVED_AT};
 
@@ -148,7 +146,12 @@ fn max_received_at(file: &LogicalFileView) -> Option<DateTime<Utc>> {
 }
 
 /// How many events of each type the loaded version holds, most frequent first.
+#[cfg(feature = "query")]
 pub async fn events_per_type(table: &DeltaTable) -> Result<Vec<(String, u64)>, LakeError> {
+    use deltalake::arrow::array::AsArray;
+    use deltalake::arrow::compute::cast;
+    use deltalake::arrow::datatypes::{DataType, Int64Type};
+
     let batches = query(
         table,
         "SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY n DESC, event_type",

@@ -8,14 +8,13 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use deltalake::operations::optimize::OptimizeType;
-use deltalake::{DeltaTable, FilterOp, FilterValue};
+use deltalake::DeltaTable;
 use tokio::task::JoinHandle;
 
 use crate::error::LakeError;
 use crate::table::claim::{self, Claim};
 use crate::table::encode::writer_properties;
-use crate::table::rewrite::{DEFAULT_TARGET_SIZE, Optimized, rewrite};
+use crate::table::rewrite::{DEFAULT_TARGET_SIZE, Optimized, compact};
 use crate::table::schema::PARTITION_COLUMN;
 
 /// When the writer compacts the partitions it fills.
@@ -166,22 +165,8 @@ async fn compact_dates(
     claim: Claim,
 ) -> Result<Optimized, LakeError> {
     let days: Vec<String> = dates.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
-    let filters = [(
-        PARTITION_COLUMN,
-        FilterOp::In,
-        FilterValue::Set(days.iter().map(String::as_str).collect()),
-    )];
     let properties = writer_properties()
         .set_max_row_group_row_count(Some(COMPACTION_ROW_GROUP_ROWS))
         .build();
-    rewrite(
-        table,
-        target_size,
-        || OptimizeType::Compact,
-        &filters,
-        Some(properties),
-        None,
-        claim,
-    )
-    .await
+    compact(table, &days, target_size, properties, None, claim).await
 }

@@ -22,12 +22,11 @@ use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::parquet::errors::ParquetError;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_event::Record;
-use uuid::Uuid;
 
 use crate::error::LakeError;
-use crate::table::encode::{RowsBuilder, writer_properties};
+use crate::table::encode::{RowsBuilder, add_action, data_file, writer_properties};
 use crate::table::file_stats::FileStats;
-use crate::table::schema::{PARTITION_COLUMN, file_schema};
+use crate::table::schema::file_schema;
 
 /// Rows per chunk: each is encoded when full (about half a MiB of the reference workload).
 const CHUNK_ROWS: usize = 1024;
@@ -104,22 +103,8 @@ struct Finished {
 impl Finished {
     fn new(date: NaiveDate, bytes: Bytes, stats: &FileStats) -> Self {
         let day = date.format("%Y-%m-%d").to_string();
-        let add = Add {
-            path: format!(
-                "{PARTITION_COLUMN}={day}/part-00000-{}-c000.snappy.parquet",
-                Uuid::new_v4()
-            ),
-            partition_values: [(PARTITION_COLUMN.to_string(), Some(day))].into(),
-            size: bytes.len() as i64,
-            modification_time: Utc::now().timestamp_millis(),
-            data_change: true,
-            stats: Some(stats.to_json()),
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
-        };
+        let data_change = true;
+        let add = add_action(data_file(&day), &day, bytes.len(), stats, data_change);
         Self { date, add, bytes }
     }
 }
