@@ -49,7 +49,7 @@ DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_writer') THEN
     CREATE ROLE lakehouse_writer NOLOGIN;
   END IF;
-  -- So that tests can act as the writer (SET ROLE), as `lakehouse` and the tools log in.
+  -- So that tests can act as the writer (SET ROLE), as lakehouse and the tools log in.
   IF NOT pg_has_role('$PG_USER', 'lakehouse_writer', 'MEMBER') THEN
     GRANT lakehouse_writer TO $PG_USER;
   END IF;
@@ -64,7 +64,7 @@ DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_api') THEN
     CREATE ROLE lakehouse_api LOGIN PASSWORD '$API_DB_PASSWORD' IN ROLE lakehouse_key_reader;
   END IF;
-  -- A project reader for the tests of `lakehouse warehouse grant-project` (DESIGN.md §7): made
+  -- A project reader for the tests of "lakehouse warehouse grant-project" (DESIGN.md §7): made
   -- here as a DBA would make one, since $PG_USER may not create roles; $PG_USER, a member, acts
   -- as it (SET ROLE). What it may read is granted in each test's own database.
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'lakehouse_test_project_reader') THEN

@@ -8,29 +8,8 @@
 
 use sqlx::PgPool;
 
-/// The roles' names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Roles {
-    pub reader: String,
-    pub writer: String,
-    /// The api's: `SELECT` on `api_keys` only.
-    pub key_reader: String,
-}
-
-/// The roles' names unless configured otherwise (`WAREHOUSE_*_ROLE`).
-pub const DEFAULT_READER: &str = "lakehouse_reader";
-pub const DEFAULT_WRITER: &str = "lakehouse_writer";
-pub const DEFAULT_KEY_READER: &str = "lakehouse_key_reader";
-
-impl Default for Roles {
-    fn default() -> Self {
-        Self {
-            reader: DEFAULT_READER.into(),
-            writer: DEFAULT_WRITER.into(),
-            key_reader: DEFAULT_KEY_READER.into(),
-        }
-    }
-}
+use crate::roles::lock;
+pub use crate::roles::{DEFAULT_KEY_READER, DEFAULT_READER, DEFAULT_WRITER, Roles};
 
 /// Tables the reader and writer do not get the whole of, and what each keeps on them: the audit
 /// log is append-only and for operators, not dashboards; the keys' hashes are the api's alone;
@@ -134,14 +113,6 @@ pub async fn grant(pool: &PgPool, roles: &Roles) -> Result<Granted, sqlx::Error>
     done.without_row_security = crate::project_readers::isolate(&mut tx, roles).await?.exposed;
     tx.commit().await?;
     Ok(done)
-}
-
-/// The lock every change of grants and policies takes first, for the rest of its transaction.
-pub(crate) async fn lock(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('lakehouse.grants'))")
-        .execute(tx)
-        .await?;
-    Ok(())
 }
 
 /// `template` with its `%I`s filled by the server from `identifiers` ("" for the current schema).

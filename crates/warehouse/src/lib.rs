@@ -19,6 +19,7 @@ pub mod project_readers;
 pub mod range;
 pub mod rebuild;
 pub mod retention;
+mod roles;
 mod row;
 mod schema;
 pub mod timescale;

@@ -15,7 +15,7 @@
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use crate::grants::Roles;
+use crate::roles::{Roles, lock};
 
 /// Tables with a `project_id` that are not project data: no project reader is granted them and
 /// they have no row security (`api_keys` is the key reader's alone, this table the owner's).
@@ -95,7 +95,7 @@ pub async fn grant_project(
     validate_role(role)?;
     validate_project(project_id)?;
     let mut tx = sqlx::Connection::begin(connection).await?;
-    crate::grants::lock(&mut tx).await?;
+    lock(&mut tx).await?;
     let created_role = if role_exists(&mut tx, role).await? {
         refuse_shared(&mut tx, roles, role).await?;
         false
@@ -137,7 +137,7 @@ pub async fn revoke_project(
     validate_role(role)?;
     validate_project(project_id)?;
     let mut tx = sqlx::Connection::begin(connection).await?;
-    crate::grants::lock(&mut tx).await?;
+    lock(&mut tx).await?;
     let isolation = isolate(&mut tx, roles).await?;
     sqlx::query("DELETE FROM project_readers WHERE role = $1 AND project_id = $2")
         .bind(role)
