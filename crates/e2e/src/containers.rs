@@ -14,10 +14,15 @@ pub struct Container {
     pub env: Vec<String>,
 }
 
-/// Whether a command runs one of our binaries (the image holds all four).
+/// Whether `program` is one of our binaries: `lakehouse` or a service, `lakehouse-<name>`.
+pub fn is_ours(program: &str) -> bool {
+    program == "lakehouse" || program.starts_with("lakehouse-")
+}
+
+/// The binary a command runs, when it is one of ours (the image holds them all).
 fn our_binary(command: &Value) -> Option<String> {
     let first = command.as_array()?.first()?.as_str()?;
-    (first == "lakehouse" || first.starts_with("lakehouse-")).then(|| first.to_string())
+    is_ours(first).then(|| first.to_string())
 }
 
 /// The compose services that run our image.

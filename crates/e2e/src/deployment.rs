@@ -117,7 +117,7 @@ pub fn workloads(manifests: &[Value], secrets: &Secrets) -> Vec<Workload> {
                 .chain(container["args"].as_array().into_iter().flatten())
                 .filter_map(|part| part.as_str().map(str::to_string))
                 .collect();
-            if !command.first().is_some_and(|c| c.starts_with("lakehouse-")) {
+            if !command.first().is_some_and(|c| crate::containers::is_ours(c)) {
                 continue;
             }
             let mut env: Vec<(String, Rendered)> = Vec::new();
@@ -344,7 +344,7 @@ pub fn compose_workloads(compose: &Value, dotenv: &BTreeMap<String, String>) -> 
             .flatten()
             .filter_map(|part| part.as_str().map(str::to_string))
             .collect();
-        if !command.first().is_some_and(|c| c.starts_with("lakehouse-")) {
+        if !command.first().is_some_and(|c| crate::containers::is_ours(c)) {
             continue;
         }
         let env = service["environment"]
