@@ -1,16 +1,30 @@
-//! `lakehouse keys`, as an operator runs it on the stack's real database: making and revoking a
-//! key are audited without the key, the database holds only its hash, and `list` never shows it.
+//! `lakehouse keys`, as an operator runs it on the stack's real database, made with `lakehouse
+//! warehouse migrate`: making and revoking a key are audited without the key, the database holds
+//! only its hash, and `list` never shows it.
 
 use lakehouse_testkit::{Stack, TempDatabase};
-use lakehouse_warehouse::Warehouse;
 use serde_json::json;
 
+/// `lakehouse warehouse migrate` on an empty database: the tables `keys` needs, and its record.
 async fn migrate(database_url: &str) {
-    Warehouse::connect_lazy(database_url, lakehouse_warehouse::DEFAULT_GROUP_ID)
-        .expect("a pool")
-        .migrate(&Default::default())
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+        .args(["warehouse", "migrate", "--log-format=pretty", "--actor=dba"])
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("lakehouse runs");
+    assert!(
+        output.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON result");
+    assert_eq!(result["migrated"], true, "{result}");
+    let pool = sqlx::PgPool::connect(database_url).await.expect("the database");
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE actor = 'dba'")
+        .fetch_all(&pool)
         .await
-        .expect("the warehouse's migrations");
+        .expect("the audit log the migrations made");
+    assert_eq!(actions, ["warehouse.migrate"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
-//! `lakehouse warehouse ...`: rebuild the warehouse from the lake, reconcile the two, and grant or
-//! revoke a role that reads one project's rows only.
+//! `lakehouse warehouse ...`: rebuild the warehouse from the lake, reconcile the two, grant or
+//! revoke a role that reads one project's rows only, and migrate.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,14 @@ pub enum WarehouseCommand {
     /// Stop a project reader role reading a project; with no project left it reads nothing.
     /// The role itself stays. Idempotent.
     RevokeProject(ProjectReaderArgs),
+    /// Create or update the warehouse's tables, grants and row security, as the
+    /// stream-processor does when it starts, and exit. Idempotent.
+    Migrate {
+        #[command(flatten)]
+        warehouse: WarehouseArgs,
+        #[command(flatten)]
+        shared: SharedRoles,
+    },
 }
 
 /// A project reader: which role, which project.

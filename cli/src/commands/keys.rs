@@ -12,7 +12,7 @@ use crate::{output, warehouse};
 
 /// What a keys command adds to a database error: the table is the warehouse's migrations'.
 const NOT_MIGRATED: &str = "api_keys in DATABASE_URL (the stream-processor's migrations make it: \
-    it migrates when it starts, or run `lakehouse-stream-processor migrate`)";
+    it migrates when it starts, or run `lakehouse warehouse migrate`)";
 
 pub async fn execute(actor: &ActorArgs, command: &KeysCommand) -> anyhow::Result<()> {
     match command {

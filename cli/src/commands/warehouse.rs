@@ -2,8 +2,10 @@
 //! revoke a project reader (audited).
 
 use lakehouse_audit::{ActorArgs, AuditLog, Audited};
+use lakehouse_warehouse::Warehouse;
 use lakehouse_warehouse::grants::Roles;
 use lakehouse_warehouse::project_readers::{self, ProjectReaderError};
+use lakehouse_warehouse::timescale::Storage;
 use serde_json::json;
 
 use super::{Outcome, print};
@@ -22,6 +24,11 @@ pub async fn execute(actor: &ActorArgs, command: &WarehouseCommand) -> anyhow::R
         WarehouseCommand::RevokeProject(args) => project_reader(actor, args, Change::Revoke)
             .await
             .map(|()| Outcome::Done),
+        WarehouseCommand::Migrate { warehouse, shared } => {
+            migrate(actor, &warehouse.database_url, &shared.into())
+                .await
+                .map(|()| Outcome::Done)
+        }
     }
 }
 
@@ -91,6 +98,23 @@ async fn reconcile_stores(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Refused
     })
+}
+
+/// `migrate`: the migrations, grants and row security, then its record (the audit log is one of
+/// the tables the migrations make).
+async fn migrate(actor: &ActorArgs, database_url: &str, roles: &Roles) -> anyhow::Result<()> {
+    let store = Warehouse::connect_lazy(database_url, lakehouse_warehouse::DEFAULT_GROUP_ID)?;
+    let migrated = store.migrate(roles).await;
+    let audited = Audited::start(
+        AuditLog::new(store.pool().clone()),
+        actor,
+        "warehouse.migrate",
+        json!({}),
+    );
+    let outcome = migrated
+        .map(|storage| json!({"migrated": true, "timescaledb": matches!(storage, Storage::Timescale { .. })}))
+        .map_err(anyhow::Error::from);
+    audited.conclude(outcome).await
 }
 
 async fn rebuild_range(actor: &ActorArgs, args: &RebuildArgs) -> anyhow::Result<()> {
