@@ -104,6 +104,26 @@ async fn the_tools_see_every_routed_table_and_a_user_is_erased_from_all() {
     };
     assert_eq!(count("projects/shop"), 10);
     assert_eq!(count("projects/a/../b"), 10, "named as it was sent");
+    // The maintenance commands the chart's CronJobs run, over every table.
+    let (_, verified) = lakehouse(&strings(&["lake", "verify", "--all-tables"], &lake_flag));
+    let verified: Vec<serde_json::Value> = verified
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(verified.len(), 3, "one report per table");
+    assert!(
+        verified.iter().all(|v| v["table"].is_string() && v["rows"] == 10),
+        "{verified:?}"
+    );
+    let (_, optimized) = lakehouse(&strings(&["lake", "optimize", "--all-tables"], &lake_flag));
+    let optimized: serde_json::Value = serde_json::from_str(&optimized).expect("a JSON result");
+    let each: BTreeSet<&str> = optimized
+        .as_array()
+        .expect("one result per table")
+        .iter()
+        .map(|t| t["table"].as_str().expect("its table"))
+        .collect();
+    assert_eq!(each, tables.iter().map(String::as_str).collect());
     // A table that does not exist is an error, not an empty answer; a malformed name is refused.
     let (code, _) = lakehouse(&strings(
         &["lake", "history", "--table", "elsewhere/x"],

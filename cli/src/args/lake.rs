@@ -70,7 +70,7 @@ pub enum LakeCommand {
         #[command(flatten)]
         lake: LakeArgs,
         #[command(flatten)]
-        table: TableArgs,
+        table: SomeTables,
         #[command(flatten)]
         at: AsOfArgs,
     },
@@ -116,6 +116,28 @@ impl TableArgs {
     }
 }
 
+/// The tables a maintenance command works on: one (`--table`), or every table of the lake
+/// (`--all-tables`, what the chart's CronJobs run).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SomeTables {
+    #[command(flatten)]
+    pub one: TableArgs,
+    /// Every table of the lake (`lakehouse lake tables`), one after the other.
+    #[arg(long, conflicts_with = "table")]
+    pub all_tables: bool,
+}
+
+impl SomeTables {
+    /// The tables chosen, in the lake at `lake`.
+    pub async fn paths(&self, lake: &LakeLocation) -> Result<Vec<TablePath>, lakehouse_lake::LakeError> {
+        if self.all_tables {
+            lakehouse_lake::tables(lake).await
+        } else {
+            Ok(vec![self.one.table.clone()])
+        }
+    }
+}
+
 /// Where a lake command records itself in the audit log.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuditDatabase {
@@ -154,7 +176,7 @@ pub struct VacuumArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
     #[command(flatten)]
-    pub table: TableArgs,
+    pub table: SomeTables,
     /// Keep every file a version of the last this-many hours needs.
     #[arg(long, default_value_t = RESTORE_WINDOW_HOURS)]
     pub retention_hours: i64,
@@ -184,7 +206,7 @@ pub struct OptimizeArgs {
     #[command(flatten)]
     pub lake: LakeArgs,
     #[command(flatten)]
-    pub table: TableArgs,
+    pub table: SomeTables,
     /// The size files are compacted towards, in bytes.
     #[arg(long, default_value_t = DEFAULT_TARGET_SIZE)]
     pub target_size: u64,

@@ -7,8 +7,8 @@ use deltalake::DeltaTable;
 use lakehouse_audit::{ActorArgs, Audited};
 use lakehouse_lake::{
     AsOf, LakeError, LakeLocation, OptimizeOptions, OutputFormat, QueryExecutor, QueryOptions, QueryRefused,
-    RestoreOptions, VacuumOptions, backup, diff, history, open_at, optimize, render, restore, tables, vacuum,
-    verify,
+    RestoreOptions, TablePath, VacuumOptions, backup, diff, history, open_at, optimize, render, restore,
+    tables, vacuum, verify,
 };
 use lakehouse_lake_args::AsOfArgs;
 use lakehouse_progress::report;
@@ -74,7 +74,11 @@ pub async fn execute(actor: &ActorArgs, command: &LakeCommand) -> anyhow::Result
             print(&output::render(&diff(&from, &to).await?.rows, output.output)?);
             Ok(())
         }
-        LakeCommand::Verify { lake, table, at } => check(&table.location(lake), &(*at).into()).await,
+        LakeCommand::Verify { lake, table, at } => {
+            let root = LakeLocation::from(lake);
+            let paths = table.paths(&root).await?;
+            check(&root, &paths, table.all_tables, &(*at).into()).await
+        }
         LakeCommand::Restore {
             lake,
             table,
@@ -135,25 +139,59 @@ fn refused_or_failed(error: LakeError) -> anyhow::Error {
     Refused(format!("{error}{hint}")).into()
 }
 
-/// An audited change of the latest version, as `action` (`lake.vacuum`): `change` gets the table
-/// and the audit note its commit carries, and runs as the progress phase `phase`.
-async fn change_latest<T, F, Fut>(
+/// A change's result, for one table (`--table`) or for each (`--all-tables`).
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum Changed<T> {
+    One(T),
+    Each(Vec<OfTable<T>>),
+}
+
+/// A result and the table it is of.
+#[derive(Debug, serde::Serialize)]
+struct OfTable<T> {
+    table: TablePath,
+    #[serde(flatten)]
+    result: T,
+}
+
+/// An audited change of the latest version of each table of `paths` under `lake`, one after the
+/// other: `change` gets the table and the audit note its commit carries, and runs as the progress
+/// phase `phase`. With `each`, the result names its table; a failure stops the rest.
+async fn change_tables<T, F, Fut>(
     audited: Audited,
     lake: &LakeLocation,
+    paths: &[TablePath],
+    each: bool,
     phase: &str,
     change: F,
 ) -> anyhow::Result<()>
 where
     T: serde::Serialize + std::fmt::Debug,
-    F: FnOnce(DeltaTable, String) -> Fut,
+    F: Fn(DeltaTable, String) -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
 {
     let note = audited.commit_note();
     let outcome = async {
-        let table = open_at(lake, &AsOf::default()).await?;
-        let changed = report(phase, change(table, note)).await?;
-        tracing::info!(?changed, "{phase}");
-        anyhow::Ok(changed)
+        let mut results = Vec::new();
+        for path in paths {
+            let table = open_at(&path.location(lake), &AsOf::default()).await?;
+            let phase = if each {
+                format!("{phase} {path}")
+            } else {
+                phase.to_string()
+            };
+            let changed = report(&phase, change(table, note.clone())).await?;
+            tracing::info!(?changed, table = %path, "{phase}");
+            results.push(OfTable {
+                table: path.clone(),
+                result: changed,
+            });
+        }
+        anyhow::Ok(match (each, results.pop()) {
+            (false, Some(one)) if results.is_empty() => Changed::One(one.result),
+            (_, last) => Changed::Each(results.into_iter().chain(last).collect()),
+        })
     }
     .await;
     audited.conclude(outcome).await
@@ -169,14 +207,22 @@ async fn restore_to(
         at.version.is_some() || at.as_of.is_some(),
         Refused("restore needs --version or --as-of".into())
     );
-    change_latest(audited, lake, "restore", |table, note| async move {
-        let target = open_at(lake, &(*at).into()).await?;
-        let options = RestoreOptions {
-            dry_run,
-            user_metadata: Some(note),
-        };
-        Ok(restore(table, &target, &options).await?)
-    })
+    let paths = [TablePath::events()];
+    change_tables(
+        audited,
+        lake,
+        &paths,
+        false,
+        "restore",
+        |table, note| async move {
+            let target = open_at(lake, &(*at).into()).await?;
+            let options = RestoreOptions {
+                dry_run,
+                user_metadata: Some(note),
+            };
+            Ok(restore(table, &target, &options).await?)
+        },
+    )
     .await
 }
 
@@ -185,11 +231,16 @@ async fn vacuum_files(actor: &ActorArgs, args: &VacuumArgs) -> anyhow::Result<()
         audit_log(args.audit.database_url.as_ref())?,
         actor,
         "lake.vacuum",
-        json!({"retention_hours": args.retention_hours, "dry_run": args.dry_run}),
+        json!({"retention_hours": args.retention_hours, "dry_run": args.dry_run,
+               "table": args.table.one.table, "all_tables": args.table.all_tables}),
     );
-    change_latest(
+    let lake = LakeLocation::from(&args.lake);
+    let paths = args.table.paths(&lake).await?;
+    change_tables(
         audited,
-        &args.table.location(&args.lake),
+        &lake,
+        &paths,
+        args.table.all_tables,
         "vacuum",
         |table, note| async move {
             let options = VacuumOptions {
@@ -207,11 +258,16 @@ async fn compact(actor: &ActorArgs, args: &OptimizeArgs) -> anyhow::Result<()> {
         audit_log(args.audit.database_url.as_ref())?,
         actor,
         "lake.optimize",
-        json!({"target_size": args.target_size, "zorder": args.zorder}),
+        json!({"target_size": args.target_size, "zorder": args.zorder,
+               "table": args.table.one.table, "all_tables": args.table.all_tables}),
     );
-    change_latest(
+    let lake = LakeLocation::from(&args.lake);
+    let paths = args.table.paths(&lake).await?;
+    change_tables(
         audited,
-        &args.table.location(&args.lake),
+        &lake,
+        &paths,
+        args.table.all_tables,
         "optimize",
         |table, note| async move {
             let options = OptimizeOptions {
@@ -224,21 +280,33 @@ async fn compact(actor: &ActorArgs, args: &OptimizeArgs) -> anyhow::Result<()> {
     .await
 }
 
-/// `verify`: prints what it found, and fails when it found a problem.
-async fn check(lake: &LakeLocation, at: &AsOf) -> anyhow::Result<()> {
-    let table = open_at(lake, at).await?;
-    let verified = report("verify", verify(&table)).await?;
-    print(&serde_json::to_string_pretty(&verified)?);
-    let problems = verified.problems();
-    for problem in &problems {
-        tracing::error!(problem = %problem, "verify");
+/// `verify`: prints what it found in each table of `paths` (one JSON document, or with `each` one
+/// per table), and fails when it found a problem in any.
+async fn check(lake: &LakeLocation, paths: &[TablePath], each: bool, at: &AsOf) -> anyhow::Result<()> {
+    let mut problems = 0;
+    for path in paths {
+        let table = open_at(&path.location(lake), at).await?;
+        let phase = if each {
+            format!("verify {path}")
+        } else {
+            "verify".into()
+        };
+        let verified = report(&phase, verify(&table)).await?;
+        let found = verified.problems();
+        for problem in &found {
+            tracing::error!(problem = %problem, table = %path, "verify");
+        }
+        problems += found.len();
+        if each {
+            print(&serde_json::to_string(&OfTable {
+                table: path.clone(),
+                result: &verified,
+            })?);
+        } else {
+            print(&serde_json::to_string_pretty(&verified)?);
+        }
     }
-    anyhow::ensure!(
-        problems.is_empty(),
-        "verify found {} problem(s) in version {}",
-        problems.len(),
-        verified.version
-    );
+    anyhow::ensure!(problems == 0, "verify found {problems} problem(s)");
     Ok(())
 }
 

@@ -6,6 +6,7 @@ mod compaction;
 mod evolution;
 mod log;
 mod python_reader;
+mod routed;
 mod tooling;
 mod windows;
 mod writer;
