@@ -4,39 +4,13 @@
 
 mod common;
 
-use lakehouse_testkit::{Stack, TempDatabase, TestTopic, produce, reference_event, unique};
-use lakehouse_warehouse::Warehouse;
-
-/// `lakehouse <args>`: exit code and stdout.
-fn lakehouse(args: &[String]) -> (Option<i32>, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-        .args(args)
-        .args(["--log-format=pretty", "--quiet"])
-        .output()
-        .expect("lakehouse runs");
-    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
-    if !matches!(output.status.code(), Some(0 | 2)) {
-        panic!("{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    (output.status.code(), stdout)
-}
-
-fn strings(args: &[&str], more: &[String]) -> Vec<String> {
-    args.iter()
-        .map(|a| a.to_string())
-        .chain(more.iter().cloned())
-        .collect()
-}
+use common::{migrated_database, run_lakehouse, strings};
+use lakehouse_testkit::{Stack, TestTopic, produce, reference_event, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_listing_prints_json_lines_and_csv() {
     let stack = Stack::from_env();
-    let database = TempDatabase::create(&stack).await;
-    Warehouse::connect_lazy(&database.url, "g")
-        .expect("a pool")
-        .migrate(&Default::default())
-        .await
-        .expect("migrations");
+    let database = migrated_database(&stack).await;
     let topic = TestTopic::create(&stack, 1).await;
     // A dead letter: anything in the dead-letter topic is listed.
     produce(&stack, &topic.dlq, &[reference_event(3, 0)]).await;
@@ -45,7 +19,7 @@ async fn every_listing_prints_json_lines_and_csv() {
     let db = vec![format!("--database-url={}", database.url)];
     let lake = vec![format!("--lake-uri={}", dir.display())];
     let stores: Vec<String> = db.iter().chain(&lake).cloned().collect();
-    lakehouse(&strings(&["keys", "create", "--project-id=shop"], &db));
+    run_lakehouse(&strings(&["keys", "create", "--project-id=shop"], &db));
 
     let listings: Vec<(&str, Vec<String>)> = vec![
         ("keys list", strings(&["keys", "list"], &db)),
@@ -79,7 +53,7 @@ async fn every_listing_prints_json_lines_and_csv() {
     ];
     for (name, args) in listings {
         let with = |output: &str| {
-            let (code, stdout) = lakehouse(&[args.clone(), vec![output.to_string()]].concat());
+            let (code, stdout) = run_lakehouse(&[args.clone(), vec![output.to_string()]].concat());
             // Only reconcile may end in 2 (drift: the warehouse is empty, the lake is not).
             assert!(
                 code == Some(0) || name == "warehouse reconcile",

@@ -8,7 +8,6 @@ mod common;
 use std::process::Command;
 
 use lakehouse_testkit::{Stack, TempDatabase, unique};
-use lakehouse_warehouse::Warehouse;
 
 const EVENTS: u64 = 100_000;
 /// Every timestamp of the reference workload.
@@ -18,13 +17,7 @@ const RANGE: &str = "--range=2026-10-01..2026-11-02";
 async fn stores() -> (Vec<String>, TempDatabase) {
     let dir = std::env::temp_dir().join(unique("rebuild-progress"));
     common::reference_lake(&dir, 7, EVENTS, 25_000).await;
-    let stack = Stack::from_env();
-    let database = TempDatabase::create(&stack).await;
-    Warehouse::connect_lazy(&database.url, "g")
-        .expect("a pool")
-        .migrate(&Default::default())
-        .await
-        .expect("migrations");
+    let database = common::migrated_database(&Stack::from_env()).await;
     let args = vec![
         "warehouse".to_string(),
         "rebuild".to_string(),

@@ -2,45 +2,21 @@
 //! the projects' tables, `--table` points any lake command at one, and a user's export and
 //! erasure reach every table their rows can be in.
 
+mod common;
+
 use std::collections::BTreeSet;
 
+use common::{migrated_database, run_lakehouse, strings};
 use lakehouse_event::{Batch, Record};
 use lakehouse_lake::{LakeLocation, RoutedWriter, Routing, WriterOptions};
-use lakehouse_testkit::{Stack, TempDatabase, reference_event, unique};
-use lakehouse_warehouse::Warehouse;
+use lakehouse_testkit::{Stack, reference_event, unique};
 
 const SUBJECT: &str = "subject-7";
-
-/// `lakehouse <args>`: exit code and stdout.
-fn lakehouse(args: &[String]) -> (Option<i32>, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-        .args(args)
-        .args(["--log-format=pretty", "--quiet", "--actor=dpo"])
-        .output()
-        .expect("lakehouse runs");
-    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
-    if output.status.code() == Some(1) {
-        panic!("{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    (output.status.code(), stdout)
-}
-
-fn strings(args: &[&str], more: &[String]) -> Vec<String> {
-    args.iter()
-        .map(|a| a.to_string())
-        .chain(more.iter().cloned())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tools_see_every_routed_table_and_a_user_is_erased_from_all() {
     let stack = Stack::from_env();
-    let database = TempDatabase::create(&stack).await;
-    Warehouse::connect_lazy(&database.url, "g")
-        .expect("a pool")
-        .migrate(&Default::default())
-        .await
-        .expect("migrations");
+    let database = migrated_database(&stack).await;
     let dir = std::env::temp_dir().join(unique("routed-tables"));
     let lake = LakeLocation::new(dir.display().to_string());
     let mut writer = RoutedWriter::open(&lake, Routing::Project, &WriterOptions::new("g"))
@@ -67,7 +43,7 @@ async fn the_tools_see_every_routed_table_and_a_user_is_erased_from_all() {
     let lake_flag = vec![format!("--lake-uri={}", dir.display())];
     let db_flag = vec![format!("--database-url={}", database.url)];
 
-    let (_, listed) = lakehouse(&strings(&["lake", "tables", "--output=json"], &lake_flag));
+    let (_, listed) = run_lakehouse(&strings(&["lake", "tables", "--output=json"], &lake_flag));
     let tables: BTreeSet<String> = listed
         .lines()
         .map(|line| {
@@ -84,7 +60,7 @@ async fn the_tools_see_every_routed_table_and_a_user_is_erased_from_all() {
     );
 
     let count = |table: &str| {
-        let (_, csv) = lakehouse(&strings(
+        let (_, csv) = run_lakehouse(&strings(
             &[
                 "lake",
                 "query",
@@ -105,7 +81,7 @@ async fn the_tools_see_every_routed_table_and_a_user_is_erased_from_all() {
     assert_eq!(count("projects/shop"), 10);
     assert_eq!(count("projects/a/../b"), 10, "named as it was sent");
     // The maintenance commands the chart's CronJobs run, over every table.
-    let (_, verified) = lakehouse(&strings(&["lake", "verify", "--all-tables"], &lake_flag));
+    let (_, verified) = run_lakehouse(&strings(&["lake", "verify", "--all-tables"], &lake_flag));
     let verified: Vec<serde_json::Value> = verified
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
@@ -115,7 +91,7 @@ async fn the_tools_see_every_routed_table_and_a_user_is_erased_from_all() {
         verified.iter().all(|v| v["table"].is_string() && v["rows"] == 10),
         "{verified:?}"
     );
-    let (_, optimized) = lakehouse(&strings(&["lake", "optimize", "--all-tables"], &lake_flag));
+    let (_, optimized) = run_lakehouse(&strings(&["lake", "optimize", "--all-tables"], &lake_flag));
     let optimized: serde_json::Value = serde_json::from_str(&optimized).expect("a JSON result");
     let each: BTreeSet<&str> = optimized
         .as_array()
@@ -125,13 +101,13 @@ async fn the_tools_see_every_routed_table_and_a_user_is_erased_from_all() {
         .collect();
     assert_eq!(each, tables.iter().map(String::as_str).collect());
     // A table that does not exist is an error, not an empty answer; a malformed name is refused.
-    let (code, _) = lakehouse(&strings(
+    let (code, _) = run_lakehouse(&strings(
         &["lake", "history", "--table", "elsewhere/x"],
         &lake_flag,
     ));
     assert_eq!(code, Some(2));
 
-    let (_, export) = lakehouse(&strings(
+    let (_, export) = run_lakehouse(&strings(
         &["user", "export", "--lake-only", "--user-id", SUBJECT],
         &[lake_flag.clone(), db_flag.clone()].concat(),
     ));
@@ -139,7 +115,7 @@ async fn the_tools_see_every_routed_table_and_a_user_is_erased_from_all() {
     assert_eq!(export["lake"].as_array().expect("rows").len(), subject_rows);
     assert!(export.get("warehouse").is_none(), "the warehouse was left out");
 
-    let (_, erased) = lakehouse(&strings(
+    let (_, erased) = run_lakehouse(&strings(
         &["user", "erase", "--lake-only", "--user-id", SUBJECT],
         &[lake_flag.clone(), db_flag].concat(),
     ));

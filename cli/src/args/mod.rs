@@ -16,7 +16,9 @@ use std::path::PathBuf;
 
 pub use dlq::{DlqCommand, DlqListArgs, DlqReplayArgs};
 pub use keys::KeysCommand;
-pub use lake::{BackupArgs, LakeCommand, OptimizeArgs, QueryArgs, VacuumArgs};
+pub use lake::{
+    AuditDatabase, BackupArgs, LakeCommand, OptimizeArgs, QueryArgs, SomeTables, TableArgs, VacuumArgs,
+};
 use lakehouse_audit::ActorArgs;
 pub use lakehouse_lake_args::{AsOfArgs, LakeArgs, UserArgs};
 use lakehouse_telemetry::LogFormat;

@@ -16,10 +16,11 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{audit_log, print};
-use crate::args::{BackupArgs, LakeCommand, OptimizeArgs, Output, VacuumArgs};
+use crate::args::{AuditDatabase, BackupArgs, LakeCommand, OptimizeArgs, Output, SomeTables, VacuumArgs};
 use crate::exit::Refused;
 use crate::listings::TableRow;
 use crate::output;
+use lakehouse_lake_args::LakeArgs;
 
 /// Runs one `lakehouse lake` command.
 pub async fn execute(actor: &ActorArgs, command: &LakeCommand) -> anyhow::Result<()> {
@@ -226,22 +227,40 @@ async fn restore_to(
     .await
 }
 
+/// `vacuum` or `optimize` (`command`), audited as `lake.<command>` with `arguments` and the tables
+/// chosen, over those tables.
+async fn maintain<T, F, Fut>(
+    actor: &ActorArgs,
+    audit: &AuditDatabase,
+    lake: &LakeArgs,
+    chosen: &SomeTables,
+    command: &str,
+    mut arguments: serde_json::Value,
+    change: F,
+) -> anyhow::Result<()>
+where
+    T: serde::Serialize + std::fmt::Debug,
+    F: Fn(DeltaTable, String) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    arguments["table"] = json!(chosen.one.table);
+    arguments["all_tables"] = json!(chosen.all_tables);
+    let log = audit_log(audit.database_url.as_ref())?;
+    let audited = Audited::start(log, actor, &format!("lake.{command}"), arguments);
+    let lake = LakeLocation::from(lake);
+    let paths = chosen.paths(&lake).await?;
+    change_tables(audited, &lake, &paths, chosen.all_tables, command, change).await
+}
+
 async fn vacuum_files(actor: &ActorArgs, args: &VacuumArgs) -> anyhow::Result<()> {
-    let audited = Audited::start(
-        audit_log(args.audit.database_url.as_ref())?,
+    let arguments = json!({"retention_hours": args.retention_hours, "dry_run": args.dry_run});
+    maintain(
         actor,
-        "lake.vacuum",
-        json!({"retention_hours": args.retention_hours, "dry_run": args.dry_run,
-               "table": args.table.one.table, "all_tables": args.table.all_tables}),
-    );
-    let lake = LakeLocation::from(&args.lake);
-    let paths = args.table.paths(&lake).await?;
-    change_tables(
-        audited,
-        &lake,
-        &paths,
-        args.table.all_tables,
+        &args.audit,
+        &args.lake,
+        &args.table,
         "vacuum",
+        arguments,
         |table, note| async move {
             let options = VacuumOptions {
                 user_metadata: Some(note),
@@ -254,21 +273,14 @@ async fn vacuum_files(actor: &ActorArgs, args: &VacuumArgs) -> anyhow::Result<()
 }
 
 async fn compact(actor: &ActorArgs, args: &OptimizeArgs) -> anyhow::Result<()> {
-    let audited = Audited::start(
-        audit_log(args.audit.database_url.as_ref())?,
+    let arguments = json!({"target_size": args.target_size, "zorder": args.zorder});
+    maintain(
         actor,
-        "lake.optimize",
-        json!({"target_size": args.target_size, "zorder": args.zorder,
-               "table": args.table.one.table, "all_tables": args.table.all_tables}),
-    );
-    let lake = LakeLocation::from(&args.lake);
-    let paths = args.table.paths(&lake).await?;
-    change_tables(
-        audited,
-        &lake,
-        &paths,
-        args.table.all_tables,
+        &args.audit,
+        &args.lake,
+        &args.table,
         "optimize",
+        arguments,
         |table, note| async move {
             let options = OptimizeOptions {
                 user_metadata: Some(note),

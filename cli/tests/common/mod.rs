@@ -300,3 +300,41 @@ pub async fn reference_lake(dir: &std::path::Path, seed: u64, events: u64, per_c
         writer.write(&batch).await.expect("a commit");
     }
 }
+
+/// An empty database of its own with the warehouse's migrations applied.
+pub async fn migrated_database(stack: &Stack) -> TempDatabase {
+    let database = TempDatabase::create(stack).await;
+    Warehouse::connect_lazy(&database.url, "g")
+        .expect("a pool")
+        .migrate(&Default::default())
+        .await
+        .expect("migrations");
+    database
+}
+
+/// `lakehouse <args>` (quiet, human logs): its exit code and stdout. It must not fail (exit 1);
+/// a refusal (2) is the caller's to judge.
+pub fn run_lakehouse(args: &[String]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+        .args(args)
+        .args(["--log-format=pretty", "--quiet"])
+        .output()
+        .expect("lakehouse runs");
+    assert!(
+        matches!(output.status.code(), Some(0 | 2)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).expect("UTF-8"),
+    )
+}
+
+/// `args` then `more`, as owned strings.
+pub fn strings(args: &[&str], more: &[String]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.to_string())
+        .chain(more.iter().cloned())
+        .collect()
+}
