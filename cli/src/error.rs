@@ -1,4 +1,5 @@
-//! The one error type of warehouse-sync's library.
+//! The one error type of the lakehouse command's own library code: the rebuild, reconcile, a
+//! user across both stores, the dead-letter topic.
 
 use lakehouse_lake::RowError;
 use lakehouse_warehouse::WarehouseError;

@@ -49,7 +49,7 @@ pub struct ProcessorConfig {
     #[arg(long, env = "WAREHOUSE_WRITERS", default_value_t = 2)]
     pub writers: usize,
     /// The derived tables to maintain, comma-separated (all when unset). Switching one off is for
-    /// measuring what it costs: it is not maintained until rebuilt (`warehouse-sync rebuild`).
+    /// measuring what it costs: it is not maintained until rebuilt (`lakehouse warehouse rebuild`).
     #[arg(long, env = "DERIVED_TABLES")]
     pub derived_tables: Option<DerivedTables>,
     /// The read-only role (Grafana, analysts) granted SELECT on every table, if it exists.

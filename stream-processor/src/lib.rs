@@ -23,7 +23,7 @@ pub async fn run(config: ProcessorConfig, shutdown: CancellationToken) -> anyhow
         .with_derived(config.derived_tables());
     if !config.derived_tables().skipped().is_empty() {
         tracing::warn!(skipped = ?config.derived_tables().skipped(),
-            "derived tables switched off: they are not maintained (rebuild them with warehouse-sync before reading them again)");
+            "derived tables switched off: they are not maintained (rebuild them with `lakehouse warehouse rebuild` before reading them again)");
     }
     let service = config.sink_service()?;
     let roles = config.roles();

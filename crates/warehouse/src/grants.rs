@@ -1,5 +1,5 @@
 //! Database roles: a writer role (for processes that write the warehouse without owning it, such
-//! as warehouse-sync), a read-only role (for Grafana and analysts), and the api's key reader,
+//! as `lakehouse`), a read-only role (for Grafana and analysts), and the api's key reader,
 //! which may read `api_keys` and nothing else. The roles themselves are made by whoever
 //! administers the cluster (`scripts/stack`, the Terraform module, a DBA), so the processor never
 //! needs `CREATEROLE`; after every migration it grants them what they need on every table, so a

@@ -2,7 +2,7 @@
 //! events, the tables the dashboards read and the Kafka offsets they cover. Its schema (the
 //! migrations, the only place its tables are defined) and the checks that a database has it; the
 //! batch load by binary `COPY`, one transaction per group of partitions; the derived tables and
-//! the fold that keeps them; grants, retention and TimescaleDB; and what warehouse-sync does to
+//! the fold that keeps them; grants, retention and TimescaleDB; and what `lakehouse` does to
 //! it: a range rebuilt from other events, a user's rows erased or read, counts per hour. It takes
 //! events as plain data ([`EventRow`]) and needs no Kafka client.
 
