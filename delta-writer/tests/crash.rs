@@ -6,17 +6,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
-use common::{config, id_counts, spawn, version};
-use lakehouse_testkit::{
-    SESSION_TIMEOUT, Stack, TestTopic, produce, random_between, reference_event, unique, wait_until,
-};
+use common::{config, id_counts, kill_after_progress, run_until_crash, spawn, version};
+use lakehouse_testkit::{SESSION_TIMEOUT, Stack, TestTopic, produce, reference_event, unique};
 
 /// Events produced before each crash round: several commits' worth (the child commits every 40).
 const ROUND: u64 = 120;
-const SIGABRT: i32 = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_is_in_the_lake_once_across_crashes_at_every_point_of_a_commit() {
@@ -44,23 +40,16 @@ async fn every_event_is_in_the_lake_once_across_crashes_at_every_point_of_a_comm
         "after-commit:3",
     ] {
         produce_round().await;
-        let mut child = spawn(
+        run_until_crash(
             &stack,
             &topic,
             &lake,
             &group,
-            &["run", "--until-caught-up"],
-            &[("LAKE_CRASH_AT", crash_at)],
-        );
-        let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
-            .await
-            .expect("the writer reaches the crash point")
-            .expect("the child is reaped");
-        assert_eq!(
-            status.signal(),
-            Some(SIGABRT),
-            "the writer must die at {crash_at}, not finish: {status:?}"
-        );
+            crash_at,
+            &[],
+            Duration::from_secs(60),
+        )
+        .await;
     }
 
     // SIGKILLs at random moments of runs that would not end by themselves, once each has
@@ -68,20 +57,8 @@ async fn every_event_is_in_the_lake_once_across_crashes_at_every_point_of_a_comm
     let table = config(&stack, &topic, &lake, &group, &[]);
     for _ in 0..3 {
         produce_round().await;
-        let before = version(&table).await;
-        let mut child = spawn(&stack, &topic, &lake, &group, &["run"], &[]);
-        wait_until("a commit of the new writer", Duration::from_secs(60), || async {
-            let now = version(&table).await;
-            if now > before {
-                Ok(())
-            } else {
-                Err(format!("version {now:?}"))
-            }
-        })
-        .await;
-        tokio::time::sleep(random_between(Duration::ZERO, Duration::from_millis(400))).await;
-        child.start_kill().expect("SIGKILL");
-        child.wait().await.expect("the killed child is reaped");
+        let patience = Duration::from_secs(60);
+        kill_after_progress(&stack, &topic, &lake, &group, &[], patience, || version(&table)).await;
     }
     let before_last = id_counts(&table).await.len() as u64;
     assert!(

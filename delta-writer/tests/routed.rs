@@ -9,20 +9,16 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
-use common::{config, spawn};
+use common::{config, kill_after_progress, run_until_crash, spawn};
 use lakehouse_event::EnrichedEvent;
 use lakehouse_lake::{LakeLocation, TablePath, event_id_counts, open_table};
-use lakehouse_testkit::{
-    SESSION_TIMEOUT, Stack, TestTopic, produce, random_between, reference_event, unique, wait_until,
-};
+use lakehouse_testkit::{SESSION_TIMEOUT, Stack, TestTopic, produce, reference_event, unique};
 
 const PROJECTS: u64 = 20;
 /// Events produced before each crash round: several batches (the child flushes every 40 events).
 const ROUND: u64 = 120;
-const SIGABRT: i32 = 6;
 const ROUTED: (&str, &str) = ("LAKE_TABLES", "project");
 
 /// The reference event `i` of `seed`, in project `p00`..`p19`.
@@ -121,42 +117,18 @@ async fn every_event_lands_once_in_its_projects_table_across_crashes_between_tab
         "after-commit:7",
     ] {
         produce_round().await;
-        let mut child = spawn(
-            &stack,
-            &topic,
-            &lake,
-            &group,
-            &["run", "--until-caught-up"],
-            &[ROUTED, ("LAKE_CRASH_AT", crash_at)],
-        );
-        let status = tokio::time::timeout(Duration::from_secs(90), child.wait())
-            .await
-            .expect("the writer reaches the crash point")
-            .expect("the child is reaped");
-        assert_eq!(
-            status.signal(),
-            Some(SIGABRT),
-            "the writer must die at {crash_at}: {status:?}"
-        );
+        let patience = Duration::from_secs(90);
+        run_until_crash(&stack, &topic, &lake, &group, crash_at, &[ROUTED], patience).await;
     }
 
     // SIGKILLs at random moments, once the new writer has moved the watermark.
     for _ in 0..2 {
         produce_round().await;
-        let before = watermark_version(&location).await;
-        let mut child = spawn(&stack, &topic, &lake, &group, &["run"], &[ROUTED]);
-        wait_until("a batch of the new writer", Duration::from_secs(90), || async {
-            let now = watermark_version(&location).await;
-            if now > before {
-                Ok(())
-            } else {
-                Err(format!("version {now:?}"))
-            }
+        let patience = Duration::from_secs(90);
+        kill_after_progress(&stack, &topic, &lake, &group, &[ROUTED], patience, || {
+            watermark_version(&location)
         })
         .await;
-        tokio::time::sleep(random_between(Duration::ZERO, Duration::from_millis(400))).await;
-        child.start_kill().expect("SIGKILL");
-        child.wait().await.expect("the killed child is reaped");
     }
 
     // Two writers share the group while events arrive; the first is SIGKILLed (its partitions

@@ -4,11 +4,13 @@
 #![allow(dead_code, reason = "each test target uses its own part")]
 
 use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
 
 use clap::Parser;
 use lakehouse_delta_writer::WriterConfig;
 use lakehouse_lake::{event_id_counts, open_table};
-use lakehouse_testkit::{Stack, TestTopic, short_session_flag, spawn_service};
+use lakehouse_testkit::{Stack, TestTopic, random_between, short_session_flag, spawn_service, wait_until};
 use tokio::process::{Child, Command};
 
 /// The flags that point the writer at `topic` and at `lake` (an `s3://` lake gets the stack's
@@ -86,4 +88,62 @@ pub async fn id_counts(config: &WriterConfig) -> HashMap<String, i64> {
 /// The rows in the table's latest version.
 pub async fn rows(config: &WriterConfig) -> i64 {
     id_counts(config).await.values().sum()
+}
+
+/// The signal `abort` raises.
+const SIGABRT: i32 = 6;
+
+/// Runs the writer (`run --until-caught-up`, with `env`) made to abort at `crash_at` (see the
+/// `crash` module), and waits up to `patience` for it to die there rather than finish.
+pub async fn run_until_crash(
+    stack: &Stack,
+    topic: &TestTopic,
+    lake: &str,
+    group: &str,
+    crash_at: &str,
+    env: &[(&str, &str)],
+    patience: Duration,
+) {
+    let mut env = env.to_vec();
+    env.push(("LAKE_CRASH_AT", crash_at));
+    let mut child = spawn(stack, topic, lake, group, &["run", "--until-caught-up"], &env);
+    let status = tokio::time::timeout(patience, child.wait())
+        .await
+        .expect("the writer reaches the crash point")
+        .expect("the child is reaped");
+    assert_eq!(
+        status.signal(),
+        Some(SIGABRT),
+        "the writer must die at {crash_at}, not finish: {status:?}"
+    );
+}
+
+/// Starts a writer that would not end by itself (`run`, with `env`), waits until `progress`
+/// (a version of the lake) moves past what it was, then SIGKILLs it at a random moment.
+pub async fn kill_after_progress<F, Fut>(
+    stack: &Stack,
+    topic: &TestTopic,
+    lake: &str,
+    group: &str,
+    env: &[(&str, &str)],
+    patience: Duration,
+    progress: F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<u64>>,
+{
+    let before = progress().await;
+    let mut child = spawn(stack, topic, lake, group, &["run"], env);
+    wait_until("a commit of the new writer", patience, || async {
+        let now = progress().await;
+        if now > before {
+            Ok(())
+        } else {
+            Err(format!("version {now:?}"))
+        }
+    })
+    .await;
+    tokio::time::sleep(random_between(Duration::ZERO, Duration::from_millis(400))).await;
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("the killed child is reaped");
 }
