@@ -272,9 +272,21 @@ async fn both_contract_versions_land_once_in_both_stores_across_a_rolling_upgrad
     let batch: Vec<(Uuid, Value)> = (0..20)
         .map(|i| {
             let id = Uuid::now_v7();
-            let kind = if i % 4 == 0 { "conversion" } else { "page_view" };
-            let url = format!("https://shop.example/p/{i}?utm_source=google&utm_medium=cpc&utm_campaign=shoes-{}", i % 2);
-            (id, json!({"event_id": id, "event_type": kind, "session_id": format!("s-{}", i % 5), "url": url, "value": 10}))
+            let url = format!(
+                "https://shop.example/p/{i}?utm_source=google&utm_medium=cpc&utm_campaign=shoes-{}",
+                i % 2
+            );
+            let session = format!("s-{}", i % 5);
+            // Every derived table gets rows whatever the seeded version-1 events hold: one event
+            // in five is a funnel step (the funnels' only input), one in four a conversion.
+            let body = if i % 5 == 1 {
+                json!({"event_id": id, "event_type": "funnel_step", "session_id": session, "url": url,
+                       "properties": {"funnel": "checkout", "step": 1 + i % 3}})
+            } else {
+                let kind = if i % 4 == 0 { "conversion" } else { "page_view" };
+                json!({"event_id": id, "event_type": kind, "session_id": session, "url": url, "value": 10})
+            };
+            (id, body)
         })
         .collect();
     let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
