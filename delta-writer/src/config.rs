@@ -70,6 +70,12 @@ pub struct WriterConfig {
     pub dedup_max_ids: usize,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
+    /// How often the lake's tables are read for the `lakehouse_lake_*` gauges, in milliseconds
+    /// (hidden: the tests shorten it).
+    #[arg(long, env = "LAKE_STATS_INTERVAL_MS", hide = true,
+          default_value_t = crate::table_metrics::INTERVAL.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub lake_stats_interval_ms: u64,
     /// For the exactly-once tests only: abort at `<point>:<n>` (see the `crash` module).
     #[arg(long, env = "LAKE_CRASH_AT", hide = true)]
     pub crash_at: Option<CrashAt>,

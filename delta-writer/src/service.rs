@@ -1,5 +1,7 @@
 //! The delta-writer service: the shared consume loop writing into the events table until shutdown.
 
+use std::time::Duration;
+
 use lakehouse_kafka::run_sink;
 use lakehouse_lake::{EventsWriter, RoutedWriter, WriterOptions};
 use tokio_util::sync::CancellationToken;
@@ -34,17 +36,13 @@ pub async fn run(config: WriterConfig, shutdown: CancellationToken) -> anyhow::R
             })))
         }
     };
-    // The lake's own table's shape; routed tables are not reported yet (DESIGN.md §8.6).
-    let reporter = routing.is_single().then(|| {
-        tokio::spawn(table_metrics::report_every(
-            location.clone(),
-            table_metrics::INTERVAL,
-            shutdown.child_token(),
-        ))
-    });
+    let reporter = tokio::spawn(table_metrics::report_every(
+        location.clone(),
+        routing.clone(),
+        Duration::from_millis(config.lake_stats_interval_ms),
+        shutdown.child_token(),
+    ));
     let result = run_sink(service, open, shutdown).await;
-    if let Some(reporter) = reporter {
-        reporter.abort();
-    }
+    reporter.abort();
     Ok(result?)
 }

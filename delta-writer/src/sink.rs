@@ -1,7 +1,7 @@
 //! The lake as the sink of the shared consume loop: the events writer behind [`BatchSink`], or
-//! with `LAKE_TABLES` set the routed writer over many tables. The events writer keeps each record
-//! as it arrives (encoded into the batch's Parquet files), so the loop's batch only counts them;
-//! the routed writer lets the batch hold them and splits it by table when it is written.
+//! with `LAKE_TABLES` set the routed writer over many tables. Both keep each record as it arrives
+//! (encoded into its table's Parquet files), so the loop's batch only counts them; the routed
+//! writer lets the batch hold a record whose table cannot be opened at that moment.
 
 use std::collections::BTreeSet;
 
@@ -45,7 +45,10 @@ impl BatchSink for LakeSink {
             Self::One(writer) => Offered::Kept {
                 held_bytes: writer.offer(record),
             },
-            Self::Routed(_) => Offered::Declined,
+            Self::Routed(writer) => match writer.offer(record).await {
+                Some(held_bytes) => Offered::Kept { held_bytes },
+                None => Offered::Declined,
+            },
         }
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::{config, kill_after_progress, run_until_crash, spawn};
 use lakehouse_event::EnrichedEvent;
 use lakehouse_lake::{LakeLocation, TablePath, event_id_counts, open_table};
-use lakehouse_testkit::{SESSION_TIMEOUT, Stack, TestTopic, produce, reference_event, unique};
+use lakehouse_testkit::{SESSION_TIMEOUT, Stack, TestTopic, produce, reference_event, unique, wait_until};
 
 const PROJECTS: u64 = 20;
 /// Events produced before each crash round: several batches (the child flushes every 40 events).
@@ -174,4 +174,71 @@ async fn every_event_lands_once_in_its_projects_table_across_crashes_between_tab
         eprintln!("drain {attempt} did not cover every partition; draining again");
     }
     check(&location, seed, produced).await;
+}
+
+/// The lake's gauges carry the table: with `LAKE_TABLES=project` the writer reports each
+/// project's table (files, checkpoint interval), which the alerts then name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lake_gauges_name_each_routed_table() {
+    let stack = Stack::from_env();
+    let topic = TestTopic::create(&stack, 3).await;
+    let lake = stack.s3_lake_uri("lake-routed-gauges");
+    let group = unique("lake-routed-gauges");
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    let events: Vec<_> = (0..2 * PROJECTS).map(|i| event(seed, i)).collect();
+    produce(&stack, &topic.name, &events).await;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut writer = config(&stack, &topic, &lake, &group, &["--flush-max-age-ms=200", "run"]);
+    writer.lake_tables = ROUTED.1.parse().expect("a routing");
+    writer.lake_stats_interval_ms = 100;
+    writer.consumer.metrics_addr = ([127, 0, 0, 1], port).into();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let service = tokio::spawn(lakehouse_delta_writer::run(writer, shutdown.clone()));
+
+    let http = reqwest::Client::new();
+    let gauge = |text: &str, name: &str, table: &str| -> Option<f64> {
+        let series = format!("{name}{{table=\"{table}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .and_then(|value| value.trim().parse().ok())
+    };
+    wait_until(
+        "every project's table in the gauges",
+        Duration::from_secs(60),
+        || async {
+            let text = http
+                .get(format!("http://127.0.0.1:{port}/metrics"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            let missing: Vec<String> = (0..PROJECTS)
+                .map(|i| format!("projects/p{i:02}"))
+                .filter(|table| {
+                    gauge(&text, "lakehouse_lake_files", table).is_none_or(|files| files < 1.0)
+                        || gauge(&text, "lakehouse_lake_checkpoint_interval", table).is_none_or(|n| n < 1.0)
+                })
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                let lake: Vec<&str> = text
+                    .lines()
+                    .filter(|line| line.starts_with("lakehouse_lake_"))
+                    .collect();
+                Err(format!(
+                    "not yet reported: {missing:?}; the lake's gauges: {lake:?}"
+                ))
+            }
+        },
+    )
+    .await;
+    shutdown.cancel();
+    service.await.expect("no panic").expect("a clean stop");
 }

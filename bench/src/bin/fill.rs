@@ -23,6 +23,10 @@ struct Args {
     /// Partitions of the topic, if it has to be created.
     #[arg(long, default_value_t = 6)]
     partitions: i32,
+    /// Spreads the events evenly over this many projects (`p000`, `p001`, …) instead of the
+    /// workload's two, for the lake's one-table-per-project benchmark.
+    #[arg(long)]
+    projects: Option<u64>,
 }
 
 /// Deliveries awaited at once.
@@ -42,7 +46,10 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut bytes = 0usize;
     let payloads = (0..args.events).map(|index| {
-        let event = reference_event(args.seed, index);
+        let mut event = reference_event(args.seed, index);
+        if let Some(projects) = args.projects.filter(|&n| n > 0) {
+            event.project_id = format!("p{:03}", index % projects);
+        }
         let payload = serde_json::to_vec(&event).unwrap_or_default();
         bytes += payload.len();
         (event.kafka_key(), payload)

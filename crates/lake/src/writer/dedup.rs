@@ -229,7 +229,9 @@ impl Window {
     }
 
     fn new_chunk(&mut self) -> Option<u16> {
-        let chunk = Some(Vec::with_capacity(CHUNK));
+        // Grown as ids arrive (doubling, to at most CHUNK): a writer routing to many tables has a
+        // bucket per table, partition and 64th of the window, most holding a few ids (§8.6).
+        let chunk = Some(Vec::new());
         if let Some(number) = self.free.pop() {
             self.chunks[usize::from(number)] = chunk;
             return Some(number);
@@ -714,7 +716,13 @@ mod tests {
         assert_eq!(found, dedup.len());
         assert!(found <= window as usize + window as usize / 64 + 60, "{found}");
         for (p, window) in &dedup.partitions {
-            let bytes = window.slots.len() * 4 + window.chunks.iter().flatten().count() * CHUNK * 16;
+            let chunks: usize = window
+                .chunks
+                .iter()
+                .flatten()
+                .map(|chunk| chunk.capacity() * 16)
+                .sum();
+            let bytes = window.slots.len() * 4 + chunks;
             let slack = window.buckets.len() * CHUNK * 16 + MIN_SLOTS * 4;
             assert!(
                 bytes <= window.len * 24 + slack,

@@ -1,8 +1,9 @@
-//! Many tables from one topic, exactly once ([`RoutedWriter`], DESIGN.md §8.6). A batch's records
-//! are split by [`Routing`]; each table that gets some is written by its own [`EventsWriter`],
-//! whose commit carries the batch's offsets as that table's `txn` actions; after every table, one
-//! commit of no data to the routing log (`<lake>/_lakehouse/routing`) stores the batch's offsets
-//! there: the **watermark**, below which every table holds every event routed to it.
+//! Many tables from one topic, exactly once ([`RoutedWriter`], DESIGN.md §8.6). Each record is
+//! routed by [`Routing`] as it arrives and kept by its table's own [`EventsWriter`] (encoded into
+//! that table's staging, §8.2); at the flush, each table offered records commits them with the
+//! batch's offsets as that table's `txn` actions; after every table, one commit of no data to the
+//! routing log (`<lake>/_lakehouse/routing`) stores the batch's offsets there: the
+//! **watermark**, below which every table holds every event routed to it.
 //!
 //! After a crash between two tables' commits, the consumer resumes from the watermark (the lowest
 //! offset any table may still need), and each table skips what its own `txn` says it holds: the
@@ -14,7 +15,7 @@
 //! properties), given the partitions the consumer holds, and released after [`IDLE`] without a
 //! write, so that the writer's memory does not grow with the number of tables it ever wrote.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use lakehouse_event::{Batch, Record};
@@ -37,6 +38,8 @@ type Hook = std::sync::Arc<dyn Fn(Stage) + Send + Sync>;
 struct Open {
     writer: EventsWriter,
     written: Instant,
+    /// What the table holds of the batch being written (0 when it was offered nothing).
+    held_bytes: usize,
 }
 
 /// The lake's tables as one sink: see the module's documentation.
@@ -45,6 +48,10 @@ pub struct RoutedWriter {
     routing: Routing,
     options: WriterOptions,
     tables: HashMap<TablePath, Open>,
+    /// The tables offered records of the batch being written.
+    offered: BTreeSet<TablePath>,
+    /// What every table holds of the batch being written: the sum of their `held_bytes`.
+    held_bytes: usize,
     /// The routing log: only offsets.
     watermark: EventsWriter,
     /// The topic and partitions the consumer holds, given to each table as it is opened.
@@ -79,6 +86,8 @@ impl RoutedWriter {
             routing,
             options: options.clone(),
             tables: HashMap::new(),
+            offered: BTreeSet::new(),
+            held_bytes: 0,
             watermark,
             assigned: None,
             hook: None,
@@ -118,40 +127,63 @@ impl RoutedWriter {
         Ok(())
     }
 
-    /// Writes each table's share of the batch, then the watermark. A failure leaves the tables
-    /// committed so far committed: the loop retries the batch, and those tables find its offsets
-    /// stored and write nothing twice.
+    /// Routes `record` to its table (opened, or created, on its first event) and keeps it there;
+    /// what every table holds of the batch now. `None` when its table cannot be opened now: the
+    /// batch then holds the record, and [`Self::write`] routes it (retrying the table's store
+    /// through the loop's backoff).
+    pub async fn offer(&mut self, record: &Record) -> Option<usize> {
+        let path = self.routing.table_of(&record.event);
+        let open = match self.table(&path).await {
+            Ok(open) => open,
+            Err(error) => {
+                tracing::warn!(%error, table = %path, partition = record.partition, offset = record.offset,
+                    "cannot open a lake table now; the batch holds the record until its flush");
+                return None;
+            }
+        };
+        let held = open.writer.offer(record);
+        let before = std::mem::replace(&mut open.held_bytes, held);
+        self.held_bytes = self.held_bytes - before + held;
+        self.offered.insert(path);
+        Some(self.held_bytes)
+    }
+
+    /// Writes every table offered records of the batch (and routes those the batch holds itself),
+    /// then the watermark. A failure leaves the tables committed so far committed: the loop
+    /// retries the batch, and those tables find its offsets stored and write nothing twice.
     pub async fn write(&mut self, batch: &Batch) -> Result<(), LakeError> {
-        let mut shares: BTreeMap<TablePath, Batch> = BTreeMap::new();
         for record in &batch.records {
-            let share = shares
-                .entry(self.routing.table_of(&record.event))
-                .or_insert_with(|| Batch {
-                    topic: batch.topic.clone(),
-                    records: Vec::new(),
-                    // Every partition of the batch: the table holds all it was routed below them.
-                    next_offsets: batch.next_offsets.clone(),
-                });
-            share.records.push(Record::clone(record));
+            let path = self.routing.table_of(&record.event);
+            // A record offered again on a retry is a pending id of its table: left out.
+            self.table(&path).await?.writer.offer(record);
+            self.offered.insert(path);
         }
-        for (path, share) in shares {
-            let open = self.table(&path).await?;
-            open.writer.write(&share).await?;
-            open.written = Instant::now();
-            tracing::debug!(table = %path, rows = share.records.len(), "lake table written");
-        }
+        // Each table's commit carries every partition of the batch: the table holds all it was
+        // routed below them.
         let mut offsets = Batch::new(batch.topic.clone());
         offsets.next_offsets = batch.next_offsets.clone();
+        for path in self.offered.clone() {
+            let open = self.table(&path).await?;
+            open.writer.write(&offsets).await?;
+            open.written = Instant::now();
+            open.held_bytes = 0;
+            tracing::debug!(table = %path, "lake table written");
+        }
+        self.offered.clear();
+        self.held_bytes = 0;
         self.watermark.write(&offsets).await?;
         self.release_idle();
         Ok(())
     }
 
-    /// Drops what the batch being written holds (nothing: shares are made at write time).
+    /// Drops what the batch being written holds in every table.
     pub fn discard(&mut self) {
         for open in self.tables.values_mut() {
             open.writer.discard();
+            open.held_bytes = 0;
         }
+        self.offered.clear();
+        self.held_bytes = 0;
     }
 
     /// How many tables the writer holds open.
@@ -178,6 +210,7 @@ impl RoutedWriter {
                 Open {
                     writer,
                     written: Instant::now(),
+                    held_bytes: 0,
                 },
             );
         }

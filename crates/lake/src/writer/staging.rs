@@ -36,34 +36,37 @@ const CONCURRENT_UPLOADS: usize = 8;
 
 /// One `event_date`'s file of the batch. (The Parquet writer is not `Sync`; behind a mutex,
 /// which `&mut` access never locks, the batch can be held across `.await`s of a shared loop.)
+/// The Parquet writer is opened at the first chunk encoded: its column writers take a few hundred
+/// KiB before any row, which a routed writer's files of a few rows each must not pay (§8.6).
 struct File {
     chunk: RowsBuilder,
-    writer: Mutex<ArrowWriter<Vec<u8>>>,
+    writer: Option<Mutex<ArrowWriter<Vec<u8>>>>,
     stats: FileStats,
     rows: usize,
 }
 
 impl File {
-    fn new() -> Result<Self, ParquetError> {
-        Ok(Self {
+    fn new() -> Self {
+        Self {
             chunk: RowsBuilder::default(),
-            writer: Mutex::new(ArrowWriter::try_new(
-                Vec::new(),
-                file_schema(),
-                Some(writer_properties().build()),
-            )?),
+            writer: None,
             stats: FileStats::new(file_schema()),
             rows: 0,
-        })
+        }
     }
 
-    fn writer(&mut self) -> &mut ArrowWriter<Vec<u8>> {
-        self.writer.get_mut().unwrap_or_else(PoisonError::into_inner)
+    fn writer(&mut self) -> Result<&mut ArrowWriter<Vec<u8>>, ParquetError> {
+        if self.writer.is_none() {
+            let writer = ArrowWriter::try_new(Vec::new(), file_schema(), Some(writer_properties().build()))?;
+            self.writer = Some(Mutex::new(writer));
+        }
+        let writer = self.writer.as_mut().expect("opened above");
+        Ok(writer.get_mut().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn encode(&mut self, batch: &RecordBatch) -> Result<(), ParquetError> {
         self.stats.add(batch);
-        self.writer().write(batch)
+        self.writer()?.write(batch)
     }
 
     fn encode_chunk(&mut self) -> Result<(), LakeError> {
@@ -76,14 +79,19 @@ impl File {
 
     /// The memory the file holds: encoded bytes, the in-progress row group, and the chunk.
     fn held_bytes(&self) -> usize {
-        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        writer.inner().capacity() + writer.memory_size() + self.chunk.bytes()
+        let encoded = self.writer.as_ref().map_or(0, |writer| {
+            let writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            writer.inner().capacity() + writer.memory_size()
+        });
+        encoded + self.chunk.bytes()
     }
 
     fn finish(mut self, date: NaiveDate) -> Result<Finished, LakeError> {
         self.encode_chunk()?;
+        self.writer().map_err(deltalake::DeltaTableError::from)?;
         let bytes = self
             .writer
+            .expect("opened above")
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
             .into_inner()
@@ -164,9 +172,7 @@ impl Staged {
         debug_assert!(self.finished.is_empty(), "rows added to a finished batch");
         let file = match self.files.entry(record.event.event_date()) {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::btree_map::Entry::Vacant(entry) => {
-                entry.insert(File::new().map_err(deltalake::DeltaTableError::from)?)
-            }
+            std::collections::btree_map::Entry::Vacant(entry) => entry.insert(File::new()),
         };
         let before = file.chunk.bytes();
         file.chunk.append(record, Utc::now());
@@ -224,7 +230,7 @@ impl Staged {
                 .map_err(deltalake::DeltaTableError::from)?
                 .build()
                 .map_err(deltalake::DeltaTableError::from)?;
-            let mut rewritten = File::new().map_err(deltalake::DeltaTableError::from)?;
+            let mut rewritten = File::new();
             for batch in reader {
                 let batch = batch?;
                 let partitions = batch
