@@ -81,6 +81,7 @@ impl IntoResponse for PageError {
         let body = page(
             "Error",
             Nav::None,
+            None,
             html! {
                 h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("error")) }
                 p.error #error { (self.to_string()) }

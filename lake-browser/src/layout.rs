@@ -3,15 +3,20 @@
 //! they interpolate: event titles, URLs and properties are written by strangers.
 
 use chrono::{DateTime, Utc};
+use lakehouse_lake::TablePath;
 use maud::{DOCTYPE, Markup, html};
 
 /// The style sheet, served at [`STYLE_PATH`].
 pub const STYLE: &str = include_str!("style.css");
 pub const STYLE_PATH: &str = "/static/style.css";
 
+/// The query parameter that names the table a page shows (DESIGN.md §15).
+pub const TABLE_PARAM: &str = "table";
+
 /// Which entry of the navigation is the current page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    Tables,
     Overview,
     History,
     Diff,
@@ -20,6 +25,7 @@ pub enum Nav {
     None,
 }
 
+/// The pages of one table, each opened on the table the current page shows.
 const ENTRIES: [(Nav, &str, &str); 5] = [
     (Nav::Overview, "/", "Overview"),
     (Nav::History, "/history", "History"),
@@ -28,8 +34,9 @@ const ENTRIES: [(Nav, &str, &str); 5] = [
     (Nav::Restore, "/restore", "Restore"),
 ];
 
-/// A whole page.
-pub fn page(title: &str, current: Nav, body: Markup) -> Markup {
+/// A whole page; `table` names the table it shows, which its navigation stays on (`None` for a
+/// page of no one table).
+pub fn page(title: &str, current: Nav, table: Option<&str>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -44,8 +51,13 @@ pub fn page(title: &str, current: Nav, body: Markup) -> Markup {
                 header {
                     nav {
                         span.brand { "lake browser" }
+                        a href="/tables" class=[(current == Nav::Tables).then_some("current")] { "Tables" }
+                        @if let Some(table) = table {
+                            span.table #table { (table) }
+                        }
                         @for (entry, href, label) in ENTRIES {
-                            a href=(href) class=[(entry == current).then_some("current")] { (label) }
+                            a href=(on_table(table, href, &[]))
+                                class=[(entry == current).then_some("current")] { (label) }
                         }
                     }
                 }
@@ -125,6 +137,22 @@ pub fn time(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(|| "–".into(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
 
+/// A link to `page` with `pairs` as its query, on the table named `table`: the `table` parameter
+/// first, left out for the lake's own table (`events`, every page's default) and for none.
+pub fn on_table(table: Option<&str>, page: &str, pairs: &[(&str, String)]) -> String {
+    let own = TablePath::events().name();
+    let mut all = Vec::with_capacity(pairs.len() + 1);
+    if let Some(table) = table.filter(|table| Some(*table) != own.as_deref()) {
+        all.push((TABLE_PARAM, table.to_string()));
+    }
+    all.extend(pairs.iter().cloned());
+    if all.is_empty() {
+        page.to_string()
+    } else {
+        format!("{page}?{}", query_string(&all))
+    }
+}
+
 /// A query string from pairs, each value encoded (for links that carry SQL or times).
 pub fn query_string(pairs: &[(&str, String)]) -> String {
     let mut encoder = url::form_urlencoded::Serializer::new(String::new());
@@ -168,7 +196,7 @@ mod tests {
 
     #[test]
     fn the_frame_loads_no_script() {
-        let html = page("t", Nav::Sql, html! { p { "<b>" } }).into_string();
+        let html = page("t", Nav::Sql, None, html! { p { "<b>" } }).into_string();
         assert!(!html.contains("<script"), "{html}");
         assert!(html.contains("&lt;b&gt;"), "{html}");
         assert!(

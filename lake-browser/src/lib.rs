@@ -1,9 +1,11 @@
-//! The lake browser of DESIGN.md §15: server-rendered pages over the events table — overview,
-//! history, time travel and the diff of two versions, a read-only SQL console and a restore
-//! preview — reading everything through `crates/lake`. No script runs in its pages.
+//! The lake browser of DESIGN.md §15: server-rendered pages over each table of the lake — the list
+//! of tables, and per table its overview, history, time travel and the diff of two versions, a
+//! read-only SQL console and a restore preview — reading everything through `crates/lake`. No
+//! script runs in its pages.
 
 mod access;
 mod chart;
+mod chosen;
 mod config;
 mod error;
 mod examples;

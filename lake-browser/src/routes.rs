@@ -15,7 +15,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::access;
 use crate::error::PageError;
 use crate::layout::{STYLE, STYLE_PATH};
-use crate::pages::{diff, history, login, overview, restore, sql};
+use crate::pages::{diff, history, login, overview, restore, sql, tables};
 use crate::state::AppState;
 
 /// Every route of the lake browser.
@@ -23,6 +23,7 @@ pub fn app(state: AppState, metrics: PrometheusHandle) -> Router {
     let ops = lakehouse_telemetry::ops_router(state.health.clone(), metrics);
     Router::new()
         .route("/", get(overview::overview))
+        .route("/tables", get(tables::tables))
         .route("/history", get(history::history))
         .route("/diff", get(diff::diff_page))
         .route("/sql", get(sql::console))

@@ -1,5 +1,5 @@
 //! Which version a page reads — `?version=N`, `?as_of=TIME` or the latest — parsed with messages a
-//! person can act on, and the table opened there.
+//! person can act on, and the chosen table opened there.
 
 use std::collections::HashMap;
 
@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use deltalake::DeltaTable;
 use lakehouse_lake::{AsOf, NoTable, open_at, version_changes};
 
+use crate::chosen::ChosenTable;
 use crate::error::PageError;
-use crate::state::AppState;
 
 /// A page's query parameters.
 pub type Params = HashMap<String, String>;
@@ -79,8 +79,8 @@ pub struct Opened {
 
 /// Opens the latest version, then the one `at` selects: a version past the latest, or one the log
 /// no longer holds, is a "not found" that says which versions there are.
-pub async fn open(state: &AppState, at: &AsOf) -> Result<Opened, PageError> {
-    let mut table = open_at(&state.location, &AsOf::default())
+pub async fn open(chosen: &ChosenTable, at: &AsOf) -> Result<Opened, PageError> {
+    let mut table = open_at(&chosen.location, &AsOf::default())
         .await
         .map_err(|error| match error.operation::<NoTable>() {
             Some(none) => PageError::NoTable(format!(

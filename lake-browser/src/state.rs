@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
-use lakehouse_lake::{LakeLocation, QueryExecutor, QueryOptions};
+use lakehouse_lake::{LakeLocation, QueryExecutor, QueryOptions, TablePath};
 use lakehouse_telemetry::{Health, Secret};
 use sha2::Sha256;
 
@@ -83,20 +83,24 @@ impl AppState {
         })
     }
 
-    /// The signature of a restore from version `from` to version `to`, for its confirmation form.
-    pub fn sign_restore(&self, from: u64, to: u64) -> String {
-        hex::encode(self.restore_mac(from, to).finalize().into_bytes())
+    /// The signature of a restore of `table` from version `from` to version `to`, for its
+    /// confirmation form.
+    pub fn sign_restore(&self, table: &TablePath, from: u64, to: u64) -> String {
+        hex::encode(self.restore_mac(table, from, to).finalize().into_bytes())
     }
 
-    /// Whether `signature` is this process's signature of the restore from `from` to `to`.
-    pub fn verify_restore(&self, from: u64, to: u64, signature: &str) -> bool {
-        hex::decode(signature).is_ok_and(|bytes| self.restore_mac(from, to).verify_slice(&bytes).is_ok())
+    /// Whether `signature` is this process's signature of the restore of `table` from `from` to
+    /// `to` (a preview of one table does not restore another).
+    pub fn verify_restore(&self, table: &TablePath, from: u64, to: u64, signature: &str) -> bool {
+        hex::decode(signature)
+            .is_ok_and(|bytes| self.restore_mac(table, from, to).verify_slice(&bytes).is_ok())
     }
 
-    fn restore_mac(&self, from: u64, to: u64) -> Hmac<Sha256> {
+    fn restore_mac(&self, table: &TablePath, from: u64, to: u64) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(self.form_key.as_slice()).expect("HMAC takes keys of any length");
-        mac.update(format!("restore:{from}:{to}").as_bytes());
+        // A table's folder holds no `:` (its values are encoded), so no two restores share a text.
+        mac.update(format!("restore:{table}:{from}:{to}").as_bytes());
         mac
     }
 }
@@ -106,24 +110,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn restore_signatures_bind_both_versions_and_the_process() {
+    fn restore_signatures_bind_the_table_both_versions_and_the_process() {
         let state = AppState::new(
             LakeLocation::default(),
             Settings::default(),
             Health::new("0", &[]),
         )
         .expect("the query threads");
-        let signature = state.sign_restore(7, 3);
-        assert!(state.verify_restore(7, 3, &signature));
-        assert!(!state.verify_restore(7, 2, &signature));
-        assert!(!state.verify_restore(8, 3, &signature));
-        assert!(!state.verify_restore(7, 3, "00"));
+        let events = TablePath::events();
+        let shop = TablePath::project("shop");
+        let signature = state.sign_restore(&events, 7, 3);
+        assert!(state.verify_restore(&events, 7, 3, &signature));
+        assert!(!state.verify_restore(&events, 7, 2, &signature));
+        assert!(!state.verify_restore(&events, 8, 3, &signature));
+        assert!(!state.verify_restore(&events, 7, 3, "00"));
+        assert!(!state.verify_restore(&shop, 7, 3, &signature));
         let other = AppState::new(
             LakeLocation::default(),
             Settings::default(),
             Health::new("0", &[]),
         )
         .expect("the query threads");
-        assert!(!other.verify_restore(7, 3, &signature));
+        assert!(!other.verify_restore(&events, 7, 3, &signature));
     }
 }

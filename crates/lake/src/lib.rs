@@ -30,7 +30,7 @@ pub use ops::optimize::{DEFAULT_CLAIM_WAIT, OptimizeOptions, optimize};
 #[cfg(feature = "query")]
 pub use ops::read_only::{QueryAnswer, QueryRefused};
 pub use ops::restore::{RESTORE_WINDOW_HOURS, RestoreOptions, Restored, restore};
-pub use ops::tables::tables;
+pub use ops::tables::{has_table, tables};
 pub use ops::vacuum::{VacuumError, VacuumOptions, Vacuumed, vacuum};
 #[cfg(feature = "query")]
 pub use ops::verify::{BadFile, Verified, verify};

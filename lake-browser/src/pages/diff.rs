@@ -3,24 +3,21 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use lakehouse_lake::{AsOf, Diff, diff};
 use maud::{Markup, html};
 
 use crate::chart;
+use crate::chosen::ChosenTable;
 use crate::error::PageError;
 use crate::layout::{Nav, count, page};
 use crate::selection::{Params, open, version_param};
-use crate::state::AppState;
 
-pub async fn diff_page(
-    State(state): State<AppState>,
-    Query(params): Query<Params>,
-) -> Result<Markup, PageError> {
+pub async fn diff_page(chosen: ChosenTable, Query(params): Query<Params>) -> Result<Markup, PageError> {
     let to = version_param(&params, "to")?;
     let from = version_param(&params, "from")?;
     let newer = open(
-        &state,
+        &chosen,
         &AsOf {
             version: to,
             as_of: None,
@@ -29,7 +26,7 @@ pub async fn diff_page(
     .await?;
     let from = from.unwrap_or(newer.version.saturating_sub(1));
     let older = open(
-        &state,
+        &chosen,
         &AsOf {
             version: Some(from),
             as_of: None,
@@ -40,6 +37,7 @@ pub async fn diff_page(
     let body = html! {
         h1 { "Diff" }
         form.selection method="get" action="/diff" {
+            (chosen.field())
             label { "From version " input type="number" name="from" min="0" max=(newer.latest) value=(change.from_version); }
             label { "to version " input type="number" name="to" min="0" max=(newer.latest) value=(change.to_version); }
             button type="submit" { "Compare" }
@@ -47,8 +45,12 @@ pub async fn diff_page(
         (diff_view(&change))
     };
     Ok(page(
-        &format!("Diff {} → {}", change.from_version, change.to_version),
+        &format!(
+            "Diff {} → {} of {}",
+            change.from_version, change.to_version, chosen.name
+        ),
         Nav::Diff,
+        Some(chosen.name.as_str()),
         body,
     ))
 }

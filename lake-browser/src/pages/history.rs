@@ -2,24 +2,21 @@
 //! removed, and the Kafka offsets its commit stored; each links to its overview, its diff with
 //! the version before, SQL at it and a restore preview.
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use lakehouse_lake::{AsOf, version_changes};
 use maud::{Markup, html};
 
+use crate::chosen::ChosenTable;
 use crate::error::PageError;
-use crate::layout::{Nav, bytes, count, page, query_string, time};
+use crate::layout::{Nav, bytes, count, page, time};
 use crate::selection::{Params, open, version_param};
-use crate::state::AppState;
 
 /// Versions per page unless `limit` says otherwise, and the most it may say.
 const PAGE: u64 = 50;
 const MAX_PAGE: u64 = 500;
 
-pub async fn history(
-    State(state): State<AppState>,
-    Query(params): Query<Params>,
-) -> Result<Markup, PageError> {
-    let opened = open(&state, &AsOf::default()).await?;
+pub async fn history(chosen: ChosenTable, Query(params): Query<Params>) -> Result<Markup, PageError> {
+    let opened = open(&chosen, &AsOf::default()).await?;
     let latest = opened.latest;
     let newest = version_param(&params, "from")?.unwrap_or(latest);
     if newest > latest {
@@ -33,9 +30,9 @@ pub async fn history(
     let changes = version_changes(&opened.table, newest, limit as usize).await?;
     let oldest = changes.last().map_or(0, |change| change.version);
     let link = |from: u64| {
-        format!(
-            "/history?{}",
-            query_string(&[("from", from.to_string()), ("limit", limit.to_string())])
+        chosen.href(
+            "/history",
+            &[("from", from.to_string()), ("limit", limit.to_string())],
         )
     };
     let body = html! {
@@ -53,7 +50,7 @@ pub async fn history(
                 @for change in &changes {
                     @let v = change.version.to_string();
                     tr id={"v" (change.version)} class=[(!change.data_change).then_some("no-data-change")] {
-                        td { a.version href={"/?" (query_string(&[("version", v.clone())]))} { (change.version) } }
+                        td { a.version href=(chosen.href("/", &[("version", v.clone())])) { (change.version) } }
                         td { (time(change.timestamp)) }
                         td { code { (change.operation) } }
                         td.n { (count(change.rows_added)) }
@@ -71,12 +68,12 @@ pub async fn history(
                         }
                         td.links {
                             @if change.version > 0 {
-                                a href={"/diff?" (query_string(&[("from", (change.version - 1).to_string()), ("to", v.clone())]))} { "diff" }
+                                a href=(chosen.href("/diff", &[("from", (change.version - 1).to_string()), ("to", v.clone())])) { "diff" }
                                 " "
                             }
-                            a href={"/sql?" (query_string(&[("version", v.clone())]))} { "SQL" }
+                            a href=(chosen.href("/sql", &[("version", v.clone())])) { "SQL" }
                             " "
-                            a href={"/restore?" (query_string(&[("version", v.clone())]))} { "restore…" }
+                            a href=(chosen.href("/restore", &[("version", v.clone())])) { "restore…" }
                         }
                     }
                 }
@@ -87,5 +84,10 @@ pub async fn history(
             @if oldest > 0 { a #older href=(link(oldest - 1)) { "older →" } }
         }
     };
-    Ok(page("History", Nav::History, body))
+    Ok(page(
+        &format!("History of {}", chosen.name),
+        Nav::History,
+        Some(chosen.name.as_str()),
+        body,
+    ))
 }

@@ -47,6 +47,7 @@ fn sign_in(error: Option<&str>) -> Markup {
     page(
         "Sign in",
         Nav::None,
+        None,
         html! {
             h1 { "Sign in" }
             p { "The lake browser needs its token (" code { "LAKE_BROWSER_TOKEN" } ")." }

@@ -6,3 +6,4 @@ pub mod login;
 pub mod overview;
 pub mod restore;
 pub mod sql;
+pub mod tables;

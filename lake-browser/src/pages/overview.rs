@@ -3,25 +3,22 @@
 //! small files and last checkpoint, rows per day and events per type as charts, the partitions
 //! and the schema.
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use lakehouse_lake::{events_per_type, table_stats, version_changes};
 use maud::{Markup, html};
 
 use crate::chart;
+use crate::chosen::ChosenTable;
 use crate::error::PageError;
-use crate::layout::{Nav, age, bytes, count, page, query_string, time};
+use crate::layout::{Nav, age, bytes, count, page, time};
 use crate::selection::{Params, as_of, open};
-use crate::state::AppState;
 
 /// Days shown in the rows-per-day chart (the table below lists them all).
 const CHART_DAYS: usize = 90;
 
-pub async fn overview(
-    State(state): State<AppState>,
-    Query(params): Query<Params>,
-) -> Result<Markup, PageError> {
+pub async fn overview(chosen: ChosenTable, Query(params): Query<Params>) -> Result<Markup, PageError> {
     let at = as_of(&params)?;
-    let opened = open(&state, &at).await?;
+    let opened = open(&chosen, &at).await?;
     let table = &opened.table;
     let (stats, types, commit) = tokio::try_join!(
         table_stats(table),
@@ -36,13 +33,13 @@ pub async fn overview(
         .iter()
         .map(|p| (p.event_date.clone(), p.rows))
         .collect();
-    let location = state
+    let location = chosen
         .location
         .events_url()
-        .map_or_else(|_| state.location.uri.clone(), |url| url.to_string());
+        .map_or_else(|_| chosen.location.uri.clone(), |url| url.to_string());
     let body = html! {
         h1 { "Overview" }
-        p.where { "The events table at " code #location { (location) } }
+        p.where { "The table " code #table-name { (chosen.name) } " at " code #location { (location) } }
         section.selection {
             p {
                 "Version " strong #version { (version) } " of " (opened.latest)
@@ -50,6 +47,7 @@ pub async fn overview(
                 ", committed by " code { (commit.operation) }
             }
             form method="get" action="/" {
+                (chosen.field())
                 label { "Version " input type="number" name="version" min="0" max=(opened.latest) value=(version); }
                 label { "or as of " input type="text" name="as_of" placeholder="2026-11-22T08:00:00Z"; }
                 button type="submit" { "Show" }
@@ -57,11 +55,11 @@ pub async fn overview(
             @if version < opened.latest {
                 p.note {
                     "An older version. "
-                    a #since href={"/diff?" (query_string(&[("from", version.to_string()), ("to", opened.latest.to_string())]))} {
+                    a #since href=(chosen.href("/diff", &[("from", version.to_string()), ("to", opened.latest.to_string())])) {
                         "What changed since"
                     }
                     " · "
-                    a href={"/restore?" (query_string(&[("version", version.to_string())]))} { "Preview a restore to it" }
+                    a href=(chosen.href("/restore", &[("version", version.to_string())])) { "Preview a restore to it" }
                 }
             }
         }
@@ -109,10 +107,10 @@ pub async fn overview(
                         td.n { (count(partition.small_files as u64)) }
                         td.n { (bytes(partition.bytes)) }
                         td {
-                            a href={"/sql?" (query_string(&[
+                            a href=(chosen.href("/sql", &[
                                 ("q", format!("SELECT event_type, count(*) AS events FROM events WHERE event_date = '{}' GROUP BY event_type ORDER BY events DESC", partition.event_date)),
                                 ("version", version.to_string()),
-                            ]))} { "query" }
+                            ])) { "query" }
                         }
                     }
                 }
@@ -129,5 +127,10 @@ pub async fn overview(
             }
         }
     };
-    Ok(page(&format!("Version {version}"), Nav::Overview, body))
+    Ok(page(
+        &format!("Version {version} of {}", chosen.name),
+        Nav::Overview,
+        Some(chosen.name.as_str()),
+        body,
+    ))
 }

@@ -1,4 +1,5 @@
-//! Restore: the dry run of making an older version the latest, shown as the diff it would make;
+//! Restore: the dry run of making an older version of the chosen table the latest, shown as the
+//! diff it would make;
 //! performed only when the browser was started with `--allow-restore`, after a confirmation (the
 //! version typed again and a name), and logged with who, when and from which version to which —
 //! in the log and in the restore commit's `userMetadata`, as the CLI's restore records itself.
@@ -13,8 +14,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::chosen::ChosenTable;
 use crate::error::PageError;
-use crate::layout::{Nav, page, query_string};
+use crate::layout::{Nav, page};
 use crate::pages::diff::diff_view;
 use crate::selection::{Params, as_of, open};
 use crate::state::AppState;
@@ -24,6 +26,7 @@ const MAX_NAME: usize = 64;
 
 pub async fn preview(
     State(state): State<AppState>,
+    chosen: ChosenTable,
     Query(params): Query<Params>,
 ) -> Result<Markup, PageError> {
     let at = as_of(&params)?;
@@ -31,17 +34,17 @@ pub async fn preview(
         let body = html! {
             h1 { "Restore" }
             p { "Choose the version to make the latest again; the next page shows what that would change before anything is done." }
-            (choose(None))
+            (choose(&chosen, None))
         };
-        return Ok(page("Restore", Nav::Restore, body));
+        return Ok(page("Restore", Nav::Restore, Some(chosen.name.as_str()), body));
     }
-    let latest = open(&state, &AsOf::default()).await?;
-    let target = open(&state, &at).await?;
+    let latest = open(&chosen, &AsOf::default()).await?;
+    let target = open(&chosen, &at).await?;
     let (from, to) = (latest.version, target.version);
     let body = if from == to {
         html! {
             h1 { "Restore" }
-            (choose(Some(to)))
+            (choose(&chosen, Some(to)))
             p.note { "Version " (to) " is the latest: there is nothing to restore." }
         }
     } else {
@@ -56,8 +59,8 @@ pub async fn preview(
         .await?;
         let change = diff(&latest.table, &target.table).await?;
         html! {
-            h1 { "Restore to version " (to) }
-            (choose(Some(to)))
+            h1 { "Restore " code { (chosen.name) } " to version " (to) }
+            (choose(&chosen, Some(to)))
             p #plan {
                 "A restore would make a new version whose rows are those of version " (to)
                 " (now " (from) "): " (dry_run.files_removed) " data files removed and "
@@ -65,10 +68,10 @@ pub async fn preview(
             }
             (diff_view(&change))
             @if state.settings.allow_restore {
-                form.confirm method="post" action="/restore" {
+                form.confirm method="post" action=(chosen.href("/restore", &[])) {
                     input type="hidden" name="from" value=(from);
                     input type="hidden" name="to" value=(to);
-                    input type="hidden" name="signature" value=(state.sign_restore(from, to));
+                    input type="hidden" name="signature" value=(state.sign_restore(&chosen.path, from, to));
                     label { "Your name " input type="text" name="name" required maxlength=(MAX_NAME); }
                     label { "Type " strong { (to) } " to confirm " input type="text" name="confirm" required autocomplete="off"; }
                     button.danger type="submit" { "Restore version " (to) }
@@ -76,17 +79,23 @@ pub async fn preview(
             } @else {
                 p.note #restore-disabled {
                     "This lake browser was started without " code { "--allow-restore" } ": it only previews. "
-                    "To restore, run " code { "lakehouse-delta-writer restore --version " (to) } "."
+                    "To restore, run " code { "lakehouse lake restore --table " (chosen.name) " --version " (to) } "."
                 }
             }
         }
     };
-    Ok(page(&format!("Restore to version {to}"), Nav::Restore, body))
+    Ok(page(
+        &format!("Restore {} to version {to}", chosen.name),
+        Nav::Restore,
+        Some(chosen.name.as_str()),
+        body,
+    ))
 }
 
-fn choose(version: Option<u64>) -> Markup {
+fn choose(chosen: &ChosenTable, version: Option<u64>) -> Markup {
     html! {
         form.selection method="get" action="/restore" {
+            (chosen.field())
             label { "Version " input type="number" name="version" min="0" value=[version]; }
             label { "or as of " input type="text" name="as_of" placeholder="2026-11-22T08:00:00Z"; }
             button type="submit" { "Preview" }
@@ -104,8 +113,10 @@ pub struct Confirmation {
     confirm: String,
 }
 
+/// Restores the table the form's address names (`/restore?table=...`), which its signature binds.
 pub async fn perform(
     State(state): State<AppState>,
+    chosen: ChosenTable,
     headers: HeaderMap,
     Form(confirmation): Form<Confirmation>,
 ) -> Result<Markup, PageError> {
@@ -121,7 +132,7 @@ pub async fn perform(
         name,
         confirm,
     } = confirmation;
-    if !state.verify_restore(from, to, &signature) {
+    if !state.verify_restore(&chosen.path, from, to, &signature) {
         return Err(PageError::Forbidden(
             "this confirmation did not come from this lake browser's preview: preview the restore again"
                 .into(),
@@ -138,7 +149,7 @@ pub async fn perform(
             "give your name (at most {MAX_NAME} characters): the restore is logged with it"
         )));
     }
-    let latest = open(&state, &AsOf::default()).await?;
+    let latest = open(&chosen, &AsOf::default()).await?;
     if latest.version != from {
         return Err(PageError::Conflict(format!(
             "the table moved on from version {from} to {} since the preview: preview the restore again",
@@ -146,7 +157,7 @@ pub async fn perform(
         )));
     }
     let target = open(
-        &state,
+        &chosen,
         &AsOf {
             version: Some(to),
             as_of: None,
@@ -160,7 +171,7 @@ pub async fn perform(
     let action = Action::new(
         format!("lake-browser:{name}"),
         "lake.restore",
-        json!({"from_version": from, "to_version": to, "proxy_user": proxy_user}),
+        json!({"table": chosen.path, "from_version": from, "to_version": to, "proxy_user": proxy_user}),
     );
     let options = RestoreOptions {
         dry_run: false,
@@ -168,6 +179,7 @@ pub async fn perform(
     };
     let restored = restore(latest.table, &target.table, &options).await?;
     tracing::warn!(
+        table = %chosen.path,
         who = %name,
         proxy_user,
         when = %Utc::now().to_rfc3339(),
@@ -182,14 +194,14 @@ pub async fn perform(
     let body = html! {
         h1 { "Restored" }
         p #restored {
-            "Version " strong { (new_version) } " now holds the rows of version " (to)
+            "Version " strong { (new_version) } " of " code { (chosen.name) } " now holds the rows of version " (to)
             " (the latest was " (from) "). Restored by " (name) "; logged."
         }
         p {
-            a href={"/?" (query_string(&[("version", new_version.to_string())]))} { "Overview of version " (new_version) }
+            a href=(chosen.href("/", &[("version", new_version.to_string())])) { "Overview of version " (new_version) }
             " · "
-            a href="/history" { "History" }
+            a href=(chosen.href("/history", &[])) { "History" }
         }
     };
-    Ok(page("Restored", Nav::Restore, body))
+    Ok(page("Restored", Nav::Restore, Some(chosen.name.as_str()), body))
 }

@@ -1,4 +1,4 @@
-//! The SQL console: one read-only query over `events` at the latest version, a chosen version or
+//! The SQL console: one read-only query over the chosen table (as `events`) at the latest version, a chosen version or
 //! as of a time, run by the state's query executor (anything else is refused with its reason, and
 //! so is a query over its time or memory, or beyond the slots); results as a table up to the row
 //! limit, charted when they have the shape of a chart, or downloaded as CSV or JSON lines. Links
@@ -12,16 +12,21 @@ use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
 use lakehouse_lake::{MIB, OutputFormat, QueryAnswer, render};
 use maud::{Markup, html};
 
+use crate::chosen::ChosenTable;
 use crate::error::PageError;
 use crate::examples::{EXAMPLES, example};
-use crate::layout::{Nav, count, page, query_string};
+use crate::layout::{Nav, count, page};
 use crate::result_chart;
 use crate::selection::{Params, as_of, open, param};
 use crate::state::AppState;
 
-pub async fn console(State(state): State<AppState>, Query(params): Query<Params>) -> Response {
+pub async fn console(
+    State(state): State<AppState>,
+    chosen: ChosenTable,
+    Query(params): Query<Params>,
+) -> Response {
     let sql = param(&params, "q").map(str::to_string);
-    let chosen = param(&params, "example").map(|name| {
+    let picked = param(&params, "example").map(|name| {
         example(name).ok_or_else(|| {
             let names: Vec<&str> = EXAMPLES.iter().map(|example| example.name).collect();
             PageError::BadRequest(format!(
@@ -30,11 +35,11 @@ pub async fn console(State(state): State<AppState>, Query(params): Query<Params>
             ))
         })
     });
-    let outcome = match (&sql, chosen) {
-        (Some(sql), _) => run(&state, &params, sql, state.settings.page_rows)
+    let outcome = match (&sql, picked) {
+        (Some(sql), _) => run(&state, &chosen, &params, sql, state.settings.page_rows)
             .await
             .map(|answer| (Some(answer), None)),
-        (None, Some(chosen)) => chosen.map(|example| (None, Some(example))),
+        (None, Some(picked)) => picked.map(|example| (None, Some(example))),
         (None, None) => Ok((None, None)),
     };
     let status = outcome.as_ref().err().map_or(StatusCode::OK, PageError::status);
@@ -51,6 +56,7 @@ pub async fn console(State(state): State<AppState>, Query(params): Query<Params>
     let body = html! {
         h1 { "SQL" }
         form.console method="get" action="/sql" {
+            (chosen.field())
             textarea name="q" rows="6" spellcheck="false" { (shown) }
             div {
                 label { "Version " input type="number" name="version" min="0" value=[param(&params, "version")]; }
@@ -62,27 +68,29 @@ pub async fn console(State(state): State<AppState>, Query(params): Query<Params>
             "Examples: "
             @for (index, example) in EXAMPLES.iter().enumerate() {
                 @if index > 0 { " · " }
-                a href={"/sql?" (query_string(&[[("example", example.name.to_string())].as_slice(), &at].concat()))} { (example.title) }
+                a href=(chosen.href("/sql", &[[("example", example.name.to_string())].as_slice(), &at].concat())) { (example.title) }
             }
         }
         p.hint {
-            "One read-only query over " code { "events" } " (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE); at most "
+            "One read-only query over " code { "events" } " (the table " code { (chosen.name) } "; SELECT, WITH, VALUES, EXPLAIN, DESCRIBE); at most "
             (count(state.settings.page_rows as u64)) " rows shown; stopped "
             @if let Some(timeout) = limits.timeout { "after " (timeout.as_secs()) " s or " }
             "beyond " (limits.memory_limit_bytes / MIB) " MiB of memory."
         }
         @match &outcome {
             Err(error) => p.error #error { (error.to_string()) },
-            Ok((Some((version, answer)), _)) => (results(&params, shown, *version, answer, state.settings.download_rows)),
+            Ok((Some((version, answer)), _)) => (results(&chosen, &params, shown, *version, answer, state.settings.download_rows)),
             Ok((None, _)) => {},
         }
     };
-    (status, page("SQL", Nav::Sql, body)).into_response()
+    let title = format!("SQL over {}", chosen.name);
+    (status, page(&title, Nav::Sql, Some(chosen.name.as_str()), body)).into_response()
 }
 
 /// The same query, its rows as CSV or JSON lines (`format=csv|json`) up to the download limit.
 pub async fn download(
     State(state): State<AppState>,
+    chosen: ChosenTable,
     Query(params): Query<Params>,
 ) -> Result<Response, PageError> {
     let sql = param(&params, "q").ok_or_else(|| PageError::BadRequest("q (the query) is missing".into()))?;
@@ -95,10 +103,13 @@ pub async fn download(
             )));
         }
     };
-    let (version, answer) = run(&state, &params, sql, state.settings.download_rows).await?;
+    let (version, answer) = run(&state, &chosen, &params, sql, state.settings.download_rows).await?;
     let text = render(&answer.batches, format)?;
     let mut response = ([(header::CONTENT_TYPE, content_type)], text).into_response();
-    let disposition = format!("attachment; filename=\"events-v{version}.{extension}\"");
+    // The table's folder (`projects/shop`, its values encoded to letters, digits, `-` and `_`)
+    // names the file, so no name a stranger sent reaches the header.
+    let file = chosen.path.to_string().replace('/', "-");
+    let disposition = format!("attachment; filename=\"{file}-v{version}.{extension}\"");
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);
@@ -114,11 +125,12 @@ pub async fn download(
 /// when its slots are taken, and stops it at its timeout or memory limit).
 async fn run(
     state: &AppState,
+    chosen: &ChosenTable,
     params: &Params,
     sql: &str,
     max_rows: usize,
 ) -> Result<(u64, QueryAnswer), PageError> {
-    let opened = open(state, &as_of(params)?).await?;
+    let opened = open(chosen, &as_of(params)?).await?;
     let answer = state
         .queries
         .run(&opened.table, sql, Some(max_rows))
@@ -127,7 +139,14 @@ async fn run(
     Ok((opened.version, answer))
 }
 
-fn results(params: &Params, sql: &str, version: u64, answer: &QueryAnswer, download_rows: usize) -> Markup {
+fn results(
+    chosen: &ChosenTable,
+    params: &Params,
+    sql: &str,
+    version: u64,
+    answer: &QueryAnswer,
+    download_rows: usize,
+) -> Markup {
     let download = |format: &str| {
         let mut pairs = vec![("q", sql.to_string()), ("format", format.to_string())];
         for key in ["version", "as_of"] {
@@ -135,7 +154,7 @@ fn results(params: &Params, sql: &str, version: u64, answer: &QueryAnswer, downl
                 pairs.push((key, value.to_string()));
             }
         }
-        format!("/sql/download?{}", query_string(&pairs))
+        chosen.href("/sql/download", &pairs)
     };
     html! {
         p.summary #summary {

@@ -1,14 +1,16 @@
 //! The lake browser's integration tests, one binary: every page and refusal through the router on
 //! a real table in a local folder (`pages`), the pages in a real headless Chromium against a
 //! table on the stack's S3 store (`headless`), and the built binary kept answering, and stopped
-//! by SIGTERM, while heavy queries run (`heavy_queries`).
+//! by SIGTERM, while heavy queries run (`heavy_queries`); and a lake of several routed tables,
+//! each page on each, through the router and in Chromium (`routed_tables`).
 
 mod headless;
 mod heavy_queries;
 mod pages;
+mod routed_tables;
 
 use lakehouse_event::{Batch, Record};
-use lakehouse_lake::{EventsWriter, LakeLocation, WriterOptions};
+use lakehouse_lake::{EventsWriter, LakeLocation, RoutedWriter, Routing, WriterOptions};
 use lakehouse_testkit::{reference_event, unique};
 
 /// A title written by a stranger: markup that runs script if a page does not escape it.
@@ -47,6 +49,45 @@ pub async fn write_versions(location: &LakeLocation) {
     }
 }
 
+/// The tables [`write_routed`] writes: each table's name (as the `table` parameter takes it),
+/// its latest version and its rows then.
+pub const ROUTED: [(&str, u64, u64); 4] = [
+    ("events", 3, 180),
+    ("projects/a/../b", 2, 8),
+    ("projects/docs", 1, 12),
+    ("projects/shop", 2, 30),
+];
+
+/// A lake of four tables: `<lake>/events` as [`write_versions`] writes it, and three projects'
+/// tables (`LAKE_TABLES=project`), one of them a project id that would climb folders if it were
+/// not encoded: shop gets 20 then 10 events, docs 12 at once, `a/../b` 5 then 3 ([`ROUTED`]).
+pub async fn write_routed(location: &LakeLocation) {
+    write_versions(location).await;
+    let mut writer = RoutedWriter::open(location, Routing::Project, &WriterOptions::new("g"))
+        .await
+        .expect("the routing log");
+    let mut offset = 0;
+    for batch_of in [
+        [("shop", 20), ("docs", 12), ("a/../b", 5)].as_slice(),
+        [("shop", 10), ("a/../b", 3)].as_slice(),
+    ] {
+        let mut batch = Batch::new("t");
+        for (project, events) in batch_of {
+            for _ in 0..*events {
+                let mut event = reference_event(21, offset);
+                event.project_id = (*project).into();
+                batch.push(Record {
+                    event,
+                    partition: 0,
+                    offset: offset as i64,
+                });
+                offset += 1;
+            }
+        }
+        writer.write(&batch).await.expect("a routed batch");
+    }
+}
+
 /// A lake in a fresh local folder with [`write_versions`], removed on drop.
 #[derive(Debug)]
 pub struct LocalLake {
@@ -59,6 +100,16 @@ impl LocalLake {
         let dir = std::env::temp_dir().join(unique("lake-browser"));
         let location = LakeLocation::new(dir.display().to_string());
         write_versions(&location).await;
+        Self { location, dir }
+    }
+}
+
+impl LocalLake {
+    /// A lake in a fresh local folder with [`write_routed`].
+    pub async fn routed() -> Self {
+        let dir = std::env::temp_dir().join(unique("lake-browser-routed"));
+        let location = LakeLocation::new(dir.display().to_string());
+        write_routed(&location).await;
         Self { location, dir }
     }
 }

@@ -18,19 +18,19 @@ use crate::{HOSTILE_TITLE, HOSTILE_TYPE, LocalLake, ROWS};
 
 const TOKEN: &str = "a-token-of-24-characters";
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
-fn router(lake: &LocalLake, settings: Settings) -> Router {
+pub(crate) fn router(lake: &LocalLake, settings: Settings) -> Router {
     let state =
         AppState::new(lake.location.clone(), settings, Health::new("test", &[])).expect("the query threads");
     app(state, lakehouse_telemetry::metrics::install_prometheus())
 }
 
-async fn send(router: &Router, request: Request<Body>) -> Answer {
+pub(crate) async fn send(router: &Router, request: Request<Body>) -> Answer {
     let response = router.clone().oneshot(request).await.expect("an answer");
     let status = response.status();
     let headers = response.headers().clone();
@@ -45,7 +45,7 @@ async fn send(router: &Router, request: Request<Body>) -> Answer {
 }
 
 /// A GET as a browser on the same machine sends it.
-async fn get(router: &Router, uri: &str) -> Answer {
+pub(crate) async fn get(router: &Router, uri: &str) -> Answer {
     send(
         router,
         Request::get(uri)
@@ -56,12 +56,12 @@ async fn get(router: &Router, uri: &str) -> Answer {
     .await
 }
 
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// The text of the element with `id` (its first text, markup stripped).
-fn text_of(body: &str, id: &str) -> String {
+pub(crate) fn text_of(body: &str, id: &str) -> String {
     let start = body
         .find(&format!("id=\"{id}\""))
         .unwrap_or_else(|| panic!("no #{id} in {body}"));
@@ -70,7 +70,7 @@ fn text_of(body: &str, id: &str) -> String {
     body[open..close].to_string()
 }
 
-fn digits(text: &str) -> u64 {
+pub(crate) fn digits(text: &str) -> u64 {
     text.chars()
         .filter(char::is_ascii_digit)
         .collect::<String>()
@@ -406,7 +406,13 @@ async fn bad_versions_and_parameters_are_refused_with_what_exists() {
     };
     let empty = get(&self::router(&nothing, Settings::default()), "/").await;
     assert_eq!(empty.status, StatusCode::NOT_FOUND);
-    assert!(empty.body.contains("there is no events table"), "{}", empty.body);
+    assert!(
+        empty
+            .body
+            .contains("table: there is no table &quot;events&quot; in this lake"),
+        "{}",
+        empty.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -675,7 +681,7 @@ async fn pages_need_the_token_and_probes_do_not() {
 }
 
 /// The confirmation form's fields as the preview rendered them.
-fn form_fields(body: &str) -> Vec<(String, String)> {
+pub(crate) fn form_fields(body: &str) -> Vec<(String, String)> {
     ["from", "to", "signature"]
         .iter()
         .map(|name| {
@@ -691,10 +697,20 @@ fn form_fields(body: &str) -> Vec<(String, String)> {
 }
 
 async fn post_restore(router: &Router, fields: &[(String, String)], origin: Option<&str>) -> Answer {
+    post_restore_to(router, "/restore", fields, origin).await
+}
+
+/// The confirmation form posted to `uri` (its action, which names the table).
+pub(crate) async fn post_restore_to(
+    router: &Router,
+    uri: &str,
+    fields: &[(String, String)],
+    origin: Option<&str>,
+) -> Answer {
     let body: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(fields)
         .finish();
-    let mut request = Request::post("/restore")
+    let mut request = Request::post(uri)
         .header(header::HOST, "127.0.0.1:8501")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     if let Some(origin) = origin {

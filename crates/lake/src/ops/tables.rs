@@ -12,12 +12,12 @@ use crate::table::routing::{FOLDERS, TablePath};
 /// Every table of the lake with a log, the lake's own first, then by folder.
 pub async fn tables(lake: &LakeLocation) -> Result<Vec<TablePath>, LakeError> {
     let mut found = Vec::new();
-    if has_log(lake, "", "events").await? {
+    let root = root_store(lake).await?;
+    if has_log(root.as_ref(), &TablePath::events()).await? {
         found.push(TablePath::events());
     }
     for kind in FOLDERS {
-        let store = store_at(lake, kind).await?;
-        let listed = match store.list_with_delimiter(None).await {
+        let listed = match root.list_with_delimiter(Some(&Path::from(kind))).await {
             Ok(listed) => listed,
             Err(deltalake::logstore::object_store::Error::NotFound { .. }) => continue,
             Err(error) => return Err(deltalake::DeltaTableError::from(error).into()),
@@ -29,28 +29,35 @@ pub async fn tables(lake: &LakeLocation) -> Result<Vec<TablePath>, LakeError> {
             .collect();
         folders.sort();
         for folder in folders {
-            if has_log(lake, kind, &format!("{folder}/events")).await? {
-                found.push(TablePath::from_folder(kind, &folder));
+            let path = TablePath::from_folder(kind, &folder);
+            if has_log(root.as_ref(), &path).await? {
+                found.push(path);
             }
         }
     }
     Ok(found)
 }
 
-/// The object store at `<lake>/<folder>` (the lake's root for `""`).
-async fn store_at(lake: &LakeLocation, folder: &str) -> Result<std::sync::Arc<dyn ObjectStore>, LakeError> {
-    let url = table_url(&lake.uri, folder)?;
+/// Whether the lake holds the table `path` (its log holds anything). Only lists under the lake's
+/// root, so asking about a table that is not there creates no folder for it (opening one would,
+/// on a local disk).
+pub async fn has_table(lake: &LakeLocation, path: &TablePath) -> Result<bool, LakeError> {
+    has_log(root_store(lake).await?.as_ref(), path).await
+}
+
+/// The object store at the lake's root.
+async fn root_store(lake: &LakeLocation) -> Result<std::sync::Arc<dyn ObjectStore>, LakeError> {
+    let url = table_url(&lake.uri, "")?;
     Ok(open_table(url, lake).await?.object_store())
 }
 
-/// Whether `<lake>/<folder>/<table>/_delta_log` holds anything.
-async fn has_log(lake: &LakeLocation, folder: &str, table: &str) -> Result<bool, LakeError> {
-    let store = if folder.is_empty() {
-        store_at(lake, table).await?
-    } else {
-        store_at(lake, &format!("{folder}/{table}")).await?
+/// Whether `<folder of path>/events/_delta_log` under the lake's root store `root` holds anything.
+async fn has_log(root: &dyn ObjectStore, path: &TablePath) -> Result<bool, LakeError> {
+    let log = match path.folder() {
+        "" => Path::from("events/_delta_log"),
+        folder => Path::from(format!("{folder}/events/_delta_log")),
     };
-    match store.list_with_delimiter(Some(&Path::from("_delta_log"))).await {
+    match root.list_with_delimiter(Some(&log)).await {
         Ok(listed) => Ok(!listed.objects.is_empty()),
         Err(deltalake::logstore::object_store::Error::NotFound { .. }) => Ok(false),
         Err(error) => Err(deltalake::DeltaTableError::from(error).into()),

@@ -91,7 +91,8 @@ impl LakeLocation {
     }
 }
 
-/// The URL of `<lake root>/<table>`; a plain path is made absolute and created.
+/// The URL of `<lake root>/<table>` (the root itself for `""`); a plain path is made absolute
+/// and created.
 pub fn table_url(lake_uri: &str, table: &str) -> Result<Url, LocationError> {
     let location = |reason: String| LocationError {
         uri: lake_uri.into(),
@@ -99,7 +100,12 @@ pub fn table_url(lake_uri: &str, table: &str) -> Result<Url, LocationError> {
     };
     if lake_uri.contains("://") {
         let mut url = Url::parse(lake_uri).map_err(|e| location(e.to_string()))?;
-        let path = format!("{}/{table}/", url.path().trim_end_matches('/'));
+        let root = url.path().trim_end_matches('/');
+        let path = if table.is_empty() {
+            format!("{root}/")
+        } else {
+            format!("{root}/{table}/")
+        };
         url.set_path(&path);
         if url.scheme() == "file" {
             let dir = url

@@ -27,6 +27,10 @@ pub(crate) const FOLDERS: [&str; 3] = ["projects", "event_types", "tables"];
 /// The longest table name a rule may give.
 const MAX_NAME: usize = 64;
 
+/// The longest folder a table name may come to once encoded: an object key (S3's limit) is no
+/// longer, so no table of the lake is, and a name past it is refused before the store is asked.
+const MAX_FOLDER: usize = 1024;
+
 /// Where events go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Routing {
@@ -79,6 +83,14 @@ pub enum RoutingError {
     NoCatchAll,
     #[error("LAKE_TABLES: rule {0:?} comes after `*` and can never match")]
     Unreachable(String),
+    #[error(
+        "table {0:?} is not `events`, `projects/<project_id>`, `event_types/<event_type>` or `tables/<name>`"
+    )]
+    BadTable(String),
+    #[error(
+        "a table name of {0} bytes names no table: its folder would be longer than an object key may be ({MAX_FOLDER} bytes)"
+    )]
+    TooLong(usize),
 }
 
 impl FromStr for TableName {
@@ -229,6 +241,33 @@ fn folder(value: &str) -> String {
     name
 }
 
+/// The value a folder name encodes ([`folder`] read back); `None` when the folder is not one
+/// [`folder`] writes (made by hand in the store).
+fn value(folder: &str) -> Option<String> {
+    if folder == EMPTY {
+        return Some(String::new());
+    }
+    let mut bytes = Vec::with_capacity(folder.len());
+    let mut rest = folder.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'_' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            // Only the upper-case digits `folder` writes, so that one value has one folder.
+            if hex.bytes().any(|b| b.is_ascii_lowercase()) {
+                return None;
+            }
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else if byte.is_ascii_alphanumeric() || byte == b'-' {
+            bytes.push(byte);
+            rest = tail;
+        } else {
+            return None;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
 impl TablePath {
     /// The lake's own table, `<lake>/events`.
     pub fn events() -> Self {
@@ -252,6 +291,24 @@ impl TablePath {
     /// The table in `<kind>/<folder>` (one of [`FOLDERS`]), its folder name as found in the store.
     pub(crate) fn from_folder(kind: &str, folder: &str) -> Self {
         Self(format!("{kind}/{folder}"))
+    }
+
+    /// The folder under the lake root that holds the table's `events` folder (`""` for the lake's
+    /// own).
+    pub(crate) fn folder(&self) -> &str {
+        &self.0
+    }
+
+    /// What [`FromStr`] reads back into this table: `events`, `tables/<name>`, or the project id
+    /// or event type as it was sent (`projects/a/../b`, where [`fmt::Display`] writes the folder,
+    /// `projects/a_2F_2E_2E_2Fb`). `None` for a folder no value encodes to (made by hand).
+    pub fn name(&self) -> Option<String> {
+        let name = match self.0.split_once('/') {
+            None => return Some("events".into()),
+            Some((kind @ ("projects" | "event_types"), folder)) => format!("{kind}/{}", value(folder)?),
+            Some(_) => self.0.clone(),
+        };
+        (name.parse::<Self>().ok().as_ref() == Some(self)).then_some(name)
     }
 
     /// Where the table is: the lake's location with this folder appended to its root, so that its
@@ -288,17 +345,23 @@ impl fmt::Display for TablePath {
 impl FromStr for TablePath {
     type Err = RoutingError;
 
-    /// What [`fmt::Display`] writes: `events`, `projects/<id>`, `event_types/<type>` (the id or
-    /// type as it was sent; it is encoded here) or `tables/<name>`.
+    /// A table as a person names it (`--table`, the lake browser's `table`): `events`,
+    /// `projects/<id>`, `event_types/<type>` (the id or type as it was sent; it is encoded here,
+    /// so no text names a folder outside its kind's) or `tables/<name>`; [`TablePath::name`]
+    /// writes it back.
     fn from_str(text: &str) -> Result<Self, RoutingError> {
-        let bad = || RoutingError::BadName(text.into());
-        match text.split_once('/') {
-            None if text == "events" => Ok(Self::events()),
-            Some(("projects", id)) => Ok(Self::project(id)),
-            Some(("event_types", kind)) => Ok(Self(format!("event_types/{}", folder(kind)))),
-            Some(("tables", name)) => Ok(Self::named(&name.parse()?)),
-            _ => Err(bad()),
+        let bad = || RoutingError::BadTable(text.into());
+        let path = match text.split_once('/') {
+            None if text == "events" => Self::events(),
+            Some(("projects", id)) => Self::project(id),
+            Some(("event_types", kind)) => Self(format!("event_types/{}", folder(kind))),
+            Some(("tables", name)) => Self::named(&name.parse().map_err(|_| bad())?),
+            _ => return Err(bad()),
+        };
+        if path.0.len() > MAX_FOLDER {
+            return Err(RoutingError::TooLong(text.len()));
         }
+        Ok(path)
     }
 }
 
@@ -415,7 +478,54 @@ mod tests {
             "projects/a.b".parse::<TablePath>().unwrap(),
             TablePath::project("a.b")
         );
-        assert!("elsewhere/x".parse::<TablePath>().is_err());
-        assert!("tables/../x".parse::<TablePath>().is_err());
+        for hostile in [
+            "elsewhere/x",
+            "tables/../x",
+            "../x",
+            "events/",
+            "",
+            "tables/Events",
+        ] {
+            assert_eq!(
+                hostile.parse::<TablePath>(),
+                Err(RoutingError::BadTable(hostile.into())),
+                "{hostile:?}"
+            );
+        }
+        let long = format!("projects/{}", "a".repeat(1_100));
+        assert_eq!(long.parse::<TablePath>(), Err(RoutingError::TooLong(long.len())));
+        let encoded_past_the_limit = format!("projects/{}", ".".repeat(400));
+        assert!(matches!(
+            encoded_past_the_limit.parse::<TablePath>(),
+            Err(RoutingError::TooLong(_))
+        ));
+    }
+
+    #[test]
+    fn a_tables_name_reads_back_into_it() {
+        for name in [
+            "events",
+            "projects/shop",
+            "projects/a/../b",
+            "projects/",
+            "projects/_",
+            "projects/été",
+            "event_types/page_view",
+            "tables/conversions",
+        ] {
+            let path: TablePath = name.parse().unwrap();
+            assert_eq!(path.name().as_deref(), Some(name), "{path}");
+        }
+        assert_eq!(
+            "projects/a/../b".parse::<TablePath>().unwrap().to_string(),
+            "projects/a_2F_2E_2E_2Fb"
+        );
+        for by_hand in ["x.y", "_2f", "_2", "a_ZZ", "_FF"] {
+            assert_eq!(
+                TablePath::from_folder("projects", by_hand).name(),
+                None,
+                "{by_hand:?}"
+            );
+        }
     }
 }
