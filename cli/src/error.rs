@@ -35,6 +35,9 @@ pub enum SyncError {
     Kafka(String),
     #[error(transparent)]
     Audit(#[from] lakehouse_audit::AuditError),
+    /// The tables asked for cannot be read as asked (exit status 2).
+    #[error(transparent)]
+    Refused(#[from] crate::lake_tables::TablesRefused),
     #[error("printing the result: {0}")]
     Output(#[from] serde_json::Error),
 }

@@ -12,6 +12,7 @@ pub mod erase;
 mod error;
 pub mod exit;
 pub mod lake;
+pub mod lake_tables;
 pub(crate) mod listings;
 pub mod metrics;
 pub mod output;

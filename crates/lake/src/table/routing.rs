@@ -229,6 +229,37 @@ fn folder(value: &str) -> String {
     name
 }
 
+/// The value [`folder`] made `name` from; `None` for a name it never makes.
+fn value(name: &str) -> Option<String> {
+    if name == EMPTY {
+        return Some(String::new());
+    }
+    let mut bytes = Vec::with_capacity(name.len());
+    let mut rest = name.as_bytes();
+    while let Some((&byte, after)) = rest.split_first() {
+        if byte == b'_' {
+            let hex = std::str::from_utf8(after.get(..2)?).ok()?;
+            if !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+            {
+                return None;
+            }
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &after[2..];
+        } else if byte.is_ascii_alphanumeric() || byte == b'-' {
+            bytes.push(byte);
+            rest = after;
+        } else {
+            return None;
+        }
+    }
+    let value = String::from_utf8(bytes).ok()?;
+    // Only the one encoding of each value: `folder` never keeps a byte it could have written as
+    // `_XX`, nor writes a kept one so.
+    (folder(&value) == name).then_some(value)
+}
+
 impl TablePath {
     /// The lake's own table, `<lake>/events`.
     pub fn events() -> Self {
@@ -247,6 +278,13 @@ impl TablePath {
         } else {
             Self(format!("tables/{}", name.0))
         }
+    }
+
+    /// The project whose events the table holds, when it is a project's table
+    /// (`projects/<project_id>`, `LAKE_TABLES=project`): what a rebuild or reconcile of that
+    /// table alone compares it with in the warehouse.
+    pub fn project_id(&self) -> Option<String> {
+        value(self.0.strip_prefix("projects/")?)
     }
 
     /// The table in `<kind>/<folder>` (one of [`FOLDERS`]), its folder name as found in the store.
@@ -348,6 +386,7 @@ mod tests {
         ] {
             let path = project.table_of(&event(id, "click"));
             assert_eq!(path.to_string(), folder, "{id:?}");
+            assert_eq!(path.project_id().as_deref(), Some(id), "the id read back");
             let location = path.location(&LakeLocation::new("s3://bucket/lake"));
             assert!(
                 location.uri.starts_with("s3://bucket/lake/projects/"),
@@ -407,6 +446,24 @@ mod tests {
     }
 
     #[test]
+    fn only_a_projects_table_names_a_project() {
+        assert_eq!(TablePath::events().project_id(), None);
+        assert_eq!("tables/shop".parse::<TablePath>().unwrap().project_id(), None);
+        assert_eq!(
+            "event_types/shop".parse::<TablePath>().unwrap().project_id(),
+            None
+        );
+        // Folders found in a store that the writer never makes (written by hand).
+        for folder in ["foo_bar", "a_2f", "_5", "a.b", "a_41"] {
+            assert_eq!(
+                TablePath::from_folder("projects", folder).project_id(),
+                None,
+                "{folder}"
+            );
+        }
+    }
+
+    #[test]
     fn a_table_named_on_the_command_line_is_the_writers() {
         for text in ["events", "projects/shop", "tables/conversions"] {
             assert_eq!(text.parse::<TablePath>().unwrap().to_string(), text);
@@ -416,6 +473,14 @@ mod tests {
             TablePath::project("a.b")
         );
         assert!("elsewhere/x".parse::<TablePath>().is_err());
+        assert_eq!(
+            "projects/a.b"
+                .parse::<TablePath>()
+                .unwrap()
+                .project_id()
+                .as_deref(),
+            Some("a.b")
+        );
         assert!("tables/../x".parse::<TablePath>().is_err());
     }
 }
