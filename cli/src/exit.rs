@@ -43,7 +43,7 @@ mod tests {
         assert_eq!(status_of(&refused), ExitCode::from(REFUSED));
         let query = anyhow::Error::new(LakeError::Operation(Box::new(QueryRefused::Empty)));
         assert_eq!(status_of(&query), ExitCode::from(REFUSED));
-        let tables = anyhow::Error::new(SyncError::from(crate::lake_tables::TablesRefused::NoShare(
+        let tables = anyhow::Error::new(SyncError::from(crate::error::TablesRefused::NoShare(
             lakehouse_lake::TablePath::events(),
         )))
         .context("rebuild");

@@ -20,24 +20,8 @@ use lakehouse_warehouse::counts::Counts;
 use lakehouse_warehouse::range::HourRange;
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Result, TablesRefused};
 use crate::lake::LakeSource;
-
-/// Why a rebuild or a reconcile would not read the tables asked for (exit status 2).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TablesRefused {
-    #[error(
-        "--version and --as-of choose a version of one table, and the lake at {lake} holds {tables} tables \
-         (`lakehouse lake tables`): name one with --table"
-    )]
-    VersionOfMany { lake: String, tables: usize },
-    #[error(
-        "the warehouse cannot tell which of its events the table {0} holds, beside the lake's other tables \
-         (only a project's table, projects/<project_id>, stands for a share it can tell): leave out --table \
-         to read every table"
-    )]
-    NoShare(TablePath),
-}
 
 /// A table that was read, and at which version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -22,4 +22,4 @@ pub mod warehouse;
 
 pub use args::Cli;
 pub use commands::{Outcome, execute};
-pub use error::{Result, SyncError};
+pub use error::{Result, SyncError, TablesRefused};
