@@ -6,7 +6,7 @@ use deltalake::logstore::object_store::ObjectStore;
 use deltalake::logstore::object_store::path::Path;
 
 use crate::error::LakeError;
-use crate::table::location::{LakeLocation, open_table, table_url};
+use crate::table::location::{LakeLocation, object_store, table_url};
 use crate::table::routing::{FOLDERS, TablePath};
 
 /// Every table of the lake with a log, the lake's own first, then by folder.
@@ -16,7 +16,7 @@ pub async fn tables(lake: &LakeLocation) -> Result<Vec<TablePath>, LakeError> {
         found.push(TablePath::events());
     }
     for kind in FOLDERS {
-        let store = store_at(lake, kind).await?;
+        let store = store_at(lake, kind)?;
         let listed = match store.list_with_delimiter(None).await {
             Ok(listed) => listed,
             Err(deltalake::logstore::object_store::Error::NotFound { .. }) => continue,
@@ -37,18 +37,18 @@ pub async fn tables(lake: &LakeLocation) -> Result<Vec<TablePath>, LakeError> {
     Ok(found)
 }
 
-/// The object store at `<lake>/<folder>` (the lake's root for `""`).
-async fn store_at(lake: &LakeLocation, folder: &str) -> Result<std::sync::Arc<dyn ObjectStore>, LakeError> {
-    let url = table_url(&lake.uri, folder)?;
-    Ok(open_table(url, lake).await?.object_store())
+/// The object store at `<lake>/<folder>` (the lake's root for `""`), no table read: listing a
+/// lake of hundreds of tables reads none of their logs.
+fn store_at(lake: &LakeLocation, folder: &str) -> Result<std::sync::Arc<dyn ObjectStore>, LakeError> {
+    object_store(table_url(&lake.uri, folder)?, lake)
 }
 
 /// Whether `<lake>/<folder>/<table>/_delta_log` holds anything.
 async fn has_log(lake: &LakeLocation, folder: &str, table: &str) -> Result<bool, LakeError> {
     let store = if folder.is_empty() {
-        store_at(lake, table).await?
+        store_at(lake, table)?
     } else {
-        store_at(lake, &format!("{folder}/{table}")).await?
+        store_at(lake, &format!("{folder}/{table}"))?
     };
     match store.list_with_delimiter(Some(&Path::from("_delta_log"))).await {
         Ok(listed) => Ok(!listed.objects.is_empty()),
