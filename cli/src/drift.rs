@@ -10,6 +10,7 @@ use lakehouse_warehouse::range::HourRange;
 use serde::Serialize;
 
 use crate::error::SyncError;
+use crate::lake_tables::{TableVersion, single_version};
 
 /// How much difference a row may have before it counts as drift.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -70,7 +71,12 @@ pub struct Row {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub range: String,
+    /// The version read, when one table was read (`None` for several: see `tables`).
     pub lake_version: Option<u64>,
+    /// Each table of the lake compared, at its version.
+    pub tables: Vec<TableVersion>,
+    /// The warehouse's events compared: every project's (`null`) or one project's.
+    pub project_id: Option<String>,
     pub threshold: Threshold,
     /// Every hour and event type that any store counts, oldest first.
     pub rows: Vec<Row>,
@@ -84,7 +90,8 @@ pub struct Report {
 impl Report {
     pub fn compare(
         range: &HourRange,
-        lake_version: Option<u64>,
+        tables: Vec<TableVersion>,
+        project_id: Option<&str>,
         threshold: Threshold,
         lake: &Counts,
         warehouse: &Counts,
@@ -120,7 +127,9 @@ impl Report {
             .collect();
         Self {
             range: range.to_string(),
-            lake_version,
+            lake_version: single_version(&tables),
+            tables,
+            project_id: project_id.map(str::to_string),
             threshold,
             drifting_rows: rows.iter().filter(|row| row.drift).count(),
             rows,
@@ -166,12 +175,18 @@ impl Report {
                 if row.drift { "  DRIFT" } else { "" }
             );
         }
-        let version = self
-            .lake_version
-            .map_or_else(|| "?".to_string(), |v| v.to_string());
+        let lake = match (&self.tables[..], self.lake_version) {
+            ([one], Some(version)) => format!("lake {} version {version}", one.table),
+            ([one], None) => format!("lake {} version ?", one.table),
+            (many, _) => format!("lake of {} tables", many.len()),
+        };
+        let warehouse = self
+            .project_id
+            .as_ref()
+            .map_or_else(String::new, |project_id| format!(" (project {project_id})"));
         let _ = writeln!(
             out,
-            "{}: lake version {version}: lake {}, warehouse {}, rollups {} events; {} of {} hour/type rows drift past {}",
+            "{}: {lake}: lake {}, warehouse{warehouse} {}, rollups {} events; {} of {} hour/type rows drift past {}",
             self.range,
             self.lake_events,
             self.warehouse_events,
@@ -223,7 +238,18 @@ mod tests {
         warehouse.add(hour(2), "page_view", 7);
         warehouse.add(hour(3), "garbage", 4);
         rollups.add(hour(3), "garbage", 4);
-        let report = Report::compare(&range, Some(3), Threshold::Events(0), &lake, &warehouse, &rollups);
+        let report = Report::compare(
+            &range,
+            vec![TableVersion {
+                table: lakehouse_lake::TablePath::events(),
+                version: Some(3),
+            }],
+            None,
+            Threshold::Events(0),
+            &lake,
+            &warehouse,
+            &rollups,
+        );
         let drifting: Vec<_> = report
             .rows
             .iter()

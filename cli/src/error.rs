@@ -1,7 +1,7 @@
 //! The one error type of the lakehouse command's own library code: the rebuild, reconcile, a
 //! user across both stores, the dead-letter topic.
 
-use lakehouse_lake::RowError;
+use lakehouse_lake::{RowError, TablePath};
 use lakehouse_warehouse::WarehouseError;
 use lakehouse_warehouse::range::RangeError;
 
@@ -35,8 +35,27 @@ pub enum SyncError {
     Kafka(String),
     #[error(transparent)]
     Audit(#[from] lakehouse_audit::AuditError),
+    /// The tables asked for cannot be read as asked (exit status 2).
+    #[error(transparent)]
+    Refused(#[from] TablesRefused),
     #[error("printing the result: {0}")]
     Output(#[from] serde_json::Error),
+}
+
+/// Why a rebuild or a reconcile would not read the tables asked for (exit status 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TablesRefused {
+    #[error(
+        "--version and --as-of choose a version of one table, and the lake at {lake} holds {tables} tables \
+         (`lakehouse lake tables`): name one with --table"
+    )]
+    VersionOfMany { lake: String, tables: usize },
+    #[error(
+        "the warehouse cannot tell which of its events the table {0} holds, beside the lake's other tables \
+         (only a project's table, projects/<project_id>, stands for a share it can tell): leave out --table \
+         to read every table"
+    )]
+    NoShare(TablePath),
 }
 
 impl From<RowError> for SyncError {

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use lakehouse_lake::{LakeError, QueryRefused, UnsafeStore, VacuumError};
 
+use crate::SyncError;
+
 /// A command that would not do what was asked, and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -21,6 +23,7 @@ pub const REFUSED: u8 = 2;
 pub fn status_of(error: &anyhow::Error) -> ExitCode {
     let refused = error.chain().any(|cause| {
         cause.downcast_ref::<Refused>().is_some()
+            || matches!(cause.downcast_ref::<SyncError>(), Some(SyncError::Refused(_)))
             || cause.downcast_ref::<LakeError>().is_some_and(|lake| {
                 lake.operation::<QueryRefused>().is_some()
                     || lake.operation::<VacuumError>().is_some()
@@ -40,6 +43,11 @@ mod tests {
         assert_eq!(status_of(&refused), ExitCode::from(REFUSED));
         let query = anyhow::Error::new(LakeError::Operation(Box::new(QueryRefused::Empty)));
         assert_eq!(status_of(&query), ExitCode::from(REFUSED));
+        let tables = anyhow::Error::new(SyncError::from(crate::error::TablesRefused::NoShare(
+            lakehouse_lake::TablePath::events(),
+        )))
+        .context("rebuild");
+        assert_eq!(status_of(&tables), ExitCode::from(REFUSED));
         assert_eq!(status_of(&anyhow::anyhow!("unreachable")), ExitCode::from(FAILED));
     }
 }

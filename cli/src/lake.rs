@@ -1,5 +1,6 @@
-//! The lake side: the events table at the chosen version, read with DataFusion, as counts per hour
-//! and event type (for reconcile) or as the events of a range (for rebuild).
+//! The lake side: one table of the lake at the chosen version, read with DataFusion, as counts per
+//! hour and event type (for reconcile) or as the events of a range (for rebuild). Which tables,
+//! and which share of the warehouse they stand for, is [`crate::lake_tables`].
 
 use chrono::{DateTime, Utc};
 use deltalake::arrow::array::AsArray;
@@ -13,7 +14,7 @@ use lakehouse_warehouse::range::HourRange;
 
 use crate::error::{Result, SyncError};
 
-/// The events table at one version, registered as `events` for SQL.
+/// One table of the lake at one version, registered as `events` for SQL.
 pub struct LakeSource {
     version: Option<u64>,
     context: SessionContext,

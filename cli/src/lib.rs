@@ -12,6 +12,7 @@ pub mod erase;
 mod error;
 pub mod exit;
 pub mod lake;
+pub mod lake_tables;
 pub(crate) mod listings;
 pub mod metrics;
 pub mod output;
@@ -21,4 +22,4 @@ pub mod warehouse;
 
 pub use args::Cli;
 pub use commands::{Outcome, execute};
-pub use error::{Result, SyncError};
+pub use error::{Result, SyncError, TablesRefused};

@@ -101,7 +101,19 @@ mod tests {
         let (mut lake, mut warehouse, rollups) = (Counts::default(), Counts::default(), Counts::default());
         lake.add(hour, "click", 5);
         warehouse.add(hour, "click", 5);
-        let report = Report::compare(&range, Some(1), Threshold::Events(0), &lake, &warehouse, &rollups);
+        let read = vec![crate::lake_tables::TableVersion {
+            table: lakehouse_lake::TablePath::events(),
+            version: Some(1),
+        }];
+        let report = Report::compare(
+            &range,
+            read,
+            None,
+            Threshold::Events(0),
+            &lake,
+            &warehouse,
+            &rollups,
+        );
         let text = render(&report, hour);
         assert!(
             text.contains("lakehouse_reconcile_events{store=\"lake\"} 5\n"),

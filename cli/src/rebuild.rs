@@ -1,7 +1,8 @@
 //! `rebuild`: replaces the warehouse's raw events in a range of hours by the lake's, and
 //! recomputes every derived table for that range, in one PostgreSQL transaction. The lake is read
-//! here; what is done to the warehouse, and why it is atomic, idempotent and safe beside a running
-//! stream-processor, is [`lakehouse_warehouse::rebuild`].
+//! here, every table of it or one ([`LakeTables`]); what is done to the warehouse, and why it is
+//! atomic, idempotent and safe beside a running stream-processor, is
+//! [`lakehouse_warehouse::rebuild`].
 
 use std::time::Instant;
 
@@ -17,13 +18,18 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::Result;
-use crate::lake::LakeSource;
+use crate::lake_tables::{LakeTables, TableVersion, single_version};
 
 /// What a rebuild did (or, in a dry run, would do).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rebuilt {
     pub range: String,
+    /// The version read, when one table was read (`None` for several: see `tables`).
     pub lake_version: Option<u64>,
+    /// Each table read, at its version.
+    pub tables: Vec<TableVersion>,
+    /// The warehouse's events replaced: every project's (`null`) or one project's.
+    pub project_id: Option<String>,
     pub dry_run: bool,
     /// Raw events the warehouse held in the range before.
     pub deleted_events: u64,
@@ -34,13 +40,18 @@ pub struct Rebuilt {
     pub seconds: f64,
 }
 
-/// Rebuilds `range` of the warehouse behind `pool` from `lake`, showing its phases as progress
-/// (the rows to read are counted first, so that the insert has a total).
-pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_run: bool) -> Result<Rebuilt> {
+/// Rebuilds `range` of the warehouse behind `pool` from the tables of `lake`, showing its phases
+/// as progress (the rows to read are counted first, over every table, so that the insert has a
+/// total). Each table is read at the version it had when its rows were counted, so that the
+/// insert reads what was counted.
+pub async fn rebuild(pool: &PgPool, lake: &LakeTables, range: &HourRange, dry_run: bool) -> Result<Rebuilt> {
     let started = Instant::now();
+    let share = lake.share();
     let mut rebuilt = Rebuilt {
         range: range.to_string(),
-        lake_version: lake.version(),
+        lake_version: None,
+        tables: Vec::new(),
+        project_id: share.project_id().map(str::to_string),
         dry_run,
         deleted_events: 0,
         inserted_events: 0,
@@ -48,8 +59,13 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         seconds: 0.0,
     };
     if dry_run {
-        rebuilt.deleted_events = count_events(pool, range).await?;
-        rebuilt.inserted_events = lake.counts(range).await?.total().unsigned_abs();
+        rebuilt.deleted_events = count_events(pool, range, share).await?;
+        let (counts, read) = lake
+            .counts(&format!("rebuild: counting the lake's events in {range}"), range)
+            .await?;
+        rebuilt.inserted_events = counts.total().unsigned_abs();
+        rebuilt.lake_version = single_version(&read);
+        rebuilt.tables = read;
         rebuilt.seconds = started.elapsed().as_secs_f64();
         return Ok(rebuilt);
     }
@@ -57,9 +73,10 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
         Phase::start(&format!("rebuild: {what}"), unit, total)
     };
 
-    let counting = phase(&format!("counting the lake's rows in {range}"), "rows", None);
-    let total = lake.rows(range).await?;
-    counting.finish();
+    let (total, read) = lake
+        .rows(&format!("rebuild: counting the lake's rows in {range}"), range)
+        .await?;
+    rebuilt.lake_version = single_version(&read);
 
     let mut tx = pool.begin().await?;
     let waiting = phase(
@@ -71,32 +88,41 @@ pub async fn rebuild(pool: &PgPool, lake: &LakeSource, range: &HourRange, dry_ru
     waiting.finish();
 
     let mut deleting = phase("deleting the range's events and derived rows", "events", None);
-    let deleted = delete_range(&mut tx, range).await?;
+    let deleted = delete_range(&mut tx, range, share).await?;
     rebuilt.deleted_events = deleted.events;
     rebuilt.funnel_rows_recomputed = deleted.funnel_rows;
     deleting.add(deleted.events);
     deleting.finish();
 
-    let mut inserting = phase(
-        &format!("inserting the lake's rows (version {:?})", lake.version()),
-        "rows",
-        Some(total),
-    );
-    let mut batches = lake.events(range).await?;
-    while let Some(batch) = batches.try_next().await? {
-        let records = to_records(&batch)?;
-        let rows: Vec<EventRow<'_>> = records
-            .iter()
-            .map(|record| EventRow {
-                event: &record.event,
-                partition: record.partition,
-                offset: record.offset,
-            })
-            .collect();
-        rebuilt.inserted_events += insert_range_events(&mut tx, &rows).await?;
-        inserting.add(records.len() as u64);
+    let what = match &read[..] {
+        [one] => format!(
+            "inserting the lake's rows ({} version {:?})",
+            one.table, one.version
+        ),
+        many => format!("inserting the lake's rows ({} tables)", many.len()),
+    };
+    let mut inserting = phase(&what, "rows", Some(total));
+    // One table after the other (see crate::lake_tables); an event_id the warehouse holds already,
+    // from an earlier table or batch, is left out by the insert, so each event is stored once.
+    for table in &read {
+        let source = lake.open(table).await?;
+        let mut batches = source.events(range).await?;
+        while let Some(batch) = batches.try_next().await? {
+            let records = to_records(&batch)?;
+            let rows: Vec<EventRow<'_>> = records
+                .iter()
+                .map(|record| EventRow {
+                    event: &record.event,
+                    partition: record.partition,
+                    offset: record.offset,
+                })
+                .collect();
+            rebuilt.inserted_events += insert_range_events(&mut tx, &rows).await?;
+            inserting.add(records.len() as u64);
+        }
     }
     inserting.finish();
+    rebuilt.tables = read;
 
     let deriving = phase("deriving the dashboards' tables", "tables", None);
     refill_range(&mut tx).await?;

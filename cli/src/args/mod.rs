@@ -25,7 +25,8 @@ use lakehouse_telemetry::LogFormat;
 pub use offsets::{OffsetsCommand, Sink};
 pub use user::{Stores, UserCommand, UserEraseArgs, UserExportArgs};
 pub use warehouse::{
-    Hours, ProjectReaderArgs, RebuildArgs, ReconcileArgs, SharedRoles, WarehouseArgs, WarehouseCommand,
+    Hours, LakeTablesArgs, ProjectReaderArgs, RebuildArgs, ReconcileArgs, SharedRoles, WarehouseArgs,
+    WarehouseCommand,
 };
 
 #[derive(Debug, Clone, clap::Parser)]

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
+use lakehouse_lake::TablePath;
 use lakehouse_lake_args::{AsOfArgs, LakeArgs};
 use lakehouse_warehouse::grants::{self, Roles};
 use lakehouse_warehouse::range::{HourRange, RangeError, floor_hour};
@@ -99,6 +100,17 @@ pub struct Stores {
     pub lake: LakeArgs,
 }
 
+/// Which of the lake's tables a rebuild or reconcile reads (DESIGN.md §8.6, §9): every table by
+/// default, since with `LAKE_TABLES` the warehouse holds the events of all of them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LakeTablesArgs {
+    /// Only this table, as `lakehouse lake tables` lists it (`events`, `projects/<project_id>`,
+    /// ...), instead of every table. A project's table stands for that project's events in the
+    /// warehouse; any other table only when it is the lake's one table (refused otherwise).
+    #[arg(long)]
+    pub table: Option<TablePath>,
+}
+
 /// The hours to work on: `--range`, or the last N whole hours.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Hours {
@@ -135,7 +147,10 @@ pub struct ReconcileArgs {
     pub stores: Stores,
     #[command(flatten)]
     pub hours: Hours,
-    /// Compare with the lake at this version or time (default: the latest).
+    #[command(flatten)]
+    pub table: LakeTablesArgs,
+    /// Compare with the lake at this version or time (default: each table's latest); only with
+    /// one table (--table, or a lake that holds one).
     #[command(flatten)]
     pub at: AsOfArgs,
     /// The difference a row (hour, event type) may have: a number of events (10) or a
@@ -163,7 +178,10 @@ pub struct RebuildArgs {
     /// START..END, as for reconcile; widened outwards to whole UTC hours.
     #[arg(long)]
     pub range: HourRange,
-    /// Rebuild from the lake at this version or time (default: the latest).
+    #[command(flatten)]
+    pub table: LakeTablesArgs,
+    /// Rebuild from the lake at this version or time (default: each table's latest); only with
+    /// one table (--table, or a lake that holds one).
     #[command(flatten)]
     pub at: AsOfArgs,
     /// Only count what would be deleted and inserted; change nothing.
@@ -237,6 +255,29 @@ mod tests {
         };
         assert_eq!(args.at.version, Some(4));
         assert!(args.dry_run);
+        assert_eq!(args.table.table, None, "every table unless one is named");
+        let config = Cli::parse_from([
+            "lakehouse",
+            "warehouse",
+            "rebuild",
+            "--range=2026-10-20..2026-10-21",
+            "--table=projects/a.b",
+        ]);
+        let Group::Warehouse(WarehouseCommand::Rebuild(args)) = config.command else {
+            panic!("rebuild")
+        };
+        assert_eq!(args.table.table, Some(TablePath::project("a.b")));
+        assert!(
+            Cli::try_parse_from([
+                "lakehouse",
+                "warehouse",
+                "reconcile",
+                "--last-hours=1",
+                "--table=x/y"
+            ])
+            .is_err(),
+            "a table name is parsed as the lake commands parse it"
+        );
         assert!(Cli::try_parse_from(["lakehouse", "warehouse", "rebuild"]).is_err());
         assert!(Cli::try_parse_from(["lakehouse", "warehouse", "reconcile"]).is_err());
     }

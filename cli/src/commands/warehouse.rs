@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{Outcome, print};
 use crate::args::{Output, ProjectReaderArgs, RebuildArgs, ReconcileArgs, WarehouseCommand};
 use crate::exit::Refused;
-use crate::lake::LakeSource;
+use crate::lake_tables::LakeTables;
 use crate::{metrics, output, rebuild, reconcile, warehouse};
 
 pub async fn execute(actor: &ActorArgs, command: &WarehouseCommand) -> anyhow::Result<Outcome> {
@@ -81,7 +81,12 @@ async fn project_reader(actor: &ActorArgs, args: &ProjectReaderArgs, change: Cha
 async fn reconcile_stores(args: &ReconcileArgs) -> anyhow::Result<Outcome> {
     let pool = warehouse::connect(&args.stores.warehouse.database_url).await?;
     let range = args.hours.resolve(chrono::Utc::now())?;
-    let lake = LakeSource::open(&(&args.stores.lake).into(), &args.at.into()).await?;
+    let lake = LakeTables::choose(
+        &(&args.stores.lake).into(),
+        args.table.table.as_ref(),
+        args.at.into(),
+    )
+    .await?;
     let report = reconcile::reconcile(&pool, &lake, &range, args.threshold).await?;
     match args.output.output {
         Output::Table => print(&report.table(args.all)),
@@ -123,11 +128,16 @@ async fn rebuild_range(actor: &ActorArgs, args: &RebuildArgs) -> anyhow::Result<
         AuditLog::new(pool.clone()),
         actor,
         "warehouse.rebuild",
-        json!({"range": args.range.to_string(), "version": args.at.version,
+        json!({"range": args.range.to_string(), "table": args.table.table, "version": args.at.version,
                "as_of": args.at.as_of, "dry_run": args.dry_run}),
     );
     let outcome = async {
-        let lake = LakeSource::open(&(&args.stores.lake).into(), &args.at.into()).await?;
+        let lake = LakeTables::choose(
+            &(&args.stores.lake).into(),
+            args.table.table.as_ref(),
+            args.at.into(),
+        )
+        .await?;
         let rebuilt = rebuild::rebuild(&pool, &lake, &args.range, args.dry_run).await?;
         tracing::info!(?rebuilt, "rebuild");
         anyhow::Ok(rebuilt)

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::range::HourRange;
+use crate::share::Share;
 
 /// Events per (hour, event type); hours and types without events are absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +31,13 @@ impl Counts {
         self.0.keys()
     }
 
+    /// Adds every count of `other` (another store's share, such as another lake table's).
+    pub fn merge(&mut self, other: &Counts) {
+        for (key, events) in &other.0 {
+            *self.0.entry(key.clone()).or_default() += events;
+        }
+    }
+
     pub fn total(&self) -> i64 {
         self.0.values().sum()
     }
@@ -39,10 +47,11 @@ impl Counts {
 /// time zone is.
 const HOURS: &str = "date_bin('1 hour', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')";
 
-async fn count(pool: &PgPool, sql: &str, range: &HourRange) -> Result<Counts, sqlx::Error> {
+async fn count(pool: &PgPool, sql: &str, range: &HourRange, share: &Share) -> Result<Counts, sqlx::Error> {
     let rows: Vec<(DateTime<Utc>, String, i64)> = sqlx::query_as(sql)
         .bind(range.start)
         .bind(range.end)
+        .bind(share.project_id())
         .fetch_all(pool)
         .await?;
     let mut counts = Counts::default();
@@ -52,22 +61,24 @@ async fn count(pool: &PgPool, sql: &str, range: &HourRange) -> Result<Counts, sq
     Ok(counts)
 }
 
-/// Rows of `events` per hour and event type.
-pub async fn raw_counts(pool: &PgPool, range: &HourRange) -> Result<Counts, sqlx::Error> {
+/// Rows of `events` of `share` per hour and event type.
+pub async fn raw_counts(pool: &PgPool, range: &HourRange, share: &Share) -> Result<Counts, sqlx::Error> {
     let hour = HOURS.replace("{column}", r#""timestamp""#);
     let sql = format!(
         r#"SELECT {hour}, event_type, count(*) FROM events
-           WHERE "timestamp" >= $1 AND "timestamp" < $2 GROUP BY 1, 2"#
+           WHERE "timestamp" >= $1 AND "timestamp" < $2 AND {} GROUP BY 1, 2"#,
+        Share::condition(3)
     );
-    count(pool, &sql, range).await
+    count(pool, &sql, range, share).await
 }
 
-/// The events the per-minute rollups count, summed per hour and event type.
-pub async fn rollup_counts(pool: &PgPool, range: &HourRange) -> Result<Counts, sqlx::Error> {
+/// The events of `share` the per-minute rollups count, summed per hour and event type.
+pub async fn rollup_counts(pool: &PgPool, range: &HourRange, share: &Share) -> Result<Counts, sqlx::Error> {
     let hour = HOURS.replace("{column}", "bucket");
     let sql = format!(
         "SELECT {hour}, event_type, sum(events)::bigint FROM event_rollups_minute
-         WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 2"
+         WHERE bucket >= $1 AND bucket < $2 AND {} GROUP BY 1, 2",
+        Share::condition(3)
     );
-    count(pool, &sql, range).await
+    count(pool, &sql, range, share).await
 }

@@ -22,6 +22,7 @@ pub mod retention;
 mod roles;
 mod row;
 mod schema;
+mod share;
 pub mod timescale;
 mod warehouse;
 
@@ -31,6 +32,7 @@ pub use load::{Stage, copy_events, create_staging, insert_events, insert_new_eve
 pub use migrations::create_audit_log;
 pub use row::{EVENT_COLUMNS, EventRow, InvalidRow, StoredEvent, column_list};
 pub use schema::SchemaMismatch;
+pub use share::Share;
 pub use warehouse::{MAX_WRITERS, Warehouse, WarehouseError};
 
 /// The stream-processor's consumer group unless configured otherwise: its offsets are rows of

@@ -1,6 +1,8 @@
 //! The warehouse's side of a rebuild: replaces the raw events in a range of hours by others (the
 //! lake's, which the caller reads), and recomputes every derived table for that range, in one
-//! PostgreSQL transaction the caller begins and commits.
+//! PostgreSQL transaction the caller begins and commits. The events replaced are a [`Share`]:
+//! every project's, or one project's (what one project's lake table holds), whose rows in the
+//! derived tables are its own, keyed by `project_id`, so the other projects' stay untouched.
 //!
 //! - Atomic: readers see the old range or the new one, never a mix; a failure changes nothing.
 //! - Idempotent: the result depends only on the events inserted and the warehouse outside the
@@ -33,6 +35,7 @@ use crate::fold::fold_queue;
 use crate::load::{Stage, create_staging, insert_events};
 use crate::range::HourRange;
 use crate::row::EventRow;
+use crate::share::Share;
 
 /// How long a rebuild or an erasure waits for the stream-processor's batch in flight before
 /// giving up.
@@ -50,14 +53,18 @@ pub struct RangeDeleted {
     pub funnel_rows: u64,
 }
 
-/// The raw events the warehouse holds in `range` (a dry run's count of what would be deleted).
-pub async fn count_events(pool: &PgPool, range: &HourRange) -> Result<u64, sqlx::Error> {
-    let count: i64 =
-        sqlx::query_scalar(r#"SELECT count(*) FROM events WHERE "timestamp" >= $1 AND "timestamp" < $2"#)
-            .bind(range.start)
-            .bind(range.end)
-            .fetch_one(pool)
-            .await?;
+/// The raw events of `share` the warehouse holds in `range` (a dry run's count of what would be
+/// deleted).
+pub async fn count_events(pool: &PgPool, range: &HourRange, share: &Share) -> Result<u64, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar(&format!(
+        r#"SELECT count(*) FROM events WHERE "timestamp" >= $1 AND "timestamp" < $2 AND {}"#,
+        Share::condition(3)
+    ))
+    .bind(range.start)
+    .bind(range.end)
+    .bind(share.project_id())
+    .fetch_one(pool)
+    .await?;
     Ok(count.unsigned_abs())
 }
 
@@ -81,23 +88,33 @@ pub async fn hold_the_processors(tx: &mut PgConnection) -> Result<(), sqlx::Erro
     Ok(())
 }
 
-/// Deletes the raw events of `range`, the buckets of every bucketed derived table in it, and the
-/// funnel rows first reached in it (kept aside for [`refill_range`]); then makes the session's
-/// stage ready for [`insert_range_events`]. In the transaction [`hold_the_processors`] began.
-pub async fn delete_range(tx: &mut PgConnection, range: &HourRange) -> Result<RangeDeleted, sqlx::Error> {
-    let events = sqlx::query(r#"DELETE FROM events WHERE "timestamp" >= $1 AND "timestamp" < $2"#)
-        .bind(range.start)
-        .bind(range.end)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+/// Deletes the raw events of `share` in `range`, its rows in the buckets of every bucketed derived
+/// table in it, and its funnel rows first reached in it (kept aside for [`refill_range`]); then
+/// makes the session's stage ready for [`insert_range_events`]. In the transaction
+/// [`hold_the_processors`] began.
+pub async fn delete_range(
+    tx: &mut PgConnection,
+    range: &HourRange,
+    share: &Share,
+) -> Result<RangeDeleted, sqlx::Error> {
+    let of_share = Share::condition(3);
+    let events = sqlx::query(&format!(
+        r#"DELETE FROM events WHERE "timestamp" >= $1 AND "timestamp" < $2 AND {of_share}"#
+    ))
+    .bind(range.start)
+    .bind(range.end)
+    .bind(share.project_id())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     for (table, _) in DerivedTable::bucketed() {
         sqlx::query(&format!(
-            "DELETE FROM {} WHERE bucket >= $1 AND bucket < $2",
+            "DELETE FROM {} WHERE bucket >= $1 AND bucket < $2 AND {of_share}",
             table.name()
         ))
         .bind(range.start)
         .bind(range.end)
+        .bind(share.project_id())
         .execute(&mut *tx)
         .await?;
     }
@@ -109,12 +126,13 @@ pub async fn delete_range(tx: &mut PgConnection, range: &HourRange) -> Result<Ra
     .await?;
     let funnel_rows = sqlx::query(&format!(
         "WITH deleted AS (
-             DELETE FROM funnel_progress WHERE first_at >= $1 AND first_at < $2
+             DELETE FROM funnel_progress WHERE first_at >= $1 AND first_at < $2 AND {of_share}
              RETURNING project_id, funnel, step, session_id)
          INSERT INTO {FUNNEL_KEYS} SELECT * FROM deleted"
     ))
     .bind(range.start)
     .bind(range.end)
+    .bind(share.project_id())
     .execute(&mut *tx)
     .await?
     .rows_affected();

@@ -6,13 +6,13 @@ use deltalake::logstore::object_store::ObjectStore;
 use deltalake::logstore::object_store::path::Path;
 
 use crate::error::LakeError;
-use crate::table::location::{LakeLocation, open_table, table_url};
+use crate::table::location::{LakeLocation, object_store, table_url};
 use crate::table::routing::{FOLDERS, TablePath};
 
 /// Every table of the lake with a log, the lake's own first, then by folder.
 pub async fn tables(lake: &LakeLocation) -> Result<Vec<TablePath>, LakeError> {
     let mut found = Vec::new();
-    let root = root_store(lake).await?;
+    let root = root_store(lake)?;
     if has_log(root.as_ref(), &TablePath::events()).await? {
         found.push(TablePath::events());
     }
@@ -42,13 +42,13 @@ pub async fn tables(lake: &LakeLocation) -> Result<Vec<TablePath>, LakeError> {
 /// root, so asking about a table that is not there creates no folder for it (opening one would,
 /// on a local disk).
 pub async fn has_table(lake: &LakeLocation, path: &TablePath) -> Result<bool, LakeError> {
-    has_log(root_store(lake).await?.as_ref(), path).await
+    has_log(root_store(lake)?.as_ref(), path).await
 }
 
-/// The object store at the lake's root.
-async fn root_store(lake: &LakeLocation) -> Result<std::sync::Arc<dyn ObjectStore>, LakeError> {
-    let url = table_url(&lake.uri, "")?;
-    Ok(open_table(url, lake).await?.object_store())
+/// The object store at the lake's root, no table read: listing a lake of hundreds of tables reads
+/// none of their logs.
+fn root_store(lake: &LakeLocation) -> Result<std::sync::Arc<dyn ObjectStore>, LakeError> {
+    object_store(table_url(&lake.uri, "")?, lake)
 }
 
 /// Whether `<folder of path>/events/_delta_log` under the lake's root store `root` holds anything.

@@ -121,6 +121,19 @@ pub fn table_url(lake_uri: &str, table: &str) -> Result<Url, LocationError> {
     Url::from_directory_path(&dir).map_err(|()| location("not an absolute path".into()))
 }
 
+/// The object store at `url`, without reading a table there: for listing the lake's folders,
+/// where loading each table's log (as [`open_table`] does) would read every log of the lake.
+pub(crate) fn object_store(
+    url: Url,
+    location: &LakeLocation,
+) -> Result<deltalake::logstore::ObjectStoreRef, LakeError> {
+    deltalake::aws::register_handlers(None);
+    Ok(deltalake::DeltaTableBuilder::from_url(url)?
+        .with_storage_options(location.storage_options())
+        .build()?
+        .object_store())
+}
+
 /// Opens the table at `url`, whatever its state (no version yet when it was never created).
 pub async fn open_table(url: Url, location: &LakeLocation) -> Result<DeltaTable, LakeError> {
     deltalake::aws::register_handlers(None);

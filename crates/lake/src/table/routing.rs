@@ -241,31 +241,35 @@ fn folder(value: &str) -> String {
     name
 }
 
-/// The value a folder name encodes ([`folder`] read back); `None` when the folder is not one
-/// [`folder`] writes (made by hand in the store).
-fn value(folder: &str) -> Option<String> {
-    if folder == EMPTY {
+/// The value [`folder`] made `name` from; `None` for a name it never makes.
+fn value(name: &str) -> Option<String> {
+    if name == EMPTY {
         return Some(String::new());
     }
-    let mut bytes = Vec::with_capacity(folder.len());
-    let mut rest = folder.as_bytes();
-    while let Some((&byte, tail)) = rest.split_first() {
+    let mut bytes = Vec::with_capacity(name.len());
+    let mut rest = name.as_bytes();
+    while let Some((&byte, after)) = rest.split_first() {
         if byte == b'_' {
-            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
-            // Only the upper-case digits `folder` writes, so that one value has one folder.
-            if hex.bytes().any(|b| b.is_ascii_lowercase()) {
+            let hex = std::str::from_utf8(after.get(..2)?).ok()?;
+            if !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+            {
                 return None;
             }
             bytes.push(u8::from_str_radix(hex, 16).ok()?);
-            rest = &tail[2..];
+            rest = &after[2..];
         } else if byte.is_ascii_alphanumeric() || byte == b'-' {
             bytes.push(byte);
-            rest = tail;
+            rest = after;
         } else {
             return None;
         }
     }
-    String::from_utf8(bytes).ok()
+    let value = String::from_utf8(bytes).ok()?;
+    // Only the one encoding of each value: `folder` never keeps a byte it could have written as
+    // `_XX`, nor writes a kept one so.
+    (folder(&value) == name).then_some(value)
 }
 
 impl TablePath {
@@ -286,6 +290,13 @@ impl TablePath {
         } else {
             Self(format!("tables/{}", name.0))
         }
+    }
+
+    /// The project whose events the table holds, when it is a project's table
+    /// (`projects/<project_id>`, `LAKE_TABLES=project`): what a rebuild or reconcile of that
+    /// table alone compares it with in the warehouse.
+    pub fn project_id(&self) -> Option<String> {
+        value(self.0.strip_prefix("projects/")?)
     }
 
     /// The table in `<kind>/<folder>` (one of [`FOLDERS`]), its folder name as found in the store.
@@ -411,6 +422,7 @@ mod tests {
         ] {
             let path = project.table_of(&event(id, "click"));
             assert_eq!(path.to_string(), folder, "{id:?}");
+            assert_eq!(path.project_id().as_deref(), Some(id), "the id read back");
             let location = path.location(&LakeLocation::new("s3://bucket/lake"));
             assert!(
                 location.uri.starts_with("s3://bucket/lake/projects/"),
@@ -467,6 +479,24 @@ mod tests {
             refused("event_type => x; * => y"),
             RoutingError::Malformed(_)
         ));
+    }
+
+    #[test]
+    fn only_a_projects_table_names_a_project() {
+        assert_eq!(TablePath::events().project_id(), None);
+        assert_eq!("tables/shop".parse::<TablePath>().unwrap().project_id(), None);
+        assert_eq!(
+            "event_types/shop".parse::<TablePath>().unwrap().project_id(),
+            None
+        );
+        // Folders found in a store that the writer never makes (written by hand).
+        for folder in ["foo_bar", "a_2f", "_5", "a.b", "a_41"] {
+            assert_eq!(
+                TablePath::from_folder("projects", folder).project_id(),
+                None,
+                "{folder}"
+            );
+        }
     }
 
     #[test]
@@ -527,5 +557,13 @@ mod tests {
                 "{by_hand:?}"
             );
         }
+        assert_eq!(
+            "projects/a.b"
+                .parse::<TablePath>()
+                .unwrap()
+                .project_id()
+                .as_deref(),
+            Some("a.b")
+        );
     }
 }
