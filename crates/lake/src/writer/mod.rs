@@ -100,6 +100,13 @@ impl std::fmt::Debug for Hook {
 /// than reading every commit.
 const FOLLOW_LIMIT: u64 = 200;
 
+/// Commits since the loaded version read one by one for a partition's stored offset before the
+/// table is loaded instead (see [`EventsWriter::last_offset`]).
+const LOOKBACK: u64 = 32;
+
+/// The commits since the loaded version were too many to read, or one could not be read.
+struct Unread;
+
 /// The events table as a sink for one consumer group.
 #[derive(Debug)]
 pub struct EventsWriter {
@@ -411,12 +418,51 @@ impl EventsWriter {
     }
 
     /// The last offset stored for `partition`: known from the commits the writer made and read,
-    /// or else looked up in the table, loaded up to the followed version for it.
+    /// or else looked up: in the few commits since the loaded version when there are at most
+    /// [`LOOKBACK`] (newest first; none of them storing it leaves the loaded version's value), or
+    /// in the table loaded up to the followed version. Loading reads the table's whole file list,
+    /// which a writer routing to many tables would then hold for each (DESIGN.md §8.6): a table's
+    /// first batches often lack a partition or two that a later one brings.
     async fn last_offset(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, LakeError> {
-        if !self.offsets.knows(topic, partition) {
-            self.load_followed().await?;
+        if self.offsets.knows(topic, partition) {
+            return self.offsets.last(&self.table, topic, partition).await;
+        }
+        if let (Some(loaded), Some(followed)) = (self.table.version(), self.followed)
+            && loaded < followed
+        {
+            match self.stored_since(loaded, followed, topic, partition).await {
+                Ok(Some(last)) => {
+                    self.offsets.stored(topic, [(partition, last)]);
+                    return Ok(Some(last));
+                }
+                Ok(None) => {}
+                Err(Unread) => self.load_followed().await?,
+            }
         }
         self.offsets.last(&self.table, topic, partition).await
+    }
+
+    /// The offset of `partition` stored by the newest commit after `loaded` up to `followed`
+    /// that stored one (`None` when none did); `Unread` when there are more than [`LOOKBACK`]
+    /// commits or one cannot be read.
+    async fn stored_since(
+        &self,
+        loaded: u64,
+        followed: u64,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<i64>, Unread> {
+        if followed - loaded > LOOKBACK {
+            return Err(Unread);
+        }
+        let app_id = self.offsets.app_id(topic, partition);
+        for version in (loaded + 1..=followed).rev() {
+            let entry = log_entry(&self.table, version).await.map_err(|_| Unread)?;
+            if let Some(&last) = entry.offsets.get(&app_id) {
+                return Ok(Some(last));
+            }
+        }
+        Ok(None)
     }
 
     /// Brings the loaded table (its schema, offsets and file list) up to the followed version:
