@@ -11,14 +11,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
-use lakehouse_lake::LakeLocation;
-use lakehouse_lake_browser::BrowserConfig;
 use lakehouse_testkit::{Browser, Stack, wait_until};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
-use crate::{HOSTILE_TITLE, ROWS, write_versions};
+use crate::{HOSTILE_TITLE, ROWS, Served, write_versions};
 
 /// The digits of an element's text (`1 234` → 1234), once the page holding it has loaded (a
 /// click that submits a form returns before the next page is there).
@@ -35,7 +31,8 @@ async fn number(browser: &Browser, selector: &str) -> u64 {
         .unwrap_or_else(|_| panic!("{selector} holds no number: {text:?}"))
 }
 
-async fn click(browser: &Browser, selector: &str) {
+/// Clicks the element `selector` finds, which must be there.
+pub(crate) async fn click(browser: &Browser, selector: &str) {
     let element = browser
         .find(selector)
         .await
@@ -64,23 +61,11 @@ async fn screenshot(browser: &Browser, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_browses_versions_queries_and_diffs_in_chromium() {
     let stack = Stack::from_env();
-    let lake_uri = stack.s3_lake_uri("lake-browser");
-    let mut args = vec![
-        "lakehouse-lake-browser".to_string(),
-        format!("--lake-uri={lake_uri}"),
-        "--log-format=pretty".into(),
-    ];
-    args.extend(stack.aws_flags());
-    let config = BrowserConfig::parse_from(args);
-    let location: LakeLocation = config.location();
-    write_versions(&location).await;
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let base = format!("http://{}", listener.local_addr().expect("an address"));
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(lakehouse_lake_browser::serve(config, listener, shutdown.clone()));
+    let served = Served::s3_lake(&stack, "lake-browser", async |location| {
+        write_versions(location).await
+    })
+    .await;
+    let base = served.base.clone();
     let browser = Browser::start().await;
 
     // The overview of the latest version.
@@ -178,9 +163,5 @@ async fn a_person_browses_versions_queries_and_diffs_in_chromium() {
     }
 
     browser.quit().await;
-    shutdown.cancel();
-    server
-        .await
-        .expect("the server task")
-        .expect("the server stops cleanly");
+    served.stop().await;
 }

@@ -9,9 +9,56 @@ mod heavy_queries;
 mod pages;
 mod routed_tables;
 
+use clap::Parser;
 use lakehouse_event::{Batch, Record};
 use lakehouse_lake::{EventsWriter, LakeLocation, RoutedWriter, Routing, WriterOptions};
-use lakehouse_testkit::{reference_event, unique};
+use lakehouse_lake_browser::BrowserConfig;
+use lakehouse_testkit::{Stack, reference_event, unique};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The lake browser serving, in this process, a lake of the stack's S3 store, until [`Served::stop`].
+#[derive(Debug)]
+pub struct Served {
+    /// `http://<address>` of the browser.
+    pub base: String,
+    shutdown: CancellationToken,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    /// Serves the lake `name` on the stack's S3 store on a free port, once `fill` has written it.
+    pub async fn s3_lake<F: AsyncFnOnce(&LakeLocation)>(stack: &Stack, name: &str, fill: F) -> Self {
+        let mut args = vec![
+            "lakehouse-lake-browser".to_string(),
+            format!("--lake-uri={}", stack.s3_lake_uri(name)),
+            "--log-format=pretty".into(),
+        ];
+        args.extend(stack.aws_flags());
+        let config = BrowserConfig::parse_from(args);
+        fill(&config.location()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(lakehouse_lake_browser::serve(config, listener, shutdown.clone()));
+        Self {
+            base,
+            shutdown,
+            server,
+        }
+    }
+
+    /// Stops the server and expects a clean stop.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.server
+            .await
+            .expect("the server task")
+            .expect("the server stops cleanly");
+    }
+}
 
 /// A title written by a stranger: markup that runs script if a page does not escape it.
 pub const HOSTILE_TITLE: &str = "<img src=x onerror=alert(1)>";

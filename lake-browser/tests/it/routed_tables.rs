@@ -7,15 +7,14 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use clap::Parser;
-use lakehouse_lake::{AsOf, LakeLocation, TablePath, open_at};
-use lakehouse_lake_browser::{BrowserConfig, Settings};
+use lakehouse_lake::{AsOf, TablePath, open_at};
+use lakehouse_lake_browser::Settings;
 use lakehouse_testkit::{Browser, Stack, wait_until};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
+use crate::headless::click;
 use crate::pages::{digits, encode, form_fields, get, post_restore_to, router, text_of};
-use crate::{LocalLake, ROUTED, write_routed};
+use crate::{LocalLake, ROUTED, Served, write_routed};
 
 /// Rows the latest commit of each table of [`ROUTED`] added, in its order.
 const LAST_ADDED: [u64; 4] = [30, 3, 12, 10];
@@ -251,35 +250,14 @@ async fn number_of(browser: &Browser, name: &str, selector: &str) -> u64 {
     .await
 }
 
-async fn click(browser: &Browser, selector: &str) {
-    let element = browser
-        .find(selector)
-        .await
-        .unwrap_or_else(|e| panic!("{selector}: {e}"));
-    browser
-        .click(&element)
-        .await
-        .unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_picks_each_table_in_chromium() {
     let stack = Stack::from_env();
-    let mut args = vec![
-        "lakehouse-lake-browser".to_string(),
-        format!("--lake-uri={}", stack.s3_lake_uri("lake-browser-tables")),
-        "--log-format=pretty".into(),
-    ];
-    args.extend(stack.aws_flags());
-    let config = BrowserConfig::parse_from(args);
-    let location: LakeLocation = config.location();
-    write_routed(&location).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let base = format!("http://{}", listener.local_addr().expect("an address"));
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(lakehouse_lake_browser::serve(config, listener, shutdown.clone()));
+    let served = Served::s3_lake(&stack, "lake-browser-tables", async |location| {
+        write_routed(location).await
+    })
+    .await;
+    let base = served.base.clone();
     let browser = Browser::start().await;
 
     for (name, version, rows) in ROUTED {
@@ -348,9 +326,5 @@ async fn a_person_picks_each_table_in_chromium() {
     assert!(browser.title().await.expect("a title").starts_with("Error"));
 
     browser.quit().await;
-    shutdown.cancel();
-    server
-        .await
-        .expect("the server task")
-        .expect("the server stops cleanly");
+    served.stop().await;
 }
